@@ -1,0 +1,115 @@
+"""aipc nox sessions: thin wrappers over the ``aipc`` command line (the logic lives in ``src/aipc``).
+
+Bare ``nox`` runs the main job, ``verify``. Heavy build sessions are not in the default set.
+Extra arguments after ``--`` go to the ``aipc`` command, e.g. ``nox -s verify -- --paths genai``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["verify"]
+
+ROOT = Path(__file__).parent.resolve()
+
+
+def _aipc(session: nox.Session, *args: str) -> None:
+    """Install aipc into the session venv (once) and run ``aipc ARGS POSARGS``."""
+    session.install("-e", str(ROOT))
+    session.run("aipc", *args, *session.posargs)
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """Main job: smoke-test every Phi-3 path (genai, OpenVINO, NPU) on the embedded tiny Phi-3; pass/fail/skip."""
+    _aipc(session, "verify")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (unit and end-to-end, offline fixtures; pytest args after --)."""
+    session.install("-e", f"{ROOT}[test]")
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff and mypy over the package, the noxfile and the tests."""
+    session.install("-e", f"{ROOT}[test]")
+    session.run("ruff", "check", "src", "tests", "noxfile.py")
+    session.run("mypy")
+
+
+@nox.session(venv_backend="none")
+def doctor(session: nox.Session) -> None:
+    """Check this machine for what the build, verify and NPU paths need, with the fix for every problem."""
+    env = {"PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    session.run(sys.executable, "-m", "aipc", "doctor", *session.posargs, env=env, external=True)
+
+
+@nox.session(default=False)
+def pins(session: nox.Session) -> None:
+    """Print the pinned upstream versions and the genai <-> ORT compatibility table."""
+    _aipc(session, "pins")
+
+
+@nox.session(default=False)
+def plan(session: nox.Session) -> None:
+    """Print every command of the build (fetch ... wheels) with its cwd and environment, running nothing."""
+    _aipc(session, "plan")
+
+
+@nox.session(default=False)
+def fetch(session: nox.Session) -> None:
+    """Clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify their commits."""
+    _aipc(session, "fetch")
+
+
+@nox.session(default=False)
+def build_ort(session: nox.Session) -> None:
+    """Build ONNX Runtime (DirectML on Windows) as a shared library and a wheel."""
+    _aipc(session, "build-ort")
+
+
+@nox.session(default=False)
+def stage(session: nox.Session) -> None:
+    """Stage a complete, validated ORT_HOME (flat include/, lib/, manifest.json) from the ORT build."""
+    _aipc(session, "stage")
+
+
+@nox.session(default=False)
+def build_genai(session: nox.Session) -> None:
+    """Build the onnxruntime-genai (DirectML) wheel against the staged ORT_HOME."""
+    _aipc(session, "build-genai")
+
+
+@nox.session(default=False)
+def wheels(session: nox.Session) -> None:
+    """Collect the ORT and genai wheels into wheels/ with SHA256SUMS and manifest.json."""
+    _aipc(session, "wheels")
+
+
+@nox.session(default=False)
+def build(session: nox.Session) -> None:
+    """Run the whole build: fetch, build-ort, stage, build-genai, wheels (each step skipped when up to date)."""
+    _aipc(session, "build")
+
+
+@nox.session(default=False)
+def build_npu(session: nox.Session) -> None:
+    """Rebuild intel-npu-acceleration-library offline (scikit-build-core) into a portable wheel in wheels/."""
+    _aipc(session, "build-npu")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark TTFT, tokens/s and memory per path and device; writes bench.json, CSV, PNG charts, Markdown."""
+    session.install("-e", f"{ROOT}[plot]")
+    session.run("aipc", "bench", *session.posargs)

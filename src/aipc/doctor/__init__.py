@@ -1,0 +1,1 @@
+"""aipc doctor area."""

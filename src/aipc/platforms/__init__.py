@@ -1,0 +1,83 @@
+"""Platform facts, one module per platform (in the style of cibuildwheel's ``platforms/``).
+
+Every file name, script name, flag and directory layout that differs between Windows and Linux lives in
+``windows.py`` or ``linux.py``; planning and staging code asks the :class:`Platform` object and never
+tests ``sys.platform`` itself, so Windows behaviour is planned and checked on Linux with ``--platform windows``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from ..errors import UsageError
+
+PLATFORM_NAMES = ("windows", "linux")
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str
+    # `platform.system()` as upstream build scripts use it for build/<System>/
+    system: str
+    exe_suffix: str
+    # --- ONNX Runtime ---------------------------------------------------------------------------------------------
+    ort_build_script: str
+    # flags only this platform adds to ORT's build (besides the common ones)
+    ort_platform_flags: tuple[str, ...]
+    # the shared library and its companions that make up a complete ORT_HOME/lib
+    ort_required_libs: tuple[str, ...]
+    # glob patterns of optional extra libraries copied when present
+    ort_optional_libs: tuple[str, ...]
+    # the one library the ORT_HOME check loads and that genai's CMake requires
+    ort_main_lib: str
+    # headers beyond include/onnxruntime/core/session/*.{h,inc}, as paths below include/onnxruntime/core/
+    ort_extra_headers: tuple[str, ...]
+    # ORT wheel distribution name built with this platform's flags
+    ort_wheel_dist: str
+    genai_wheel_dist: str
+    # genai build.py flags only this platform adds
+    genai_platform_flags: tuple[str, ...]
+    # does the default generator put outputs in an extra per-config directory (multi-config)?
+    default_generator: str
+    multi_config_generators: tuple[str, ...]
+    wheel_platform_tag_prefix: str
+    path_sep: str
+
+    def build_subdir(self) -> str:
+        """ORT's and genai's platform build directory name below ``build/``."""
+        return self.system
+
+    def config_dirs(self, generator: str, config: str) -> tuple[str, ...]:
+        """Directories below ``build/<System>/`` that hold the binaries, for a generator and config."""
+        if generator in self.multi_config_generators:
+            return (config, config)
+        return (config,)
+
+    def artifact_dir_candidates(self, build_dir: PurePath, config: str) -> list[PurePath]:
+        """Where the built binaries may be: multi-config layout first, then single-config."""
+        return [build_dir / config / config, build_dir / config]
+
+
+def get_platform(name: str | None = None) -> Platform:
+    """The platform named (``windows`` or ``linux``), or the host's when ``name`` is None."""
+    from . import linux, windows
+
+    if name is None:
+        name = host_platform_name()
+    table = {"windows": windows.PLATFORM, "linux": linux.PLATFORM}
+    try:
+        return table[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown platform {name!r}", hint=f"use one of: {', '.join(PLATFORM_NAMES)}"
+        ) from None
+
+
+def host_platform_name() -> str:
+    if sys.platform.startswith("win"):
+        return "windows"
+    if sys.platform.startswith("linux"):
+        return "linux"
+    raise UsageError(f"unsupported host platform {sys.platform!r}", hint="run on Windows or Linux, or pass --platform")

@@ -1,0 +1,28 @@
+"""Linux facts (shared/docs/upstream-build.md sections 1.4 and 6). DirectML is Windows-only, so Linux builds CPU."""
+
+from __future__ import annotations
+
+from . import Platform
+
+PLATFORM = Platform(
+    name="linux",
+    system="Linux",
+    exe_suffix="",
+    ort_build_script="build.sh",
+    ort_platform_flags=(),
+    # libonnxruntime.so and its versioned names; symlinks are kept when staged
+    ort_required_libs=("libonnxruntime.so",),
+    ort_optional_libs=("libonnxruntime.so.*", "libonnxruntime_providers_shared.so"),
+    ort_main_lib="libonnxruntime.so",
+    ort_extra_headers=(
+        "providers/cpu/cpu_provider_factory.h",
+        "framework/provider_options.h",
+    ),
+    ort_wheel_dist="onnxruntime",
+    genai_wheel_dist="onnxruntime_genai",
+    genai_platform_flags=(),
+    default_generator="Ninja",
+    multi_config_generators=("Ninja Multi-Config",),
+    wheel_platform_tag_prefix="linux_x86_64",
+    path_sep=":",
+)

@@ -1,0 +1,34 @@
+"""Windows facts (shared/docs/upstream-build.md sections 1.2, 1.4 and 6)."""
+
+from __future__ import annotations
+
+from . import Platform
+
+PLATFORM = Platform(
+    name="windows",
+    system="Windows",
+    exe_suffix=".exe",
+    ort_build_script="build.bat",
+    ort_platform_flags=("--use_dml",),
+    ort_required_libs=(
+        "onnxruntime.dll",
+        "onnxruntime.lib",
+        "onnxruntime_providers_shared.dll",
+        "onnxruntime_providers_shared.lib",
+        "DirectML.dll",
+    ),
+    ort_optional_libs=("D3D12Core.dll",),
+    ort_main_lib="onnxruntime.dll",
+    ort_extra_headers=(
+        "providers/cpu/cpu_provider_factory.h",
+        "framework/provider_options.h",
+        "providers/dml/dml_provider_factory.h",
+    ),
+    ort_wheel_dist="onnxruntime_directml",
+    genai_wheel_dist="onnxruntime_genai_directml",
+    genai_platform_flags=("--use_dml",),
+    default_generator="Visual Studio 17 2022",
+    multi_config_generators=("Visual Studio 17 2022", "Visual Studio 18 2026", "Ninja Multi-Config"),
+    wheel_platform_tag_prefix="win_amd64",
+    path_sep=";",
+)

@@ -1,0 +1,118 @@
+"""Per-path virtual environments with pinned constraints, reused while their spec is unchanged.
+
+Rules (shared/docs/paths-offline.md section 2):
+- torch is installed first, alone, at the pinned version, so nothing later pulls a multi-GB CUDA build;
+- each path gets its own venv (the NPU library shadows ``openvino``; see shared/docs/npu.md section 3);
+- a venv is "ready" only when its marker file ``aipc-venv.json`` holds the spec's fingerprint; the marker is
+  written last (atomically), so an interrupted install is rebuilt from scratch on the next run.
+
+Venvs live in ``<cache>/venvs/<name>`` where ``<cache>`` is ``$AIPC_CACHE`` or ``~/.cache/aipc``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .errors import AipcError
+from .fsutil import atomic_write_json, sha256_file, sha256_text
+
+MARKER = "aipc-venv.json"
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("AIPC_CACHE")
+    if env:
+        return Path(env)
+    if sys.platform.startswith("win") and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "aipc"
+    return Path.home() / ".cache" / "aipc"
+
+
+@dataclass(frozen=True)
+class VenvSpec:
+    """What a path's venv holds. ``steps`` are pip install argument lists run in order, after torch."""
+
+    name: str
+    steps: tuple[tuple[str, ...], ...]
+    torch: str | None = None  # e.g. "2.13.0"; installed first and alone
+    constraints: Path | None = None
+    uninstall: tuple[str, ...] = ()  # removed after installing (e.g. torchvision, paths-offline.md section 2)
+    local_wheels: tuple[Path, ...] = ()  # aipc's own wheels; their sha256 enters the fingerprint
+    python: str = field(default_factory=lambda: sys.executable)
+
+    def fingerprint(self) -> str:
+        data = asdict(self)
+        data["constraints"] = sha256_file(self.constraints) if self.constraints else None
+        data["local_wheels"] = [sha256_file(w) for w in self.local_wheels]
+        return sha256_text(json.dumps(data, sort_keys=True, default=str))
+
+
+def venv_python(venv: Path) -> Path:
+    if sys.platform.startswith("win"):
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+def venv_dir(spec: VenvSpec, root: Path | None = None) -> Path:
+    return (root or cache_dir() / "venvs") / spec.name
+
+
+def is_ready(spec: VenvSpec, root: Path | None = None) -> bool:
+    venv = venv_dir(spec, root)
+    marker = venv / MARKER
+    if not marker.is_file() or not venv_python(venv).exists():
+        return False
+    try:
+        return bool(json.loads(marker.read_text(encoding="utf-8")).get("fingerprint") == spec.fingerprint())
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_venv(
+    spec: VenvSpec, root: Path | None = None, *, log: Path | None = None, echo: Callable[[str], None] | None = None,
+) -> Path:
+    """Create (or reuse) the venv for ``spec``; returns its Python executable."""
+    venv = venv_dir(spec, root)
+    say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+    if is_ready(spec, root):
+        return venv_python(venv)
+    t0 = time.monotonic()
+    say(f"[aipc] venv {spec.name}: creating {venv}")
+    if venv.exists():
+        shutil.rmtree(venv)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    log = log or venv.parent / f"{spec.name}.install.log"
+    with log.open("w", encoding="utf-8") as fh:
+        _run([spec.python, "-m", "venv", str(venv)], fh, spec.name)
+        py = str(venv_python(venv))
+        pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+        if spec.torch:
+            _run([*pip, f"torch=={spec.torch}"], fh, spec.name)
+        cons = ["-c", str(spec.constraints)] if spec.constraints else []
+        for step in spec.steps:
+            _run([*pip, *cons, *step], fh, spec.name)
+        if spec.uninstall:
+            _run([py, "-m", "pip", "uninstall", "-y", *spec.uninstall], fh, spec.name)
+    atomic_write_json(venv / MARKER, {"fingerprint": spec.fingerprint(), "spec": asdict(spec)})
+    say(f"[aipc] venv {spec.name}: ready in {time.monotonic() - t0:.1f} s (log: {log})")
+    return venv_python(venv)
+
+
+def _run(argv: list[str], log: TextIO, name: str) -> None:
+    log.write(f"$ {' '.join(argv)}\n")
+    log.flush()
+    proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
+    if proc.returncode != 0:
+        raise AipcError(
+            f"venv {name}: `{' '.join(argv[2:])}` failed with exit code {proc.returncode} (log: {log.name})",
+            hint="check network access to PyPI and the pins in src/aipc/pins.toml",
+        )

@@ -1,0 +1,149 @@
+"""The ``wheels/`` directory: aipc's build output, with ``SHA256SUMS`` and ``manifest.json``.
+
+Conventions every producer follows (``build`` and ``build_npu``):
+- a wheel is copied in atomically (temporary name, then rename), so ``wheels/`` never holds a partial file;
+- ``SHA256SUMS`` (``<sha256>  <file>`` lines, sorted) and ``manifest.json`` are rewritten atomically after each add;
+- a manifest entry records name, version, tags, sha256, size, and the producer's provenance (source commits, pins).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import os
+import zipfile
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from .errors import AipcError
+from .fsutil import atomic_copy, atomic_write_json, atomic_write_text, sha256_file
+
+MANIFEST = "manifest.json"
+SUMS = "SHA256SUMS"
+DEFAULT_WHEELS_DIR = Path("wheels")
+
+
+def wheels_dir(path: Path | None = None) -> Path:
+    """``--wheels DIR``, else ``$AIPC_WHEELS``, else ``./wheels``."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get("AIPC_WHEELS", DEFAULT_WHEELS_DIR))
+
+
+@dataclass(frozen=True)
+class WheelInfo:
+    file: str
+    name: str
+    version: str
+    tags: tuple[str, ...]
+
+    @classmethod
+    def from_path(cls, path: Path) -> WheelInfo:
+        try:
+            name, version, _build, tags = parse_wheel_filename(path.name)
+        except InvalidWheelFilename as exc:
+            raise AipcError(f"{path.name} is not a valid wheel file name ({exc})") from None
+        return cls(path.name, str(name), str(version), tuple(sorted(str(t) for t in tags)))
+
+
+def wheel_metadata(path: Path) -> Message:
+    """The wheel's ``*.dist-info/METADATA`` as an email message (``get_all('Requires-Dist')``...)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1]
+            if not names:
+                raise AipcError(f"{path} has no .dist-info/METADATA", hint="rebuild the wheel")
+            text = zf.read(names[0]).decode("utf-8")
+    except zipfile.BadZipFile:
+        raise AipcError(f"{path} is not a valid wheel (bad zip file)", hint="delete it and rebuild") from None
+    return email.parser.Parser().parsestr(text)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    import json
+
+    path = directory / MANIFEST
+    if not path.is_file():
+        return {"schema": 1, "wheels": []}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise AipcError(
+            f"{path} is not valid JSON ({exc})", hint=f"delete {path}; the next build rewrites it"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("wheels"), list):
+        raise AipcError(f"{path} has no 'wheels' list", hint=f"delete {path}; the next build rewrites it")
+    return data
+
+
+def add_wheels(directory: Path, wheels: list[Path], provenance: dict[str, Any]) -> list[dict[str, Any]]:
+    """Copy wheels into ``directory`` atomically and record them in SHA256SUMS and manifest.json."""
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(directory)
+    entries: dict[str, dict[str, Any]] = {e["file"]: e for e in manifest["wheels"] if isinstance(e, dict)}
+    added = []
+    for src in wheels:
+        info = WheelInfo.from_path(src)
+        dest = directory / info.file
+        if src.resolve() != dest.resolve():
+            atomic_copy(src, dest)
+        entry = {
+            "file": info.file,
+            "name": info.name,
+            "version": info.version,
+            "tags": list(info.tags),
+            "sha256": sha256_file(dest),
+            "size": dest.stat().st_size,
+            **provenance,
+        }
+        entries[info.file] = entry
+        added.append(entry)
+    # drop entries whose file is gone (e.g. deleted by hand)
+    manifest["wheels"] = [entries[k] for k in sorted(entries) if (directory / k).is_file()]
+    write_index(directory, manifest)
+    return added
+
+
+def write_index(directory: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_json(directory / MANIFEST, manifest)
+    lines = [f"{e['sha256']}  {e['file']}" for e in manifest["wheels"]]
+    atomic_write_text(directory / SUMS, "".join(line + "\n" for line in lines))
+
+
+def verify_sums(directory: Path) -> list[str]:
+    """Re-hash every wheel listed in SHA256SUMS; returns the problems found (empty when all match)."""
+    problems = []
+    sums = directory / SUMS
+    if not sums.is_file():
+        return [f"{sums} is missing"]
+    for line in sums.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        digest, _, name = line.partition("  ")
+        path = directory / name
+        if not path.is_file():
+            problems.append(f"{name}: listed in {SUMS} but missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{name}: sha256 does not match {SUMS}")
+    return problems
+
+
+def find_wheels(directory: Path, dist_name: str) -> list[Path]:
+    """Wheels in ``directory`` whose normalized distribution name is ``dist_name``, newest version first."""
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    want = canonicalize_name(dist_name)
+    found = []
+    if directory.is_dir():
+        for path in directory.glob("*.whl"):
+            try:
+                info = WheelInfo.from_path(path)
+            except AipcError:
+                continue
+            if canonicalize_name(info.name) == want:
+                found.append((Version(info.version), path))
+    return [p for _, p in sorted(found, reverse=True)]

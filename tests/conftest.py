@@ -1,0 +1,24 @@
+"""Shared fixtures. Tests make their own data; nothing is loaded from a hub or the network at run time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private ``AIPC_CACHE`` for tests that must not share venvs or models with the user's cache."""
+    cache = tmp_path / "aipc-cache"
+    monkeypatch.setenv("AIPC_CACHE", str(cache))
+    yield cache
+
+
+def shared_cache() -> Path:
+    """The cache shared by slow end-to-end tests (venvs, tiny model), so reruns are warm."""
+    return Path(os.environ.get("AIPC_TEST_CACHE", ROOT / ".aipc" / "test-cache"))

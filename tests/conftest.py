@@ -20,5 +20,11 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def shared_cache() -> Path:
-    """The cache shared by slow end-to-end tests (venvs, tiny model), so reruns are warm."""
-    return Path(os.environ.get("AIPC_TEST_CACHE", ROOT / ".aipc" / "test-cache"))
+    """The cache shared by slow end-to-end tests (venvs, tiny model, downloaded sdists/wheels), so reruns are warm.
+
+    It lives outside the checkout (CI clones afresh each run); everything in it is keyed by a fingerprint of its
+    inputs, so reuse is safe. ``AIPC_TEST_CACHE`` overrides it (point it at an empty directory for a cold run).
+    """
+    from aipc.venvs import cache_dir
+
+    return Path(os.environ.get("AIPC_TEST_CACHE", cache_dir() / "test-cache"))

@@ -1,12 +1,255 @@
-"""Stage a complete ORT_HOME from an ONNX Runtime source tree and build directory (owned by the stage work)."""
+"""Stage a complete ORT_HOME from an ONNX Runtime source tree and build directory.
+
+ORT_HOME is what onnxruntime-genai's CMake expects (shared/docs/upstream-build.md section 1.4):
+
+- ``include/`` (flat): every ``include/onnxruntime/core/session/*.h`` and ``*.inc`` plus the platform's extra
+  headers (``cpu_provider_factory.h``, ``provider_options.h``, on Windows ``dml_provider_factory.h``);
+- ``lib/``: the platform's ORT libraries (Windows: ``onnxruntime.dll/.lib``, ``onnxruntime_providers_shared.dll/.lib``,
+  ``DirectML.dll``; Linux: ``libonnxruntime.so*`` with its symlinks kept);
+- ``manifest.json``: every staged file with size, sha256, source (and symlink target), the ORT and API versions,
+  the platform and the load-check result.
+
+Everything is staged into a temporary directory next to ``out``, validated there, then renamed into place, so a
+failed run never loses a previously staged ORT_HOME. Validation: required files present; ``ORT_API_VERSION`` in the
+staged header agrees with ``VERSION_NUMBER``; versioned library names agree with it; and, where the library is for
+this host, it is loaded (in a subprocess) and ``GetApi(ORT_API_VERSION)`` / ``GetVersionString()`` are checked.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..platforms import Platform
+from ..errors import AipcError
+from ..fsutil import atomic_path, atomic_write_json, sha256_file
+from ..platforms import PLATFORM_NAMES, Platform, get_platform
+from . import ortlib
+
+MANIFEST = "manifest.json"
+SCHEMA = 1
+_SESSION = Path("include", "onnxruntime", "core", "session")
+_CORE = Path("include", "onnxruntime", "core")
+_C_API = "onnxruntime_c_api.h"
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """One file of ORT_HOME: ``dest`` relative to ORT_HOME (posix), where it came from, symlink target if any."""
+
+    dest: str
+    source: Path
+    origin: str  # "ort_source" | "ort_build"
+    symlink: str | None = None
+
+
+@dataclass
+class _Plan:
+    headers: list[StagedFile]
+    libs: list[StagedFile]
+    artifact_dir: Path
+    notes: list[str]
+
+
+# --- discovery -------------------------------------------------------------------------------------------------
+
+
+def _present(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def find_artifact_dir(platform: Platform, ort_build: Path, config: str = "Release") -> Path:
+    """The directory of ``ort_build`` that holds the built libraries, for either generator layout.
+
+    Multi-config generators (Visual Studio) put them in ``<build>/<config>/<config>/``, single-config ones (Ninja,
+    Linux) in ``<build>/<config>/``. ``ort_build`` is ORT's platform build directory (e.g. ``build/Windows``);
+    its parent ``build/`` is accepted too.
+    """
+    if not ort_build.is_dir():
+        raise AipcError(
+            f"ORT build directory {ort_build} does not exist",
+            hint=f"build ORT first (aipc build-ort) and pass its platform build directory "
+                 f"(the one holding {config}/, e.g. build/{platform.build_subdir()}) with --ort-build",
+        )
+    roots = [ort_build]
+    nested = ort_build / platform.build_subdir()
+    if nested.is_dir():
+        roots.append(nested)
+    searched: list[Path] = []
+    for root in roots:
+        for candidate in platform.artifact_dir_candidates(root, config):
+            path = Path(candidate)
+            searched.append(path)
+            if _present(path / platform.ort_main_lib):
+                return path
+    raise AipcError(
+        f"missing {platform.ort_main_lib}: not found in {' or '.join(str(p) for p in searched)}",
+        hint=f"build ORT with --build_shared_lib --config {config} for {platform.name}, and pass its platform "
+             f"build directory (e.g. build/{platform.build_subdir()}) with --ort-build",
+    )
+
+
+def collect_headers(platform: Platform, ort_source: Path) -> list[StagedFile]:
+    """Every session ``*.h``/``*.inc`` and the platform's extra headers, to be staged flat into ``include/``."""
+    session = ort_source / _SESSION
+    c_api = session / _C_API
+    if not c_api.is_file():
+        raise AipcError(
+            f"missing {c_api}; {ort_source} is not a complete ONNX Runtime source tree",
+            hint="pass the root of an ORT checkout (aipc fetch) with --ort-source",
+        )
+    sources = sorted(p for p in session.iterdir() if p.suffix in (".h", ".inc") and p.is_file())
+    for rel in platform.ort_extra_headers:
+        path = ort_source / _CORE / rel
+        if not path.is_file():
+            raise AipcError(
+                f"missing {path} ({platform.name} needs it in ORT_HOME/include)",
+                hint="pass a complete ORT checkout at the pinned tag with --ort-source",
+            )
+        sources.append(path)
+    staged: dict[str, StagedFile] = {}
+    for path in sources:
+        dest = f"include/{path.name}"
+        if dest in staged:
+            raise AipcError(f"two headers would be staged as {dest}: {staged[dest].source} and {path}",
+                            hint="remove the stray header from the ORT source tree")
+        staged[dest] = StagedFile(dest, path, "ort_source")
+    return list(staged.values())
+
+
+def _lib_chain(
+    name: str, artifact_dir: Path, origin_dir: Path, origin: str, notes: list[str]
+) -> list[StagedFile]:
+    """``name`` and, while it is a symlink to a sibling, the files it points to (symlinks kept)."""
+    chain: list[StagedFile] = []
+    seen: set[str] = set()
+    path = origin_dir / name
+    while True:
+        if path.name in seen:
+            raise AipcError(f"{path} is part of a symlink loop", hint="rebuild ORT or fix the links by hand")
+        seen.add(path.name)
+        if path.is_symlink():
+            target = os.readlink(path)
+            if not (origin_dir / target).exists():
+                raise AipcError(f"{path} is a broken symlink (-> {target})",
+                                hint="rebuild ORT; its build directory is incomplete")
+            if Path(target).name == target:  # a sibling: keep the link
+                chain.append(StagedFile(f"lib/{name}", path, origin, symlink=target))
+                name, path = target, origin_dir / target
+                continue
+            notes.append(f"lib/{name}: symlink to {target} outside {origin_dir}, staged as a copy")
+        elif not path.is_file():
+            raise AipcError(f"{path} is not a regular file", hint="rebuild ORT")
+        chain.append(StagedFile(f"lib/{name}", path, origin))
+        return chain
+
+
+def collect_libs(platform: Platform, artifact_dir: Path, ort_build: Path, version: str) -> tuple[
+        list[StagedFile], list[str]]:
+    """The required and optional libraries (with their symlink chains) and notes about what was left out."""
+    notes: list[str] = []
+    staged: dict[str, StagedFile] = {}
+    fallbacks = dict(platform.ort_lib_fallbacks)
+
+    def add(files: list[StagedFile]) -> None:
+        for f in files:
+            staged.setdefault(f.dest, f)
+
+    for name in platform.ort_required_libs:
+        if _present(artifact_dir / name):
+            add(_lib_chain(name, artifact_dir, artifact_dir, "ort_build", notes))
+            continue
+        found = sorted(ort_build.glob(fallbacks[name])) if name in fallbacks else []
+        if found:
+            src = found[-1]
+            add(_lib_chain(src.name, artifact_dir, src.parent, "ort_build", notes))
+            notes.append(f"lib/{name}: not in {artifact_dir}, taken from {src}")
+            continue
+        where = str(artifact_dir) + (f" nor {ort_build}/{fallbacks[name]}" if name in fallbacks else "")
+        raise AipcError(
+            f"missing {name}: not in {where}",
+            hint=f"rebuild ORT for {platform.name} with --build_shared_lib (it produces {name}) and stage again",
+        )
+
+    # the file the main library finally resolves to must be this version (libonnxruntime.so.1.24.4)
+    main_chain = [f for f in staged.values() if f.dest.startswith("lib/")]
+    main_names = {Path(f.dest).name for f in main_chain}
+    for f in main_chain:
+        libver = ortlib.version_from_lib_name(platform.ort_main_lib, Path(f.dest).name)
+        if libver is not None and libver != version:
+            raise AipcError(
+                f"{f.source} is stale: it is ORT {libver}, but the source tree's VERSION_NUMBER is {version}",
+                hint="rebuild ORT from the same checkout as --ort-source (or pass the matching --ort-source)",
+            )
+
+    for pattern in platform.ort_optional_libs:
+        for path in sorted(artifact_dir.glob(pattern)):
+            if f"lib/{path.name}" in staged or path.is_dir():
+                continue
+            libver = ortlib.version_from_lib_name(platform.ort_main_lib, path.name)
+            if libver is not None and libver != version and path.name not in main_names:
+                notes.append(f"{path.name}: left out, a leftover of ORT {libver} (staging {version})")
+                continue
+            add(_lib_chain(path.name, artifact_dir, artifact_dir, "ort_build", notes))
+    return sorted(staged.values(), key=lambda f: f.dest), notes
+
+
+# --- staging ---------------------------------------------------------------------------------------------------
+
+
+def _copy_into(root: Path, files: list[StagedFile]) -> None:
+    for f in files:
+        dest = root / f.dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if f.symlink is not None:
+            os.symlink(f.symlink, dest)
+        else:
+            shutil.copy2(f.source, dest)
+
+
+def _entry(root: Path, f: StagedFile) -> dict[str, Any]:
+    path = root / f.dest
+    real = path.resolve()
+    entry: dict[str, Any] = {
+        "path": f.dest,
+        "size": real.stat().st_size,
+        "sha256": sha256_file(real),
+        "source": str(f.source),
+        "origin": f.origin,
+    }
+    if f.symlink is not None:
+        entry["symlink"] = f.symlink
+    return entry
+
+
+def _validate(platform: Platform, root: Path, version: str, api_version: int, plan: _Plan) -> None:
+    """Required files present in the staged tree and versions in agreement (before the load check)."""
+    required = [f"include/{_C_API}"] + [f"include/{Path(h).name}" for h in platform.ort_extra_headers]
+    required += [f"lib/{name}" for name in platform.ort_required_libs]
+    for rel in required:
+        path = root / rel
+        if not path.exists():  # follows symlinks: a link to a missing file counts as missing
+            raise AipcError(f"missing {rel} in the staged ORT_HOME (from {plan.artifact_dir})",
+                            hint="rebuild ORT; its outputs are incomplete")
+    header_api = ortlib.parse_api_version(root / "include" / _C_API)
+    if header_api != api_version:
+        raise AipcError(
+            f"include/{_C_API} is stale: it defines ORT_API_VERSION {header_api}, but VERSION_NUMBER {version} "
+            f"means API version {api_version}",
+            hint="stage headers and VERSION_NUMBER from one ORT checkout at the pinned tag (aipc fetch)",
+        )
+    if platform.binary_format == "pe":
+        file_version = ortlib.pe_file_version(root / "lib" / platform.ort_main_lib)
+        if file_version is not None and file_version.split(".")[:2] != version.split(".")[:2]:
+            raise AipcError(
+                f"lib/{platform.ort_main_lib} is stale: its file version is {file_version}, but VERSION_NUMBER "
+                f"is {version}",
+                hint="rebuild ORT from the same checkout as --ort-source",
+            )
+        plan.notes.append(f"lib/{platform.ort_main_lib}: file version {file_version or 'not recorded'}")
 
 
 def stage_ort_home(
@@ -20,8 +263,94 @@ def stage_ort_home(
     check_load: bool = True,
 ) -> dict[str, Any]:
     """Stage ORT_HOME (include/, lib/, manifest.json) atomically into ``out``; returns the manifest."""
-    raise NotImplementedError("stage is not implemented yet")
+    ort_source = Path(ort_source).absolute()
+    ort_build = Path(ort_build).absolute()
+    out = Path(out).absolute()
+    if not ort_source.is_dir():
+        raise AipcError(f"ORT source directory {ort_source} does not exist",
+                        hint="fetch ORT first (aipc fetch) and pass its checkout with --ort-source")
+    version = ortlib.read_version_number(ort_source)
+    api_version = ortlib.api_version_for(version)
+    headers = collect_headers(platform, ort_source)
+    artifact_dir = find_artifact_dir(platform, ort_build, config)
+    libs, notes = collect_libs(platform, artifact_dir, ort_build, version)
+    plan = _Plan(headers, libs, artifact_dir, notes)
+
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        _copy_into(tmp, headers + libs)
+        _validate(platform, tmp, version, api_version, plan)
+        main = tmp / "lib" / platform.ort_main_lib
+        if check_load:
+            check = ortlib.check_library(platform, main, api_version, version,
+                                         display=f"lib/{platform.ort_main_lib} (from {artifact_dir})")
+        else:
+            check = ortlib.LoadCheck("skip", "disabled with --no-load-check", f"lib/{platform.ort_main_lib}",
+                                     api_version)
+        if check.status == "fail":
+            raise AipcError(check.reason, hint="rebuild ORT from the same checkout as --ort-source and stage again")
+        manifest: dict[str, Any] = {
+            "schema": SCHEMA,
+            "platform": platform.name,
+            "ort_version": version,
+            "api_version": api_version,
+            "config": config,
+            "ort_source": str(ort_source),
+            "ort_build": str(ort_build),
+            "artifact_dir": str(artifact_dir),
+            "files": [_entry(tmp, f) for f in headers + libs],
+            "load_check": check.to_json(),
+            "notes": plan.notes,
+        }
+        if legacy_ort_dir is not None:
+            manifest["legacy_ort_dir"] = str(Path(legacy_ort_dir).absolute())
+        atomic_write_json(tmp / MANIFEST, manifest)
+
+    if legacy_ort_dir is not None:
+        with atomic_path(Path(legacy_ort_dir).absolute()) as legacy_tmp:
+            shutil.copytree(out, legacy_tmp, symlinks=True)
+    return manifest
 
 
-def register_cli(sub: "argparse._SubParsersAction[Any]") -> None:
+# --- command line ----------------------------------------------------------------------------------------------
+
+
+def _cmd_stage(args: argparse.Namespace) -> int:
+    platform = get_platform(args.platform)
+    manifest = stage_ort_home(
+        platform, args.ort_source, args.ort_build, args.out, config=args.config,
+        legacy_ort_dir=args.legacy_ort_dir, check_load=not args.no_load_check,
+    )
+    files = manifest["files"]
+    n_headers = sum(1 for f in files if f["path"].startswith("include/"))
+    n_libs = len(files) - n_headers
+    out = Path(args.out).absolute()
+    print(f"staged ORT_HOME {out}: ORT {manifest['ort_version']} (API {manifest['api_version']}), "
+          f"{platform.name}, {n_headers} headers, {n_libs} library files from {manifest['artifact_dir']}")
+    for note in manifest["notes"]:
+        print(f"  note: {note}")
+    print(ortlib.LoadCheck(**manifest["load_check"]).summary())
+    if args.legacy_ort_dir is not None:
+        print(f"also filled genai's ort/ folder {manifest['legacy_ort_dir']}")
+    print(f"manifest: {out / MANIFEST}")
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction[Any]) -> None:
     """Add ``aipc stage`` to the parser."""
+    p = sub.add_parser(
+        "stage", help="stage and validate ORT_HOME (flat include/, lib/, manifest.json) for onnxruntime-genai",
+        description="Copy ORT's headers (flat) and libraries into ORT_HOME, write manifest.json, and validate "
+                    "it: required files, header API version vs VERSION_NUMBER, and (on the library's own "
+                    "platform) a load check of GetApi(ORT_API_VERSION) and GetVersionString().",
+    )
+    p.add_argument("--platform", choices=PLATFORM_NAMES, default=None, help="target platform (default: this host)")
+    p.add_argument("--ort-source", type=Path, required=True, metavar="SRC", help="ONNX Runtime source tree")
+    p.add_argument("--ort-build", type=Path, required=True, metavar="BUILD",
+                   help="ORT's platform build directory, the one holding Release/ (e.g. build/Windows)")
+    p.add_argument("--out", type=Path, required=True, metavar="ORT_HOME", help="ORT_HOME to create or replace")
+    p.add_argument("--config", default="Release", help="build configuration (default: Release)")
+    p.add_argument("--legacy-ort-dir", type=Path, default=None, metavar="DIR",
+                   help="also fill this copy of ORT_HOME, e.g. genai's ort/ folder (read by its C examples)")
+    p.add_argument("--no-load-check", action="store_true", help="do not load the library to check it")
+    p.set_defaults(func=_cmd_stage)

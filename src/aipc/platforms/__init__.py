@@ -44,6 +44,11 @@ class Platform:
     multi_config_generators: tuple[str, ...]
     wheel_platform_tag_prefix: str
     path_sep: str
+    # binary format of this platform's shared libraries ("pe" or "elf"): the ORT_HOME load check only loads a
+    # library whose format and machine match the host
+    binary_format: str = ""
+    # (library name, glob below ORT's platform build dir) to use when the library is not in the artifact dir
+    ort_lib_fallbacks: tuple[tuple[str, str], ...] = ()
 
     def build_subdir(self) -> str:
         """ORT's and genai's platform build directory name below ``build/``."""

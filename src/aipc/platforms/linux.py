@@ -25,4 +25,5 @@ PLATFORM = Platform(
     multi_config_generators=("Ninja Multi-Config",),
     wheel_platform_tag_prefix="linux_x86_64",
     path_sep=":",
+    binary_format="elf",
 )

@@ -31,4 +31,8 @@ PLATFORM = Platform(
     multi_config_generators=("Visual Studio 17 2022", "Visual Studio 18 2026", "Ninja Multi-Config"),
     wheel_platform_tag_prefix="win_amd64",
     path_sep=";",
+    binary_format="pe",
+    # DirectML.dll is copied next to onnxruntime.dll POST_BUILD; else take it from the restored NuGet package
+    # (shared/docs/upstream-build.md section 6 and checklist in section 7)
+    ort_lib_fallbacks=(("DirectML.dll", "packages/Microsoft.AI.DirectML.*/bin/x64-win/DirectML.dll"),),
 )

@@ -1,0 +1,219 @@
+"""ONNX Runtime version facts and the library load check used by ``aipc stage``.
+
+- ``VERSION_NUMBER`` (ORT source root) holds the release version; ORT's C API version equals its minor
+  (1.24.4 -> ``ORT_API_VERSION`` 24).
+- ``onnxruntime_c_api.h`` defines ``#define ORT_API_VERSION N``.
+- The load check opens the staged library in a *subprocess* (a bad library can crash the process) and calls
+  ``OrtGetApiBase()->GetApi(ORT_API_VERSION)`` and ``GetVersionString()``. ``OrtApiBase`` is
+  ``struct { const OrtApi* (*GetApi)(uint32_t); const char* (*GetVersionString)(void); }``.
+  It runs only when the library is for this host (same OS, binary format and machine); otherwise it is skipped
+  with a reason, never reported as a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import platform as _pyplatform
+import re
+import struct
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import AipcError
+from ..platforms import Platform, host_platform_name
+
+_API_RE = re.compile(r"^\s*#\s*define\s+ORT_API_VERSION\s+(\d+)\b", re.MULTILINE)
+_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+
+# ELF e_machine and PE Machine values for the hosts aipc runs on
+_ELF_MACHINES = {"x86_64": 62, "amd64": 62, "aarch64": 183, "arm64": 183}
+_PE_MACHINES = {"x86_64": 0x8664, "amd64": 0x8664, "aarch64": 0xAA64, "arm64": 0xAA64}
+
+LOAD_TIMEOUT = 60.0
+
+# Runs as ``python -c _LOAD_SCRIPT <library> <api_version>``; stdlib only; prints one JSON object.
+_LOAD_SCRIPT = r"""
+import ctypes, json, os, sys
+path, api = sys.argv[1], int(sys.argv[2])
+out = {"loaded": False}
+try:
+    if hasattr(os, "add_dll_directory"):
+        os.add_dll_directory(os.path.dirname(os.path.abspath(path)))
+    lib = ctypes.CDLL(path)
+    out["loaded"] = True
+    class OrtApiBase(ctypes.Structure):
+        _fields_ = [("GetApi", ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_uint32)),
+                    ("GetVersionString", ctypes.CFUNCTYPE(ctypes.c_char_p))]
+    fn = lib.OrtGetApiBase
+    fn.restype = ctypes.POINTER(OrtApiBase)
+    fn.argtypes = []
+    base = fn()
+    if not base:
+        out["error"] = "OrtGetApiBase() returned NULL"
+    else:
+        raw = base.contents.GetVersionString()
+        out["version"] = raw.decode("utf-8", "replace") if raw else None
+        out["api_ok"] = bool(base.contents.GetApi(api))
+except AttributeError as exc:
+    out["error"] = "no OrtGetApiBase symbol (%s)" % exc
+except OSError as exc:
+    out["error"] = str(exc)
+sys.stdout.write(json.dumps(out) + "\n")
+sys.stdout.flush()
+"""
+
+
+@dataclass(frozen=True)
+class LoadCheck:
+    """Result of the load check: ``status`` is ``pass``, ``fail`` or ``skip``."""
+
+    status: str
+    reason: str
+    library: str
+    api_version: int
+    version_string: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.status == "pass":
+            return (f"load check passed: {self.library}: GetApi({self.api_version}) is non-null, "
+                    f"GetVersionString() = {self.version_string}")
+        if self.status == "skip":
+            return f"load check skipped: {self.reason}"
+        return f"load check failed: {self.reason}"
+
+
+def read_version_number(ort_source: Path) -> str:
+    """ORT's release version from ``<ort_source>/VERSION_NUMBER``."""
+    path = ort_source / "VERSION_NUMBER"
+    if not path.is_file():
+        raise AipcError(
+            f"{path} is missing; {ort_source} does not look like an ONNX Runtime source tree",
+            hint="pass the root of an ORT checkout (aipc fetch) with --ort-source",
+        )
+    text = path.read_text(encoding="utf-8", errors="replace").strip()
+    if not _VERSION_RE.match(text):
+        raise AipcError(f"{path} holds {text[:40]!r}, expected a version such as 1.24.4",
+                        hint="restore VERSION_NUMBER from the pinned ORT tag")
+    return text
+
+
+def api_version_for(version: str) -> int:
+    """ORT's C API version for a release: its minor version (1.24.4 -> 24)."""
+    match = _VERSION_RE.match(version)
+    if not match:
+        raise AipcError(f"ORT version {version!r} is not MAJOR.MINOR.PATCH")
+    return int(match.group(2))
+
+
+def parse_api_version(header: Path) -> int:
+    """``ORT_API_VERSION`` as ``#define``d in an ``onnxruntime_c_api.h``."""
+    match = _API_RE.search(header.read_text(encoding="utf-8", errors="replace"))
+    if not match:
+        raise AipcError(f"{header} has no '#define ORT_API_VERSION N'; the header is not an ORT C API header",
+                        hint="stage from an unmodified ORT source tree")
+    return int(match.group(1))
+
+
+def version_from_lib_name(main_lib: str, name: str) -> str | None:
+    """``1.24.4`` for ``libonnxruntime.so.1.24.4`` (the fully versioned name), else None."""
+    prefix = main_lib + "."
+    if name.startswith(prefix) and _VERSION_RE.match(name[len(prefix):]):
+        return name[len(prefix):]
+    return None
+
+
+def pe_file_version(path: Path) -> str | None:
+    """The FILEVERSION of a PE file's VS_FIXEDFILEINFO (``a.b.c.d``), or None when it has none."""
+    data = path.read_bytes()
+    at = data.find(struct.pack("<I", 0xFEEF04BD))
+    if at < 0 or at + 16 > len(data):
+        return None
+    ms, ls = struct.unpack_from("<II", data, at + 8)
+    return f"{ms >> 16}.{ms & 0xFFFF}.{ls >> 16}.{ls & 0xFFFF}"
+
+
+def _host_machine() -> str:
+    return _pyplatform.machine().lower()
+
+
+def binary_mismatch(platform: Platform, lib: Path) -> str | None:
+    """Why ``lib`` cannot be loaded on this host (a reason to skip the load check), or None when it can."""
+    host = host_platform_name()
+    if platform.name != host:
+        return f"a {platform.name} library ({lib.name}) cannot be loaded on this {host} host"
+    machine = _host_machine()
+    with lib.open("rb") as fh:
+        head = fh.read(4096)
+    if platform.binary_format == "elf":
+        if head[:4] != b"\x7fELF" or len(head) < 20:
+            return f"{lib.name} is not an ELF shared object (e.g. a test fixture), nothing to load"
+        endian = "<" if head[5] == 1 else ">"
+        (e_machine,) = struct.unpack_from(endian + "H", head, 18)
+        want = _ELF_MACHINES.get(machine)
+        if want is not None and e_machine != want:
+            return f"{lib.name} is built for ELF machine {e_machine}, this host is {machine}"
+        return None
+    if platform.binary_format == "pe":
+        if head[:2] != b"MZ" or len(head) < 64:
+            return f"{lib.name} is not a PE DLL (e.g. a test fixture), nothing to load"
+        (pe_at,) = struct.unpack_from("<I", head, 0x3C)
+        if pe_at + 6 > len(head) or head[pe_at:pe_at + 4] != b"PE\0\0":
+            return f"{lib.name} has no PE header, nothing to load"
+        (pe_machine,) = struct.unpack_from("<H", head, pe_at + 4)
+        want = _PE_MACHINES.get(machine)
+        if want is not None and pe_machine != want:
+            return f"{lib.name} is built for PE machine {pe_machine:#x}, this host is {machine}"
+        return None
+    return f"unknown binary format for platform {platform.name}"
+
+
+def check_library(
+    platform: Platform, lib: Path, api_version: int, expected_version: str, *, display: str | None = None,
+    timeout: float = LOAD_TIMEOUT,
+) -> LoadCheck:
+    """Load ``lib`` in a subprocess and check ``GetApi(api_version)`` and ``GetVersionString()``.
+
+    Returns ``skip`` when the library is not for this host and ``fail`` (with the reason) when it cannot be
+    loaded, crashes, is too old for the header's API version, or reports another version.
+    """
+    name = display or lib.name
+    skip = binary_mismatch(platform, lib)
+    if skip is not None:
+        return LoadCheck("skip", skip, name, api_version)
+    argv = [sys.executable, "-c", _LOAD_SCRIPT, str(lib), str(api_version)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=timeout,
+                              stdin=subprocess.DEVNULL, cwd=str(lib.parent))
+    except subprocess.TimeoutExpired:
+        return LoadCheck("fail", f"{name}: loading it did not finish within {timeout:.0f} s", name, api_version)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    lib_said = " ".join(ln.strip() for ln in proc.stderr.splitlines() if ln.strip())[-300:]
+    if proc.returncode != 0 or not lines:
+        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+        return LoadCheck("fail", f"{name}: the load check process crashed ({how})"
+                         + (f": {lib_said}" if lib_said else ""), name, api_version)
+    result = json.loads(lines[-1])
+    version = result.get("version")
+    if result.get("error"):
+        what = "cannot be loaded" if not result.get("loaded") else "is not an ONNX Runtime library"
+        return LoadCheck("fail", f"{name} {what}: {result['error']}", name, api_version, version)
+    if not result.get("api_ok"):
+        return LoadCheck(
+            "fail",
+            f"{name} is stale: GetApi({api_version}) returned NULL, the library (ORT {version}) does not support "
+            f"the header's ORT_API_VERSION {api_version}" + (f" ({lib_said})" if lib_said else ""),
+            name, api_version, version,
+        )
+    if version != expected_version:
+        return LoadCheck(
+            "fail",
+            f"{name} is stale: GetVersionString() returned {version!r}, expected {expected_version} (VERSION_NUMBER)",
+            name, api_version, version,
+        )
+    return LoadCheck("pass", "", name, api_version, version)

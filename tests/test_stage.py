@@ -1,0 +1,391 @@
+"""Tests of ``aipc stage``: artifact discovery, staging of synthetic Windows/Linux trees, validation, bad input,
+and the library load check against the real ``libonnxruntime.so`` of the ``onnxruntime`` wheel."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from aipc import cli as aipc_cli
+from aipc.build import ortlib, stage
+from aipc.build.stage import find_artifact_dir, stage_ort_home
+from aipc.errors import AipcError
+from aipc.fsutil import sha256_file
+from aipc.platforms import get_platform, host_platform_name
+from conftest import shared_cache
+from ort_fixtures import (
+    EXTRA_HEADERS,
+    SESSION_HEADERS,
+    ort_wheel_library,
+    pe_stub,
+    write_ort_build,
+    write_ort_source,
+)
+
+WINDOWS_LIBS = {"onnxruntime.dll", "onnxruntime.lib", "onnxruntime_providers_shared.dll",
+                "onnxruntime_providers_shared.lib", "DirectML.dll"}
+on_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux host (ELF, symlinks)")
+
+RunCli = Callable[[list[str]], tuple[int, str, str]]
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """``aipc.cli.main`` with ``stage`` registered (added here if the build area's cli does not register it yet)."""
+    import aipc.build.cli as build_cli
+
+    parser = aipc_cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    if "stage" not in getattr(sub, "choices", {}):
+        original = build_cli.register
+
+        def register(subparsers):  # type: ignore[no-untyped-def]
+            original(subparsers)
+            stage.register_cli(subparsers)
+
+        monkeypatch.setattr(build_cli, "register", register)
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        capsys.readouterr()
+        rc = aipc_cli.main(argv)
+        captured = capsys.readouterr()
+        return rc, captured.out, captured.err
+
+    return run
+
+
+def _tree(tmp_path: Path, platform: str, generator: str | None = None, version: str = "1.24.4",
+          **build_kw: object) -> tuple[Path, Path]:
+    src = write_ort_source(tmp_path / "onnxruntime", version=version)
+    build = tmp_path / "onnxruntime" / "build" / get_platform(platform).system
+    write_ort_build(build, platform, generator, version, **build_kw)  # type: ignore[arg-type]
+    return src, build
+
+
+def _argv(platform: str, src: Path, build: Path, out: Path, *extra: str) -> list[str]:
+    return ["stage", "--platform", platform, "--ort-source", str(src), "--ort-build", str(build), "--out", str(out),
+            *extra]
+
+
+def _listing(root: Path) -> dict[str, str]:
+    """Relative path -> 'link:<target>' or sha256, for comparing trees."""
+    result = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            result[rel] = "link:" + os.readlink(path)
+        elif path.is_file():
+            result[rel] = sha256_file(path)
+    return result
+
+
+# --- discovery -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("platform", "generator", "expected"),
+    [
+        ("windows", "Visual Studio 17 2022", "Windows/Release/Release"),
+        ("windows", "Ninja", "Windows/Release"),
+        ("linux", "Ninja", "Linux/Release"),
+    ],
+)
+def test_artifact_discovery_per_generator_layout(tmp_path: Path, platform: str, generator: str, expected: str) -> None:
+    build = tmp_path / "build" / get_platform(platform).system
+    write_ort_build(build, platform, generator)
+    assert find_artifact_dir(get_platform(platform), build, "Release") == tmp_path / "build" / expected
+    # the parent build/ directory is accepted too
+    assert find_artifact_dir(get_platform(platform), tmp_path / "build", "Release") == tmp_path / "build" / expected
+
+
+def test_artifact_discovery_names_main_lib_when_nothing_built(tmp_path: Path) -> None:
+    build = tmp_path / "build" / "Windows"
+    (build / "Release").mkdir(parents=True)
+    with pytest.raises(AipcError, match=r"missing onnxruntime\.dll: not found in .*Release"):
+        find_artifact_dir(get_platform("windows"), build, "Release")
+
+
+# --- staging synthetic trees -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("generator", ["Visual Studio 17 2022", "Ninja"])
+def test_stage_windows_tree(tmp_path: Path, generator: str, run_cli: RunCli) -> None:
+    src, build = _tree(tmp_path, "windows", generator, extra_files=("D3D12Core.dll",))
+    out = tmp_path / "ORT_HOME"
+    rc, stdout, err = run_cli(_argv("windows", src, build, out))
+    assert rc == 0, err
+    assert "load check skipped:" in stdout
+    includes = {p.name for p in (out / "include").iterdir()}
+    assert includes == set(SESSION_HEADERS) | {Path(h).name for h in EXTRA_HEADERS}
+    assert all(p.is_file() for p in (out / "include").iterdir())  # flat
+    libs = {p.name for p in (out / "lib").iterdir()}
+    assert libs == WINDOWS_LIBS | {"D3D12Core.dll"}  # no .pdb, no DirectML.Debug.dll
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["platform"] == "windows" and manifest["ort_version"] == "1.24.4" and manifest["api_version"] == 24
+    assert manifest["load_check"]["status"] == "skip" and manifest["load_check"]["reason"]
+    entries = {e["path"]: e for e in manifest["files"]}
+    assert set(entries) == {f"include/{n}" for n in includes} | {f"lib/{n}" for n in libs}
+    for rel, entry in entries.items():
+        assert entry["sha256"] == sha256_file(out / rel)
+        assert entry["size"] == (out / rel).stat().st_size
+    art = find_artifact_dir(get_platform("windows"), build, "Release")
+    assert entries["lib/onnxruntime.lib"]["source"] == str(art / "onnxruntime.lib")
+    c_api = src / "include/onnxruntime/core/session/onnxruntime_c_api.h"
+    assert entries["include/onnxruntime_c_api.h"]["source"] == str(c_api)
+    assert entries["include/dml_provider_factory.h"]["origin"] == "ort_source"
+    # only staging files remain next to ORT_HOME (no temporary directories)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ORT_HOME", "onnxruntime"]
+
+
+def test_stage_windows_takes_directml_from_nuget_package_when_not_copied(tmp_path: Path) -> None:
+    src, build = _tree(tmp_path, "windows", "Ninja", omit=("DirectML.dll",))
+    nuget = build / "packages" / "Microsoft.AI.DirectML.1.15.4" / "bin" / "x64-win"
+    nuget.mkdir(parents=True)
+    (nuget / "DirectML.dll").write_bytes(pe_stub("1.15.4.0"))
+    manifest = stage_ort_home(get_platform("windows"), src, build, tmp_path / "home")
+    entry = next(e for e in manifest["files"] if e["path"] == "lib/DirectML.dll")
+    assert entry["source"] == str(nuget / "DirectML.dll")
+    assert any("DirectML.dll: not in" in note for note in manifest["notes"])
+
+
+@on_linux
+def test_stage_linux_tree_keeps_symlinks(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build = _tree(tmp_path, "linux")
+    art = build / "Release"
+    # a leftover of an older build in the same directory is left out, not staged
+    (art / "libonnxruntime.so.1.23.0").write_bytes(b"old")
+    out = tmp_path / "ORT_HOME"
+    rc, stdout, err = run_cli(_argv("linux", src, build, out))
+    assert rc == 0, err
+    lib = out / "lib"
+    assert os.readlink(lib / "libonnxruntime.so") == "libonnxruntime.so.1"
+    assert os.readlink(lib / "libonnxruntime.so.1") == "libonnxruntime.so.1.24.4"
+    assert not (lib / "libonnxruntime.so.1.24.4").is_symlink() and (lib / "libonnxruntime.so.1.24.4").is_file()
+    assert {p.name for p in lib.iterdir()} == {"libonnxruntime.so", "libonnxruntime.so.1", "libonnxruntime.so.1.24.4",
+                                              "libonnxruntime_providers_shared.so"}
+    includes = {p.name for p in (out / "include").iterdir()}
+    assert "dml_provider_factory.h" not in includes and "cpu_provider_factory.h" in includes
+    manifest = json.loads((out / "manifest.json").read_text())
+    entries = {e["path"]: e for e in manifest["files"]}
+    assert entries["lib/libonnxruntime.so"]["symlink"] == "libonnxruntime.so.1"
+    assert entries["lib/libonnxruntime.so"]["sha256"] == sha256_file(art / "libonnxruntime.so.1.24.4")
+    assert "symlink" not in entries["lib/libonnxruntime.so.1.24.4"]
+    assert any("1.23.0" in note and "left out" in note for note in manifest["notes"])
+    # the fixture library is not an ELF file: the load check is skipped with its reason, never passed
+    assert manifest["load_check"]["status"] == "skip" and "not an ELF" in manifest["load_check"]["reason"]
+    assert "load check skipped: libonnxruntime.so is not an ELF" in stdout
+
+
+def test_restage_replaces_and_legacy_ort_dir_is_filled(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build = _tree(tmp_path, "windows")
+    out, legacy = tmp_path / "ORT_HOME", tmp_path / "genai" / "ort"
+    (out / "lib").mkdir(parents=True)
+    (out / "lib" / "stray.dll").write_bytes(b"from an older stage")
+    rc, stdout, err = run_cli(_argv("windows", src, build, out, "--legacy-ort-dir", str(legacy)))
+    assert rc == 0, err
+    assert not (out / "lib" / "stray.dll").exists()
+    assert _listing(legacy) == _listing(out)
+    assert json.loads((legacy / "manifest.json").read_text())["legacy_ort_dir"] == str(legacy)
+    assert "genai's ort/ folder" in stdout
+
+
+def test_no_load_check_is_recorded_as_skip(tmp_path: Path) -> None:
+    src, build = _tree(tmp_path, "linux")
+    manifest = stage_ort_home(get_platform("linux"), src, build, tmp_path / "home", check_load=False)
+    assert manifest["load_check"]["status"] == "skip"
+    assert "--no-load-check" in manifest["load_check"]["reason"]
+
+
+# --- bad input: one line, non-zero exit, nothing already staged is lost ----------------------------------------
+
+
+def _stage_good(tmp_path: Path, platform: str, run_cli: RunCli) -> tuple[Path, Path, Path, dict[str, str]]:
+    src, build = _tree(tmp_path, platform)
+    out = tmp_path / "ORT_HOME"
+    rc, _, err = run_cli(_argv(platform, src, build, out))
+    assert rc == 0, err
+    return src, build, out, _listing(out)
+
+
+def _assert_one_line_failure(rc: int, err: str, *needles: str) -> None:
+    lines = err.strip().splitlines()
+    assert rc != 0
+    assert len(lines) == 1 and lines[0].startswith("aipc: error:"), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_missing_source_directory(tmp_path: Path, run_cli: RunCli) -> None:
+    _, build, out, before = _stage_good(tmp_path, "windows", run_cli)
+    rc, _, err = run_cli(_argv("windows", tmp_path / "nope", build, out))
+    _assert_one_line_failure(rc, err, "ORT source directory", str(tmp_path / "nope"), "does not exist")
+    assert _listing(out) == before
+
+
+def test_missing_build_directory(tmp_path: Path, run_cli: RunCli) -> None:
+    src, _, out, before = _stage_good(tmp_path, "windows", run_cli)
+    rc, _, err = run_cli(_argv("windows", src, tmp_path / "nobuild", out))
+    _assert_one_line_failure(rc, err, "ORT build directory", "does not exist")
+    assert _listing(out) == before
+
+
+def test_missing_import_library(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build, out, before = _stage_good(tmp_path, "windows", run_cli)
+    (find_artifact_dir(get_platform("windows"), build) / "onnxruntime.lib").unlink()
+    rc, _, err = run_cli(_argv("windows", src, build, out))
+    _assert_one_line_failure(rc, err, "missing onnxruntime.lib")
+    assert _listing(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ORT_HOME", "onnxruntime"]
+
+
+def test_missing_dml_header(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build, out, before = _stage_good(tmp_path, "windows", run_cli)
+    (src / "include/onnxruntime/core/providers/dml/dml_provider_factory.h").unlink()
+    rc, _, err = run_cli(_argv("windows", src, build, out))
+    _assert_one_line_failure(rc, err, "missing", "dml_provider_factory.h")
+    assert _listing(out) == before
+
+
+def test_missing_version_number(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build = _tree(tmp_path, "linux")
+    (src / "VERSION_NUMBER").unlink()
+    rc, _, err = run_cli(_argv("linux", src, build, tmp_path / "home"))
+    _assert_one_line_failure(rc, err, "VERSION_NUMBER", "is missing")
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize("platform", ["windows", "linux"])
+def test_header_version_mismatch(tmp_path: Path, platform: str, run_cli: RunCli) -> None:
+    src, build, out, before = _stage_good(tmp_path, platform, run_cli)
+    write_ort_source(src, version="1.24.4", api_version=23)  # header from an older checkout
+    rc, _, err = run_cli(_argv(platform, src, build, out))
+    _assert_one_line_failure(rc, err, "onnxruntime_c_api.h is stale", "ORT_API_VERSION 23", "1.24.4", "24")
+    assert _listing(out) == before
+
+
+@on_linux
+def test_library_version_mismatch_linux(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build, out, before = _stage_good(tmp_path, "linux", run_cli)
+    write_ort_source(src, version="1.25.0")  # new source, old build
+    rc, _, err = run_cli(_argv("linux", src, build, out))
+    _assert_one_line_failure(rc, err, "libonnxruntime.so.1.24.4 is stale", "1.25.0")
+    assert _listing(out) == before
+
+
+def test_library_version_mismatch_windows(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build = _tree(tmp_path, "windows", dll_file_version="1.23.2.0")
+    rc, _, err = run_cli(_argv("windows", src, build, tmp_path / "home"))
+    _assert_one_line_failure(rc, err, "lib/onnxruntime.dll is stale", "1.23.2.0", "1.24.4")
+    assert not (tmp_path / "home").exists()
+
+
+@on_linux
+def test_broken_symlink_is_named(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build = _tree(tmp_path, "linux")
+    (build / "Release" / "libonnxruntime.so.1.24.4").unlink()
+    rc, _, err = run_cli(_argv("linux", src, build, tmp_path / "home"))
+    _assert_one_line_failure(rc, err, "libonnxruntime.so.1", "broken symlink")
+
+
+def test_unknown_platform_is_a_usage_error(tmp_path: Path, run_cli: RunCli) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run_cli(["stage", "--platform", "macos", "--ort-source", "a", "--ort-build", "b", "--out", "c"])
+    assert exc.value.code == 2
+
+
+# --- ortlib units ----------------------------------------------------------------------------------------------
+
+
+def test_ortlib_version_helpers(tmp_path: Path) -> None:
+    assert ortlib.api_version_for("1.24.4") == 24
+    header = tmp_path / "h.h"
+    header.write_text("//\n#  define ORT_API_VERSION 31\n#define ORT_API_VERSION_X 2\n")
+    assert ortlib.parse_api_version(header) == 31
+    header.write_text("#define NOTHING 1\n")
+    with pytest.raises(AipcError, match="no '#define ORT_API_VERSION N'"):
+        ortlib.parse_api_version(header)
+    assert ortlib.version_from_lib_name("libonnxruntime.so", "libonnxruntime.so.1.24.4") == "1.24.4"
+    assert ortlib.version_from_lib_name("libonnxruntime.so", "libonnxruntime.so.1") is None
+    dll = tmp_path / "x.dll"
+    dll.write_bytes(pe_stub("1.24.4.0"))
+    assert ortlib.pe_file_version(dll) == "1.24.4.0"
+    dll.write_bytes(pe_stub(None))
+    assert ortlib.pe_file_version(dll) is None
+
+
+def test_binary_mismatch_reasons(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.write_bytes(b"\x7fELF" + b"\x02\x01\x01" + b"\0" * 9 + b"\x03\x00" + (40).to_bytes(2, "little") + b"\0" * 40)
+    other = "linux" if host_platform_name() == "windows" else "windows"
+    assert "cannot be loaded on this" in (ortlib.binary_mismatch(get_platform(other), lib) or "")
+    if host_platform_name() == "linux":
+        assert "ELF machine 40" in (ortlib.binary_mismatch(get_platform("linux"), lib) or "")  # ARM32 != host
+
+
+# --- the real library from the onnxruntime wheel ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_lib() -> Path:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the onnxruntime wheel's libonnxruntime.so loads on Linux only")
+    return ort_wheel_library(shared_cache())
+
+
+def _real_version(lib: Path) -> str:
+    return lib.name.removeprefix("libonnxruntime.so.")
+
+
+@on_linux
+def test_real_library_load_check_passes(tmp_path: Path, real_lib: Path, run_cli: RunCli) -> None:
+    version = _real_version(real_lib)
+    src, build = _tree(tmp_path, "linux", version=version, real_so=real_lib)
+    out = tmp_path / "ORT_HOME"
+    rc, stdout, err = run_cli(_argv("linux", src, build, out))
+    assert rc == 0, err
+    check = json.loads((out / "manifest.json").read_text())["load_check"]
+    assert check["status"] == "pass" and check["version_string"] == version
+    assert check["api_version"] == int(version.split(".")[1])
+    assert f"GetVersionString() = {version}" in stdout
+
+
+@on_linux
+def test_real_library_too_old_for_header_is_stale(tmp_path: Path, real_lib: Path, run_cli: RunCli) -> None:
+    version = _real_version(real_lib)
+    major, minor, _ = version.split(".")
+    newer = f"{major}.{int(minor) + 1}.0"
+    # a header (and VERSION_NUMBER) one API version ahead of the library built from an older tree
+    src, build = _tree(tmp_path, "linux", version=newer, real_so=real_lib)
+    out = tmp_path / "ORT_HOME"
+    rc, _, err = run_cli(_argv("linux", src, build, out))
+    _assert_one_line_failure(rc, err, "lib/libonnxruntime.so", "is stale", f"GetApi({int(minor) + 1}) returned NULL",
+                             f"ORT {version}")
+    assert not out.exists()
+
+
+@on_linux
+def test_real_library_reporting_another_version_is_stale(tmp_path: Path, real_lib: Path, run_cli: RunCli) -> None:
+    version = _real_version(real_lib)
+    older = "1.24.4"
+    assert older != version
+    # the library file claims 1.24.4 by name; GetApi(24) works, but GetVersionString() says otherwise
+    src, build = _tree(tmp_path, "linux", version=older, real_so=real_lib)
+    rc, _, err = run_cli(_argv("linux", src, build, tmp_path / "home"))
+    _assert_one_line_failure(rc, err, "lib/libonnxruntime.so", "is stale", f"GetVersionString() returned '{version}'")
+
+
+@on_linux
+def test_unloadable_elf_fails_naming_the_library(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build = _tree(tmp_path, "linux")
+    lib = build / "Release" / "libonnxruntime.so.1.24.4"
+    machine = {"x86_64": 62, "aarch64": 183}.get(os.uname().machine, 62)
+    lib.write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 9 + b"\x03\x00" + machine.to_bytes(2, "little") + b"\0" * 100)
+    rc, _, err = run_cli(_argv("linux", src, build, tmp_path / "home"))
+    _assert_one_line_failure(rc, err, "lib/libonnxruntime.so", "cannot be loaded")
+    assert not (tmp_path / "home").exists()

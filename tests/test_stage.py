@@ -92,7 +92,7 @@ def _listing(root: Path) -> dict[str, str]:
     [
         ("windows", "Visual Studio 17 2022", "Windows/Release/Release"),
         ("windows", "Ninja", "Windows/Release"),
-        ("linux", "Ninja", "Linux/Release"),
+        pytest.param("linux", "Ninja", "Linux/Release", marks=on_linux),
     ],
 )
 def test_artifact_discovery_per_generator_layout(tmp_path: Path, platform: str, generator: str, expected: str) -> None:
@@ -196,8 +196,8 @@ def test_restage_replaces_and_legacy_ort_dir_is_filled(tmp_path: Path, run_cli: 
 
 
 def test_no_load_check_is_recorded_as_skip(tmp_path: Path) -> None:
-    src, build = _tree(tmp_path, "linux")
-    manifest = stage_ort_home(get_platform("linux"), src, build, tmp_path / "home", check_load=False)
+    src, build = _tree(tmp_path, "windows")
+    manifest = stage_ort_home(get_platform("windows"), src, build, tmp_path / "home", check_load=False)
     assert manifest["load_check"]["status"] == "skip"
     assert "--no-load-check" in manifest["load_check"]["reason"]
 
@@ -253,14 +253,14 @@ def test_missing_dml_header(tmp_path: Path, run_cli: RunCli) -> None:
 
 
 def test_missing_version_number(tmp_path: Path, run_cli: RunCli) -> None:
-    src, build = _tree(tmp_path, "linux")
+    src, build = _tree(tmp_path, "windows")
     (src / "VERSION_NUMBER").unlink()
-    rc, _, err = run_cli(_argv("linux", src, build, tmp_path / "home"))
+    rc, _, err = run_cli(_argv("windows", src, build, tmp_path / "home"))
     _assert_one_line_failure(rc, err, "VERSION_NUMBER", "is missing")
     assert not (tmp_path / "home").exists()
 
 
-@pytest.mark.parametrize("platform", ["windows", "linux"])
+@pytest.mark.parametrize("platform", ["windows", pytest.param("linux", marks=on_linux)])
 def test_header_version_mismatch(tmp_path: Path, platform: str, run_cli: RunCli) -> None:
     src, build, out, before = _stage_good(tmp_path, platform, run_cli)
     write_ort_source(src, version="1.24.4", api_version=23)  # header from an older checkout
@@ -389,3 +389,22 @@ def test_unloadable_elf_fails_naming_the_library(tmp_path: Path, run_cli: RunCli
     rc, _, err = run_cli(_argv("linux", src, build, tmp_path / "home"))
     _assert_one_line_failure(rc, err, "lib/libonnxruntime.so", "cannot be loaded")
     assert not (tmp_path / "home").exists()
+
+
+def test_file_system_error_is_one_line(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build = _tree(tmp_path, "windows")
+    (tmp_path / "afile").write_text("not a directory")
+    rc, _, err = run_cli(_argv("windows", src, build, tmp_path / "afile" / "ORT_HOME"))
+    _assert_one_line_failure(rc, err, "cannot stage ORT_HOME", "afile")
+
+
+def test_stage_argv_round_trips_through_the_parser() -> None:
+    parser = aipc_cli._Parser(prog="aipc")
+    stage.register_cli(parser.add_subparsers(dest="command"))
+    argv = stage.stage_argv(get_platform("windows"), "C:\\b\\ort", "C:\\b\\ort\\build\\Windows", "C:\\b\\ort_home",
+                            config="RelWithDebInfo", legacy_ort_dir="C:\\b\\genai\\ort", check_load=False)
+    assert argv[:2] == ["aipc", "stage"]
+    args = parser.parse_args(argv[1:])
+    assert args.platform == "windows" and str(args.ort_source) == "C:\\b\\ort"
+    assert str(args.ort_build) == "C:\\b\\ort\\build\\Windows" and str(args.out) == "C:\\b\\ort_home"
+    assert args.config == "RelWithDebInfo" and str(args.legacy_ort_dir) == "C:\\b\\genai\\ort" and args.no_load_check

@@ -131,7 +131,8 @@ def version_from_lib_name(main_lib: str, name: str) -> str | None:
 def pe_file_version(path: Path) -> str | None:
     """The FILEVERSION of a PE file's VS_FIXEDFILEINFO (``a.b.c.d``), or None when it has none."""
     data = path.read_bytes()
-    at = data.find(struct.pack("<I", 0xFEEF04BD))
+    # dwSignature 0xFEEF04BD followed by dwStrucVersion 1.0, then dwFileVersionMS/LS
+    at = data.find(struct.pack("<II", 0xFEEF04BD, 0x00010000))
     if at < 0 or at + 16 > len(data):
         return None
     ms, ls = struct.unpack_from("<II", data, at + 8)

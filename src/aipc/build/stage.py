@@ -263,6 +263,18 @@ def stage_ort_home(
     check_load: bool = True,
 ) -> dict[str, Any]:
     """Stage ORT_HOME (include/, lib/, manifest.json) atomically into ``out``; returns the manifest."""
+    try:
+        return _stage(platform, Path(ort_source), Path(ort_build), Path(out), config, legacy_ort_dir, check_load)
+    except OSError as exc:  # a file system problem (permissions, disk full, a file where a directory should be)
+        where = f" {exc.filename}" if exc.filename else ""
+        raise AipcError(f"cannot stage ORT_HOME {out}:{where}: {exc.strerror or exc}",
+                        hint="check the paths, permissions and free disk space, then stage again") from None
+
+
+def _stage(
+    platform: Platform, ort_source: Path, ort_build: Path, out: Path, config: str, legacy_ort_dir: Path | None,
+    check_load: bool,
+) -> dict[str, Any]:
     ort_source = Path(ort_source).absolute()
     ort_build = Path(ort_build).absolute()
     out = Path(out).absolute()
@@ -313,6 +325,29 @@ def stage_ort_home(
 
 
 # --- command line ----------------------------------------------------------------------------------------------
+
+
+def stage_argv(
+    platform: Platform,
+    ort_source: str | os.PathLike[str],
+    ort_build: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    config: str = "Release",
+    legacy_ort_dir: str | os.PathLike[str] | None = None,
+    check_load: bool = True,
+) -> list[str]:
+    """The ``aipc stage`` command line equivalent to a :func:`stage_ort_home` call (for plans and logs)."""
+    argv = ["aipc", "stage", "--platform", platform.name, "--ort-source", os.fspath(ort_source),
+            "--ort-build", os.fspath(ort_build), "--out", os.fspath(out)]
+    if config != "Release":
+        argv += ["--config", config]
+    if legacy_ort_dir is not None:
+        argv += ["--legacy-ort-dir", os.fspath(legacy_ort_dir)]
+    if not check_load:
+        argv.append("--no-load-check")
+    return argv
+
 
 
 def _cmd_stage(args: argparse.Namespace) -> int:

@@ -102,7 +102,8 @@ def ensure_venv(
             _run([*pip, *cons, *step], fh, spec.name)
         if spec.uninstall:
             _run([py, "-m", "pip", "uninstall", "-y", *spec.uninstall], fh, spec.name)
-    atomic_write_json(venv / MARKER, {"fingerprint": spec.fingerprint(), "spec": asdict(spec)})
+    spec_json = json.loads(json.dumps(asdict(spec), default=str))  # Paths (constraints, wheels) as strings
+    atomic_write_json(venv / MARKER, {"fingerprint": spec.fingerprint(), "spec": spec_json})
     say(f"[aipc] venv {spec.name}: ready in {time.monotonic() - t0:.1f} s (log: {log})")
     return venv_python(venv)
 

@@ -103,6 +103,16 @@ def test_artifact_discovery_per_generator_layout(tmp_path: Path, platform: str, 
     assert find_artifact_dir(get_platform(platform), tmp_path / "build", "Release") == tmp_path / "build" / expected
 
 
+def test_artifact_discovery_follows_the_generator_in_cmake_cache(tmp_path: Path) -> None:
+    build = tmp_path / "build" / "Windows"
+    # a Visual Studio build left its outputs in Release/Release; the tree was reconfigured and rebuilt with Ninja
+    write_ort_build(build, "windows", "Visual Studio 17 2022")
+    write_ort_build(build, "windows", "Ninja")
+    assert find_artifact_dir(get_platform("windows"), build, "Release") == build / "Release"
+    write_ort_build(build, "windows", "Visual Studio 17 2022")  # rewrites CMakeCache.txt
+    assert find_artifact_dir(get_platform("windows"), build, "Release") == build / "Release" / "Release"
+
+
 def test_artifact_discovery_names_main_lib_when_nothing_built(tmp_path: Path) -> None:
     build = tmp_path / "build" / "Windows"
     (build / "Release").mkdir(parents=True)

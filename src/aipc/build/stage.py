@@ -61,6 +61,17 @@ def _present(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
+def cmake_generator(cmake_build_dir: Path) -> str | None:
+    """``CMAKE_GENERATOR`` recorded in ``<dir>/CMakeCache.txt`` (ORT configures ``build/<System>/<config>``)."""
+    cache = cmake_build_dir / "CMakeCache.txt"
+    if not cache.is_file():
+        return None
+    for line in cache.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("CMAKE_GENERATOR:"):
+            return line.partition("=")[2].strip() or None
+    return None
+
+
 def find_artifact_dir(platform: Platform, ort_build: Path, config: str = "Release") -> Path:
     """The directory of ``ort_build`` that holds the built libraries, for either generator layout.
 
@@ -80,8 +91,13 @@ def find_artifact_dir(platform: Platform, ort_build: Path, config: str = "Releas
         roots.append(nested)
     searched: list[Path] = []
     for root in roots:
-        for candidate in platform.artifact_dir_candidates(root, config):
-            path = Path(candidate)
+        candidates = [Path(c) for c in platform.artifact_dir_candidates(root, config)]
+        generator = cmake_generator(root / config)
+        if generator is not None:  # the generator that configured this build decides the layout
+            candidates.insert(0, root.joinpath(*platform.config_dirs(generator, config)))
+        for path in candidates:
+            if path in searched:
+                continue
             searched.append(path)
             if _present(path / platform.ort_main_lib):
                 return path

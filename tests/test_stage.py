@@ -155,9 +155,11 @@ def test_stage_windows_tree(tmp_path: Path, generator: str, run_cli: RunCli) -> 
 
 def test_stage_windows_takes_directml_from_nuget_package_when_not_copied(tmp_path: Path) -> None:
     src, build = _tree(tmp_path, "windows", "Ninja", omit=("DirectML.dll",))
-    nuget = build / "packages" / "Microsoft.AI.DirectML.1.15.4" / "bin" / "x64-win"
-    nuget.mkdir(parents=True)
-    (nuget / "DirectML.dll").write_bytes(pe_stub("1.15.4.0"))
+    for package in ("Microsoft.AI.DirectML.1.9.1", "Microsoft.AI.DirectML.1.15.4"):
+        nuget = build / "packages" / package / "bin" / "x64-win"
+        nuget.mkdir(parents=True)
+        (nuget / "DirectML.dll").write_bytes(pe_stub(package.rpartition("DirectML.")[2] + ".0"))
+    # the newest package wins (1.15.4 > 1.9.1, although "1.9" sorts after "1.1" as text)
     manifest = stage_ort_home(get_platform("windows"), src, build, tmp_path / "home")
     entry = next(e for e in manifest["files"] if e["path"] == "lib/DirectML.dll")
     assert entry["source"] == str(nuget / "DirectML.dll")

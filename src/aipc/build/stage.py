@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,9 +137,7 @@ def collect_headers(platform: Platform, ort_source: Path) -> list[StagedFile]:
     return list(staged.values())
 
 
-def _lib_chain(
-    name: str, artifact_dir: Path, origin_dir: Path, origin: str, notes: list[str]
-) -> list[StagedFile]:
+def _lib_chain(name: str, origin_dir: Path, origin: str, notes: list[str]) -> list[StagedFile]:
     """``name`` and, while it is a symlink to a sibling, the files it points to (symlinks kept)."""
     chain: list[StagedFile] = []
     seen: set[str] = set()
@@ -163,6 +162,10 @@ def _lib_chain(
         return chain
 
 
+def _numbers(path: Path) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", path.as_posix()))
+
+
 def collect_libs(platform: Platform, artifact_dir: Path, ort_build: Path, version: str) -> tuple[
         list[StagedFile], list[str]]:
     """The required and optional libraries (with their symlink chains) and notes about what was left out."""
@@ -176,12 +179,12 @@ def collect_libs(platform: Platform, artifact_dir: Path, ort_build: Path, versio
 
     for name in platform.ort_required_libs:
         if _present(artifact_dir / name):
-            add(_lib_chain(name, artifact_dir, artifact_dir, "ort_build", notes))
+            add(_lib_chain(name, artifact_dir, "ort_build", notes))
             continue
-        found = sorted(ort_build.glob(fallbacks[name])) if name in fallbacks else []
+        found = sorted(ort_build.glob(fallbacks[name]), key=_numbers) if name in fallbacks else []
         if found:
-            src = found[-1]
-            add(_lib_chain(src.name, artifact_dir, src.parent, "ort_build", notes))
+            src = found[-1]  # the newest package version
+            add(_lib_chain(src.name, src.parent, "ort_build", notes))
             notes.append(f"lib/{name}: not in {artifact_dir}, taken from {src}")
             continue
         where = str(artifact_dir) + (f" nor {ort_build}/{fallbacks[name]}" if name in fallbacks else "")
@@ -191,9 +194,7 @@ def collect_libs(platform: Platform, artifact_dir: Path, ort_build: Path, versio
         )
 
     # the file the main library finally resolves to must be this version (libonnxruntime.so.1.24.4)
-    main_chain = [f for f in staged.values() if f.dest.startswith("lib/")]
-    main_names = {Path(f.dest).name for f in main_chain}
-    for f in main_chain:
+    for f in staged.values():
         libver = ortlib.version_from_lib_name(platform.ort_main_lib, Path(f.dest).name)
         if libver is not None and libver != version:
             raise AipcError(
@@ -206,10 +207,10 @@ def collect_libs(platform: Platform, artifact_dir: Path, ort_build: Path, versio
             if f"lib/{path.name}" in staged or path.is_dir():
                 continue
             libver = ortlib.version_from_lib_name(platform.ort_main_lib, path.name)
-            if libver is not None and libver != version and path.name not in main_names:
+            if libver is not None and libver != version:
                 notes.append(f"{path.name}: left out, a leftover of ORT {libver} (staging {version})")
                 continue
-            add(_lib_chain(path.name, artifact_dir, artifact_dir, "ort_build", notes))
+            add(_lib_chain(path.name, artifact_dir, "ort_build", notes))
     return sorted(staged.values(), key=lambda f: f.dest), notes
 
 

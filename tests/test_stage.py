@@ -420,3 +420,15 @@ def test_stage_argv_round_trips_through_the_parser() -> None:
     assert args.platform == "windows" and str(args.ort_source) == "C:\\b\\ort"
     assert str(args.ort_build) == "C:\\b\\ort\\build\\Windows" and str(args.out) == "C:\\b\\ort_home"
     assert args.config == "RelWithDebInfo" and str(args.legacy_ort_dir) == "C:\\b\\genai\\ort" and args.no_load_check
+
+
+@on_linux
+def test_real_library_header_ahead_of_version_number_names_both(
+        tmp_path: Path, real_lib: Path, run_cli: RunCli) -> None:
+    version = _real_version(real_lib)
+    api = int(version.split(".")[1])
+    src, build = _tree(tmp_path, "linux", version=version, real_so=real_lib)
+    write_ort_source(src, version=version, api_version=api + 1)  # header newer than VERSION_NUMBER and library
+    rc, _, err = run_cli(_argv("linux", src, build, tmp_path / "home"))
+    _assert_one_line_failure(rc, err, "include/onnxruntime_c_api.h is stale", f"ORT_API_VERSION {api + 1}",
+                             "lib/libonnxruntime.so is stale", f"GetApi({api + 1}) returned NULL")

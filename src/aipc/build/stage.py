@@ -242,7 +242,7 @@ def _entry(root: Path, f: StagedFile) -> dict[str, Any]:
     return entry
 
 
-def _validate(platform: Platform, root: Path, version: str, api_version: int, plan: _Plan) -> None:
+def _validate(platform: Platform, root: Path, version: str, api_version: int, plan: _Plan, check_load: bool) -> None:
     """Required files present in the staged tree and versions in agreement (before the load check)."""
     required = [f"include/{_C_API}"] + [f"include/{Path(h).name}" for h in platform.ort_extra_headers]
     required += [f"lib/{name}" for name in platform.ort_required_libs]
@@ -253,9 +253,17 @@ def _validate(platform: Platform, root: Path, version: str, api_version: int, pl
                             hint="rebuild ORT; its outputs are incomplete")
     header_api = ortlib.parse_api_version(root / "include" / _C_API)
     if header_api != api_version:
+        also = ""
+        if check_load:  # say which side the library is on, when it can be loaded here
+            lib = ortlib.check_library(platform, root / "lib" / platform.ort_main_lib, header_api, version,
+                                       display=f"lib/{platform.ort_main_lib}")
+            if lib.status == "fail":
+                also = f" (and {lib.reason})"
+            elif lib.status == "pass":
+                also = f" (lib/{platform.ort_main_lib} accepts API {header_api})"
         raise AipcError(
             f"include/{_C_API} is stale: it defines ORT_API_VERSION {header_api}, but VERSION_NUMBER {version} "
-            f"means API version {api_version}",
+            f"means API version {api_version}{also}",
             hint="stage headers and VERSION_NUMBER from one ORT checkout at the pinned tag (aipc fetch)",
         )
     if platform.binary_format == "pe":
@@ -308,7 +316,7 @@ def _stage(
     with atomic_path(out) as tmp:
         tmp.mkdir()
         _copy_into(tmp, headers + libs)
-        _validate(platform, tmp, version, api_version, plan)
+        _validate(platform, tmp, version, api_version, plan, check_load)
         main = tmp / "lib" / platform.ort_main_lib
         if check_load:
             check = ortlib.check_library(platform, main, api_version, version,

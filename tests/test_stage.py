@@ -432,3 +432,23 @@ def test_real_library_header_ahead_of_version_number_names_both(
     rc, _, err = run_cli(_argv("linux", src, build, tmp_path / "home"))
     _assert_one_line_failure(rc, err, "include/onnxruntime_c_api.h is stale", f"ORT_API_VERSION {api + 1}",
                              "lib/libonnxruntime.so is stale", f"GetApi({api + 1}) returned NULL")
+
+
+def test_command_line_contract_in_a_subprocess(tmp_path: Path) -> None:
+    """``aipc stage --platform P --ort-source SRC --ort-build BUILD --out ORT_HOME`` as checks outside drive it."""
+    import subprocess
+
+    parser = aipc_cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    if "stage" not in getattr(sub, "choices", {}):
+        pytest.skip("skip: aipc.build.cli does not register `stage` yet (stage.register_cli)")
+    src, build = _tree(tmp_path, "windows", "Ninja")
+    out = tmp_path / "ORT_HOME"
+    argv = [sys.executable, "-m", "aipc", *_argv("windows", src, build, out)]
+    ok = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads((out / "manifest.json").read_text())["platform"] == "windows"
+    (build / "Release" / "onnxruntime.lib").unlink()
+    bad = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    _assert_one_line_failure(bad.returncode, bad.stderr, "missing onnxruntime.lib")

@@ -1,10 +1,65 @@
-"""Subcommands of this area (registered by aipc.cli)."""
+"""Subcommands of the build area: plan, fetch, build-ort, stage, build-genai, wheels, build."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
+
+from ..runner import format_plan, plan_json
+from . import settings as settings_mod
+from . import stage
+from .pipeline import STEP_NAMES, Pipeline
+
+_STEPS = {
+    "fetch": ("clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify the commits", ["fetch"]),
+    "build-ort": ("build ONNX Runtime (DirectML on Windows) as a shared library and a wheel", ["build-ort"]),
+    "build-genai": ("build the onnxruntime-genai (DirectML) wheel against the staged ORT_HOME", ["build-genai"]),
+    "wheels": ("collect the ORT and genai wheels into wheels/ with SHA256SUMS and manifest.json", ["wheels"]),
+    "build": ("run the whole build: fetch, build-ort, stage, build-genai, wheels (up-to-date steps are skipped)",
+              list(STEP_NAMES)),
+}
+
+
+def _pipeline(args: argparse.Namespace) -> Pipeline:
+    return Pipeline(settings_mod.from_args(args))
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    steps = _pipeline(args).plan(args.steps or STEP_NAMES)
+    if args.json:
+        print(json.dumps(plan_json(steps), indent=2))
+    else:
+        print(format_plan(steps))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    pipe = _pipeline(args)
+    results = pipe.run(args.step_names)
+    ran = [r.name for r in results if r.status == "ran"]
+    skipped = [r.name for r in results if r.status == "skipped"]
+    summary = f"[aipc] done: ran {', '.join(ran) or 'nothing'}"
+    if skipped:
+        summary += f"; up to date: {', '.join(skipped)}"
+    pipe.echo(summary)
+    if "wheels" in args.step_names:
+        pipe.echo(f"[aipc] wheels in {pipe.s.wheels}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's subcommands to the ``aipc`` parser."""
+    p = sub.add_parser("plan", help="print every build command (argv, cwd, env) without running anything",
+                       description="Print the commands of fetch, build-ort, stage, build-genai and wheels with their "
+                                   "working directory and environment. Runs nothing; works for any --platform.")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of steps, each with name, argv, cwd and env")
+    p.add_argument("--steps", nargs="+", choices=STEP_NAMES, default=None, help="only these steps")
+    settings_mod.add_arguments(p)
+    p.set_defaults(func=_cmd_plan)
+    for name, (help_text, names) in _STEPS.items():
+        q = sub.add_parser(name, help=help_text, description=help_text)
+        settings_mod.add_arguments(q)
+        q.set_defaults(func=_cmd_run, step_names=names)
+    stage.register_cli(sub)

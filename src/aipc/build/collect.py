@@ -1,0 +1,105 @@
+"""Step 5, wheels: check the genai wheel's requirement on ORT against the ORT wheel built, then copy both into
+``wheels/`` (atomically, with ``SHA256SUMS`` and ``manifest.json``: name, version, tags, sha256, source commits,
+pins).
+
+The genai wheel must declare ``Requires-Dist: onnxruntime[-directml]>=<version>`` and the ORT wheel we built must
+satisfy it (same distribution name, version inside the specifier); otherwise ``pip install`` would fetch another
+ORT from PyPI, or fail (upstream-build.md section 7.8), and nothing is copied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from ..errors import AipcError
+from ..fsutil import sha256_file
+from ..pins import Pins
+from ..platforms import Platform
+from ..wheelhouse import WheelInfo, add_wheels, wheel_metadata
+
+ORT_DISTS = ("onnxruntime", "onnxruntime-directml", "onnxruntime-gpu", "onnxruntime-qnn", "onnxruntime-openvino")
+
+_MARKER_ENV = {
+    "windows": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt"},
+    "linux": {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"},
+}
+
+
+def ort_requirements(genai_wheel: Path, platform: Platform) -> list[Requirement]:
+    """The genai wheel's ``Requires-Dist`` entries on an ONNX Runtime distribution that apply on ``platform``."""
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+    env.update(_MARKER_ENV.get(platform.name, {}))
+    env["extra"] = ""
+    found = []
+    for text in wheel_metadata(genai_wheel).get_all("Requires-Dist") or []:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            raise AipcError(f"{genai_wheel.name} has an invalid Requires-Dist {text!r}",
+                            hint="rebuild the genai wheel") from None
+        if canonicalize_name(req.name) not in ORT_DISTS:
+            continue
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        found.append(req)
+    return found
+
+
+def check_requirement(genai_wheel: Path, ort_wheel: Path, platform: Platform) -> str:
+    """Refuse unless the genai wheel requires exactly the ORT distribution built, at a version it accepts."""
+    ort = WheelInfo.from_path(ort_wheel)
+    reqs = ort_requirements(genai_wheel, platform)
+    if not reqs:
+        raise AipcError(
+            f"{genai_wheel.name} declares no Requires-Dist on onnxruntime, so nothing ties it to {ort_wheel.name}",
+            hint="rebuild genai with `aipc build-genai` (it sets ONNXRUNTIME_VERSION for genai's setup.py)",
+        )
+    for req in reqs:
+        if canonicalize_name(req.name) != canonicalize_name(ort.name):
+            raise AipcError(
+                f"{genai_wheel.name} requires {req}, but the ORT wheel built is {ort.name} {ort.version} "
+                f"({ort_wheel.name})",
+                hint=f"build both for the same platform (--platform {platform.name}: {platform.ort_wheel_dist} "
+                     f"and {platform.genai_wheel_dist}) and rebuild genai",
+            )
+        if not req.specifier.contains(Version(ort.version), prereleases=True):
+            raise AipcError(
+                f"{genai_wheel.name} requires {req}, which the ORT wheel built ({ort.name} {ort.version}) does not "
+                "satisfy",
+                hint=f"rebuild genai with ONNXRUNTIME_VERSION={ort.version} (`aipc build-genai --force`)",
+            )
+    return "; ".join(str(r) for r in reqs)
+
+
+def provenance(pins: Pins, sources: dict[str, Any], platform: Platform, config: str) -> dict[str, Any]:
+    return {
+        "producer": "aipc build",
+        "platform": platform.name,
+        "config": config,
+        "source": sources,
+        "pins": {
+            "file": str(pins.path),
+            "sha256": sha256_file(pins.path),
+            "onnxruntime": {"tag": pins.onnxruntime.tag, "commit": pins.onnxruntime.commit,
+                            "version": pins.onnxruntime.version},
+            "onnxruntime_genai": {"tag": pins.onnxruntime_genai.tag, "commit": pins.onnxruntime_genai.commit,
+                                  "version": pins.onnxruntime_genai.version},
+        },
+    }
+
+
+def collect_wheels(wheels: Path, ort_wheel: Path, genai_wheel: Path, *, pins: Pins, sources: dict[str, Any],
+                   platform: Platform, config: str) -> list[dict[str, Any]]:
+    """Check, then copy both wheels into ``wheels`` (each atomically) and rewrite its index."""
+    requirement = check_requirement(genai_wheel, ort_wheel, platform)
+    base = provenance(pins, sources, platform, config)
+    entries = add_wheels(wheels, [ort_wheel], {**base, "component": "onnxruntime"})
+    entries += add_wheels(wheels, [genai_wheel],
+                          {**base, "component": "onnxruntime_genai", "requires_onnxruntime": requirement})
+    return entries

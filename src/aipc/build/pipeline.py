@@ -1,0 +1,316 @@
+"""The build pipeline: fetch -> build-ort -> stage -> build-genai -> wheels, as :class:`aipc.runner.Step` s.
+
+``plan()`` returns every step without touching the file system (``aipc plan``); ``run()`` creates each step just
+before running it, so a step's inputs include what the previous step really produced (e.g. ``ONNXRUNTIME_VERSION``
+is the version of the ORT wheel just built), and the :class:`~aipc.runner.Runner` skips a step whose inputs are
+unchanged and whose outputs exist. A build interrupted half-way therefore resumes on the next run: the finished
+steps are skipped (their stamps were written), the interrupted one runs again.
+
+The genai <-> ORT compatibility table is checked before anything runs (pinned versions), and again with the
+versions the fetched sources declare (``VERSION_NUMBER``, ``VERSION_INFO``) before anything is built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import AipcError, UsageError
+from ..fsutil import atomic_write_json, sha256_file
+from ..pins import Pins, check_compat, load_pins
+from ..runner import Command, Runner, Step, StepResult
+from ..wheelhouse import WheelInfo
+from . import collect, fetch, genai, ort, vswhere
+from .settings import WINDOWS_WORKDIR_WARN, BuildSettings
+
+STEP_NAMES = ("fetch", "build-ort", "stage", "build-genai", "wheels")
+SOURCES_JSON = "sources.json"
+MSVC_ENV_JSON = "msvc-env.json"
+# what the plan shows for the environment the msvc-env step captures at run time
+MSVC_ENV_PLACEHOLDER = {name: "<captured from vcvars64.bat by step msvc-env>" for name in ("INCLUDE", "LIB", "PATH")}
+
+Echo = Callable[[str], None]
+
+
+def _echo(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _sig(path: Path) -> list[Any] | None:
+    """A cheap signature of a file (size, mtime) that changes when it is rebuilt; None when absent."""
+    try:
+        st = path.resolve().stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+class Pipeline:
+    def __init__(self, settings: BuildSettings, pins: Pins | None = None, *, echo: Echo | None = None,
+                 git: fetch.GitRunner = fetch.run_git, sleep: Callable[[float], None] = time.sleep,
+                 msvc_runner: vswhere.ProcRunner | None = None) -> None:
+        self.s = settings
+        self.pins = pins or load_pins(settings.pins)
+        self.echo = echo or _echo
+        self.git = git
+        self.sleep = sleep
+        self.msvc_runner = msvc_runner
+
+    # --- helpers ---------------------------------------------------------------------------------------------
+    @property
+    def state(self) -> Path:
+        return Path(self.s.state_dir)
+
+    def source_specs(self) -> list[fetch.SourceSpec]:
+        s, p = self.s, self.pins
+        return [
+            fetch.SourceSpec("ONNX Runtime", "--ort-source", p.onnxruntime, s.ort_repo or p.onnxruntime.repo,
+                             Path(s.ort_dir), Path(s.ort_source) if s.ort_source else None),
+            fetch.SourceSpec("onnxruntime-genai", "--genai-source", p.onnxruntime_genai,
+                             s.genai_repo or p.onnxruntime_genai.repo, Path(s.genai_dir),
+                             Path(s.genai_source) if s.genai_source else None),
+        ]
+
+    def check_pins(self) -> None:
+        """The pinned pair must be in the compatibility table (refused before anything is fetched or built)."""
+        check_compat(self.pins)
+
+    def source_versions(self) -> tuple[str | None, str | None]:
+        """(ORT ``VERSION_NUMBER``, genai ``VERSION_INFO``) of the sources on disk, None where absent."""
+        return (_read_text(Path(self.s.ort_dir) / "VERSION_NUMBER"),
+                _read_text(Path(self.s.genai_dir) / "VERSION_INFO"))
+
+    def check_sources(self) -> None:
+        """The versions the sources declare must be compatible too (an unverified local checkout may differ)."""
+        ort_v, genai_v = self.source_versions()
+        check_compat(self.pins, genai_version=genai_v, ort_version=ort_v)
+
+    def ort_version(self) -> str:
+        """The ORT version to build genai against: the ORT wheel's, else VERSION_NUMBER, else the pinned one."""
+        ort_v = self.source_versions()[0] or self.pins.onnxruntime.version
+        try:
+            art = ort.discover_ort(self.s, ort_v)
+        except AipcError:
+            return ort_v
+        return WheelInfo.from_path(art.wheel).version
+
+    def genai_version(self) -> str:
+        return self.source_versions()[1] or self.pins.onnxruntime_genai.version
+
+    def _require(self, path: Path, what: str, step: str) -> None:
+        if not (path.exists() or path.is_symlink()):
+            raise AipcError(f"{what} {path} is missing", hint=f"run `aipc {step}` first (or `aipc build`)")
+
+    def head(self, path: Path) -> str | None:
+        if not fetch.is_git_checkout(path):
+            return None
+        result = self.git(["rev-parse", "HEAD"], path)
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    # --- steps -----------------------------------------------------------------------------------------------
+    def fetch_step(self, live: bool = False) -> Step:
+        s = self.s
+        commands: list[Command] = []
+        inputs: dict[str, Any] = {"offline": s.offline}
+        # commands use the target platform's paths (a Windows plan made on Linux keeps C:\b\...)
+        for spec, pure in zip(self.source_specs(), (s.ort_dir, s.genai_dir), strict=True):
+            if spec.local is None:
+                commands.append(Command.make(fetch.clone_argv(spec.repo, spec.pin.tag, pure), s.workdir))
+            commands.append(Command.make(fetch.rev_parse_argv(pure), pure))
+            path = spec.local or spec.dest
+            inputs[spec.pin.name] = {"repo": spec.repo, "tag": spec.pin.tag, "commit": spec.pin.commit,
+                                     "local": str(spec.local) if spec.local else None,
+                                     # a local checkout can move under us: its commit is an input
+                                     "head": self.head(path) if live and spec.local else None}
+        sources = self.state / SOURCES_JSON
+
+        def action() -> None:
+            results = {}
+            for spec in self.source_specs():
+                res = fetch.fetch_source(spec, offline=s.offline, retries=s.fetch_retries, backoff=s.fetch_backoff,
+                                         git=self.git, sleep=self.sleep, echo=self.echo)
+                results[res.name] = res.to_json()
+            atomic_write_json(sources, results)
+
+        return Step("fetch", "clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify the commits",
+                    commands, inputs=inputs, outputs=[Path(s.ort_dir), Path(s.genai_dir), sources], action=action)
+
+    def msvc_step(self) -> Step:
+        exe = vswhere.vswhere_exe(os.environ if self.s.is_host else {})
+        commands = [
+            Command.make(vswhere.vswhere_argv(exe), self.s.workdir),
+            Command.make(vswhere.vcvars_argv(vswhere.vcvars_path(vswhere.INSTALL_PLACEHOLDER)), self.s.workdir),
+        ]
+        out = self.state / MSVC_ENV_JSON
+
+        def action() -> None:
+            runner = self.msvc_runner or vswhere._run
+            atomic_write_json(out, vswhere.capture_msvc_env(dict(os.environ), runner))
+
+        return Step("msvc-env", "find Visual Studio with vswhere and capture the vcvars64.bat environment for Ninja",
+                    commands, inputs={"vswhere": exe}, outputs=[out], action=action)
+
+    def msvc_env(self, live: bool) -> dict[str, str]:
+        if not self.s.needs_msvc_env:
+            return {}
+        path = self.state / MSVC_ENV_JSON
+        if live:
+            self._require(path, "MSVC environment", "build-ort")
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return {str(k): str(v) for k, v in data.items()}
+        return dict(MSVC_ENV_PLACEHOLDER)
+
+    def ort_step(self, live: bool = False) -> Step:
+        s = self.s
+        cmd = ort.ort_build_command(s, self.msvc_env(live))
+        inputs: dict[str, Any] = {"commit": self.pins.onnxruntime.commit}
+        expected = self.pins.onnxruntime.version
+        if live:
+            self._require(Path(s.ort_dir) / s.platform.ort_build_script, "ONNX Runtime build script", "fetch")
+            inputs["head"] = self.head(Path(s.ort_dir))
+            expected = self.source_versions()[0] or expected
+        outputs = ort.expected_outputs(s, expected) if live else []
+        return Step("build-ort", f"build ONNX Runtime ({'DirectML, ' if s.platform.name == 'windows' else ''}"
+                    f"{s.config}, shared library + wheel)", [cmd], inputs=inputs, outputs=outputs)
+
+    def stage_argv(self) -> list[str]:
+        s = self.s
+        argv = ["aipc", "stage", "--platform", s.platform.name, "--ort-source", str(s.ort_dir),
+                "--ort-build", str(s.ort_build_dir), "--out", str(s.ort_home), "--config", s.config]
+        if s.legacy_ort_dir is not None:
+            argv += ["--legacy-ort-dir", str(s.legacy_ort_dir)]
+        return argv
+
+    def stage_step(self, live: bool = False) -> Step:
+        s = self.s
+        manifest = Path(s.ort_home) / "manifest.json"
+        inputs: dict[str, Any] = {}
+        if live:
+            art = ort.discover_ort(s, self.source_versions()[0])
+            header = Path(s.ort_dir) / "include" / "onnxruntime" / "core" / "session" / "onnxruntime_c_api.h"
+            inputs = {"main_lib": _sig(art.main_lib), "header": _sig(header),
+                      "version": self.source_versions()[0], "artifact_dir": str(art.artifact_dir)}
+        outputs = [manifest]
+        if s.legacy_ort_dir is not None:
+            outputs.append(Path(s.legacy_ort_dir) / "manifest.json")
+
+        def action() -> None:
+            from . import stage
+
+            result = stage.stage_ort_home(s.platform, Path(s.ort_dir), Path(s.ort_build_dir), Path(s.ort_home),
+                                          config=s.config,
+                                          legacy_ort_dir=Path(s.legacy_ort_dir) if s.legacy_ort_dir else None,
+                                          check_load=True)
+            check = result.get("load_check", {})
+            self.echo(f"[aipc]   ORT_HOME {s.ort_home}: ORT {result.get('ort_version')}, "
+                      f"load check {check.get('status', '?')}: {check.get('reason', '')}".rstrip(": "))
+
+        return Step("stage", "stage and validate ORT_HOME (flat include/, lib/, manifest.json)",
+                    [Command.make(self.stage_argv(), s.workdir)], inputs=inputs, outputs=outputs, action=action)
+
+    def genai_step(self, live: bool = False) -> Step:
+        s = self.s
+        ort_version = self.pins.onnxruntime.version
+        inputs: dict[str, Any] = {"commit": self.pins.onnxruntime_genai.commit}
+        outputs: list[Path] = []
+        if live:
+            self._require(Path(s.genai_dir) / "build.py", "onnxruntime-genai build.py", "fetch")
+            manifest = Path(s.ort_home) / "manifest.json"
+            self._require(manifest, "ORT_HOME manifest", "stage")
+            ort_version = self.ort_version()
+            inputs.update(head=self.head(Path(s.genai_dir)), ort_home=sha256_file(manifest))
+            outputs = genai.expected_outputs(s, self.genai_version())
+        cmd = genai.genai_build_command(s, self.pins, ort_version, self.msvc_env(live))
+        return Step("build-genai", f"build the {s.platform.genai_wheel_dist} wheel against ORT_HOME "
+                    f"(ONNXRUNTIME_VERSION={ort_version})", [cmd], inputs=inputs, outputs=outputs)
+
+    def wheels_argv(self) -> list[str]:
+        s = self.s
+        return ["aipc", "wheels", "--platform", s.platform.name, "--workdir", str(s.workdir), "--wheels",
+                str(s.wheels), "--config", s.config]
+
+    def wheels_step(self, live: bool = False) -> Step:
+        s = self.s
+        wheels_dir = Path(s.wheels)
+        sources = self.state / SOURCES_JSON
+        inputs: dict[str, Any] = {}
+        outputs: list[Path] = []
+        if live:
+            self._require(sources, "source record", "fetch")
+            ort_wheel = ort.discover_ort(s, self.source_versions()[0]).wheel
+            genai_wheel = genai.find_genai_wheel(s, self.genai_version())
+            inputs = {"ort": [ort_wheel.name, _sig(ort_wheel)], "genai": [genai_wheel.name, _sig(genai_wheel)],
+                      "sources": sha256_file(sources), "pins": sha256_file(self.pins.path)}
+            outputs = [wheels_dir / ort_wheel.name, wheels_dir / genai_wheel.name, wheels_dir / "SHA256SUMS",
+                       wheels_dir / "manifest.json"]
+
+        def action() -> None:
+            src = json.loads(sources.read_text(encoding="utf-8"))
+            ort_wheel = ort.discover_ort(s, self.source_versions()[0]).wheel
+            genai_wheel = genai.find_genai_wheel(s, self.genai_version())
+            entries = collect.collect_wheels(wheels_dir, ort_wheel, genai_wheel, pins=self.pins, sources=src,
+                                             platform=s.platform, config=s.config)
+            for e in entries:
+                self.echo(f"[aipc]   {wheels_dir / e['file']}  sha256 {e['sha256'][:16]}...")
+
+        return Step("wheels", "copy the ORT and genai wheels into wheels/ with SHA256SUMS and manifest.json",
+                    [Command.make(self.wheels_argv(), s.workdir)], inputs=inputs, outputs=outputs, action=action)
+
+    def steps_for(self, name: str, live: bool = False) -> list[Step]:
+        if name == "fetch":
+            return [self.fetch_step(live)]
+        if name == "build-ort":
+            pre = [self.msvc_step()] if self.s.needs_msvc_env else []
+            return [*pre, self.ort_step(live)] if not live else pre  # live: ort step made after msvc-env ran
+        if name == "stage":
+            return [self.stage_step(live)]
+        if name == "build-genai":
+            return [self.genai_step(live)]
+        if name == "wheels":
+            return [self.wheels_step(live)]
+        raise UsageError(f"unknown build step {name!r}", hint=f"use one of: {', '.join(STEP_NAMES)}")
+
+    # --- plan and run ----------------------------------------------------------------------------------------
+    def plan(self, names: Iterable[str] = STEP_NAMES) -> list[Step]:
+        """Every step, running nothing and reading nothing from disk."""
+        self.check_pins()
+        return [step for name in names for step in self.steps_for(name, live=False)]
+
+    def run(self, names: Iterable[str] = STEP_NAMES) -> list[StepResult]:
+        s = self.s
+        if not s.is_host:
+            raise UsageError(f"cannot build for {s.platform.name} on this host",
+                             hint=f"run the build on {s.platform.name}; here use `aipc plan --platform "
+                                  f"{s.platform.name}` to see its commands")
+        self.check_pins()
+        if s.platform.name == "windows" and len(str(s.workdir)) > WINDOWS_WORKDIR_WARN:
+            self.echo(f"[aipc] warning: workdir {s.workdir} is long; ONNX Runtime builds can fail on long paths "
+                      "(use --workdir C:\\b)")
+        runner = Runner(self.state, Path(s.log_dir), force=s.force, echo=self.echo)
+        results = []
+        for name in names:
+            if name != "fetch":
+                self.check_sources()
+            if name == "build-ort":
+                for pre in self.steps_for(name, live=True):
+                    results.append(runner.run(pre))
+                results.append(runner.run(self.ort_step(live=True)))
+                ort.discover_ort(s, self.source_versions()[0])  # the build must have produced its outputs
+                continue
+            for step in self.steps_for(name, live=True):
+                results.append(runner.run(step))
+            if name == "build-genai":
+                genai.find_genai_wheel(s, self.genai_version())
+        return results

@@ -1,0 +1,298 @@
+"""Typed build settings, read from the command line and ``AIPC_*`` environment variables.
+
+In the style of scikit-build-core's settings: one dataclass, each field declares its command-line option, its
+environment variable and its help text; precedence is command line > environment > default. The same
+declarations generate the ``argparse`` options of every build subcommand, so the two never drift apart.
+
+Paths are "pure" paths of the *target* platform: a Windows plan made on Linux keeps Windows paths
+(``C:\\b\\ort``). Only the host's own platform is ever executed, where they are concrete paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
+from typing import Any
+
+from ..errors import UsageError
+from ..platforms import PLATFORM_NAMES, Platform, get_platform, host_platform_name
+
+GENERATORS = ("vs", "ninja")
+CONFIGS = ("Release", "RelWithDebInfo", "Debug", "MinSizeRel")
+CCACHE_MODES = ("auto", "on", "off")
+# a plan for another platform than the host has no local directory to start from: it uses the short build path
+# upstream-build.md section 7.3 asks for on Windows
+FOREIGN_WORKDIR = {"windows": "C:\\b", "linux": "/tmp/aipc-build"}
+# a Windows workdir longer than this risks the long-path / command-length failures of section 7.3
+WINDOWS_WORKDIR_WARN = 40
+
+
+def _opt(cli: str, env: str, help: str, kind: str = "str", **extra: Any) -> Any:
+    return field(default=None, metadata={"cli": cli, "env": env, "help": help, "kind": kind, **extra})
+
+
+@dataclass(frozen=True)
+class RawSettings:
+    """What the user said (``None`` = not given), before defaults are applied."""
+
+    platform: str | None = _opt("--platform", "AIPC_PLATFORM", "target platform (default: this host)",
+                                choices=PLATFORM_NAMES)
+    workdir: str | None = _opt("--workdir", "AIPC_WORKDIR",
+                               "build directory for sources, builds, ORT_HOME, logs (default: ./.aipc/build; "
+                               "on Windows prefer a short path such as C:\\b)", metavar="DIR")
+    config: str | None = _opt("--config", "AIPC_CONFIG", "build configuration (default: Release)", choices=CONFIGS)
+    generator: str | None = _opt("--generator", "AIPC_GENERATOR",
+                                 "CMake generator: vs (Visual Studio 2022, Windows default) or ninja (on Windows "
+                                 "with the MSVC environment found through vswhere)", choices=GENERATORS)
+    jobs: int | None = _opt("--jobs", "AIPC_JOBS", "parallel build jobs (default: all CPUs)", kind="int",
+                            metavar="N")
+    source: str | None = _opt("--source", "AIPC_SOURCE",
+                              "directory holding existing checkouts onnxruntime/ and onnxruntime-genai/ "
+                              "(used instead of cloning; commits still verified when they are git repositories)",
+                              metavar="DIR")
+    ort_source: str | None = _opt("--ort-source", "AIPC_ORT_SOURCE", "existing ONNX Runtime checkout to use",
+                                  metavar="DIR")
+    genai_source: str | None = _opt("--genai-source", "AIPC_GENAI_SOURCE",
+                                    "existing onnxruntime-genai checkout to use", metavar="DIR")
+    ort_repo: str | None = _opt("--ort-repo", "AIPC_ORT_REPO",
+                                "clone ONNX Runtime from this git URL or local path (default: the pinned repo)",
+                                metavar="URL")
+    genai_repo: str | None = _opt("--genai-repo", "AIPC_GENAI_REPO",
+                                  "clone onnxruntime-genai from this git URL or local path", metavar="URL")
+    wheels: str | None = _opt("--wheels", "AIPC_WHEELS", "where finished wheels go (default: ./wheels)",
+                              metavar="DIR")
+    ccache: str | None = _opt("--ccache", "AIPC_CCACHE",
+                              "compiler cache: auto (use ccache when on PATH), on, off", choices=CCACHE_MODES)
+    legacy_ort_dir: str | None = _opt("--legacy-ort-dir", "AIPC_LEGACY_ORT_DIR",
+                                      "also fill genai's ort/ folder (its C examples read it); optional DIR",
+                                      kind="optpath", metavar="DIR")
+    offline: bool | None = _opt("--offline", "AIPC_OFFLINE",
+                                "never touch the network: only local sources or local git repositories",
+                                kind="bool")
+    pins: str | None = _opt("--pins", "AIPC_PINS", "pins file (default: the one shipped with aipc)", metavar="FILE")
+    python: str | None = _opt("--python", "AIPC_BUILD_PYTHON",
+                              "Python that runs the upstream build scripts (default: this interpreter)",
+                              metavar="EXE")
+    force: bool | None = _opt("--force", "AIPC_FORCE", "rerun steps even when up to date", kind="bool")
+    fetch_retries: int | None = _opt("--fetch-retries", "AIPC_FETCH_RETRIES",
+                                     "attempts for a git network operation (default: 4)", kind="int", metavar="N")
+    fetch_backoff: float | None = _opt("--fetch-backoff", "AIPC_FETCH_BACKOFF",
+                                       "first retry delay in seconds, doubled each time (default: 2)",
+                                       kind="float", metavar="S")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every settings option to ``parser`` (defaults are None: unset)."""
+    group = parser.add_argument_group("build settings (each also from its AIPC_* environment variable)")
+    for f in fields(RawSettings):
+        meta = f.metadata
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": f"{meta['help']} [{meta['env']}]"}
+        kind = meta["kind"]
+        if kind == "bool":
+            kwargs["action"] = "store_const"
+            kwargs["const"] = True
+        elif kind == "optpath":
+            kwargs["nargs"] = "?"
+            kwargs["const"] = ""
+        elif kind == "int":
+            kwargs["type"] = int
+        elif kind == "float":
+            kwargs["type"] = float
+        for key in ("choices", "metavar"):
+            if key in meta:
+                kwargs[key] = meta[key]
+        group.add_argument(meta["cli"], **kwargs)
+
+
+def _from_env(name: str, kind: str, text: str) -> Any:
+    if kind == "bool":
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+        raise UsageError(f"{name}={text!r} is not a boolean", hint=f"set {name}=1 or {name}=0")
+    if kind in ("int", "float"):
+        try:
+            return int(text) if kind == "int" else float(text)
+        except ValueError:
+            raise UsageError(f"{name}={text!r} is not a number", hint=f"set {name} to a number") from None
+    return text
+
+
+def read_raw(cli: Mapping[str, Any] | argparse.Namespace | None = None,
+             environ: Mapping[str, str] | None = None) -> RawSettings:
+    """Merge command-line values (``None`` = not given) over ``AIPC_*`` environment variables."""
+    given = vars(cli) if isinstance(cli, argparse.Namespace) else dict(cli or {})
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(RawSettings):
+        meta = f.metadata
+        value = given.get(f.name)
+        if value is None and meta["env"] in env:
+            value = _from_env(meta["env"], meta["kind"], env[meta["env"]])
+        if value is not None and "choices" in meta and value not in meta["choices"]:
+            raise UsageError(f"{meta['cli']} {value!r} is not one of {', '.join(meta['choices'])}",
+                             hint=f"pass {meta['cli']} (or {meta['env']}) with one of those values")
+        values[f.name] = value
+    return RawSettings(**values)
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Resolved settings: every default applied, every path absolute (for the target platform)."""
+
+    platform: Platform
+    workdir: PurePath
+    config: str
+    generator: str  # "vs" | "ninja" | "default" (Linux: CMake's default, single-config)
+    jobs: int | None
+    ort_source: PurePath | None  # existing checkout (not cloned)
+    genai_source: PurePath | None
+    ort_repo: str | None  # clone from here instead of the pinned repo
+    genai_repo: str | None
+    wheels: PurePath
+    ccache: str
+    legacy_ort_dir: PurePath | None
+    offline: bool
+    pins: Path | None
+    python: str
+    force: bool
+    fetch_retries: int
+    fetch_backoff: float
+    is_host: bool
+
+    # --- derived layout (short names: Windows builds fail on long paths) -------------------------------------
+    @property
+    def ort_dir(self) -> PurePath:
+        return self.ort_source or self.workdir / "ort"
+
+    @property
+    def genai_dir(self) -> PurePath:
+        return self.genai_source or self.workdir / "genai"
+
+    @property
+    def ort_build_dir(self) -> PurePath:
+        """ORT's platform build directory: ``build.bat``/``build.sh`` use ``<repo>/build/<System>``."""
+        return self.ort_dir / "build" / self.platform.build_subdir()
+
+    @property
+    def genai_build_dir(self) -> PurePath:
+        """genai's ``build.py`` default ``--build_dir`` plus the config it always appends."""
+        return self.genai_dir / "build" / self.platform.build_subdir() / self.config
+
+    @property
+    def ort_home(self) -> PurePath:
+        return self.workdir / "ort_home"
+
+    @property
+    def state_dir(self) -> PurePath:
+        return self.workdir / "state"
+
+    @property
+    def log_dir(self) -> PurePath:
+        return self.workdir / "logs"
+
+    @property
+    def cmake_generator(self) -> str | None:
+        """The ``--cmake_generator`` value for the upstream scripts (None: leave their default)."""
+        if self.generator == "ninja":
+            return "Ninja"
+        if self.generator == "vs":
+            return self.platform.default_generator
+        return None
+
+    @property
+    def layout_generator(self) -> str:
+        """The generator name that decides the output layout (multi-config or not)."""
+        return self.cmake_generator or self.platform.default_generator
+
+    @property
+    def needs_msvc_env(self) -> bool:
+        return self.platform.name == "windows" and self.generator == "ninja"
+
+
+def _pure(platform: Platform, is_host: bool) -> type[PurePath]:
+    if is_host:
+        return Path
+    return PureWindowsPath if platform.name == "windows" else PurePosixPath
+
+
+def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
+    """Apply defaults and check the combination."""
+    platform = get_platform(raw.platform)
+    is_host = platform.name == host_platform_name()
+    P = _pure(platform, is_host)
+    here = Path.cwd() if cwd is None else cwd
+
+    def path(text: str) -> PurePath:
+        p = P(os.path.expanduser(text)) if is_host else P(text)
+        if is_host:
+            return Path(os.path.abspath(here / p))
+        return p
+
+    if raw.workdir:
+        workdir = path(raw.workdir)
+    elif is_host:
+        workdir = Path(os.path.abspath(here / ".aipc" / "build"))
+    else:
+        workdir = P(FOREIGN_WORKDIR[platform.name])
+    generator = raw.generator or ("vs" if platform.name == "windows" else "default")
+    if generator == "vs" and platform.name != "windows":
+        raise UsageError(f"--generator vs is Windows-only (planning for {platform.name})",
+                         hint="use --generator ninja or leave the option out")
+    if raw.jobs is not None and raw.jobs < 1:
+        raise UsageError(f"--jobs {raw.jobs} must be at least 1", hint="leave --jobs out to use every CPU")
+    ort_source = path(raw.ort_source) if raw.ort_source else None
+    genai_source = path(raw.genai_source) if raw.genai_source else None
+    if raw.source:
+        base = path(raw.source)
+        ort_source = ort_source or base / "onnxruntime"
+        genai_source = genai_source or base / "onnxruntime-genai"
+    if raw.wheels:
+        wheels = path(raw.wheels)
+    elif is_host:
+        wheels = Path(os.path.abspath(here / "wheels"))
+    else:
+        wheels = workdir / "wheels"
+    genai_dir = genai_source or workdir / "genai"
+    legacy = None
+    if raw.legacy_ort_dir is not None:
+        legacy = path(raw.legacy_ort_dir) if raw.legacy_ort_dir else genai_dir / "ort"
+    if is_host:
+        python = raw.python or sys.executable
+    else:
+        python = raw.python or ("python" if platform.name == "windows" else "python3")
+    retries = 4 if raw.fetch_retries is None else raw.fetch_retries
+    if retries < 1:
+        raise UsageError(f"--fetch-retries {retries} must be at least 1", hint="use 1 for no retries")
+    return BuildSettings(
+        platform=platform,
+        workdir=workdir,
+        config=raw.config or "Release",
+        generator=generator,
+        jobs=raw.jobs,
+        ort_source=ort_source,
+        genai_source=genai_source,
+        ort_repo=raw.ort_repo,
+        genai_repo=raw.genai_repo,
+        wheels=wheels,
+        ccache=raw.ccache or "auto",
+        legacy_ort_dir=legacy,
+        offline=bool(raw.offline),
+        pins=Path(raw.pins) if raw.pins else None,
+        python=python,
+        force=bool(raw.force),
+        fetch_retries=retries,
+        fetch_backoff=2.0 if raw.fetch_backoff is None else max(0.0, raw.fetch_backoff),
+        is_host=is_host,
+    )
+
+
+def from_args(args: argparse.Namespace | Mapping[str, Any] | None = None,
+              environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> BuildSettings:
+    return resolve(read_raw(args, environ), cwd=cwd)

@@ -1,0 +1,819 @@
+"""Checks: pure functions ``(facts, pins) -> CheckResult``. Every verdict other than pass says how to fix it.
+
+Checks never look at the machine they run on, only at the facts, so ``aipc doctor --facts FILE`` gives the same
+verdicts anywhere. Build-only checks that matter only on Windows are ``skip`` (with the reason) for Linux facts.
+Sources: shared/docs/upstream-build.md sections 6-7, shared/docs/npu.md sections 4-6, anchors.md sections 1.4, 5.2.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from ..errors import PinsError
+from ..pins import Pins, compat_row_for
+from .facts import Facts, get
+
+STATUSES = ("pass", "warn", "fail", "skip")
+CATEGORIES = ("system", "build", "devices", "runtime")
+
+GIB = 1024**3
+DISK_WARN_GIB = 40
+DISK_FAIL_GIB = 15
+MEMORY_WARN_GIB = 16
+MEMORY_FAIL_GIB = 8
+WIN11_22H2_BUILD = 22621
+WIN11_BUILD = 22000
+LINUX_NPU_KERNEL = (6, 6)
+SHORT_PATH_MAX = 40
+# intel-npu-acceleration-library 1.4.0 ships cp38-cp312 wheels and bundles OpenVINO 2024.4 (npu.md sections 1, 4).
+NPU_LIBRARY_PYTHON_MAX = "3.12"
+VC_RUNTIME_MIN = "14.40"
+
+NPU_DRIVER_URL = "https://www.intel.com/content/www/us/en/download/794734/intel-npu-driver-windows.html"
+GPU_DRIVER_URL = "https://www.intel.com/content/www/us/en/download/785597/intel-arc-iris-xe-graphics-windows.html"
+VC_REDIST_URL = "https://aka.ms/vs/17/release/vc_redist.x64.exe"
+LINUX_NPU_DRIVER_URL = "https://github.com/intel/linux-npu-driver/releases"
+PYTHON_URL = "https://www.python.org/downloads/windows/"
+VS_BUILDTOOLS = (
+    'winget install --id Microsoft.VisualStudio.2022.BuildTools -e --override '
+    '"--wait --passive --add Microsoft.VisualStudio.Workload.VCTools --includeRecommended"'
+)
+VS_INSTALLER = r'"C:\Program Files (x86)\Microsoft Visual Studio\Installer\setup.exe"'
+NON_GPU_ADAPTERS = ("microsoft basic display adapter", "microsoft basic render driver", "microsoft remote display")
+ORT_DISTS = ("onnxruntime", "onnxruntime-directml", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-qnn")
+GENAI_DISTS = ("onnxruntime-genai", "onnxruntime-genai-directml", "onnxruntime-genai-cuda")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    category: str
+    status: str
+    found: str
+    fix: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+CheckFn = Callable[[Facts, Pins], CheckResult]
+CHECKS: list[tuple[str, str, CheckFn]] = []
+
+
+def check(category: str, name: str) -> Callable[[CheckFn], CheckFn]:
+    def deco(fn: CheckFn) -> CheckFn:
+        CHECKS.append((category, name, fn))
+        return fn
+    return deco
+
+
+class _R:
+    """Shorthands to build a result for the check being evaluated."""
+
+    def __init__(self, category: str, name: str) -> None:
+        self.category, self.name = category, name
+
+    def __call__(self, status: str, found: str, fix: str = "") -> CheckResult:
+        return CheckResult(self.name, self.category, status, found, fix if status != "pass" else "")
+
+
+def version(text: Any) -> Version | None:
+    if not isinstance(text, str) or not text.strip():
+        return None
+    match = re.search(r"\d+(?:\.\d+)*", text.strip().lstrip("vV"))
+    if not match:
+        return None
+    try:
+        return Version(match.group(0))
+    except InvalidVersion:
+        return None
+
+
+def platform_of(facts: Facts) -> str:
+    return str(get(facts, "host.platform", str) or "unknown")
+
+
+def _windows_only(facts: Facts, r: _R) -> CheckResult | None:
+    if platform_of(facts) != "windows":
+        return r("skip", f"Windows only (these facts are from a {platform_of(facts)} machine)")
+    return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / GIB:.1f} GiB"
+
+
+def _missing(r: _R, what: str, facts: Facts, collector: str) -> CheckResult:
+    err = get(facts, f"errors.{collector}", str) or get(facts, f"{collector}.error", str)
+    return r("skip", f"{what} not recorded" + (f" ({err})" if err else ""))
+
+
+# --- system -------------------------------------------------------------------------------------------------------
+
+@check("system", "OS")
+def check_os(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("system", "OS")
+    if platform_of(facts) == "windows":
+        build = get(facts, "windows.os.build", int)
+        if build is None:
+            return _missing(r, "Windows version", facts, "windows")
+        caption = get(facts, "windows.os.caption", str) or "Windows"
+        display = get(facts, "windows.os.display_version", str) or ""
+        ubr = get(facts, "windows.os.ubr", int)
+        found = f"{caption} {display} (build {build}{f'.{ubr}' if ubr is not None else ''})".replace("  ", " ")
+        upgrade = ("Settings > Windows Update: install Windows 11 22H2 or later "
+                   "(https://www.microsoft.com/software-download/windows11)")
+        if build >= WIN11_22H2_BUILD:
+            return r("pass", found)
+        if build >= WIN11_BUILD:
+            return r("warn", f"{found}: the NPU needs Windows 11 22H2 (build {WIN11_22H2_BUILD}) or later", upgrade)
+        return r("warn", f"{found}: building and DirectML work, the NPU needs Windows 11 22H2+", upgrade)
+    kernel = get(facts, "linux.kernel", str)
+    if kernel is None:
+        return _missing(r, "Linux kernel", facts, "linux")
+    distro = get(facts, "linux.os_release.PRETTY_NAME", str) or "Linux"
+    wsl = bool(get(facts, "linux.wsl", bool))
+    found = f"{distro}, kernel {kernel}{' (WSL)' if wsl else ''}"
+    kv = get(facts, "linux.kernel_version", list)
+    if wsl:
+        return r("pass", found + "; WSL has no NPU (see the NPU check)")
+    if kv and len(kv) >= 2 and all(isinstance(x, int) for x in kv) and tuple(kv[:2]) < LINUX_NPU_KERNEL:
+        return r("warn", f"{found}: the intel_vpu NPU driver needs kernel 6.6 or later",
+                 "Ubuntu 22.04: sudo apt install --install-recommends linux-generic-hwe-22.04 and reboot "
+                 "(or use Ubuntu 24.04); OpenVINO supports the NPU on Ubuntu 22.04/24.04")
+    return r("pass", found)
+
+
+@check("system", "architecture")
+def check_architecture(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("system", "architecture")
+    machine = get(facts, "windows.processor_architecture", str) if platform_of(facts) == "windows" else None
+    machine = machine or get(facts, "host.machine", str)
+    if machine is None:
+        return _missing(r, "architecture", facts, "host")
+    if machine.lower() in ("x86_64", "amd64", "x64"):
+        return r("pass", machine)
+    return r("fail", f"{machine}: aipc builds and tests x86-64 (Intel Core Ultra) only",
+             "use an x86-64 Windows 11 or Linux machine")
+
+
+@check("system", "Python")
+def check_python(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("system", "Python")
+    ver = get(facts, "python.version", str)
+    bits = get(facts, "python.bits", int)
+    if ver is None or bits is None:
+        return _missing(r, "Python", facts, "python")
+    exe = get(facts, "python.executable", str) or "?"
+    found = f"{get(facts, 'python.implementation', str) or 'Python'} {ver} {bits}-bit ({exe})"
+    win = platform_of(facts) == "windows"
+    install = (f"install 64-bit Python 3.12 from {PYTHON_URL} and run aipc with it (py -3.12 -m nox ...)" if win
+               else "install Python 3.10-3.12 64-bit (e.g. sudo apt install python3.12 or uv python install 3.12)")
+    if bits != 64:
+        return r("fail", f"{found}: 64-bit Python is required", install)
+    lo, hi = pins.toolchain.get("python_min", "3.10"), pins.toolchain.get("python_max", "3.14")
+    minor = ".".join(ver.split(".")[:2])
+    v, vlo, vhi = version(minor), version(lo), version(hi)
+    if v is None or vlo is None or vhi is None:
+        return r("warn", f"{found}: cannot read the version", install)
+    if not vlo <= v <= vhi:
+        return r("fail", f"{found}: the paths support Python {lo}-{hi}", install)
+    if minor not in pins.wheel_pythons:
+        return r("warn", f"{found}: aipc builds DirectML wheels for Python {', '.join(pins.wheel_pythons)} only",
+                 install)
+    return r("pass", found)
+
+
+@check("system", "Python for the NPU library")
+def check_python_npu(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("system", "Python for the NPU library")
+    ver = get(facts, "python.version", str)
+    if ver is None:
+        return _missing(r, "Python", facts, "python")
+    top = str(pins.npu.get("python_max", NPU_LIBRARY_PYTHON_MAX))
+    v, vmax = version(".".join(ver.split(".")[:2])), version(top)
+    if v is not None and vmax is not None and v > vmax:
+        return r("warn", f"Python {ver}: intel-npu-acceleration-library has wheels up to cp{top.replace('.', '')} "
+                         f"(its OpenVINO {pins.npu.get('openvino', '2024.4')} too), so that path will be skipped; "
+                         "OpenVINO GenAI on NPU works on 3.10-3.14",
+                 "for the NPU library path install Python 3.12 and run aipc with it (py -3.12 -m nox -s verify)")
+    return r("pass", f"Python {ver} is within 3.10-{top}")
+
+
+@check("system", "Python installation")
+def check_python_install(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("system", "Python installation")
+    exe = get(facts, "python.executable", str)
+    if exe is None:
+        return _missing(r, "Python", facts, "python")
+    fix_alias = ("Settings > Apps > Advanced app settings > App execution aliases: turn off python.exe and "
+                 f"python3.exe, then install Python from {PYTHON_URL}")
+    if get(facts, "python.store", bool):
+        return r("warn", f"{exe} is the Microsoft Store Python (sandboxed file system and path redirection)",
+                 f"install Python from {PYTHON_URL} and run aipc with it")
+    on_path = get(facts, "python.path_python", str)
+    if get(facts, "python.path_python_is_store_stub", bool):
+        return r("warn", f"`python` on PATH is the Microsoft Store stub ({on_path})", fix_alias)
+    return r("pass", f"{exe}" + (f"; `python` on PATH: {on_path}" if on_path and on_path != exe else ""))
+
+
+@check("system", "free disk")
+def check_disk(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("system", "free disk")
+    free = get(facts, "host.disk_free_bytes", int)
+    where = get(facts, "host.workdir", str) or "the work directory"
+    if free is None:
+        return _missing(r, "free disk space", facts, "host")
+    found = f"{_gib(free)} free at {where}"
+    fix = (f"free space (or work on a drive with >= {DISK_WARN_GIB} GiB free): the ONNX Runtime build alone "
+           "takes tens of GB")
+    if free < DISK_FAIL_GIB * GIB:
+        return r("fail", f"{found} (< {DISK_FAIL_GIB} GiB)", fix)
+    if free < DISK_WARN_GIB * GIB:
+        return r("warn", f"{found} (< {DISK_WARN_GIB} GiB)", fix)
+    return r("pass", found)
+
+
+@check("system", "memory")
+def check_memory(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("system", "memory")
+    total = get(facts, "linux.memory_total_bytes", int)
+    if platform_of(facts) == "windows":
+        kb = get(facts, "windows.os.total_memory_kb", int)
+        total = kb * 1024 if kb is not None else None
+    if total is None:
+        return _missing(r, "memory size", facts, platform_of(facts))
+    found = f"{_gib(total)} RAM"
+    fix = "close other programs and build with fewer jobs (e.g. --parallel 4); 16 GiB+ is recommended"
+    if total < MEMORY_FAIL_GIB * GIB:
+        return r("fail", f"{found} (< {MEMORY_FAIL_GIB} GiB: a Phi-3-mini model and the build will not fit)", fix)
+    if total < MEMORY_WARN_GIB * GIB:
+        return r("warn", f"{found} (< {MEMORY_WARN_GIB} GiB)", fix)
+    return r("pass", found)
+
+
+# --- build tools --------------------------------------------------------------------------------------------------
+
+def _tool(facts: Facts, r: _R, tool: str, minimum: str | None, missing_status: str, fix: str) -> CheckResult:
+    info = get(facts, f"tools.{tool}", dict)
+    if info is None:
+        return _missing(r, tool, facts, f"tools.{tool}")
+    path, ver = info.get("path"), info.get("version")
+    if not path:
+        return r(missing_status, f"{tool} not found on PATH", fix)
+    if not isinstance(ver, str):
+        return r("warn", f"{path}: cannot read its version ({info.get('error', 'no output')})", fix)
+    found = f"{tool} {ver} ({path})"
+    v, vmin = version(ver), version(minimum)
+    if vmin is not None and (v is None or v < vmin):
+        return r("fail" if missing_status == "fail" else "warn", f"{found} < {minimum}", fix)
+    return r("pass", found)
+
+
+@check("build", "Git")
+def check_git(facts: Facts, pins: Pins) -> CheckResult:
+    fix = "winget install --id Git.Git -e" if platform_of(facts) == "windows" else "sudo apt install git"
+    return _tool(facts, _R("build", "Git"), "git", None, "fail", fix)
+
+
+@check("build", "CMake")
+def check_cmake(facts: Facts, pins: Pins) -> CheckResult:
+    cmin = pins.toolchain.get("cmake_min", "3.28")
+    fix = f'python -m pip install "cmake>={cmin}" (or winget install --id Kitware.CMake -e; apt\'s cmake may be older)'
+    return _tool(facts, _R("build", "CMake"), "cmake", cmin, "fail", fix)
+
+
+@check("build", "Ninja")
+def check_ninja(facts: Facts, pins: Pins) -> CheckResult:
+    nmin = pins.toolchain.get("ninja_min", "1.11")
+    # On Windows the default generator is Visual Studio 17 2022, Ninja is optional; on Linux it is the generator.
+    status = "warn" if platform_of(facts) == "windows" else "fail"
+    fix = f'python -m pip install "ninja>={nmin}" (or winget install --id Ninja-build.Ninja -e)'
+    return _tool(facts, _R("build", "Ninja"), "ninja", nmin, status, fix)
+
+
+@check("build", "Visual Studio C++")
+def check_visual_studio(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("build", "Visual Studio C++")
+    if (skip := _windows_only(facts, r)) is not None:
+        return skip
+    vs_major = pins.toolchain.get("visual_studio", "17")
+    year = pins.toolchain.get("visual_studio_year", "2022")
+    msvc_min = pins.toolchain.get("msvc_toolset_min", "14.40")
+    vs = get(facts, "windows.visual_studio", dict)
+    if vs is None:
+        return _missing(r, "Visual Studio", facts, "windows.visual_studio")
+    instances = [i for i in vs.get("instances") or [] if isinstance(i, dict)]
+    if not vs.get("vswhere") or not instances:
+        return r("fail", f"no Visual Studio found (vswhere: {vs.get('vswhere') or 'not installed'})", VS_BUILDTOOLS)
+    wanted = [i for i in instances if str(i.get("installation_version", "")).split(".")[0] == vs_major]
+    others = ", ".join(f"{i.get('display_name')} {i.get('installation_version')}" for i in instances)
+    if not wanted:
+        return r("fail", f"no Visual Studio {year} ({vs_major}.x); found: {others}", VS_BUILDTOOLS)
+    with_vc = [i for i in wanted if i.get("has_vc_tools")]
+    if not with_vc:
+        inst = wanted[0]
+        return r("fail", f"{inst.get('display_name')} {inst.get('installation_version')} has no C++ workload",
+                 f"{VS_INSTALLER} modify --installPath \"{inst.get('installation_path')}\" "
+                 "--add Microsoft.VisualStudio.Workload.VCTools --add Microsoft.VisualStudio.Workload.NativeDesktop "
+                 "--includeRecommended --passive")
+    best: tuple[Version, str, dict[str, Any]] | None = None
+    for inst in with_vc:
+        for tool in inst.get("msvc_toolsets") or []:
+            if isinstance(tool, dict) and tool.get("cl_x64"):
+                v = version(tool.get("version"))
+                if v is not None and (best is None or v > best[0]):
+                    best = (v, str(tool.get("version")), inst)
+    if best is None:
+        inst = with_vc[0]
+        return r("fail", f"{inst.get('display_name')}: no MSVC x64 compiler under VC\\Tools\\MSVC",
+                 f"repair or update Visual Studio: {VS_INSTALLER} update "
+                 f"--installPath \"{inst.get('installation_path')}\" --passive")
+    v, text, inst = best
+    found = f"{inst.get('display_name')} {inst.get('installation_version')}, MSVC {text}"
+    vmin = version(msvc_min)
+    if vmin is not None and v < vmin:
+        return r("fail", f"{found} < {msvc_min} (ORT's build needs >= {msvc_min}; MSVC 14.39 breaks the DML build)",
+                 f"update Visual Studio {year} to 17.10 or later: {VS_INSTALLER} update "
+                 f"--installPath \"{inst.get('installation_path')}\" --passive")
+    return r("pass", found)
+
+
+@check("build", "Windows SDK (d3d12.h)")
+def check_windows_sdk(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("build", "Windows SDK (d3d12.h)")
+    if (skip := _windows_only(facts, r)) is not None:
+        return skip
+    sdk_min = pins.toolchain.get("windows_sdk_min", "10.0.22621.0")
+    short = ".".join(sdk_min.split(".")[2:3])
+    fix = (f"Visual Studio Installer > Individual components > Windows 11 SDK (10.0.{short}.0) "
+           f"(component Microsoft.VisualStudio.Component.Windows11SDK.{short}), "
+           f"or winget install --id Microsoft.WindowsSDK.10.0.{short} -e")
+    kits = get(facts, "windows.kits_root", str)
+    if not kits:
+        return r("fail", "no Windows 10/11 SDK (registry KitsRoot10 not set)", fix)
+    sdks = [s for s in get(facts, "windows.sdk", list) or [] if isinstance(s, dict)]
+    with_h = [s for s in sdks if s.get("d3d12_h")]
+    if not with_h:
+        listed = ", ".join(str(s.get("version")) for s in sdks) or "none"
+        return r("fail", f"{kits}: no SDK with um\\d3d12.h (versions: {listed})", fix)
+    best = max(with_h, key=lambda s: version(s.get("version")) or Version("0"))
+    found = f"SDK {best.get('version')} with d3d12.h ({kits})"
+    vb, vmin = version(best.get("version")), version(sdk_min)
+    if vb is not None and vmin is not None and vb < vmin:
+        return r("warn", f"{found} < {sdk_min}", fix)
+    return r("pass", found)
+
+
+@check("build", "nuget.exe")
+def check_nuget(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("build", "nuget.exe")
+    if (skip := _windows_only(facts, r)) is not None:
+        return skip
+    genai = pins.onnxruntime_genai.version
+    info = get(facts, "tools.nuget", dict) or {}
+    path = info.get("path")
+    needs = Version(genai) >= Version("0.16.0.dev0")
+    if not needs:
+        return r("skip", f"not needed: the pinned onnxruntime-genai {genai} downloads nuget.exe 5.3.0 itself"
+                         + (f" (found {path})" if path else ""))
+    if path:
+        return r("pass", f"nuget {info.get('version') or '?'} ({path})")
+    return r("fail", f"nuget.exe not on PATH; the pinned onnxruntime-genai {genai} needs it (find_program)",
+             "winget install --id Microsoft.NuGet -e (or put https://dist.nuget.org/win-x86-commandline/latest/"
+             "nuget.exe in a directory on PATH)")
+
+
+@check("build", "long paths")
+def check_long_paths(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("build", "long paths")
+    if (skip := _windows_only(facts, r)) is not None:
+        return skip
+    value = get(facts, "windows.long_paths_enabled", int)
+    fix = (r"as administrator: reg add HKLM\SYSTEM\CurrentControlSet\Control\FileSystem /v LongPathsEnabled "
+           "/t REG_DWORD /d 1 /f ; then git config --system core.longpaths true")
+    if value == 1:
+        return r("pass", "LongPathsEnabled = 1")
+    return r("fail", f"LongPathsEnabled = {value if value is not None else 'not set'} (MAX_PATH 260 applies)", fix)
+
+
+@check("build", "short build path")
+def check_build_path(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("build", "short build path")
+    if (skip := _windows_only(facts, r)) is not None:
+        return skip
+    workdir = get(facts, "host.workdir", str)
+    if workdir is None:
+        return _missing(r, "work directory", facts, "host")
+    found = f"{workdir} ({len(workdir)} characters)"
+    fix = (r"clone and build in a short path such as C:\b (ORT's wheel step hits cmd's 8192-character limit, "
+           "onnxruntime#15674)")
+    if len(workdir) > SHORT_PATH_MAX:
+        return r("warn", f"{found} > {SHORT_PATH_MAX}", fix)
+    if " " in workdir:
+        return r("warn", f"{found} contains spaces", fix)
+    return r("pass", found)
+
+
+# --- devices ------------------------------------------------------------------------------------------------------
+
+def _windows_npus(facts: Facts) -> list[dict[str, Any]]:
+    return [n for n in get(facts, "windows.npu", list) or [] if isinstance(n, dict)]
+
+
+def _working_npu(npus: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for npu in npus:
+        if npu.get("problem") in (0, None) and str(npu.get("status", "OK")).upper() == "OK" \
+                and re.search(r"AI Boost|NPU", str(npu.get("name", "")), re.I):
+            return npu
+    return None
+
+
+def _linux_accel(facts: Facts) -> list[dict[str, Any]]:
+    return [a for a in get(facts, "linux.accel_devices", list) or [] if isinstance(a, dict)]
+
+
+@check("devices", "NPU")
+def check_npu(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("devices", "NPU")
+    if platform_of(facts) == "windows":
+        if get(facts, "windows.npu", list) is None:
+            return _missing(r, "NPU devices", facts, "windows")
+        npus = _windows_npus(facts)
+        if not npus:
+            return r("warn", "no Intel NPU (\"Intel(R) AI Boost\") found; the NPU paths will be skipped",
+                     f"an Intel Core Ultra NPU is needed; if this PC has one, install its driver: {NPU_DRIVER_URL}")
+        npu = _working_npu(npus)
+        if npu is None:
+            bad = npus[0]
+            return r("fail", f"NPU hardware {bad.get('device_id')} shows as \"{bad.get('name')}\" "
+                             f"(status {bad.get('status')}, problem code {bad.get('problem')}): no working driver",
+                     f"install the Intel NPU driver: {NPU_DRIVER_URL}")
+        return r("pass", f"{npu.get('name')}, driver {npu.get('driver_version') or '?'}")
+    if get(facts, "linux", dict) is None:
+        return _missing(r, "NPU devices", facts, "linux")
+    if get(facts, "linux.wsl", bool):
+        return r("warn", "WSL2 has no NPU (intel-npu-acceleration-library#13)",
+                 "run the NPU paths on Windows itself, not in WSL")
+    pci = [p for p in get(facts, "linux.npu_pci", list) or [] if isinstance(p, dict)]
+    loaded = get(facts, "linux.intel_vpu_loaded", bool)
+    accel = _linux_accel(facts)
+    hw = ", ".join(f"{p.get('platform')} NPU {p.get('id')} at {p.get('slot')}" for p in pci)
+    if accel:
+        return r("pass", f"{', '.join(str(a.get('path')) for a in accel)}"
+                         f"{' (intel_vpu loaded)' if loaded else ''}{f'; {hw}' if hw else ''}")
+    if loaded:
+        return r("fail", "intel_vpu is loaded but there is no /dev/accel/accel* node",
+                 "check `sudo dmesg | grep -i vpu` (firmware: install intel-fw-npu from "
+                 f"{LINUX_NPU_DRIVER_URL}); kernel 6.6+ is needed")
+    if pci:
+        avail = get(facts, "linux.intel_vpu_available", bool)
+        return r("fail", f"{hw} present but the intel_vpu module is not loaded"
+                         + (" (not shipped with this kernel)" if avail is False else ""),
+                 "sudo modprobe intel_vpu (kernel 6.6+; on Ubuntu 22.04 install linux-generic-hwe-22.04), "
+                 f"then install the user-space driver from {LINUX_NPU_DRIVER_URL}")
+    return r("warn", "no Intel NPU (no intel_vpu module, no /dev/accel/accel*); the NPU paths will be skipped",
+             "an Intel Core Ultra NPU with kernel 6.6+ and the intel_vpu driver is needed")
+
+
+@check("devices", "NPU access (Linux)")
+def check_npu_access(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("devices", "NPU access (Linux)")
+    if platform_of(facts) != "linux":
+        return r("skip", "Linux only (on Windows the driver grants access)")
+    accel = _linux_accel(facts)
+    if not accel:
+        return r("skip", "no /dev/accel/accel* node")
+    user = get(facts, "linux.user", str) or "$USER"
+    session = get(facts, "linux.session_groups", list) or []
+    configured = get(facts, "linux.configured_groups", list) or []
+    denied = [a for a in accel if not (a.get("readable") and a.get("writable"))]
+    if not denied:
+        return r("pass", ", ".join(f"{a.get('path')} rw (group {a.get('group')})" for a in accel))
+    node = denied[0]
+    path, group = str(node.get("path")), str(node.get("group"))
+    found = (f"{path} (group {group}, mode {node.get('mode')}) is not read/write for user {user} "
+             f"(groups: {', '.join(map(str, session)) or 'none'})")
+    try:
+        group_rw = (int(str(node.get("mode")), 0) & 0o060) == 0o060
+    except ValueError:
+        group_rw = False
+    if group in ("render", "video") and group_rw:
+        if group in configured and group not in session:
+            return r("fail", found + f"; {user} is in '{group}' but this login session predates it",
+                     "log out and back in (or run `newgrp " + group + "`)")
+        return r("fail", found, f"sudo usermod -aG {group} {user}, then log out and back in")
+    return r("fail", found,
+             f"sudo chown root:render {path} && sudo chmod g+rw {path} && sudo usermod -aG render {user}, "
+             "then log out and back in (linux-npu-driver docs/overview.md)")
+
+
+@check("devices", "NPU user-space driver (Linux)")
+def check_npu_umd(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("devices", "NPU user-space driver (Linux)")
+    if platform_of(facts) != "linux":
+        return r("skip", "Linux only")
+    if not _linux_accel(facts):
+        return r("skip", "no /dev/accel/accel* node")
+    libs = get(facts, "linux.npu_user_space", dict) or {}
+    fix = (f"install intel-level-zero-npu, intel-driver-compiler-npu, intel-fw-npu and the Level Zero loader "
+           f"(libze1) from {LINUX_NPU_DRIVER_URL}")
+    if "libze_intel_npu.so" in libs and "libze_loader.so.1" in libs:
+        return r("pass", f"{libs['libze_intel_npu.so']}, {libs['libze_loader.so.1']}")
+    if "libze_intel_vpu.so" in libs:
+        return r("warn", f"only the old {libs['libze_intel_vpu.so']} (renamed libze_intel_npu.so in v1.16.0)",
+                 "remove the old intel-level-zero-vpu package, then " + fix)
+    missing = [n for n in ("libze_intel_npu.so", "libze_loader.so.1") if n not in libs]
+    return r("warn", f"not found: {', '.join(missing)}", fix)
+
+
+def _driver_check(facts: Facts, r: _R, minimum: str, what: str) -> CheckResult:
+    if platform_of(facts) != "windows":
+        ov = get(facts, "devices.openvino.npu_driver_version", int)
+        return r("skip", f"the minimum {minimum} is a Windows driver version"
+                         + (f"; OpenVINO reports NPU_DRIVER_VERSION {ov}" if ov is not None else ""))
+    npu = _working_npu(_windows_npus(facts))
+    if npu is None:
+        return r("skip", "no working NPU (see the NPU check)")
+    text = npu.get("driver_version")
+    v, vmin = version(text), version(minimum)
+    if v is None or vmin is None:
+        return r("warn", f"cannot read the NPU driver version ({text!r})", f"check Device Manager; {NPU_DRIVER_URL}")
+    found = f"driver {text}"
+    if v < vmin:
+        return r("fail", f"{found} < {minimum} ({what})", f"update the Intel NPU driver: {NPU_DRIVER_URL}")
+    return r("pass", f"{found} >= {minimum}")
+
+
+@check("devices", "NPU driver for OpenVINO GenAI")
+def check_npu_driver_genai(facts: Facts, pins: Pins) -> CheckResult:
+    minimum = pins.drivers.get("npu_genai_min_windows", "32.0.100.3104")
+    return _driver_check(facts, _R("devices", "NPU driver for OpenVINO GenAI"), minimum,
+                         "OpenVINO GenAI on NPU needs it; older drivers run out of memory or fail to compile")
+
+
+@check("devices", "NPU driver for the NPU library")
+def check_npu_driver_library(facts: Facts, pins: Pins) -> CheckResult:
+    minimum = str(pins.npu.get("driver_min_windows", "32.0.100.2408"))
+    return _driver_check(facts, _R("devices", "NPU driver for the NPU library"), minimum,
+                         "intel-npu-acceleration-library warns below 2408; old drivers fail with 0xe06d7363")
+
+
+def wddm_of(driver_version: Any) -> tuple[int, int] | None:
+    """Windows display driver versions start with the WDDM level: 31.0.101.5590 -> WDDM 3.1, 27.x -> 2.7."""
+    v = version(driver_version)
+    if v is None or not 20 <= v.release[0] < 100:
+        return None
+    return v.release[0] // 10, v.release[0] % 10
+
+
+def _real_gpus(facts: Facts) -> list[dict[str, Any]]:
+    gpus = [g for g in get(facts, "windows.gpus", list) or [] if isinstance(g, dict)]
+    return [g for g in gpus if not str(g.get("name", "")).lower().startswith(NON_GPU_ADAPTERS)]
+
+
+@check("devices", "GPU")
+def check_gpu(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("devices", "GPU")
+    if platform_of(facts) != "windows":
+        return r("skip", "DirectML is Windows-only; OpenVINO's GPU device is in the OpenVINO check")
+    if get(facts, "windows.gpus", list) is None:
+        return _missing(r, "GPUs", facts, "windows")
+    gpus = _real_gpus(facts)
+    fix = f"install the GPU vendor's driver (Intel: {GPU_DRIVER_URL})"
+    if not gpus:
+        names = ", ".join(str(g.get("name")) for g in get(facts, "windows.gpus", list) or [] if isinstance(g, dict))
+        return r("fail", f"no GPU with a vendor driver ({names or 'no display adapter'})", fix)
+    parts = []
+    for g in gpus:
+        wddm = wddm_of(g.get("driver_version"))
+        parts.append(f"{g.get('name')} {g.get('driver_version')}" + (f" (WDDM {wddm[0]}.{wddm[1]})" if wddm else ""))
+    broken = [g for g in gpus if g.get("problem") not in (0, None)]
+    if broken:
+        return r("warn", "; ".join(parts) + f"; {broken[0].get('name')} has problem code {broken[0].get('problem')}",
+                 fix)
+    return r("pass", "; ".join(parts))
+
+
+@check("devices", "DirectX 12")
+def check_dx12(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("devices", "DirectX 12")
+    if platform_of(facts) != "windows":
+        return r("skip", "DirectX 12 / DirectML are Windows-only")
+    if get(facts, "windows.gpus", list) is None:
+        return _missing(r, "GPUs", facts, "windows")
+    fix = f"update the GPU driver to a DirectX 12 (WDDM 2.0+) driver (Intel: {GPU_DRIVER_URL})"
+    if get(facts, "windows.d3d12_dll", bool) is False:
+        return r("fail", "System32\\d3d12.dll is missing",
+                 "install the Windows updates (DirectX 12 ships with Windows)")
+    capable = [g for g in _real_gpus(facts) if (w := wddm_of(g.get("driver_version"))) is not None and w >= (2, 0)]
+    if not capable:
+        return r("fail", "no GPU with a WDDM 2.0+ driver, which DirectX 12 (and so DirectML) needs", fix)
+    dml = get(facts, "windows.directml_dll.file_version", str)
+    return r("pass", f"d3d12.dll present; {capable[0].get('name')} WDDM "
+                     f"{'.'.join(map(str, wddm_of(capable[0].get('driver_version')) or ()))}"
+                     + (f"; inbox DirectML.dll {dml} (aipc ships its own)" if dml else ""))
+
+
+@check("devices", "OpenVINO devices")
+def check_openvino(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("devices", "OpenVINO devices")
+    ov = get(facts, "devices.openvino", dict)
+    if ov is None:
+        return _missing(r, "OpenVINO devices", facts, "devices.openvino")
+    status = ov.get("status")
+    if status == "not-installed":
+        return r("skip", "openvino is not installed in this Python or in aipc's venvs "
+                         "(run `nox -s verify` once, then rerun the doctor)")
+    where = ov.get("python", "?")
+    if status in ("crash", "timeout"):
+        return r("fail", f"the OpenVINO device query {'crashed' if status == 'crash' else 'hung'} "
+                         f"({ov.get('error')}) in {where}",
+                 f"update the NPU driver ({NPU_DRIVER_URL}) and the BIOS (openvino#36456: device enumeration "
+                 "crashes with driver >= 32.0.100.4723 on old BIOS)")
+    if status != "ok":
+        return r("warn", f"openvino failed to load in {where}: {ov.get('error')}",
+                 "recreate aipc's OpenVINO venv: delete it under ~/.cache/aipc/venvs and run `nox -s verify`")
+    devices = [str(d) for d in ov.get("devices") or []]
+    raw_names = ov.get("device_names")
+    names: dict[str, Any] = raw_names if isinstance(raw_names, dict) else {}
+    found = f"OpenVINO {ov.get('version', '?')}: " + ", ".join(
+        f"{d} ({names[d]})" if names.get(d) else d for d in devices)
+    npu_expected = (_working_npu(_windows_npus(facts)) is not None if platform_of(facts) == "windows"
+                    else any(a.get("readable") and a.get("writable") for a in _linux_accel(facts)))
+    if npu_expected and "NPU" not in devices:
+        fix = (f"update the NPU driver ({NPU_DRIVER_URL})" if platform_of(facts) == "windows" else
+               "install the user-space driver (libze_intel_npu, libze_loader) and follow linux-npu-driver#113's "
+               "strace checklist: strace -f -e trace=file python -c \"import openvino as ov; "
+               "print(ov.Core().available_devices)\" 2>&1 | grep -E 'accel|libnpu_|libze_'")
+        return r("fail", found + "; the NPU is present but OpenVINO does not list it", fix)
+    return r("pass", found)
+
+
+# --- runtime hazards ------------------------------------------------------------------------------------------------
+
+def ort_api_version(ver: Any) -> int | None:
+    """ORT's C API version is its minor version (1.24.x -> 24)."""
+    v = version(ver)
+    if v is None or len(v.release) < 2 or v.release[0] != 1:
+        return None
+    return v.release[1]
+
+
+@check("runtime", "stray ONNX Runtime library")
+def check_ort_shadowing(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("runtime", "stray ONNX Runtime library")
+    libs = get(facts, "runtime.ort_libraries", list)
+    win = platform_of(facts) == "windows"
+    if libs is None:
+        return _missing(r, "ONNX Runtime libraries", facts, "windows" if win else "runtime.ort_libraries")
+    libs = [lib for lib in libs if isinstance(lib, dict)]
+    where = "System32 or on PATH" if win else "LD_LIBRARY_PATH or the system library directories"
+    if not libs:
+        return r("pass", f"no onnxruntime library in {where}")
+    pinned = pins.onnxruntime.version
+    need = ort_api_version(pinned)
+    worst, parts, fixes = "pass", [], []
+    for lib in libs:
+        ver, kind, path = lib.get("version"), lib.get("where"), str(lib.get("path"))
+        api = ort_api_version(ver)
+        parts.append(f"{path} {ver or 'unknown version'}" + (f" (API {api})" if api is not None else ""))
+        if api is not None and need is not None and api >= need:
+            continue
+        if kind == "system32":
+            status = "warn"
+            fixes.append("leave System32\\onnxruntime.dll alone (Windows owns it); aipc keeps onnxruntime.dll next "
+                         "to what it runs; for your own .exe copy onnxruntime.dll and DirectML.dll next to it "
+                         "(onnxruntime-genai#935)")
+        elif win:
+            status = "fail"
+            fixes.append(f"remove {path.rsplit(chr(92), 1)[0]} from PATH or delete its stale onnxruntime.dll")
+        else:
+            status = "fail" if kind == "ld_library_path" else "warn"
+            fixes.append(f"remove {path.rsplit('/', 1)[0]} from LD_LIBRARY_PATH" if kind == "ld_library_path"
+                         else f"remove the stale {path} (and run sudo ldconfig)")
+        worst = status if STATUSES.index(status) > STATUSES.index(worst) else worst
+    found = "; ".join(parts)
+    if worst == "pass":
+        return r("pass", f"{found}: not older than the pinned ORT {pinned}")
+    return r(worst, f"{found}: older than ORT {pinned} (API {need}); it can be loaded instead of ours "
+                    "(\"The given version [N] is not supported\")", "; ".join(dict.fromkeys(fixes)))
+
+
+def _installed(facts: Facts) -> dict[str, str]:
+    pkgs = get(facts, "packages.installed", dict) or {}
+    return {str(k): str(v) for k, v in pkgs.items()}
+
+
+@check("runtime", "ONNX Runtime packages")
+def check_ort_packages(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("runtime", "ONNX Runtime packages")
+    if get(facts, "packages.installed", dict) is None:
+        return _missing(r, "installed packages", facts, "packages")
+    pkgs = _installed(facts)
+    where = get(facts, "packages.interpreter", str) or "this Python"
+    ort = [d for d in ORT_DISTS if d in pkgs]
+    genai = [d for d in GENAI_DISTS if d in pkgs]
+    keep_ort = "onnxruntime-directml" if platform_of(facts) == "windows" else "onnxruntime"
+    problems, fixes = [], []
+    if len(ort) > 1:
+        problems.append(" and ".join(f"{d} {pkgs[d]}" for d in ort) + " are all installed; they share the "
+                        "`onnxruntime` module, so DmlExecutionProvider goes missing (onnxruntime-genai#983)")
+        fixes.append(f"python -m pip uninstall -y {' '.join(ort)} && python -m pip install {keep_ort}")
+    if len(genai) > 1:
+        problems.append(" and ".join(f"{d} {pkgs[d]}" for d in genai) + " are all installed; they share the "
+                        "`onnxruntime_genai` module")
+        keep = "onnxruntime-genai-directml" if platform_of(facts) == "windows" else "onnxruntime-genai"
+        fixes.append(f"python -m pip uninstall -y {' '.join(genai)} && python -m pip install {keep}")
+    if problems:
+        return r("fail", f"in {where}: " + "; ".join(problems), " ; ".join(fixes))
+    listed = ", ".join(f"{d} {pkgs[d]}" for d in (*ort, *genai))
+    return r("pass", f"{listed or 'no ONNX Runtime package'} in {where}")
+
+
+@check("runtime", "installed genai vs ONNX Runtime")
+def check_installed_compat(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("runtime", "installed genai vs ONNX Runtime")
+    pkgs = _installed(facts)
+    genai = next((d for d in GENAI_DISTS if d in pkgs), None)
+    if genai is None:
+        where = get(facts, "packages.interpreter", str) or "this Python"
+        return r("skip", f"no onnxruntime-genai installed in {where}")
+    ort = next((d for d in ORT_DISTS if d in pkgs), None)
+    gv = pkgs[genai]
+    if ort is None:
+        dist = "onnxruntime-directml" if genai.endswith("directml") else "onnxruntime"
+        return r("fail", f"{genai} {gv} is installed without ONNX Runtime",
+                 f"python -m pip install {dist} (a version the compatibility table accepts: `aipc pins`)")
+    ov = pkgs[ort]
+    try:
+        row = compat_row_for(pins, gv)
+    except PinsError:
+        return r("warn", f"{genai} {gv} is not in aipc's genai <-> ORT compatibility table ({ort} {ov} installed)",
+                 "use a genai release listed by `aipc pins`, or aipc's own wheels from wheels/")
+    v_ort, v_min = version(ov), version(row.ort_min)
+    if v_ort is None or v_min is None:
+        return r("warn", f"cannot compare {ort} {ov!r} with {row.ort_min}", "reinstall a released ONNX Runtime")
+    try:
+        ok = Version(ov) >= Version(row.ort_min)
+    except InvalidVersion:
+        ok = v_ort >= v_min
+    if not ok:
+        return r("fail", f"{genai} {gv} needs ONNX Runtime >= {row.ort_min} but {ort} {ov} is installed "
+                         f"(table row: {row.row})",
+                 f'python -m pip install "{ort}>={row.ort_min}"')
+    return r("pass", f"{genai} {gv} with {ort} {ov} (needs >= {row.ort_min})")
+
+
+@check("runtime", "VC++ runtime")
+def check_vc_runtime(facts: Facts, pins: Pins) -> CheckResult:
+    r = _R("runtime", "VC++ runtime")
+    if (skip := _windows_only(facts, r)) is not None:
+        return skip
+    fix = f"install the latest Visual C++ x64 redistributable: {VC_REDIST_URL}"
+    vc = get(facts, "windows.vc_runtime", dict)
+    dll = get(facts, "windows.msvcp140.file_version_raw", str) or get(facts, "windows.msvcp140.file_version", str)
+    text = None
+    if vc and vc.get("installed") == 1:
+        text = str(vc.get("version") or "")
+        where = f"VC++ 2015-2022 x64 runtime {text}"
+    elif dll:
+        text, where = dll, f"System32\\msvcp140.dll {dll} (no redistributable registry entry)"
+    else:
+        return r("fail", "no Visual C++ 2015-2022 x64 runtime (\"Unable to load DLL ... 0x8007007E\", "
+                         "onnxruntime-genai#1004)", fix)
+    v, vmin = version(text), version(VC_RUNTIME_MIN)
+    if v is None or vmin is None:
+        return r("warn", f"{where}: cannot read its version", fix)
+    if v < vmin:
+        return r("warn", f"{where} < {VC_RUNTIME_MIN}: binaries built with MSVC >= 14.40 can crash with older "
+                         "runtimes", fix)
+    return r("pass", where)
+
+
+# --- running ------------------------------------------------------------------------------------------------------
+
+def run_checks(facts: Facts, pins: Pins) -> list[CheckResult]:
+    """Evaluate every check; a check that raises becomes a visible ``fail`` (never a silent pass)."""
+    results = []
+    for category, name, fn in CHECKS:
+        try:
+            result = fn(facts, pins)
+        except Exception as exc:
+            result = CheckResult(name, category, "fail", f"internal error evaluating this check: "
+                                 f"{type(exc).__name__}: {exc}", "report this as an aipc bug with --save-facts")
+        results.append(result)
+    return results
+
+
+def summary(results: list[CheckResult]) -> dict[str, int]:
+    return {s: sum(1 for r in results if r.status == s) for s in STATUSES}
+
+
+def exit_code(results: list[CheckResult]) -> int:
+    return 1 if any(r.status == "fail" for r in results) else 0

@@ -1,0 +1,341 @@
+"""Collectors: gather raw facts about this machine (no verdicts; those are in :mod:`aipc.doctor.checks`).
+
+Collectors run in a thread pool, every subprocess has a timeout, and a collector that raises is recorded under
+``errors`` instead of stopping the doctor. OpenVINO and ONNX Runtime are never imported in this process: the
+device query can crash the process (shared/docs/npu.md section 6.10), so it runs in a subprocess.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import struct
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .facts import SCHEMA, Facts
+from .proc import describe_returncode, run
+
+# Distributions whose presence or version a check looks at (normalized names).
+PACKAGES = (
+    "onnxruntime", "onnxruntime-directml", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-qnn",
+    "onnxruntime-genai", "onnxruntime-genai-directml", "onnxruntime-genai-cuda",
+    "openvino", "openvino-genai", "openvino-tokenizers", "optimum-intel", "nncf",
+    "intel-npu-acceleration-library", "torch", "transformers", "numpy",
+)
+OPENVINO_TIMEOUT = 30.0
+TOOL_TIMEOUT = 10.0
+_VERSION_RE = re.compile(r"(\d+\.\d+(?:\.\d+){0,2})")
+
+
+def normalize_dist(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# --- host and python ------------------------------------------------------------------------------------------------
+
+def collect_host(workdir: Path) -> dict[str, Any]:
+    system = platform.system()
+    plat = "windows" if system == "Windows" else "linux" if system == "Linux" else system.lower()
+    try:
+        usage = shutil.disk_usage(workdir)
+        disk_free: int | None = usage.free
+        disk_total: int | None = usage.total
+    except OSError:
+        disk_free = disk_total = None
+    return {
+        "platform": plat,
+        "system": system,
+        "release": platform.release(),
+        "version": platform.version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "workdir": str(workdir),
+        "disk_free_bytes": disk_free,
+        "disk_total_bytes": disk_total,
+    }
+
+
+def is_store_python_path(path: str | None) -> bool:
+    """A Microsoft Store Python or the App Execution Alias stub lives below ...\\WindowsApps\\."""
+    if not path:
+        return False
+    low = path.replace("/", "\\").lower()
+    return "\\windowsapps\\" in low or "pythonsoftwarefoundation.python" in low
+
+
+def collect_python() -> dict[str, Any]:
+    on_path = shutil.which("python")
+    return {
+        "version": platform.python_version(),
+        "version_info": list(sys.version_info[:3]),
+        "implementation": platform.python_implementation(),
+        "bits": struct.calcsize("P") * 8,
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "in_venv": sys.prefix != sys.base_prefix,
+        "store": is_store_python_path(sys.executable),
+        "path_python": on_path,
+        "path_python_is_store_stub": is_store_python_path(on_path),
+    }
+
+
+# --- tools ------------------------------------------------------------------------------------------------------
+
+def parse_tool_version(text: str) -> str | None:
+    """First dotted version in a tool's ``--version`` output (git, cmake, ninja, nuget)."""
+    for line in text.splitlines():
+        match = _VERSION_RE.search(line)
+        if match:
+            return match.group(1)
+    return None
+
+
+TOOL_COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # name: (executable names to look for, arguments that print the version)
+    "git": (("git",), ("--version",)),
+    "cmake": (("cmake",), ("--version",)),
+    "ninja": (("ninja",), ("--version",)),
+    "nuget": (("nuget", "nuget.exe"), ("help",)),
+}
+
+
+def collect_tool(name: str) -> dict[str, Any]:
+    exes, args = TOOL_COMMANDS[name]
+    path = next((p for p in (shutil.which(e) for e in exes) if p), None)
+    if path is None:
+        return {"path": None, "version": None}
+    out = run([path, *args], timeout=TOOL_TIMEOUT)
+    version = parse_tool_version(out.stdout + "\n" + out.stderr) if out.returncode is not None else None
+    info: dict[str, Any] = {"path": path, "version": version}
+    if version is None:
+        info["error"] = out.reason()
+    return info
+
+
+# --- packages ---------------------------------------------------------------------------------------------------
+
+def collect_packages() -> dict[str, Any]:
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        try:
+            name = normalize_dist(dist.metadata["Name"] or "")
+        except (KeyError, TypeError):
+            continue
+        if name in PACKAGES and name not in found:
+            found[name] = dist.version
+    return {"interpreter": sys.executable, "installed": dict(sorted(found.items()))}
+
+
+# --- ONNX Runtime shared libraries on the loader's search path (Linux; Windows is in windows.py) -----------------
+
+LINUX_SYSTEM_LIB_DIRS = ("/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib", "/lib/x86_64-linux-gnu")
+_SO_VERSION_RE = re.compile(r"libonnxruntime\.so\.(\d+\.\d+\.\d+)")
+
+
+def ort_version_from_soname(path: Path) -> str | None:
+    """``libonnxruntime.so.1.17.1`` (or a symlink to it) -> ``1.17.1``."""
+    for candidate in (path.name, path.resolve().name if path.is_symlink() else ""):
+        match = _SO_VERSION_RE.search(candidate)
+        if match:
+            return match.group(1)
+    return None
+
+
+def find_linux_ort_libraries(ld_library_path: str, system_dirs: tuple[str, ...] = LINUX_SYSTEM_LIB_DIRS,
+                             ) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    dirs = [(d, "ld_library_path") for d in ld_library_path.split(os.pathsep) if d]
+    dirs += [(d, "system") for d in system_dirs]
+    for directory, where in dirs:
+        try:
+            entries = sorted(Path(directory).glob("libonnxruntime.so*"))
+        except OSError:
+            continue
+        for lib in entries:
+            key = str(lib.resolve())
+            if key in seen:
+                continue
+            seen.add(key)
+            found.append({"path": str(lib), "where": where, "version": ort_version_from_soname(lib)})
+    return found
+
+
+# --- OpenVINO devices (subprocess) --------------------------------------------------------------------------------
+
+OPENVINO_PROBE = r"""
+import json, sys
+out = {"status": "ok"}
+try:
+    import openvino as ov
+    out["version"] = str(ov.get_version())
+    core = ov.Core()
+    devices = [str(d) for d in core.available_devices]
+    out["devices"] = devices
+    names = {}
+    for d in devices:
+        try:
+            names[d] = str(core.get_property(d, "FULL_DEVICE_NAME"))
+        except Exception as exc:
+            names[d] = None
+    out["device_names"] = names
+    if "NPU" in devices:
+        try:
+            out["npu_driver_version"] = int(core.get_property("NPU", "NPU_DRIVER_VERSION"))
+        except Exception as exc:
+            out["npu_driver_error"] = str(exc).strip().splitlines()[-1:] or [""]
+except Exception as exc:
+    out = {"status": "error", "error": (type(exc).__name__ + ": " + str(exc)).strip().splitlines()[0]}
+sys.stdout.write("\nAIPC-OPENVINO " + json.dumps(out) + "\n")
+"""
+
+
+def venv_site_has(venv: Path, package: str) -> bool:
+    patterns = (f"lib/python*/site-packages/{package}/__init__.py", f"Lib/site-packages/{package}/__init__.py")
+    return any(next(venv.glob(p), None) is not None for p in patterns)
+
+
+def default_venv_root() -> Path:
+    from ..venvs import cache_dir
+
+    return cache_dir() / "venvs"
+
+
+def openvino_interpreters(venv_root: Path) -> list[str]:
+    """Interpreters that can import openvino: this one, then aipc's per-path venvs (``<cache>/venvs/*``)."""
+    found: list[str] = []
+    if importlib.util.find_spec("openvino") is not None:
+        found.append(sys.executable)
+    try:
+        venvs = sorted(p for p in venv_root.iterdir() if p.is_dir())
+    except OSError:
+        venvs = []
+    for venv in venvs:
+        py = venv / ("Scripts/python.exe" if sys.platform.startswith("win") else "bin/python")
+        if py.exists() and venv_site_has(venv, "openvino"):
+            found.append(str(py))
+    return found
+
+
+def probe_openvino(python: str, timeout: float = OPENVINO_TIMEOUT, env: dict[str, str] | None = None,
+                   ) -> dict[str, Any]:
+    """Ask ``python`` which devices OpenVINO sees. A crash or a timeout is a fact too (status crash/timeout)."""
+    t0 = time.monotonic()
+    out = run([python, "-c", OPENVINO_PROBE], timeout=timeout, env=env)
+    result = parse_openvino_probe(out.stdout)
+    if result is None:
+        if out.error:
+            result = {"status": "timeout" if out.error.startswith("timeout") else "error", "error": out.error}
+        else:
+            result = {
+                "status": "crash",
+                "returncode": out.returncode,
+                "error": f"the device query died with exit code {describe_returncode(out.returncode)}: "
+                         + out.reason().split(": ", 1)[-1],
+            }
+    result["python"] = python
+    result["seconds"] = round(time.monotonic() - t0, 3)
+    return result
+
+
+def parse_openvino_probe(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("AIPC-OPENVINO "):
+            try:
+                value = json.loads(line[len("AIPC-OPENVINO "):])
+            except json.JSONDecodeError:
+                return None
+            return value if isinstance(value, dict) else None
+    return None
+
+
+def collect_openvino(venv_root: Path | None = None) -> dict[str, Any]:
+    venv_root = venv_root or default_venv_root()
+    interpreters = openvino_interpreters(venv_root)
+    if not interpreters:
+        return {"status": "not-installed", "searched": [sys.executable, str(venv_root)]}
+    return probe_openvino(interpreters[0])
+
+
+# --- orchestration ----------------------------------------------------------------------------------------------
+
+Collector = Callable[[], Any]
+
+
+def _set(facts: Facts, dotted: str, value: Any) -> None:
+    node = facts
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def collectors_for(plat: str, workdir: Path, venv_root: Path | None = None) -> dict[str, Collector]:
+    """Named collectors; the name is the dotted place of the result in the facts."""
+    jobs: dict[str, Collector] = {
+        "host": lambda: collect_host(workdir),
+        "python": collect_python,
+        "packages": collect_packages,
+        "devices.openvino": lambda: collect_openvino(venv_root),
+    }
+    for tool in TOOL_COMMANDS:
+        jobs[f"tools.{tool}"] = lambda tool=tool: collect_tool(tool)  # type: ignore[misc]
+    if plat == "linux":
+        from . import linux
+
+        jobs["linux"] = linux.collect_linux
+        jobs["runtime.ort_libraries"] = lambda: find_linux_ort_libraries(os.environ.get("LD_LIBRARY_PATH", ""))
+    elif plat == "windows":
+        from . import windows
+
+        jobs["windows"] = windows.collect_windows
+        jobs["windows.visual_studio"] = windows.collect_visual_studio
+    return jobs
+
+
+def collect_facts(workdir: Path | None = None, venv_root: Path | None = None) -> Facts:
+    """Gather every fact about this machine, in parallel. Never raises for a failing collector."""
+    t0 = time.monotonic()
+    workdir = Path(workdir or Path.cwd()).resolve()
+    plat = "windows" if sys.platform.startswith("win") else "linux"
+    facts: Facts = {
+        "schema": SCHEMA,
+        "aipc_version": __version__,
+        "collected_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": {}, "python": {}, "tools": {}, "packages": {}, "runtime": {}, "devices": {},
+        "linux": None, "windows": None, "errors": {},
+    }
+    jobs = collectors_for(plat, workdir, venv_root)
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        results: dict[str, Any] = {}
+        for name, future in futures.items():
+            try:
+                results[name] = future.result()
+            except Exception as exc:  # a collector bug must not hide the other facts
+                facts["errors"][name] = f"{type(exc).__name__}: {exc}"
+    # whole sections first, then the dotted entries into them
+    for name in sorted(results, key=lambda n: n.count(".")):
+        if name in ("linux", "windows") and results[name] is None:
+            continue
+        _set(facts, name, results[name])
+    if plat == "windows" and isinstance(facts.get("windows"), dict):
+        from . import windows
+
+        windows.finish_windows_facts(facts)
+    facts["collect_seconds"] = round(time.monotonic() - t0, 3)
+    return facts

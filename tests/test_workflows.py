@@ -1,0 +1,357 @@
+"""The GitHub Actions workflows: lint clean (actionlint, zizmor), no drift from noxfile.py, supply-chain rules.
+
+Each checker is also run on a synthetic bad workflow, so a regression in the checker itself is caught.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+NOXFILE = ROOT / "noxfile.py"
+PINS = ROOT / "src" / "aipc" / "pins.toml"
+
+
+def workflow_files() -> list[Path]:
+    return sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
+
+
+# --- the session-drift checker ----------------------------------------------------------------------------------
+
+
+def noxfile_sessions(source: str) -> set[str]:
+    """Session names defined in a noxfile: functions decorated with ``@nox.session`` (``name=`` wins)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for deco in node.decorator_list:
+            call = deco if isinstance(deco, ast.Call) else None
+            target = call.func if call else deco
+            if not (isinstance(target, ast.Attribute) and target.attr == "session"):
+                continue
+            if not (isinstance(target.value, ast.Name) and target.value.id == "nox"):
+                continue
+            name = node.name
+            for kw in call.keywords if call else []:
+                if kw.arg == "name" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                    name = kw.value.value
+            names.add(name)
+    return names
+
+
+def run_scripts(text: str) -> list[tuple[int, str]]:
+    """The ``run:`` scripts of a workflow (line number, script), inline or block scalars; aliases are skipped."""
+    lines = text.splitlines()
+    scripts: list[tuple[int, str]] = []
+    i = 0
+    while i < len(lines):
+        m = re.match(r"^(\s*)(?:-\s+)?run:\s*(.*?)\s*$", lines[i])
+        if not m:
+            i += 1
+            continue
+        indent = len(m.group(1))
+        value = m.group(2)
+        start = i + 1
+        i += 1
+        if value.startswith(("|", ">")):
+            body: list[str] = []
+            while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent):
+                body.append(lines[i])
+                i += 1
+            scripts.append((start, "\n".join(body)))
+        elif value and not value.startswith(("*", "#")):
+            scripts.append((start, value.strip("'\"")))
+    return scripts
+
+
+@dataclass(frozen=True)
+class NoxCall:
+    line: int
+    command: str
+    sessions: tuple[str, ...]
+    posargs: tuple[str, ...]
+
+
+_SPLIT = re.compile(r"&&|\|\||;|\|")
+_SESSION_FLAGS = ("-s", "-e", "--session", "--sessions")
+
+
+def _words(segment: str) -> list[str]:
+    try:
+        return shlex.split(segment, posix=False)
+    except ValueError:
+        return segment.split()
+
+
+def nox_calls(script: str, first_line: int = 1) -> list[NoxCall]:
+    """Every ``nox -s A [B ...] [-- POSARGS]`` (also ``python -m nox``, ``--session(s)``, ``-e``) in a script."""
+    joined = re.sub(r"(\\|`)\n", " ", script)  # bash and PowerShell line continuations
+    calls: list[NoxCall] = []
+    for offset, line in enumerate(joined.splitlines()):
+        for segment in _SPLIT.split(line.split(" #", 1)[0]):
+            words = _words(segment)
+            for k, word in enumerate(words):
+                base = re.split(r"[\\/]", word.strip("'\""))[-1].lower()
+                if base not in ("nox", "nox.exe"):
+                    continue
+                # the command word itself (after env assignments, `&` or `uvx`), or `python -m nox`
+                before = words[:k]
+                is_command = all(re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w) or w in ("&", "uvx") for w in before)
+                if not (is_command or (base == "nox" and before[-1] == "-m")):
+                    continue
+                sessions: list[str] = []
+                posargs: list[str] = []
+                rest = words[k + 1 :]
+                j = 0
+                while j < len(rest):
+                    arg = rest[j]
+                    if arg == "--":
+                        posargs = rest[j + 1 :]
+                        break
+                    if arg in _SESSION_FLAGS:
+                        j += 1
+                        while j < len(rest) and not rest[j].startswith("-"):
+                            sessions.append(rest[j])
+                            j += 1
+                        continue
+                    for flag in _SESSION_FLAGS:
+                        if arg.startswith(flag + "="):
+                            sessions.extend(s for s in arg.split("=", 1)[1].split(",") if s)
+                    j += 1
+                calls.append(NoxCall(first_line + offset, segment.strip(), tuple(sessions), tuple(posargs)))
+                break
+    return calls
+
+
+def session_drift(workflow_text: str, sessions: set[str], where: str = "workflow") -> list[str]:
+    """Problems: a nox call without an explicit session, or naming a session the noxfile does not define."""
+    problems = []
+    for line, script in run_scripts(workflow_text):
+        for call in nox_calls(script, line):
+            if not call.sessions:
+                problems.append(f"{where}:{call.line}: `{call.command}` names no session (use nox -s NAME)")
+            for name in call.sessions:
+                if name not in sessions:
+                    problems.append(f"{where}:{call.line}: nox session {name!r} is not defined in noxfile.py")
+    return problems
+
+
+# --- the lint tools -----------------------------------------------------------------------------------------------
+
+
+def tool(name: str) -> str:
+    """The tool from this interpreter's environment (the ``test`` extra installs it), else from PATH."""
+    scripts = Path(sys.executable).parent
+    for candidate in (scripts / name, scripts / f"{name}.exe"):
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    message = f"{name} is not installed (pip install -e '.[test]')"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def actionlint_findings(cwd: Path, *files: Path) -> list[dict[str, object]]:
+    proc = subprocess.run(
+        [tool("actionlint"), "-format", "{{json .}}", *map(str, files)],
+        cwd=cwd, capture_output=True, text=True, timeout=60,
+    )
+    if proc.returncode not in (0, 1):
+        raise AssertionError(f"actionlint failed to run (exit {proc.returncode}): {proc.stderr.strip()}")
+    out = proc.stdout.strip()
+    return json.loads(out) if out else []
+
+
+def zizmor_findings(path: Path, min_severity: str = "high") -> list[dict[str, object]]:
+    proc = subprocess.run(
+        [tool("zizmor"), "--offline", "--no-progress", "--format", "json", "--min-severity", min_severity,
+         str(path)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
+    )
+    # zizmor exits 0 without findings, 10-14 with findings by highest severity, 1/2 on a tool or usage error
+    if proc.returncode not in (0, 10, 11, 12, 13, 14):
+        raise AssertionError(f"zizmor failed to run (exit {proc.returncode}): {proc.stderr.strip()}")
+    findings: list[dict[str, object]] = json.loads(proc.stdout or "[]")
+    return findings
+
+
+def _describe(findings: list[dict[str, object]]) -> str:
+    return "\n".join(json.dumps(f)[:400] for f in findings)
+
+
+BAD_WORKFLOW = """\
+name: bad
+on: pull_request_target
+permissions: write-all
+jobs:
+  x:
+    runs-on: ubuntu-24.04
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          ref: ${{ github.event.pull_request.head.sha }}
+      - run: echo "${{ github.event.pull_request.title }}"
+      - run: python -m nox -s bogus_session
+      - run: echo ${{ steps.nope.outputs.x }}
+"""
+
+
+@pytest.fixture
+def bad_repo(tmp_path: Path) -> Path:
+    wf = tmp_path / ".github" / "workflows"
+    wf.mkdir(parents=True)
+    (wf / "bad.yml").write_text(BAD_WORKFLOW, encoding="utf-8")
+    return tmp_path
+
+
+def test_there_is_a_workflow() -> None:
+    assert ROOT.joinpath(".github", "workflows", "wheels.yml").is_file()
+
+
+def test_actionlint_clean() -> None:
+    findings = actionlint_findings(ROOT, *workflow_files())
+    assert not findings, "actionlint findings:\n" + _describe(findings)
+
+
+def test_actionlint_reports_a_bad_workflow(bad_repo: Path) -> None:
+    findings = actionlint_findings(bad_repo, bad_repo / ".github" / "workflows" / "bad.yml")
+    messages = " ".join(str(f.get("message")) for f in findings)
+    assert "untrusted" in messages  # the template injection
+    assert "steps.nope" in messages or "nope" in messages  # an undefined step output
+
+
+def test_zizmor_no_high_severity_findings() -> None:
+    findings = zizmor_findings(WORKFLOWS)
+    assert not findings, "zizmor findings at high severity:\n" + _describe(findings)
+
+
+def test_zizmor_reports_a_bad_workflow(bad_repo: Path) -> None:
+    idents = {str(f["ident"]) for f in zizmor_findings(bad_repo / ".github" / "workflows")}
+    assert {"unpinned-uses", "template-injection", "dangerous-triggers"} <= idents
+
+
+# --- session drift ------------------------------------------------------------------------------------------------
+
+
+def test_noxfile_sessions_parsed() -> None:
+    sessions = noxfile_sessions(NOXFILE.read_text(encoding="utf-8"))
+    assert {"verify", "build", "build_npu", "bench", "doctor", "tests", "lint"} <= sessions
+    src = "import nox\n@nox.session(name='x-y')\ndef f(s): pass\n@nox.session\ndef g(s): pass\ndef h(): pass\n"
+    assert noxfile_sessions(src) == {"x-y", "g"}
+
+
+def test_every_workflow_session_exists_in_noxfile() -> None:
+    sessions = noxfile_sessions(NOXFILE.read_text(encoding="utf-8"))
+    problems: list[str] = []
+    called: set[str] = set()
+    for path in workflow_files():
+        text = path.read_text(encoding="utf-8")
+        problems += session_drift(text, sessions, path.name)
+        called |= {s for _, script in run_scripts(text) for c in nox_calls(script) for s in c.sessions}
+    assert not problems, "\n".join(problems)
+    # the workflow drives the sessions the CI design needs (guards against the extractor silently finding nothing)
+    assert {"build", "build_npu", "verify", "bench"} <= called
+
+
+def test_drift_checker_catches_a_bogus_session() -> None:
+    sessions = {"verify", "build"}
+    text = (
+        "jobs:\n  a:\n    steps:\n"
+        "      - run: nox -s verify\n"
+        "      - run: |\n"
+        "          python -m nox --session build bogus -- --flag x\n"
+        "          echo done && nox -s=verify,typo_session\n"
+        "      - name: continued\n"
+        "        run: >\n"
+        "          py -m nox \\\n"
+        "            -e missing_one\n"
+        "      - run: nox -l\n"
+    )
+    problems = session_drift(text, sessions)
+    assert any("'bogus'" in p for p in problems)
+    assert any("'typo_session'" in p for p in problems)
+    assert any("'missing_one'" in p for p in problems)
+    assert any("names no session" in p for p in problems)
+    assert not any("'verify'" in p or "'build'" in p for p in problems)
+    assert session_drift("steps:\n  - run: nox -s verify build\n", sessions) == []
+
+
+def test_nox_call_parsing() -> None:
+    (call,) = nox_calls(r".ci-venv\Scripts\python -m nox -s bench -- --model C:\m --device npu")
+    assert call.sessions == ("bench",)
+    assert call.posargs == ("--model", r"C:\m", "--device", "npu")
+    assert nox_calls("pip install nox") == []  # installing nox is not a call
+    assert nox_calls("python -m pip install nox && echo nox") == []
+    assert [c.sessions for c in nox_calls("CI=1 nox -s lint tests")] == [("lint", "tests")]
+    assert [c.sessions for c in nox_calls("nox -s a b --no-venv -s c")] == [("a", "b", "c")]
+
+
+# --- supply-chain rules -------------------------------------------------------------------------------------------
+
+_USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$")
+
+
+def test_actions_pinned_by_full_sha_with_version_comment() -> None:
+    seen = 0
+    for path in workflow_files():
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            m = _USES.match(line)
+            if not m or m.group(1).startswith("./"):
+                continue
+            seen += 1
+            ref = m.group(1).partition("@")[2]
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{path.name}:{n}: {m.group(1)} is not pinned by commit SHA"
+            assert re.search(r"#\s*v\d+(\.\d+)*\b", m.group(2)), f"{path.name}:{n}: no '# vX.Y.Z' comment"
+    assert seen >= 5
+
+
+def _jobs(text: str) -> dict[str, str]:
+    """Job id -> its YAML text (jobs are the 2-space-indented keys below ``jobs:``)."""
+    body = text.split("\njobs:\n", 1)[1]
+    parts = re.split(r"^  ([A-Za-z0-9_-]+):\s*$", body, flags=re.M)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def test_least_privilege_and_concurrency() -> None:
+    text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
+    header = text.split("\njobs:\n", 1)[0]
+    assert re.search(r"^permissions:\n  contents: read\n(?!  )", header + "\n", flags=re.M), "top-level permissions"
+    assert re.search(r"^concurrency:\n  group: ", header, flags=re.M)
+    jobs = _jobs(text)
+    assert {"build-dml", "build-npu", "verify", "aipc", "release"} <= set(jobs)
+    for name, body in jobs.items():
+        for scope in ("id-token: write", "attestations: write", "contents: write"):
+            assert (scope in body) == (name == "release"), f"job {name}: {scope!r} only on the release job"
+    assert text.count("actions/checkout@") == text.count("persist-credentials: false")
+
+
+def test_workflow_follows_the_pins() -> None:
+    text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
+    jobs = _jobs(text)
+    assert "src/aipc/pins.toml" in jobs["pins"] and "wheel_versions" in jobs["pins"]
+    assert "fromJSON(needs.pins.outputs.pythons)" in jobs["build-dml"]
+    assert "hashFiles('src/aipc/pins.toml')" in jobs["build-dml"]
+    assert "runs-on: windows-2022" in jobs["build-dml"]
+    assert "runs-on: [self-hosted, windows, aipc]" in jobs["aipc"]
+    assert "vars.AIPC_RUNNER == 'true'" in jobs["aipc"]
+    assert "startsWith(github.ref, 'refs/tags/v')" in jobs["release"]
+    for asset in ("SHA256SUMS", "cyclonedx-py", "attest-build-provenance", "gh release create"):
+        assert asset in jobs["release"], asset
+    # no Python version literal outside what the pins job reads (the matrix comes from pins.toml)
+    assert not re.search(r"python-version:\s*['\"]?3\.\d+", text)

@@ -1,10 +1,122 @@
-"""Subcommands of this area (registered by aipc.cli)."""
+"""Subcommands of the verify area: ``tiny-model``, ``export``, ``smoke``, ``verify`` (registered by aipc.cli)."""
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
 from typing import Any
+
+from ..errors import UsageError
+from ..fsutil import atomic_path
+from .devices import DEVICES
+from .paths import PATHS
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's subcommands to the ``aipc`` parser."""
+    p = sub.add_parser("tiny-model", help="make aipc's deterministic tiny Phi-3 (with golden.json) and copy it to OUT")
+    p.add_argument("out", nargs="?", type=Path, help="folder to copy the model to (default: print the cached folder)")
+    p.set_defaults(func=_cmd_tiny)
+
+    from .export import KINDS
+
+    p = sub.add_parser("export", help="convert a Phi-3 folder for a path (genai builder, optimum-cli OpenVINO / NPU)")
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("model", type=Path, help="Hugging Face checkpoint folder")
+    p.add_argument("out", type=Path, help="output folder (replaced atomically)")
+    p.add_argument("--precision", default=None, help="genai: int4|int8|fp16|fp32 (default int4); openvino: "
+                   "int4|int8|fp16|fp32 (default int4); openvino-npu: int4")
+    p.add_argument("--device", default="cpu", help="genai execution target: cpu|dml (default cpu)")
+    p.set_defaults(func=_cmd_export)
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--device", default="auto", choices=DEVICES, help="device to run on (default: auto)")
+        q.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8", "int4"),
+                       help="run only this precision (default: fp32 golden check + int4 recipe)")
+        q.add_argument("--timeout", type=float, default=300.0, help="seconds per smoke run (default 300)")
+        q.add_argument("--wheels", type=Path, default=None, help="aipc's wheels folder (default ./wheels)")
+        q.add_argument("--json", dest="json_out", type=Path, default=None, help="write the JSON report here")
+        q.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
+
+    p = sub.add_parser("smoke", help="smoke-test one path on a model (default: aipc's tiny Phi-3)")
+    p.add_argument("path", choices=PATHS)
+    p.add_argument("--model", type=Path, default=None,
+                   help="Hugging Face Phi-3 folder or an export for the path (default: the tiny model)")
+    common(p)
+    p.set_defaults(func=_cmd_smoke)
+
+    p = sub.add_parser("verify", help="smoke-test every path: table, verify.json, JUnit XML; exit 1 iff one fails")
+    p.add_argument("--model", type=Path, default=None, help="verify a local Phi-3 folder instead of the tiny model")
+    p.add_argument("--paths", default=None, help=f"comma-separated subset of: {','.join(PATHS)} (default: all)")
+    common(p)
+    p.set_defaults(func=_cmd_verify, json_default=Path("verify.json"), junit_default=Path("verify.xml"))
+
+
+def _cmd_tiny(args: argparse.Namespace) -> int:
+    from .tinymodel import ensure_tiny_model
+
+    model = ensure_tiny_model(echo=_echo)
+    if args.out is None:
+        print(model)
+        return 0
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a folder", hint="pass a new or existing folder")
+    with atomic_path(out) as tmp:
+        shutil.copytree(model, tmp)
+    print(out)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import ensure_export
+
+    precision = args.precision or "int4"
+    if not args.model.is_dir():
+        raise UsageError(f"model folder {args.model} does not exist", hint="pass a Hugging Face checkpoint folder")
+    out = ensure_export(args.kind, args.model, precision, device=args.device, out=args.out, echo=_echo)
+    print(out)
+    return 0
+
+
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    return _verify(args, [args.path], json_out=args.json_out, junit=args.junit)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .run import parse_paths
+
+    return _verify(args, parse_paths(args.paths), json_out=args.json_out or args.json_default,
+                   junit=args.junit or args.junit_default)
+
+
+def _verify(args: argparse.Namespace, paths: list[str], *, json_out: Path | None, junit: Path | None) -> int:
+    from .progress import Progress
+    from .report import exit_code, format_table, write_json, write_junit
+    from .run import Options, Verifier, run_meta
+
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout {args.timeout:g} must be positive", hint="pass seconds, e.g. --timeout 300")
+    opts = Options(paths=paths, model=args.model, device=args.device, precision=args.precision,
+                   timeout=args.timeout, wheels=args.wheels)
+    started, t0 = time.time(), time.monotonic()
+    verifier = Verifier(opts, Progress(sys.stderr))
+    rows = verifier.run()
+    wall = time.monotonic() - t0
+    print(format_table(rows))
+    meta = run_meta(opts, verifier.model, started, wall, rows)
+    if json_out is not None:
+        write_json(json_out, rows, meta)
+    if junit is not None:
+        write_junit(junit, rows, wall)
+    written = [str(p) for p in (json_out, junit) if p is not None]
+    print(f"wall {wall:.1f} s, smokes {meta['smoke_seconds']:.1f} s" + (f"; wrote {', '.join(written)}" if written
+                                                                          else ""))
+    return exit_code(rows)
+
+
+def _echo(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

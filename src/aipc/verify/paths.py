@@ -1,0 +1,194 @@
+"""The verify paths and their venvs: what each path installs, from aipc's own wheels or the pinned releases.
+
+Paths (README "Verifying the paths"):
+- ``genai``: onnxruntime-genai (model builder + runtime), DirectML when aipc's DML wheel and a DX12 GPU are there;
+- ``openvino``: optimum-intel export, ``OVModelForCausalLM`` and ``openvino_genai.LLMPipeline``;
+- ``npu``: intel-npu-acceleration-library in its own venv (spec and worker from :mod:`aipc.npu.path`);
+- ``openvino-npu``: OpenVINO GenAI ``LLMPipeline`` on device ``NPU`` (the openvino venv).
+
+Venv recipes are the measured ones of shared/docs/paths-offline.md sections 2-3: torch first and alone, the
+constraints files in ``src/aipc/constraints/`` (versions measured there), and for OpenVINO the "lean" install
+(``torchvision==0.28.0`` then uninstalled). Release versions come from ``pins.toml [releases]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.tags import sys_tags
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from ..errors import AipcError, UsageError
+from ..fsutil import atomic_write_text, sha256_text
+from ..pins import load_pins
+from ..platforms import get_platform
+from ..venvs import VenvSpec, cache_dir
+from ..wheelhouse import find_wheels
+
+PATHS = ("genai", "openvino", "npu", "openvino-npu")
+# which venv each path runs in
+VENV_OF = {"genai": "genai", "openvino": "openvino", "openvino-npu": "openvino", "npu": "npu"}
+CONSTRAINTS_DIR = Path(__file__).resolve().parents[1] / "constraints"
+WORKERS_DIR = Path(__file__).resolve().parents[1] / "workers"
+VENV_NAMES = {"genai": "path-genai", "openvino": "path-openvino"}
+
+# packages of each venv that have a version in pins.toml [releases] (installed as name==version)
+_GENAI_RELEASES = ("onnxruntime-genai", "onnxruntime")
+_GENAI_EXTRA = ("onnx", "onnx-ir", "transformers")  # the builder's undeclared dependencies (paths-offline.md 3)
+_OV_RELEASES = ("openvino", "openvino-genai", "openvino-tokenizers", "optimum-intel", "nncf")
+_OV_EXTRA = ("torchvision",)  # pinned to 0.28.0 by the constraints file, uninstalled afterwards (section 2)
+_DML_DISTS = ("onnxruntime-genai-directml", "onnxruntime-directml")
+
+
+class PathSkipped(AipcError):
+    """A path cannot run on this machine at all (e.g. no wheel of its library for this platform): a skip."""
+
+
+@dataclass(frozen=True)
+class LocalWheels:
+    """aipc's own wheels from ``wheels/`` that a path installs instead of the releases."""
+
+    wheels: tuple[Path, ...]
+    ignored: tuple[str, ...] = ()  # why some wheels there were not used (e.g. built for another platform)
+
+    @property
+    def dml(self) -> bool:
+        return any(canonicalize_name(parse_wheel_filename(w.name)[0]) in _DML_DISTS for w in self.wheels)
+
+
+def check_path(path: str) -> str:
+    if path not in PATHS:
+        raise UsageError(f"unknown path {path!r}", hint=f"use one of: {', '.join(PATHS)}")
+    return path
+
+
+def base_python() -> str:
+    """The interpreter venvs are created from: the base one, so nox and the dev venv share path venvs."""
+    return str(getattr(sys, "_base_executable", None) or sys.executable)
+
+
+def wheel_fits_host(wheel: Path) -> bool:
+    """True when pip on this interpreter could install ``wheel`` (one of its tags is supported here)."""
+    try:
+        _name, _ver, _build, tags = parse_wheel_filename(wheel.name)
+    except Exception:  # an odd file name is simply not usable
+        return False
+    supported = set(sys_tags())
+    return any(t in supported for t in tags)
+
+
+def genai_local_wheels(wheels: Path) -> LocalWheels:
+    """aipc's onnxruntime(-genai) wheels in ``wheels/`` that fit this host, DirectML builds first."""
+    plat = get_platform()
+    chosen: list[Path] = []
+    ignored: list[str] = []
+    # a genai wheel decides; its ORT companion comes along when present (else pip takes ORT from the index)
+    genai_dists = ("onnxruntime-genai-directml", plat.genai_wheel_dist, "onnxruntime-genai")
+    ort_dists = ("onnxruntime-directml", plat.ort_wheel_dist, "onnxruntime")
+    for group in (genai_dists, ort_dists):
+        for dist in dict.fromkeys(canonicalize_name(d) for d in group):
+            fits = []
+            for w in find_wheels(wheels, dist):
+                if wheel_fits_host(w):
+                    fits.append(w)
+                else:
+                    ignored.append(f"{w.name} (not installable on this platform)")
+            if fits:
+                chosen.append(fits[0])
+                break
+        if group is genai_dists and not chosen:
+            break  # without aipc's genai wheel, use the releases for both
+    return LocalWheels(tuple(chosen), tuple(ignored))
+
+
+def _constraints(name: str, drop: set[str], cache: Path) -> Path:
+    """The path's constraints file, minus the pins of distributions that aipc's own wheels provide."""
+    src = CONSTRAINTS_DIR / f"{name}.txt"
+    if not drop:
+        return src
+    lines = []
+    for line in src.read_text(encoding="utf-8").splitlines():
+        req = line.split("#", 1)[0].strip()
+        if req and canonicalize_name(req.split("==")[0].strip()) in drop:
+            continue
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
+    dest = cache / "constraints" / f"{name}-{sha256_text(text)[:16]}.txt"
+    if not dest.is_file():
+        atomic_write_text(dest, text)
+    return dest
+
+
+def venv_spec(path: str, wheels: Path, *, cache: Path | None = None) -> VenvSpec:
+    """The venv a path runs in. Raises :class:`PathSkipped` when the path cannot be installed here (npu)."""
+    check_path(path)
+    cache = cache or cache_dir()
+    releases = load_pins().releases
+    venv = VENV_OF[path]
+    if venv == "npu":
+        spec, reason = npu_module_spec(wheels)
+        if spec is None:
+            raise PathSkipped(reason)
+        return spec
+    if venv == "genai":
+        local = genai_local_wheels(wheels)
+        provided: set[str] = {str(canonicalize_name(parse_wheel_filename(w.name)[0])) for w in local.wheels}
+        # a local DML genai wheel replaces the CPU release of both genai and ORT
+        if local.dml:
+            provided |= {"onnxruntime-genai", "onnxruntime"}
+        elif any(p.startswith("onnxruntime-genai") for p in provided):
+            provided.add("onnxruntime-genai")
+        names = [f"{n}=={releases[n]}" for n in _GENAI_RELEASES if canonicalize_name(n) not in provided]
+        return VenvSpec(
+            name=VENV_NAMES["genai"],
+            steps=((*[str(w) for w in local.wheels], *names, *_GENAI_EXTRA),),
+            torch=releases["torch"],
+            constraints=_constraints("genai", provided, cache),
+            local_wheels=local.wheels,
+            python=base_python(),
+        )
+    names = [f"{n}=={releases[n]}" for n in _OV_RELEASES]
+    return VenvSpec(
+        name=VENV_NAMES["openvino"],
+        steps=(("optimum-intel[openvino]", *names, *_OV_EXTRA),),
+        torch=releases["torch"],
+        constraints=_constraints("openvino", set(), cache),
+        uninstall=("torchvision",),
+        python=base_python(),
+    )
+
+
+def npu_module_spec(wheels: Path) -> tuple[VenvSpec | None, str]:
+    """Ask the NPU area (``aipc.npu.path``) for the npu venv; a skip reason when it cannot be had."""
+    try:
+        mod = importlib.import_module("aipc.npu.path")
+    except ImportError:
+        return None, "NPU path module not available"
+    fn = getattr(mod, "npu_venv_spec", None)
+    if fn is None:
+        return None, "NPU path module not available (no npu_venv_spec)"
+    spec, reason = fn(wheels)
+    return spec, str(reason)
+
+
+def npu_worker() -> Path | None:
+    try:
+        mod = importlib.import_module("aipc.npu.path")
+    except ImportError:
+        return None
+    worker = getattr(mod, "WORKER", None)
+    return Path(worker) if worker is not None else None
+
+
+def worker_path(path: str) -> Path:
+    """The smoke worker script of a path."""
+    check_path(path)
+    if path == "npu":
+        worker = npu_worker()
+        if worker is None:
+            raise PathSkipped("NPU path module not available")
+        return worker
+    return WORKERS_DIR / ("smoke_genai.py" if path == "genai" else "smoke_openvino.py")

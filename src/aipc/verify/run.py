@@ -1,0 +1,311 @@
+"""verify's orchestration: model → per path (venv → device → export → smoke worker) → rows.
+
+Nothing a path does can crash or hang aipc: venv, export and worker failures become the row's ``fail`` with the
+reason, a path that cannot run here becomes ``skip`` with the reason, and each worker runs in a subprocess with a
+timeout (:func:`aipc.verify.smoke.run_worker`).
+"""
+
+from __future__ import annotations
+
+import platform as _platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import AipcError, UsageError
+from ..platforms import host_platform_name
+from ..venvs import VenvSpec, cache_dir, ensure_venv
+from ..wheelhouse import wheels_dir
+from .devices import Choice, check_device, choose_genai_device, choose_openvino_device, detect_dx12_gpus
+from .export import ensure_export, export_notes, is_export
+from .model import load_golden, model_problems
+from .paths import PATHS, VENV_OF, PathSkipped, check_path, genai_local_wheels, venv_spec, worker_path
+from .progress import Progress
+from .report import Row
+from .smoke import run_worker
+from .tinymodel import MAX_NEW_TOKENS, ensure_tiny_model
+
+PRECISIONS = ("fp32", "fp16", "int8", "int4")
+# the cookbook's prompt, used for a user's model (aipc's tiny model carries its own in golden.json)
+DEFAULT_MESSAGES = [{"role": "system", "content": "You are a helpful AI assistant."},
+                    {"role": "user", "content": "Can you introduce yourself?"}]
+NPU_API = "intel-npu-acceleration-library"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row to verify: a path, an API (display name + worker key) and a precision."""
+
+    path: str
+    api: str
+    precision: str
+    api_key: str = ""
+
+
+# default rows: fp32 checks the golden ids exactly, int4 is each path's shipping recipe
+DEFAULT_CASES: dict[str, tuple[Case, ...]] = {
+    "genai": (Case("genai", "onnxruntime-genai", "fp32"), Case("genai", "onnxruntime-genai", "int4")),
+    "openvino": (
+        Case("openvino", "OVModelForCausalLM", "int4", "optimum"),
+        Case("openvino", "LLMPipeline", "int4", "genai"),
+        Case("openvino", "LLMPipeline", "fp32", "genai"),
+    ),
+    "npu": (Case("npu", NPU_API, "int4"),),
+    "openvino-npu": (Case("openvino-npu", "LLMPipeline", "int4", "genai"),),
+}
+
+
+def parse_paths(text: str | None) -> list[str]:
+    if not text:
+        return list(PATHS)
+    paths = [p.strip() for p in text.split(",") if p.strip()]
+    if not paths:
+        raise UsageError("--paths is empty", hint=f"use a comma-separated list of: {', '.join(PATHS)}")
+    for p in paths:
+        check_path(p)
+    return list(dict.fromkeys(paths))
+
+
+def plan_cases(paths: list[str], precision: str | None = None) -> list[Case]:
+    """The rows for ``paths``; ``precision`` replaces each path's defaults (openvino-npu is int4 only)."""
+    if precision is not None and precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}", hint=f"use one of: {', '.join(PRECISIONS)}")
+    cases: list[Case] = []
+    for path in paths:
+        defaults = DEFAULT_CASES[check_path(path)]
+        if precision is None or path == "openvino-npu":
+            cases.extend(defaults)
+            continue
+        seen: set[str] = set()
+        for c in defaults:
+            if c.api not in seen:
+                seen.add(c.api)
+                cases.append(Case(c.path, c.api, precision, c.api_key))
+    return cases
+
+
+@dataclass
+class Options:
+    paths: list[str] = field(default_factory=lambda: list(PATHS))
+    model: Path | None = None
+    device: str = "auto"
+    precision: str | None = None
+    timeout: float = 300.0
+    wheels: Path | None = None
+    cache: Path | None = None
+    max_new_tokens: int = MAX_NEW_TOKENS
+
+
+@dataclass
+class Context:
+    model: Path | None
+    model_kind: str  # "tiny" | "user"
+    base_request: dict[str, Any]
+    problem: str = ""  # when set, every row fails with it
+    golden: dict[str, Any] | None = None
+
+
+class Verifier:
+    def __init__(self, opts: Options, progress: Progress | None = None, *,
+                 gpu_facts: Callable[[str], tuple[list[Any], str]] = detect_dx12_gpus) -> None:
+        self.opts = opts
+        self.cache = opts.cache or cache_dir()
+        self.wheels = opts.wheels or wheels_dir()
+        self.progress = progress or Progress(stream=None)
+        self.gpu_facts = gpu_facts
+        self.devices: dict[str, list[str] | str] = {}  # venv -> OpenVINO devices, or the probe's failure reason
+        self.model: Path | None = None  # the model verified (set by run)
+        check_device(opts.device)
+        if opts.model is not None and not Path(opts.model).exists():
+            raise UsageError(f"model folder {opts.model} does not exist",
+                             hint="pass an existing Hugging Face Phi-3 folder with --model, or omit --model")
+
+    # ---------------------------------------------------------------------------------------------- model --
+    def prepare_model(self) -> Context:
+        n = self.opts.max_new_tokens
+        if self.opts.model is None:
+            self.progress.note("tiny model: making or reusing aipc's tiny Phi-3")
+            try:
+                model = ensure_tiny_model(self.cache, echo=self.progress.note)
+                golden = load_golden(model)
+            except AipcError as exc:
+                return Context(None, "tiny", {}, problem=f"tiny model could not be made: {exc.one_line()}")
+            assert golden is not None
+            req = {"messages": golden["messages"], "golden": golden["golden"], "prompt_ids": golden["prompt_ids"],
+                   "max_new_tokens": int(golden.get("max_new_tokens", n))}
+            return Context(model, "tiny", req, golden=golden)
+        model = Path(self.opts.model).resolve()
+        req = {"messages": DEFAULT_MESSAGES, "golden": None, "prompt_ids": None, "max_new_tokens": n}
+        try:
+            golden = load_golden(model)
+        except AipcError as exc:
+            return Context(model, "user", req, problem=exc.one_line())
+        if golden is not None:  # a copy of aipc's tiny model (aipc tiny-model OUT)
+            req.update(messages=golden["messages"], golden=golden["golden"], prompt_ids=golden["prompt_ids"],
+                       max_new_tokens=int(golden.get("max_new_tokens", n)))
+        return Context(model, "user", req, golden=golden)
+
+    # ----------------------------------------------------------------------------------------------- run --
+    def run(self) -> list[Row]:
+        cases = plan_cases(self.opts.paths, self.opts.precision)
+        rows = [Row(c.path, c.api, c.precision) for c in cases]
+        self.progress.begin(rows)
+        ctx = self.prepare_model()
+        self.model = ctx.model
+        by_path: dict[str, list[int]] = {}
+        for i, c in enumerate(cases):
+            by_path.setdefault(c.path, []).append(i)
+        for path, idx in by_path.items():
+            self._run_path(path, [cases[i] for i in idx], [rows[i] for i in idx], ctx)
+        self.progress.end()
+        return rows
+
+    def _finish(self, row: Row, status: str, reason: str, **details: Any) -> None:
+        row.status, row.reason = status, reason
+        row.details.update(details)
+        self.progress.done(row)
+
+    def _run_path(self, path: str, cases: list[Case], rows: list[Row], ctx: Context) -> None:
+        if ctx.problem:
+            for r in rows:
+                self.progress.start(r, "checking the model")
+                self._finish(r, "fail", ctx.problem)
+            return
+        self.progress.start(rows[0], "venv")
+        try:
+            spec = venv_spec(path, self.wheels, cache=self.cache)
+        except PathSkipped as exc:
+            for r in rows:
+                self.progress.start(r, "")
+                self._finish(r, "skip", exc.message)
+            return
+        except AipcError as exc:
+            for r in rows:
+                self.progress.start(r, "")
+                self._finish(r, "fail", f"venv spec: {exc.one_line()}")
+            return
+        try:
+            t0 = time.monotonic()
+            python = ensure_venv(spec, self.cache / "venvs", echo=self.progress.note)
+            venv_seconds = time.monotonic() - t0
+        except AipcError as exc:
+            for r in rows:
+                self.progress.start(r, "")
+                self._finish(r, "fail", f"venv install failed: {exc.one_line()}")
+            return
+        for case, row in zip(cases, rows, strict=True):
+            self.progress.start(row, "device")
+            row.details["venv_seconds"] = round(venv_seconds, 3)
+            venv_seconds = 0.0
+            try:
+                self._run_case(path, case, row, ctx, spec, python)
+            except AipcError as exc:
+                self._finish(row, "fail", exc.one_line())
+
+    def _choose(self, path: str, case: Case, spec: VenvSpec, python: Path) -> Choice:
+        device = self.opts.device
+        if path == "genai":
+            gpus, why = self.gpu_facts(host_platform_name())
+            dml = genai_local_wheels(self.wheels).dml and bool(spec.local_wheels)
+            return choose_genai_device(device, dml_wheel=dml, gpus=list(gpus), gpu_reason=why)
+        if path == "npu":
+            return Choice(device, "the library picks NPU, else falls back to CPU")
+        available = self._ov_devices(python)
+        if isinstance(available, str):
+            raise AipcError(f"OpenVINO device probe failed: {available}")
+        if path == "openvino-npu":
+            if device not in ("auto", "npu"):
+                return Choice(None, f"openvino-npu runs on the NPU only ({device} requested)")
+            return choose_openvino_device("npu", available, "genai")
+        if case.precision != "int4" and device == "auto":
+            # the NPU runs int4 symmetric exports only (npu.md section 4): other precisions take GPU / CPU
+            available = [d for d in available if not d.upper().startswith("NPU")]
+        return choose_openvino_device(device, available, case.api_key)
+
+    def _ov_devices(self, python: Path) -> list[str] | str:
+        if "openvino" not in self.devices:
+            req = {"action": "probe", "model": "", "device": "auto", "precision": "", "max_new_tokens": 0,
+                   "messages": [], "golden": None}
+            self.progress.phase("probing OpenVINO devices")
+            res = run_worker(python, worker_path("openvino"), req, min(self.opts.timeout, 120.0))
+            if res["status"] != "pass":
+                self.devices["openvino"] = res["reason"] or "probe failed"
+            else:
+                self.devices["openvino"] = [str(d.get("device")) for d in res["details"].get("devices", [])]
+        return self.devices["openvino"]
+
+    def _run_case(self, path: str, case: Case, row: Row, ctx: Context, spec: VenvSpec, python: Path) -> None:
+        assert ctx.model is not None
+        choice = self._choose(path, case, spec, python)
+        row.details["device_choice"] = choice.reason
+        if choice.device is None:
+            self._finish(row, "skip", choice.reason)
+            return
+        request = dict(ctx.base_request, precision=case.precision)
+        if case.api_key:
+            request["api"] = case.api_key
+        if path == "npu":
+            model = ctx.model
+            request["device"] = choice.device
+        else:
+            kind = "genai" if path == "genai" else choice.export
+            if is_export(kind, ctx.model):
+                model = ctx.model
+            else:
+                problems = model_problems(ctx.model)
+                if problems:
+                    self._finish(row, "fail", "; ".join(problems))
+                    return
+                self.progress.phase(f"export {kind} {case.precision}")
+                t0 = time.monotonic()
+                try:
+                    model = ensure_export(kind, ctx.model, case.precision,
+                                          device=choice.export if path == "genai" else "cpu",
+                                          cache=self.cache, echo=self.progress.note, spec=spec)
+                except AipcError as exc:
+                    self._finish(row, "fail", f"export failed: {exc.one_line()}")
+                    return
+                row.details["export_seconds"] = round(time.monotonic() - t0, 3)
+                row.details["export"] = str(model)
+                notes = export_notes(model)
+                if notes:
+                    row.details["export_notes"] = notes
+            request["device"] = choice.device
+        request["model"] = str(model)
+        self.progress.phase("smoke")
+        res = run_worker(python, worker_path(path), request, self.opts.timeout)
+        row.api = res["api"] or row.api
+        row.device = res["device"] or (choice.device or "")
+        row.precision = res["precision"] or row.precision
+        row.tokens, row.n_tokens = res["tokens"], res["n_tokens"]
+        row.seconds = float(res["details"].get("wall_seconds", res["seconds"]))
+        row.details.update(worker=res["details"], worker_seconds=res["seconds"])
+        self._finish(row, res["status"], res["reason"])
+
+
+def run_meta(opts: Options, ctx_model: Path | None, started: float, wall: float, rows: list[Row]) -> dict[str, Any]:
+    smoke = sum(r.seconds for r in rows)
+    return {
+        "aipc": __version__,
+        "model": str(ctx_model) if ctx_model else None,
+        "model_kind": "tiny" if opts.model is None else "user",
+        "paths": opts.paths,
+        "device": opts.device,
+        "precision": opts.precision,
+        "timeout": opts.timeout,
+        "platform": host_platform_name(),
+        "machine": _platform.machine(),
+        "python": sys.version.split()[0],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(wall, 3),
+        "smoke_seconds": round(smoke, 3),
+        "overhead_seconds": round(wall - smoke, 3),
+    }
+
+
+def venv_of(path: str) -> str:
+    return VENV_OF[check_path(path)]

@@ -1,0 +1,179 @@
+"""Run one smoke worker in a subprocess with a timeout (the worker protocol of the README / common rules).
+
+A worker is ``<venv python> <worker.py> --request REQ.json --result RES.json``. Whatever happens to it (a crash,
+a driver fault killing the process, a hang, a missing or garbled RES.json), :func:`run_worker` returns a result
+dict, with ``status`` ``fail`` and the reason (exit code or signal, and the last stderr line) when the worker did
+not report one itself. aipc itself never crashes or hangs because of a worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("pass", "fail", "skip")
+RESULT_KEYS = ("status", "api", "device", "precision", "tokens", "n_tokens", "seconds", "reason", "details")
+# environment every worker gets: never reach a model hub, never read the user's site-packages
+WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONNOUSERSITE": "1", "PYTHONUTF8": "1"}
+
+
+def _signal_name(rc: int) -> str:
+    if rc >= 0:
+        return ""
+    try:
+        return signal.Signals(-rc).name
+    except ValueError:
+        return f"signal {-rc}"
+
+
+def _last_line(text: str) -> str:
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            return line.strip()[:300]
+    return ""
+
+
+def fail_result(request: Mapping[str, Any], reason: str, seconds: float = 0.0, **details: Any) -> dict[str, Any]:
+    """A ``fail`` result in the protocol's shape (for failures detected outside the worker)."""
+    return normalize_result(
+        {"status": "fail", "reason": reason, "seconds": seconds, "details": details}, request
+    )
+
+
+def skip_result(request: Mapping[str, Any], reason: str, **fields: Any) -> dict[str, Any]:
+    return normalize_result({"status": "skip", "reason": reason, **fields}, request)
+
+
+def normalize_result(raw: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill missing keys and refuse malformed values: a result that breaks the protocol becomes a ``fail``."""
+    res: dict[str, Any] = {
+        "status": raw.get("status"),
+        "api": str(raw.get("api") or request.get("api") or ""),
+        "device": str(raw.get("device") or ""),
+        "precision": str(raw.get("precision") or request.get("precision") or ""),
+        "tokens": raw.get("tokens") if raw.get("tokens") is not None else [],
+        "n_tokens": raw.get("n_tokens"),
+        "seconds": raw.get("seconds"),
+        "reason": str(raw.get("reason") or ""),
+        "details": dict(raw.get("details") or {}) if isinstance(raw.get("details"), Mapping) else {},
+    }
+    problems = []
+    if res["status"] not in STATUSES:
+        problems.append(f"status {res['status']!r} is not one of {'/'.join(STATUSES)}")
+    tokens = res["tokens"]
+    if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+        problems.append("tokens is not a list of integers")
+        res["tokens"] = []
+    if res["n_tokens"] is None:
+        res["n_tokens"] = len(res["tokens"])
+    elif not isinstance(res["n_tokens"], int):
+        problems.append("n_tokens is not an integer")
+        res["n_tokens"] = len(res["tokens"])
+    try:
+        res["seconds"] = float(res["seconds"] or 0.0)
+    except (TypeError, ValueError):
+        problems.append("seconds is not a number")
+        res["seconds"] = 0.0
+    if problems:
+        res["details"]["raw_status"] = raw.get("status")
+        res["status"] = "fail"
+        res["reason"] = "worker result breaks the protocol: " + "; ".join(problems)
+    return res
+
+
+def run_worker(
+    python: Path, worker: Path, request: dict[str, Any], timeout: float, *, env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> dict[str, Any]:
+    """Run a worker and return its (normalized) result; every failure mode becomes a ``fail`` with its reason.
+
+    The worker runs in a fresh temporary directory (libraries that write caches into the CWD stay contained),
+    in its own process group, which is killed as a whole on timeout.
+    """
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="aipc-smoke-") as tmp_name:
+        tmp = Path(tmp_name)
+        req_path, res_path, err_path = tmp / "request.json", tmp / "result.json", tmp / "stderr.txt"
+        req_path.write_text(json.dumps(request, indent=2), encoding="utf-8")
+        run_dir = cwd or tmp / "cwd"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        full_env = dict(os.environ)
+        full_env.pop("PYTHONPATH", None)  # aipc is not installed in path venvs; keep them clean
+        full_env.update(WORKER_ENV)
+        full_env.update(env or {})
+        argv = [str(python), str(worker), "--request", str(req_path), "--result", str(res_path)]
+        kwargs: dict[str, Any] = {}
+        if sys.platform.startswith("win"):
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+        else:
+            kwargs["start_new_session"] = True
+        timed_out = False
+        try:
+            with err_path.open("w", encoding="utf-8", errors="replace") as err:
+                proc = subprocess.Popen(
+                    argv, cwd=run_dir, env=full_env, stdin=subprocess.DEVNULL, stdout=err, stderr=err, **kwargs
+                )
+                try:
+                    rc = proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                    _kill(proc)
+                    rc = proc.wait()
+                except BaseException:
+                    _kill(proc)
+                    proc.wait()
+                    raise
+        except OSError as exc:
+            return fail_result(request, f"cannot start worker {worker.name} with {python}: {exc.strerror or exc}")
+        seconds = time.monotonic() - t0
+        stderr = err_path.read_text(encoding="utf-8", errors="replace")
+        last = _last_line(stderr)
+        tail = stderr.splitlines()[-20:]
+        if timed_out:
+            return fail_result(
+                request, f"timed out after {timeout:g} s (worker killed)" + (f"; last output: {last}" if last else ""),
+                seconds, stderr_tail=tail,
+            )
+        raw: Any = None
+        if res_path.is_file():
+            try:
+                raw = json.loads(res_path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                return fail_result(request, f"worker wrote an unreadable result ({exc})", seconds, stderr_tail=tail)
+        if not isinstance(raw, Mapping):
+            how = f"killed by {_signal_name(rc)}" if rc < 0 else f"exited with code {rc}"
+            if raw is None:
+                reason = f"worker {how} without a result" + (f": {last}" if last else "")
+            else:
+                reason = f"worker {how}; its result is not a JSON object"
+            return fail_result(request, reason, seconds, exit_code=rc, stderr_tail=tail)
+        res = normalize_result(raw, request)
+        res["details"].setdefault("wall_seconds", round(seconds, 3))
+        if rc != 0:
+            res["details"]["exit_code"] = rc
+            if res["status"] == "pass":
+                res["status"] = "fail"
+                res["reason"] = f"worker reported pass but exited with code {rc}" + (f": {last}" if last else "")
+        if res["status"] == "fail":
+            res["details"].setdefault("stderr_tail", tail)
+        return res
+
+
+def _kill(proc: subprocess.Popen[Any]) -> None:
+    try:
+        if sys.platform.startswith("win"):
+            proc.kill()
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        with contextlib.suppress(OSError):
+            proc.kill()

@@ -1,0 +1,135 @@
+"""Smoke worker of the onnxruntime-genai path (runs in the genai venv; stdlib + onnxruntime_genai only).
+
+python smoke_genai.py --request REQ.json --result RES.json
+
+Request keys (worker protocol): model (a genai export folder), device (cpu|dml), precision, max_new_tokens,
+messages, golden (ids or null); optional prompt_ids (the reference tokenizer's ids of the templated prompt).
+Greedy generation of exactly max_new_tokens with the Phi-3 chat template (shared/docs/paths-offline.md section 3).
+Checks: at fp32 the ids equal ``golden`` exactly; otherwise the count and that every id is inside the vocabulary.
+Ids, not decoded text, are compared (og's decoder truncates invalid byte-fallback sequences, section 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+
+API = "onnxruntime-genai"
+
+
+def write_result(path: str, result: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def dml_wheel_installed() -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.distribution("onnxruntime-genai-directml")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def compare(tokens: list[int], req: dict, vocab: int | None) -> tuple[str, str]:
+    want = int(req.get("max_new_tokens") or 16)
+    if len(tokens) != want:
+        return "fail", f"generated {len(tokens)} tokens, expected {want}"
+    if vocab and any(t < 0 or t >= vocab for t in tokens):
+        return "fail", f"token id outside the vocabulary (size {vocab}): {tokens}"
+    golden = req.get("golden")
+    if golden is not None and req.get("precision") == "fp32":
+        if tokens != list(golden):
+            first = next((i for i, (a, b) in enumerate(zip(tokens, golden, strict=False)) if a != b), len(golden))
+            return "fail", f"fp32 ids differ from the golden reference at token {first}: {tokens} != {golden}"
+        return "pass", f"{want} tokens, equal to the golden reference"
+    return "pass", f"{want} tokens generated" + (" (quantized: count and ids checked)" if golden is not None else "")
+
+
+def run(req: dict) -> dict:
+    t0 = time.monotonic()
+    res = {"status": "fail", "api": API, "device": "", "precision": req.get("precision", ""), "tokens": [],
+           "n_tokens": 0, "seconds": 0.0, "reason": "", "details": {}}
+    device = str(req.get("device") or "cpu").lower()
+    import onnxruntime_genai as og
+
+    details = res["details"]
+    details["onnxruntime_genai"] = getattr(og, "__version__", "")
+    details["dml_wheel"] = dml_wheel_installed()
+    if device not in ("cpu", "dml"):
+        res.update(status="fail", reason=f"unsupported device {device!r} for onnxruntime-genai (cpu or dml)")
+        return res
+    if device == "dml" and not details["dml_wheel"]:
+        res.update(status="skip", reason="DirectML requested but the venv has no onnxruntime-genai-directml wheel")
+        return res
+    t = time.monotonic()
+    cfg = og.Config(req["model"])
+    cfg.clear_providers()  # CPU: also runs a DML-targeted export on the CPU wheel (paths-offline.md section 3)
+    if device == "dml":
+        cfg.append_provider("dml")
+    model = og.Model(cfg)
+    tok = og.Tokenizer(model)
+    details["load_seconds"] = round(time.monotonic() - t, 4)
+    res["device"] = "DML" if device == "dml" else "CPU"
+    prompt = tok.apply_chat_template(json.dumps(req["messages"]), add_generation_prompt=True)
+    ids = [int(i) for i in tok.encode(prompt)]
+    details["prompt_tokens"] = len(ids)
+    want_prompt = req.get("prompt_ids")
+    if want_prompt is not None and ids != list(want_prompt):
+        res["reason"] = f"prompt ids differ from the reference tokenizer's: {ids} != {want_prompt}"
+        return res
+    n = int(req.get("max_new_tokens") or 16)
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(ids) + n, min_length=len(ids) + n, do_sample=False)
+    gen = og.Generator(model, params)
+    t = time.monotonic()
+    gen.append_tokens(ids)
+    tokens: list[int] = []
+    first = None
+    while not gen.is_done():
+        gen.generate_next_token()
+        tokens.append(int(gen.get_next_tokens()[0]))
+        if first is None:
+            first = time.monotonic() - t
+    details["generate_seconds"] = round(time.monotonic() - t, 4)
+    details["first_token_seconds"] = round(first or 0.0, 4)
+    vocab = None
+    try:
+        with open(os.path.join(req["model"], "genai_config.json"), encoding="utf-8") as fh:
+            vocab = int(json.load(fh)["model"]["vocab_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    status, reason = compare(tokens, req, vocab)
+    res.update(status=status, reason=reason, tokens=tokens, n_tokens=len(tokens),
+               seconds=round(time.monotonic() - t0, 4))
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--request", required=True)
+    ap.add_argument("--result", required=True)
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    try:
+        with open(args.request, encoding="utf-8") as fh:
+            req = json.load(fh)
+        res = run(req)
+    except Exception as exc:  # report every catchable failure as a result
+        traceback.print_exc()
+        res = {"status": "fail", "api": API, "device": "", "precision": "", "tokens": [], "n_tokens": 0,
+               "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:500], "details": {}}
+    res["seconds"] = round(time.monotonic() - t0, 4)
+    write_result(args.result, res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

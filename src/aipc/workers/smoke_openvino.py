@@ -1,0 +1,202 @@
+"""Smoke worker of the OpenVINO paths (runs in the openvino venv; stdlib + that venv's packages only).
+
+python smoke_openvino.py --request REQ.json --result RES.json
+
+Request keys (worker protocol): model (an OpenVINO export folder), device (an OpenVINO device name such as CPU,
+GPU, GPU.0 or NPU, or "auto"), precision, max_new_tokens, messages, golden (ids or null); path-specific:
+- ``api``: ``optimum`` (OVModelForCausalLM with the cookbook's ov_config) or ``genai`` (openvino_genai.LLMPipeline);
+- ``action``: ``probe`` only lists the devices OpenVINO sees (details.devices), nothing is loaded;
+- ``prompt_ids``: the reference tokenizer's ids of the templated prompt (checked when given);
+- ``npu_config``: LLMPipeline properties for device NPU (MAX_PROMPT_LEN, MIN_RESPONSE_LEN, ...).
+Recipes and traps: shared/docs/paths-offline.md section 2, shared/docs/npu.md section 4. Ids, not text, are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+
+COOKBOOK_OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "CACHE_DIR": ""}
+NPU_DEFAULTS = {"MAX_PROMPT_LEN": 256, "MIN_RESPONSE_LEN": 64}
+APIS = {"optimum": "OVModelForCausalLM", "genai": "LLMPipeline"}
+
+
+def write_result(path: str, result: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def list_devices() -> list[dict]:
+    import openvino as ov
+
+    core = ov.Core()
+    out = []
+    for dev in core.available_devices:
+        name = ""
+        with contextlib.suppress(Exception):  # every device query may fail (npu.md section 5)
+            name = str(core.get_property(dev, "FULL_DEVICE_NAME"))
+        out.append({"device": dev, "name": name})
+    return out
+
+
+def resolve_device(requested: str, available: list[str]) -> tuple[str | None, str]:
+    """A concrete device for ``requested`` (auto = best of NPU, GPU, CPU), or None and why."""
+    req = requested.upper()
+    if req == "AUTO":
+        for kind in ("NPU", "GPU", "CPU"):
+            match = [d for d in available if d.split(".")[0] == kind]
+            if match:
+                return match[0], ""
+        return None, "OpenVINO lists no device"
+    kind = req.split(".")[0]
+    if req in available:
+        return req, ""
+    match = [d for d in available if d.split(".")[0] == kind] if "." not in req else []
+    if match:
+        return match[0], ""
+    return None, f"no {req} device (OpenVINO sees: {', '.join(available) or 'none'})"
+
+
+def compare(tokens: list[int], req: dict, vocab: int | None) -> tuple[str, str]:
+    want = int(req.get("max_new_tokens") or 16)
+    if len(tokens) != want:
+        return "fail", f"generated {len(tokens)} tokens, expected {want}"
+    if vocab and any(t < 0 or t >= vocab for t in tokens):
+        return "fail", f"token id outside the vocabulary (size {vocab}): {tokens}"
+    golden = req.get("golden")
+    if golden is not None and req.get("precision") == "fp32":
+        if tokens != list(golden):
+            first = next((i for i, (a, b) in enumerate(zip(tokens, golden, strict=False)) if a != b), len(golden))
+            return "fail", f"fp32 ids differ from the golden reference at token {first}: {tokens} != {golden}"
+        return "pass", f"{want} tokens, equal to the golden reference"
+    return "pass", f"{want} tokens generated" + (" (quantized: count and ids checked)" if golden is not None else "")
+
+
+def vocab_size(model: str) -> int | None:
+    try:
+        with open(os.path.join(model, "config.json"), encoding="utf-8") as fh:
+            return int(json.load(fh)["vocab_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run_optimum(req: dict, device: str, res: dict) -> None:
+    t = time.monotonic()
+    from optimum.intel import OVModelForCausalLM
+    from transformers import AutoTokenizer
+
+    details = res["details"]
+    details["import_seconds"] = round(time.monotonic() - t, 4)
+    t = time.monotonic()
+    tok = AutoTokenizer.from_pretrained(req["model"])
+    model = OVModelForCausalLM.from_pretrained(req["model"], device=device, ov_config=dict(COOKBOOK_OV_CONFIG))
+    details["load_seconds"] = round(time.monotonic() - t, 4)
+    details["ov_config"] = COOKBOOK_OV_CONFIG
+    prompt = tok.apply_chat_template(req["messages"], tokenize=False, add_generation_prompt=True)
+    enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    ids = [int(i) for i in enc["input_ids"][0]]
+    n = int(req.get("max_new_tokens") or 16)
+    t = time.monotonic()
+    out = model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+    details["generate_seconds"] = round(time.monotonic() - t, 4)
+    finish(req, res, ids, [int(x) for x in out[0, len(ids):]])
+
+
+def run_genai(req: dict, device: str, res: dict) -> None:
+    import openvino as ov
+    import openvino_genai as ov_genai
+
+    details = res["details"]
+    props = {}
+    if device.startswith("NPU"):
+        props = {**NPU_DEFAULTS, **(req.get("npu_config") or {})}
+        details["npu_config"] = props
+    t = time.monotonic()
+    pipe = ov_genai.LLMPipeline(req["model"], device, props) if props else ov_genai.LLMPipeline(req["model"], device)
+    details["load_seconds"] = round(time.monotonic() - t, 4)
+    tok = pipe.get_tokenizer()
+    prompt = tok.apply_chat_template(req["messages"], add_generation_prompt=True)
+    enc = tok.encode(prompt, add_special_tokens=False)
+    ids = [int(i) for i in enc.input_ids.data[0]]
+    n = int(req.get("max_new_tokens") or 16)
+    cfg = ov_genai.GenerationConfig(max_new_tokens=n, min_new_tokens=n, ignore_eos=True, do_sample=False)
+    t = time.monotonic()
+    out = pipe.generate(ov.Tensor(enc.input_ids.data), cfg)
+    details["generate_seconds"] = round(time.monotonic() - t, 4)
+    tokens = [int(x) for x in out.tokens[0]]
+    try:
+        perf = out.perf_metrics
+        details["ttft_ms"] = round(float(perf.get_ttft().mean), 3)
+        details["tpot_ms"] = round(float(perf.get_tpot().mean), 3)
+    except Exception:  # metrics are informative only
+        pass
+    finish(req, res, ids, tokens)
+
+
+def finish(req: dict, res: dict, prompt_ids: list[int], tokens: list[int]) -> None:
+    res["details"]["prompt_tokens"] = len(prompt_ids)
+    want_prompt = req.get("prompt_ids")
+    res["tokens"], res["n_tokens"] = tokens, len(tokens)
+    if want_prompt is not None and prompt_ids != list(want_prompt):
+        res["status"] = "fail"
+        res["reason"] = f"prompt ids differ from the reference tokenizer's: {prompt_ids} != {want_prompt}"
+        return
+    res["status"], res["reason"] = compare(tokens, req, vocab_size(req["model"]))
+
+
+def run(req: dict) -> dict:
+    api = str(req.get("api") or "genai")
+    res = {"status": "fail", "api": APIS.get(api, api), "device": "", "precision": req.get("precision", ""),
+           "tokens": [], "n_tokens": 0, "seconds": 0.0, "reason": "", "details": {}}
+    import openvino as ov
+
+    res["details"]["openvino"] = ov.get_version()
+    devices = list_devices()
+    available = [d["device"] for d in devices]
+    res["details"]["devices"] = devices
+    if req.get("action") == "probe":
+        res.update(status="pass", api="openvino.Core", reason="devices: " + ", ".join(available))
+        return res
+    if api not in APIS:
+        res["reason"] = f"unknown api {api!r} (optimum or genai)"
+        return res
+    device, why = resolve_device(str(req.get("device") or "auto"), available)
+    if device is None:
+        res.update(status="skip", reason=why)
+        return res
+    res["device"] = device
+    if api == "optimum":
+        run_optimum(req, device, res)
+    else:
+        run_genai(req, device, res)
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--request", required=True)
+    ap.add_argument("--result", required=True)
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    try:
+        with open(args.request, encoding="utf-8") as fh:
+            req = json.load(fh)
+        res = run(req)
+    except Exception as exc:  # report every catchable failure as a result
+        traceback.print_exc()
+        res = {"status": "fail", "api": "", "device": "", "precision": "", "tokens": [], "n_tokens": 0,
+               "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:500], "details": {}}
+    res["seconds"] = round(time.monotonic() - t0, 4)
+    write_result(args.result, res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

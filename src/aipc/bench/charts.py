@@ -1,0 +1,70 @@
+"""PNG charts, one per metric and device, in the spirit of the cookbook's token-latency bar charts.
+
+matplotlib is optional (the ``plot`` extra; ``nox -s bench`` installs it). Without it no chart is written and
+the caller prints why. The Agg backend is used, so no display is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..fsutil import atomic_path
+from .metrics import METRICS
+
+CHART_METRICS = ("ttft_ms", "tpot_ms", "decode_tps", "e2e_tps")
+
+
+def matplotlib_missing() -> str | None:
+    """None when matplotlib can be imported, else the reason charts are skipped."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "charts skipped: matplotlib is not installed (pip install 'aipc[plot]', or run `nox -s bench`)"
+    return None
+
+
+def write_charts(doc: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Write ``<metric>-<device>.png`` for every metric and device with passing results; returns the files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for t in doc["targets"]:
+        if t["status"] == "pass" and t["cells"]:
+            by_device.setdefault(t["device"], []).append(t)
+    written: list[Path] = []
+    model = doc["model"].get("kind", "")
+    for device, targets in sorted(by_device.items()):
+        cells = sorted({(c["prompt_tokens"], c["gen_tokens"]) for t in targets for c in t["cells"]})
+        for metric in CHART_METRICS:
+            label, unit, higher = METRICS[metric]
+            fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(cells) * len(targets)), 4.2), dpi=110)
+            width = 0.8 / len(targets)
+            for i, t in enumerate(targets):
+                means, errs = [], []
+                for cell in cells:
+                    c = next((c for c in t["cells"] if (c["prompt_tokens"], c["gen_tokens"]) == cell), None)
+                    s = c["summary"].get(metric) if c else None
+                    means.append(s["mean"] if s else 0.0)
+                    errs.append(s["stdev"] if s else 0.0)
+                xs = [k + (i - (len(targets) - 1) / 2) * width for k in range(len(cells))]
+                bars = ax.bar(xs, means, width, yerr=errs, capsize=3,
+                              label=f"{t['api']} ({t['precision']}, {t.get('device_used') or device})")
+                ax.bar_label(bars, labels=[f"{m:.3g}" for m in means], fontsize=8, padding=2)
+            ax.set_xticks(range(len(cells)))
+            ax.set_xticklabels([f"prompt {p} / gen {g}" for p, g in cells])
+            ax.set_ylabel(f"{label} ({unit})")
+            better = "higher is better" if higher else "lower is better"
+            ax.set_title(f"{label} on {device.upper()} - {model} model, mean ± stdev ({better})", fontsize=10)
+            ax.legend(fontsize=8, loc="best")
+            ax.margins(y=0.15)
+            fig.tight_layout()
+            dest = out_dir / f"{metric}-{device}.png"
+            with atomic_path(dest) as tmp:
+                fig.savefig(tmp, format="png")
+            plt.close(fig)
+            written.append(dest)
+    return written

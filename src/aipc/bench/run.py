@@ -1,0 +1,283 @@
+"""Execute a bench plan: each target in its own subprocess and venv (verify's machinery), then assemble the
+versioned bench document and write bench.json, CSV, Markdown and charts.
+
+Honesty rules: a target whose device is absent, whose venv cannot be had, or whose runtime cannot run here is a
+``skip`` with the reason; a crash, a timeout, a golden-token mismatch or malformed timings is a ``fail``. Only a
+``pass`` carries measured cells.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import AipcError
+from ..fsutil import atomic_write_json, atomic_write_text
+from ..venvs import cache_dir, ensure_venv
+from . import charts as charts_mod
+from .machine import machine_info
+from .metrics import cell_result, overhead
+from .plan import Settings, Target, request
+from .report import agreement_lines, markdown, overhead_lines, runs_csv, summary_csv, table_rows, text_table
+from .schema import SCHEMA_NAME, SCHEMA_VERSION, validate
+from .stats import summarize
+
+WORKERS_DIR = Path(__file__).resolve().parents[1] / "workers"
+SPAWN_PROBES = 3
+Echo = Callable[[str], None]
+RunWorker = Callable[..., dict[str, Any]]
+
+
+@dataclass
+class BenchOptions:
+    settings: Settings
+    targets: list[Target]
+    out: Path
+    model: Path | None = None
+    wheels: Path = Path("wheels")
+    cache: Path | None = None
+    charts: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Unavailable(AipcError):
+    """A dependency of the bench (verify's functions, a venv, an export) cannot be had: the target is a skip."""
+
+
+def _verify(name: str, attr: str) -> Any:
+    """A function of the verify area, or :class:`Unavailable` naming what is missing."""
+    try:
+        mod = importlib.import_module(name)
+    except ImportError as exc:
+        raise Unavailable(f"{name} is not available ({exc})") from None
+    fn = getattr(mod, attr, None)
+    if fn is None:
+        raise Unavailable(f"{name}.{attr} is not available")
+    return fn
+
+
+def run_worker_fn() -> RunWorker:
+    fn: RunWorker = _verify("aipc.verify.smoke", "run_worker")
+    return fn
+
+
+@dataclass
+class ModelInfo:
+    path: Path
+    kind: str  # tiny | user
+    golden: dict[str, Any] | None
+
+
+def resolve_model(opts: BenchOptions, echo: Echo) -> ModelInfo:
+    cache = opts.cache or cache_dir()
+    if opts.model is None:
+        ensure_tiny = _verify("aipc.verify.tinymodel", "ensure_tiny_model")
+        path = Path(ensure_tiny(cache, echo=echo))
+        kind = "tiny"
+    else:
+        path = Path(opts.model).resolve()
+        if not path.is_dir():
+            raise AipcError(f"model folder {path} does not exist", hint="pass a local Phi-3 folder with --model")
+        kind = "user"
+    golden = None
+    gpath = path / "golden.json"
+    if gpath.is_file():
+        try:
+            raw = json.loads(gpath.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise AipcError(f"{gpath} is not valid JSON ({exc})", hint=f"delete {path} so aipc makes it again") \
+                from None
+        ids = raw.get("golden") if isinstance(raw, dict) else None
+        if not isinstance(ids, list) or not raw.get("messages"):
+            raise AipcError(f"{gpath} lacks golden ids or messages", hint=f"delete {path} so aipc makes it again")
+        golden = {"messages": raw["messages"], "prompt_ids": raw.get("prompt_ids"), "ids": ids}
+    return ModelInfo(path, kind, golden)
+
+
+def model_for(target: Target, model: ModelInfo, opts: BenchOptions, echo: Echo) -> Path:
+    """The folder the target's runtime loads: an existing export, or verify's cached export of the checkpoint."""
+    if target.export is None:
+        return model.path
+    is_export = _verify("aipc.verify.export", "is_export")
+    if is_export(target.export, model.path):
+        return model.path
+    ensure_export = _verify("aipc.verify.export", "ensure_export")
+    device = "dml" if target.device == "dml" else "cpu"
+    return Path(ensure_export(target.export, model.path, target.precision, device=device,
+                              cache=opts.cache or cache_dir(), echo=echo))
+
+
+def venv_python(target: Target, opts: BenchOptions, echo: Echo) -> Path:
+    venv_spec = _verify("aipc.verify.paths", "venv_spec")
+    try:
+        spec = venv_spec(target.venv_path, opts.wheels, cache=opts.cache or cache_dir())
+    except AipcError as exc:
+        if type(exc).__name__ == "PathSkipped":
+            raise Unavailable(exc.one_line()) from None
+        raise
+    return Path(ensure_venv(spec, (opts.cache or cache_dir()) / "venvs", echo=echo))
+
+
+def measure_spawn(run_worker: RunWorker, python: Path, worker: Path, n: int = SPAWN_PROBES) -> list[float]:
+    """Wall seconds of a no-op worker round trip (process start, interpreter, REQ/RES JSON), host-measured."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        res = run_worker(python, worker, {"noop": True, "model": "", "device": "cpu", "precision": "fp32",
+                                          "max_new_tokens": 0, "messages": [], "golden": None}, 120.0)
+        dt = time.perf_counter() - t0
+        if res.get("status") != "pass":
+            raise AipcError(f"no-op worker {worker.name} failed: {res.get('reason')}")
+        times.append(dt)
+    return times
+
+
+def _empty_target(t: Target, status: str, reason: str, **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "path": t.path, "api": t.api, "device": t.device, "precision": t.precision, "status": status,
+        "reason": reason, "device_used": None, "device_name": None, "driver_version": None, "load_s": None,
+        "versions": {}, "memory": {"peak_rss_mib": None, "device_memory_mib": None, "note": ""}, "golden": None,
+        "overhead": None, "cells": [], "seconds": 0.0,
+    }
+    entry.update(extra)
+    return entry
+
+
+def target_entry(t: Target, res: dict[str, Any], warmup: int) -> dict[str, Any]:
+    """Turn a worker result into the target's bench.json entry (metrics computed here, the same for all paths)."""
+    d = res.get("details") or {}
+    mem = d.get("memory") or {}
+
+    def mib(v: Any) -> float | None:
+        return round(float(v) / (1 << 20), 2) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    entry = _empty_target(
+        t, str(res.get("status")), str(res.get("reason") or ""),
+        device_used=res.get("device") or None, device_name=d.get("device_name"),
+        driver_version=None if d.get("driver_version") is None else str(d.get("driver_version")),
+        load_s=d.get("load_s") if isinstance(d.get("load_s"), (int, float)) else None,
+        versions={str(k): str(v) for k, v in (d.get("versions") or {}).items()},
+        memory={"peak_rss_mib": mib(mem.get("peak_rss_bytes")),
+                "device_memory_mib": mib(mem.get("device_memory_bytes")), "note": str(mem.get("note") or "")},
+        golden=d.get("golden"), seconds=float(res.get("seconds") or 0.0),
+    )
+    if entry["status"] != "pass":
+        return entry
+    try:
+        cells = [cell_result(c, warmup) for c in d.get("cells") or []]
+        if not cells:
+            raise AipcError("the worker reported pass but measured no cell")
+    except (AipcError, KeyError, TypeError, ValueError) as exc:
+        msg = exc.one_line() if isinstance(exc, AipcError) else f"malformed worker timings ({exc!r})"
+        entry.update(status="fail", reason=msg)
+        return entry
+    cb = d.get("callback_us")
+    entry["cells"] = [c.to_json() for c in cells]
+    entry["overhead"] = overhead(cells, float(cb) if isinstance(cb, (int, float)) else None).to_json()
+    return entry
+
+
+def run_target(t: Target, model: ModelInfo, opts: BenchOptions, spawn: dict[str, list[float]],
+               echo: Echo) -> dict[str, Any]:
+    t0 = time.monotonic()
+    s = opts.settings
+    try:
+        run_worker = run_worker_fn()
+        python = venv_python(t, opts, echo)
+        worker = WORKERS_DIR / t.worker
+        env = dict(opts.env)
+        if t.path == "npu":
+            env.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # npu.md section 3: the library's own cache
+        base = request(t, "", s, model.golden)
+        probe = run_worker(python, worker, {**base, "probe": True}, 300.0, env=env)
+        if probe.get("status") != "pass":
+            status = "skip" if probe.get("status") == "skip" else "fail"
+            return _empty_target(t, status, str(probe.get("reason") or "probe failed"),
+                                 seconds=time.monotonic() - t0)
+        key = str(python)
+        if key not in spawn:
+            spawn[key] = measure_spawn(run_worker, python, worker)
+        folder = model_for(t, model, opts, echo)
+        req = {**base, "model": str(folder)}
+        echo(f"[aipc] bench {t.key}: {len(s.grid)} cell(s) x ({s.warmup} warm-up + {s.repetitions} runs)")
+        res = run_worker(python, worker, req, s.timeout, env=env)
+    except Unavailable as exc:
+        return _empty_target(t, "skip", exc.one_line(), seconds=time.monotonic() - t0)
+    except AipcError as exc:
+        return _empty_target(t, "fail", exc.one_line(), seconds=time.monotonic() - t0)
+    return target_entry(t, res, s.warmup)
+
+
+def run_bench(opts: BenchOptions, echo: Echo | None = None) -> dict[str, Any]:
+    say = echo or (lambda line: print(line, flush=True))
+    t0 = time.monotonic()
+    spawn: dict[str, list[float]] = {}
+    entries: list[dict[str, Any]] = []
+    try:
+        model: ModelInfo | None = resolve_model(opts, say)
+        model_reason = ""
+    except Unavailable as exc:
+        model, model_reason = None, exc.one_line()
+    for t in opts.targets:
+        if model is None:
+            entries.append(_empty_target(t, "skip", f"no model: {model_reason}"))
+            continue
+        entry = run_target(t, model, opts, spawn, say)
+        say(f"[aipc] bench {t.key}: {entry['status']}" + (f" ({entry['reason']})" if entry["reason"] else ""))
+        entries.append(entry)
+    wall = time.monotonic() - t0
+    venv_names = {p: Path(p).parents[1].name for p in spawn}
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aipc_version": __version__,
+        "machine": machine_info(),
+        "settings": opts.settings.to_json(),
+        "model": {"path": str(model.path) if model else None, "kind": model.kind if model else
+                  ("tiny" if opts.model is None else "user"), "golden": bool(model and model.golden)},
+        "harness": {
+            "spawn_ms": {venv_names[p]: summarize([x * 1000.0 for x in v]).to_json() for p, v in spawn.items()},
+            "wall_s": round(wall, 3),
+            "worker_s": round(sum(e.get("seconds", 0.0) for e in entries), 3),
+        },
+        "targets": entries,
+    }
+    return validate(doc, "generated bench document")
+
+
+def write_outputs(doc: dict[str, Any], out: Path, want_charts: bool = True) -> tuple[list[Path], str]:
+    """Write bench.json, bench.csv, bench-runs.csv, bench.md and the charts; returns (files, chart note)."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "bench.json", doc)
+    atomic_write_text(out / "bench.csv", summary_csv(doc))
+    atomic_write_text(out / "bench-runs.csv", runs_csv(doc))
+    files = [out / "bench.json", out / "bench.csv", out / "bench-runs.csv"]
+    chart_files: list[Path] = []
+    note = ""
+    if not want_charts:
+        note = "charts skipped: --no-charts"
+    elif (missing := charts_mod.matplotlib_missing()) is not None:
+        note = missing
+    elif not any(t["status"] == "pass" for t in doc["targets"]):
+        note = "charts skipped: no target passed"
+    else:
+        chart_files = charts_mod.write_charts(doc, out / "charts")
+    atomic_write_text(out / "bench.md", markdown(doc, [p.relative_to(out).as_posix() for p in chart_files], note))
+    files.append(out / "bench.md")
+    return files + chart_files, note
+
+
+def console_report(doc: dict[str, Any]) -> str:
+    lines = [text_table(table_rows(doc)), "", "agreement (decode tokens/s, same runs):"]
+    lines += [f"  {line}" for line in agreement_lines(doc)] or ["  no target with a reference measurement passed"]
+    lines += ["harness overhead:"]
+    lines += [f"  {line}" for line in overhead_lines(doc)] or ["  not measured (no worker ran)"]
+    return "\n".join(lines)

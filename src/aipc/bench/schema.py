@@ -1,0 +1,132 @@
+"""The versioned ``bench.json`` schema and its validator (hand-written: aipc depends on nothing for this).
+
+Version history: 1 = first version. A reader refuses other versions with a one-line error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import AipcError
+from .metrics import METRICS
+
+SCHEMA_NAME = "aipc-bench"
+SCHEMA_VERSION = 1
+STATUSES = ("pass", "fail", "skip")
+SUMMARY_KEYS = ("n", "mean", "median", "stdev", "p90", "min", "max")
+
+
+class SchemaError(AipcError):
+    """A bench document does not follow the schema."""
+
+
+def _need(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str,
+          nullable: bool = False) -> Any:
+    if key not in obj:
+        raise SchemaError(f"{where}: missing key {key!r}")
+    value = obj[key]
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise SchemaError(f"{where}.{key}: expected {_names(types)}, got a boolean")
+    if not isinstance(value, types):
+        raise SchemaError(f"{where}.{key}: expected {_names(types)}, got {type(value).__name__}")
+    return value
+
+
+def _names(types: type | tuple[type, ...]) -> str:
+    ts = types if isinstance(types, tuple) else (types,)
+    return " or ".join(t.__name__ for t in ts)
+
+
+def _summary(obj: Any, where: str) -> None:
+    if not isinstance(obj, Mapping):
+        raise SchemaError(f"{where}: expected a summary object")
+    for key in SUMMARY_KEYS:
+        _need(obj, key, (int, float), where)
+    if obj["n"] < 1 or obj["min"] > obj["max"]:
+        raise SchemaError(f"{where}: inconsistent summary (n={obj['n']}, min={obj['min']}, max={obj['max']})")
+
+
+def validate(doc: Any, source: str = "bench document") -> dict[str, Any]:
+    """Return ``doc`` when it is a valid bench document, else raise :class:`SchemaError` naming the first problem."""
+    if not isinstance(doc, dict):
+        raise SchemaError(f"{source}: expected a JSON object")
+    if doc.get("schema") != SCHEMA_NAME:
+        raise SchemaError(f"{source}: not an aipc bench document (schema {doc.get('schema')!r})",
+                          hint="pass bench.json files written by `aipc bench`")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SchemaError(f"{source}: schema_version {version!r} is not supported (this aipc reads "
+                          f"{SCHEMA_VERSION})", hint="rerun `aipc bench` with this aipc to get a current file")
+    for key in ("created", "aipc_version"):
+        _need(doc, key, str, source)
+    for key in ("machine", "settings", "model", "harness"):
+        _need(doc, key, dict, source)
+    targets = _need(doc, "targets", list, source)
+    for i, t in enumerate(targets):
+        _target(t, f"{source}: targets[{i}]")
+    return doc
+
+
+def _target(t: Any, where: str) -> None:
+    if not isinstance(t, dict):
+        raise SchemaError(f"{where}: expected an object")
+    for key in ("path", "api", "device", "precision", "status", "reason"):
+        _need(t, key, str, where)
+    if t["status"] not in STATUSES:
+        raise SchemaError(f"{where}.status: {t['status']!r} is not one of {', '.join(STATUSES)}")
+    for key in ("device_used", "device_name", "driver_version"):
+        _need(t, key, str, where, nullable=True)
+    _need(t, "load_s", (int, float), where, nullable=True)
+    _need(t, "versions", dict, where)
+    memory = _need(t, "memory", dict, where)
+    _need(memory, "peak_rss_mib", (int, float), f"{where}.memory", nullable=True)
+    _need(memory, "device_memory_mib", (int, float), f"{where}.memory", nullable=True)
+    _need(memory, "note", str, f"{where}.memory")
+    cells = _need(t, "cells", list, where)
+    if t["status"] == "pass" and not cells:
+        raise SchemaError(f"{where}: a passing target has no measured cells")
+    if t["status"] != "pass" and cells:
+        raise SchemaError(f"{where}: a {t['status']} target must not carry scored cells")
+    for j, c in enumerate(cells):
+        cw = f"{where}.cells[{j}]"
+        if not isinstance(c, dict):
+            raise SchemaError(f"{cw}: expected an object")
+        for key in ("prompt_tokens", "gen_tokens", "prompt_tokens_actual", "warmup_runs"):
+            _need(c, key, int, cw)
+        runs = _need(c, "runs", list, cw)
+        summary = _need(c, "summary", dict, cw)
+        for key in ("ttft_ms", "tpot_ms", "decode_tps", "e2e_tps"):
+            if key not in summary:
+                raise SchemaError(f"{cw}.summary: missing metric {key!r}")
+        for key, s in summary.items():
+            if key not in METRICS:
+                raise SchemaError(f"{cw}.summary: unknown metric {key!r}")
+            _summary(s, f"{cw}.summary.{key}")
+            if s["n"] != len(runs):
+                raise SchemaError(f"{cw}.summary.{key}: n={s['n']} but {len(runs)} measured runs")
+        agreement = _need(c, "agreement", dict, cw, nullable=True)
+        if agreement is not None:
+            for key in ("aipc_decode_tps", "reference_decode_tps", "ratio"):
+                _need(agreement, key, (int, float), f"{cw}.agreement")
+            _need(agreement, "reference", str, f"{cw}.agreement")
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read and validate a bench.json; every problem is one line naming the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SchemaError(f"{path}: no such file", hint="pass the bench.json written by `aipc bench`") from None
+    except OSError as exc:
+        raise SchemaError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise SchemaError(f"{path}: not valid JSON ({exc})", hint="pass the bench.json written by `aipc bench`") \
+            from None
+    return validate(doc, str(path))

@@ -1,0 +1,224 @@
+"""Shared helpers of the bench workers (stdlib only; imported by bench_genai/openvino/npu.py from this folder).
+
+The workers record raw facts only: per run, the time of every generated token and of the end of the generate
+call, in seconds since the request started (``time.perf_counter``), the time spent outside generation, the peak
+process memory, and the runtime's own figures for the same run (the reference). aipc turns them into metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import sys
+import time
+import traceback
+from collections.abc import Callable
+
+now = time.perf_counter
+
+
+def write_result(path: str, result: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=2)
+    os.replace(tmp, path)
+
+
+# --- memory -----------------------------------------------------------------------------------------------------
+
+def reset_peak_rss() -> bool:
+    """Reset the peak-RSS counter (Linux: ``/proc/self/clear_refs`` value 5). False where it cannot be reset."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+            return True
+        except OSError:
+            return False
+    return False
+
+
+def peak_rss() -> int | None:
+    """Peak resident set size of this process in bytes (Linux VmHWM; Windows PeakWorkingSetSize)."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
+    if sys.platform == "win32":
+        try:
+            import ctypes
+            from ctypes import wintypes
+
+            class Counters(ctypes.Structure):
+                _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD),
+                            ("PeakWorkingSetSize", ctypes.c_size_t), ("WorkingSetSize", ctypes.c_size_t),
+                            ("QuotaPeakPagedPoolUsage", ctypes.c_size_t), ("QuotaPagedPoolUsage", ctypes.c_size_t),
+                            ("QuotaPeakNonPagedPoolUsage", ctypes.c_size_t),
+                            ("QuotaNonPagedPoolUsage", ctypes.c_size_t), ("PagefileUsage", ctypes.c_size_t),
+                            ("PeakPagefileUsage", ctypes.c_size_t)]
+
+            counters = Counters()
+            counters.cb = ctypes.sizeof(Counters)
+            kernel32 = ctypes.WinDLL("kernel32")
+            psapi = ctypes.WinDLL("psapi")
+            kernel32.GetCurrentProcess.restype = wintypes.HANDLE
+            proc = kernel32.GetCurrentProcess()
+            if psapi.GetProcessMemoryInfo(proc, ctypes.byref(counters), counters.cb):
+                return int(counters.PeakWorkingSetSize)
+        except (OSError, AttributeError):
+            return None
+        return None
+    try:
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(rss) if sys.platform == "darwin" else int(rss) * 1024
+    except (ImportError, OSError):
+        return None
+
+
+def memory_note(resettable: bool) -> str:
+    if resettable:
+        return "peak RSS per run (VmHWM reset before each run); load peak in details"
+    return "peak RSS since the worker started (this OS cannot reset the peak counter), load included"
+
+
+# --- prompts ----------------------------------------------------------------------------------------------------
+
+def build_prompt(encode: Callable[[str], list], words: list, n_tokens: int, seed: int) -> tuple[str, int]:
+    """A deterministic text of the given words whose encoding has n_tokens tokens (or the closest count below it).
+
+    Every word encodes to at least one token, so a text of n_tokens words is long enough; a binary search finds
+    the longest prefix (in words) that does not exceed n_tokens.
+    """
+    if n_tokens < 1:
+        raise ValueError("a prompt needs at least one token")
+    rng = random.Random(seed * 1000003 + n_tokens)
+    seq = [rng.choice(words) for _ in range(n_tokens)]
+
+    def count(k: int) -> int:
+        return len(encode(" ".join(seq[:k])))
+
+    lo, hi = 1, n_tokens  # count(lo) >= 1; find the largest k with count(k) <= n_tokens
+    if count(lo) > n_tokens:
+        return seq[0], count(1)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(mid) <= n_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    text = " ".join(seq[:lo])
+    return text, count(lo)
+
+
+# --- timing -----------------------------------------------------------------------------------------------------
+
+def callback_cost_us(callback: Callable[[], object], n: int) -> float:
+    """Mean cost in microseconds of one call of the per-token timestamping callback (the harness's own cost)."""
+    n = max(1, int(n))
+    for _ in range(min(n, 100)):
+        callback()
+    t0 = now()
+    for _ in range(n):
+        callback()
+    return (now() - t0) / n * 1e6
+
+
+def run_grid(req: dict, encode: Callable[[str], list], generate: Callable[[str, int], dict]) -> list:
+    """Run every grid cell: warm-up runs first (marked by position), then the repetitions.
+
+    ``generate(text, n)`` returns {"token_times": [...], "end": s, "reference": {...} | None, "tokens": [...]}
+    with times since its own request start.
+    """
+    bench = req["bench"]
+    words = list(bench["words"])
+    seed = int(bench.get("seed", 42))
+    total = int(bench["warmup"]) + int(bench["repetitions"])
+    cells = []
+    resettable = None
+    for prompt_tokens, gen_tokens in bench["grid"]:
+        text, actual = build_prompt(encode, words, int(prompt_tokens), seed)
+        runs = []
+        for _ in range(total):
+            t_start = now()
+            ok = reset_peak_rss()
+            resettable = ok if resettable is None else resettable and ok
+            rec = generate(text, int(gen_tokens))
+            rss = peak_rss()
+            run = {
+                "token_times": rec["token_times"],
+                "end": rec["end"],
+                "reference": rec.get("reference"),
+                "peak_rss_bytes": rss,
+                "n_tokens": len(rec["token_times"]),
+            }
+            run["outside_s"] = max(0.0, (now() - t_start) - rec["end"])
+            runs.append(run)
+        cells.append({"prompt_tokens": int(prompt_tokens), "gen_tokens": int(gen_tokens),
+                      "prompt_tokens_actual": actual, "runs": runs})
+    return cells, bool(resettable)
+
+
+def golden_check(tokens: list, req: dict) -> tuple[bool, dict]:
+    """fp32: the ids must equal the golden reference (a fast but wrong run fails instead of scoring)."""
+    golden = req.get("golden")
+    if golden is None:
+        why = "no golden reference for this model" if req.get("precision") == "fp32" else \
+            f"{req.get('precision')}: quantized ids may differ from fp32 (count checked only)"
+        want = int(req.get("max_new_tokens") or 0)
+        ok = not want or len(tokens) == want
+        return ok, {"checked": False, "match": None, "note": why, "tokens": tokens}
+    golden = [int(t) for t in golden]
+    if tokens == golden:
+        return True, {"checked": True, "match": True, "note": f"{len(golden)} ids equal the golden reference"}
+    pairs = enumerate(zip(tokens, golden, strict=False))
+    first = next((i for i, (a, b) in pairs if a != b), min(len(tokens), len(golden)))
+    return False, {"checked": True, "match": False, "note": f"ids differ from the golden reference at token {first}",
+                   "tokens": tokens, "golden": golden}
+
+
+def versions(*dists: str) -> dict:
+    from importlib import metadata
+
+    out = {}
+    for d in dists:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[d] = metadata.version(d)
+    return out
+
+
+def main(api: str, run: Callable[[dict], dict], probe: Callable[[dict], dict]) -> int:
+    """Worker entry point: ``--request REQ.json --result RES.json``; RES.json is always written."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--request", required=True)
+    ap.add_argument("--result", required=True)
+    args = ap.parse_args()
+    t0 = now()
+    base = {"status": "fail", "api": api, "device": "", "precision": "", "tokens": [], "n_tokens": 0,
+            "seconds": 0.0, "reason": "", "details": {}}
+    try:
+        with open(args.request, encoding="utf-8") as fh:
+            req = json.load(fh)
+        base["api"] = req.get("api") or api
+        base["precision"] = req.get("precision", "")
+        if req.get("noop"):  # harness overhead: process start + JSON exchange, nothing imported or generated
+            res = {**base, "status": "pass", "reason": "no-op"}
+        elif req.get("probe"):
+            res = {**base, **probe(req)}
+        else:
+            res = {**base, **run(req)}
+    except Exception as exc:  # every catchable failure becomes a result
+        traceback.print_exc()
+        res = {**base, "status": "fail", "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:500]}
+    res["seconds"] = round(now() - t0, 4)
+    write_result(args.result, res)
+    return 0

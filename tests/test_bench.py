@@ -1,0 +1,429 @@
+"""Tests of the bench area: statistics, metrics, schema, renderings, compare, charts, overhead, plan and CLI.
+
+No timed assertions: timings here are synthetic numbers with hand-computed expectations.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import importlib.util
+import io
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aipc.bench import run as bench_run
+from aipc.bench.compare import compare_docs, compare_files
+from aipc.bench.metrics import cell_result, overhead, run_metrics
+from aipc.bench.plan import (
+    API_GENAI,
+    API_OV_GENAI,
+    Settings,
+    check_settings,
+    parse_grid,
+    parse_list,
+    request,
+    targets,
+)
+from aipc.bench.report import markdown, runs_csv, summary_csv
+from aipc.bench.schema import SchemaError, load, validate
+from aipc.bench.stats import measured, percentile, summarize
+from aipc.cli import main
+from aipc.errors import AipcError, UsageError
+
+WORKERS = Path(__file__).resolve().parents[1] / "src" / "aipc" / "workers"
+
+
+# --- statistics ---------------------------------------------------------------------------------------------------
+
+def test_summary_matches_hand_computed_values() -> None:
+    s = summarize([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])
+    assert s.n == 8
+    assert s.mean == 5.0
+    assert s.median == 4.5
+    # sample stdev: sum of squared deviations 32, / (n - 1) = 32 / 7
+    assert s.stdev == pytest.approx(math.sqrt(32 / 7))
+    # p90 by linear interpolation: rank 0.9 * 7 = 6.3 -> 7 + 0.3 * (9 - 7) = 7.6
+    assert s.p90 == pytest.approx(7.6)
+    assert (s.min, s.max) == (2.0, 9.0)
+
+
+def test_percentile_edges_and_single_value() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 90) == pytest.approx(4.6)
+    assert percentile([3.0], 90) == 3.0
+    s = summarize([3.0])
+    assert (s.stdev, s.p90, s.median) == (0.0, 3.0, 3.0)
+    with pytest.raises(AipcError):
+        summarize([])
+    with pytest.raises(AipcError):
+        percentile([1.0], 101)
+
+
+def test_warmup_runs_are_excluded() -> None:
+    runs = [100.0, 1.0, 2.0, 3.0]
+    assert measured(runs, 1) == [1.0, 2.0, 3.0]
+    assert summarize(measured(runs, 1)).mean == 2.0
+    with pytest.raises(AipcError, match="nothing left"):
+        measured(runs, 4)
+
+
+# --- per-run metrics --------------------------------------------------------------------------------------------
+
+def raw_run(ttft: float, gap: float, n: int, end_extra: float = 0.0, ref_tps: float | None = None,
+            outside: float = 0.0001, rss: int = 300 << 20) -> dict[str, Any]:
+    times = [ttft + i * gap for i in range(n)]
+    run: dict[str, Any] = {"token_times": times, "end": times[-1] + end_extra, "outside_s": outside,
+                           "peak_rss_bytes": rss, "n_tokens": n}
+    if ref_tps is not None:
+        run["reference"] = {"name": "openvino_genai.PerfMetrics", "decode_tps": ref_tps}
+    return run
+
+
+def test_run_metrics_definitions() -> None:
+    m = run_metrics(raw_run(0.010, 0.002, 5, end_extra=0.0))
+    assert m.ttft_ms == pytest.approx(10.0)
+    assert m.tpot_ms == pytest.approx(2.0)  # mean gap after the first token
+    assert m.decode_tps == pytest.approx(500.0)
+    assert m.e2e_tps == pytest.approx(5 / 0.018)
+    assert m.peak_rss_mib == pytest.approx(300.0)
+
+
+def test_run_metrics_refuses_bad_timestamps() -> None:
+    with pytest.raises(AipcError, match="at least 2"):
+        run_metrics({"token_times": [0.1], "end": 0.2})
+    with pytest.raises(AipcError, match="non-decreasing"):
+        run_metrics({"token_times": [0.1, 0.05, 0.2], "end": 0.3})
+
+
+def test_cell_excludes_warmup_and_computes_agreement() -> None:
+    cell = {"prompt_tokens": 16, "gen_tokens": 5, "prompt_tokens_actual": 16,
+            "runs": [raw_run(1.0, 1.0, 5, ref_tps=1.0),  # warm-up: very slow, must not count
+                     raw_run(0.01, 0.002, 5, ref_tps=520.0), raw_run(0.01, 0.0025, 5, ref_tps=410.0)]}
+    c = cell_result(cell, warmup=1)
+    assert len(c.runs) == 2
+    assert c.summary["ttft_ms"].mean == pytest.approx(10.0)
+    assert c.summary["decode_tps"].mean == pytest.approx((500.0 + 400.0) / 2)
+    assert c.agreement is not None
+    assert c.agreement.reference_decode_tps == pytest.approx(465.0)
+    assert c.agreement.ratio == pytest.approx(450.0 / 465.0)
+    assert c.agreement.within  # 3.2 % off
+    far = copy.deepcopy(cell)
+    for r in far["runs"]:
+        r["reference"]["decode_tps"] = 600.0
+    assert not cell_result(far, warmup=1).agreement.within  # type: ignore[union-attr]
+
+
+def test_cell_refuses_wrong_token_count() -> None:
+    cell = {"prompt_tokens": 16, "gen_tokens": 8, "runs": [raw_run(0.01, 0.002, 5)] * 3}
+    with pytest.raises(AipcError, match="instead of the requested 8"):
+        cell_result(cell, warmup=1)
+
+
+def test_overhead_computation() -> None:
+    cell = {"prompt_tokens": 16, "gen_tokens": 5,
+            "runs": [raw_run(0.01, 0.002, 5, outside=x) for x in (0.5, 0.001, 0.002, 0.003)]}
+    c = cell_result(cell, warmup=1)
+    o = overhead([c], callback_us=1.0)
+    assert o.outside_ms is not None
+    assert o.outside_ms.median == pytest.approx(2.0)  # warm-up's 500 ms excluded
+    assert o.tpot_ms == pytest.approx(2.0)
+    assert o.callback_share == pytest.approx(1.0 / 2000.0)  # 1 us of a 2 ms TPOT
+    assert overhead([c], callback_us=None).callback_share is None
+
+
+# --- a synthetic bench document through the real orchestration (fake venvs and workers) --------------------------
+
+def fake_result(req: dict[str, Any], *, gap: float = 0.002, ref_factor: float = 1.01) -> dict[str, Any]:
+    bench = req["bench"]
+    cells = []
+    for p, g in bench["grid"]:
+        runs = [raw_run(0.001 * p, gap, g, ref_tps=(1 / gap) * ref_factor if req["api"] != "OVModelForCausalLM"
+                        else None) for _ in range(bench["warmup"] + bench["repetitions"])]
+        cells.append({"prompt_tokens": p, "gen_tokens": g, "prompt_tokens_actual": p, "runs": runs})
+    return {"status": "pass", "api": req["api"], "device": req["device"].upper(), "precision": req["precision"],
+            "tokens": [], "n_tokens": 0, "seconds": 0.5, "reason": "ok",
+            "details": {"load_s": 0.1, "versions": {"pkg": "1.0"}, "cells": cells, "callback_us": 0.5,
+                        "memory": {"peak_rss_bytes": 200 << 20, "device_memory_bytes": None, "note": "test"},
+                        "golden": {"checked": True, "match": True, "note": "equal"}, "device_name": "Test CPU"}}
+
+
+def make_doc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gap: float = 0.002,
+             devices: tuple[str, ...] = ("cpu", "gpu", "dml"), status: dict[str, str] | None = None) -> dict[str, Any]:
+    status = status or {}
+
+    def run_worker(python: Path, worker: Path, req: dict[str, Any], timeout: float, **_: Any) -> dict[str, Any]:
+        if req.get("noop"):
+            return {"status": "pass"}
+        if req["device"] in status:
+            return {"status": status[req["device"]], "reason": f"{req['device']} not present"}
+        if req.get("probe"):
+            return {"status": "pass"}
+        return fake_result(req, gap=gap)
+
+    py = tmp_path / "venvs" / "path-x" / "bin" / "python"
+    monkeypatch.setattr(bench_run, "run_worker_fn", lambda: run_worker)
+    monkeypatch.setattr(bench_run, "resolve_model",
+                        lambda opts, echo: bench_run.ModelInfo(tmp_path, "tiny", {"messages": [], "ids": [1, 2]}))
+    monkeypatch.setattr(bench_run, "venv_python", lambda t, opts, echo: py)
+    monkeypatch.setattr(bench_run, "model_for", lambda t, m, opts, echo: tmp_path)
+    s = check_settings(Settings())
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai", "openvino"), devices, s), out=tmp_path)
+    return bench_run.run_bench(opts, echo=lambda line: None)
+
+
+def test_generated_document_is_valid_and_complete(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    doc = make_doc(monkeypatch, tmp_path, status={"dml": "skip", "gpu": "skip"})
+    validate(doc)
+    by = {(t["api"], t["device"]): t for t in doc["targets"]}
+    assert by[(API_GENAI, "dml")]["status"] == "skip"
+    assert by[(API_GENAI, "dml")]["reason"] == "dml not present"
+    assert by[(API_GENAI, "dml")]["cells"] == []
+    t = by[(API_OV_GENAI, "cpu")]
+    assert t["status"] == "pass"
+    assert [(c["prompt_tokens"], c["gen_tokens"]) for c in t["cells"]] == [(16, 16), (32, 16)]
+    assert all(len(c["runs"]) == 5 for c in t["cells"])  # 1 warm-up excluded
+    assert t["cells"][0]["agreement"]["ratio"] == pytest.approx(1 / 1.01)
+    assert t["overhead"]["callback_us_per_token"] == 0.5
+    assert "path-x" in doc["harness"]["spawn_ms"]
+
+
+def test_worker_fail_and_malformed_timings_never_score(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    doc = make_doc(monkeypatch, tmp_path, status={"gpu": "fail"})
+    assert all(t["cells"] == [] for t in doc["targets"] if t["device"] == "gpu")
+    t = targets(("genai",), ("cpu",), Settings())[0]
+    res = fake_result(request(t, "m", Settings(), None))
+    res["details"]["cells"][0]["runs"][3]["token_times"] = [0.3, 0.1]
+    entry = bench_run.target_entry(t, res, warmup=1)
+    assert entry["status"] == "fail"
+    assert entry["cells"] == []
+
+
+def test_missing_verify_functions_make_every_target_an_honest_skip(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    def missing(name: str, attr: str) -> Any:
+        raise bench_run.Unavailable(f"{name}.{attr} is not available")
+
+    monkeypatch.setattr(bench_run, "_verify", missing)
+    s = Settings()
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai", "openvino"), ("cpu",), s), out=tmp_path)
+    doc = bench_run.run_bench(opts, echo=lambda line: None)
+    assert {t["status"] for t in doc["targets"]} == {"skip"}
+    assert all("not available" in t["reason"] for t in doc["targets"])
+
+
+# --- schema -------------------------------------------------------------------------------------------------------
+
+def test_schema_rejects_invalid_documents(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    doc = make_doc(monkeypatch, tmp_path)
+    bad_cases = [
+        ({"schema_version": 99}, "schema_version 99"),
+        ({"schema": "other"}, "not an aipc bench document"),
+    ]
+    for patch, message in bad_cases:
+        with pytest.raises(SchemaError, match=message):
+            validate({**doc, **patch})
+    broken = copy.deepcopy(doc)
+    broken["targets"][0]["status"] = "great"
+    with pytest.raises(SchemaError, match="status"):
+        validate(broken)
+    broken = copy.deepcopy(doc)
+    del broken["targets"][0]["cells"][0]["summary"]["ttft_ms"]
+    with pytest.raises(SchemaError, match="missing metric 'ttft_ms'"):
+        validate(broken)
+    broken = copy.deepcopy(doc)
+    broken["targets"][0]["cells"][0]["summary"]["tpot_ms"]["n"] = 3
+    with pytest.raises(SchemaError, match="measured runs"):
+        validate(broken)
+    broken = copy.deepcopy(doc)
+    broken["targets"][0]["status"] = "skip"  # a skip must not carry scored cells
+    with pytest.raises(SchemaError, match="must not carry"):
+        validate(broken)
+    broken = copy.deepcopy(doc)
+    broken["targets"][0]["load_s"] = "fast"
+    with pytest.raises(SchemaError, match="load_s"):
+        validate(broken)
+
+
+def test_schema_load_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(SchemaError, match="not valid JSON"):
+        load(tmp_path / "x.json")
+    with pytest.raises(SchemaError, match="no such file"):
+        load(tmp_path / "missing.json")
+
+
+# --- renderings ---------------------------------------------------------------------------------------------------
+
+def test_csv_and_markdown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    doc = make_doc(monkeypatch, tmp_path, status={"dml": "skip", "gpu": "skip"})
+    rows = list(csv.DictReader(io.StringIO(summary_csv(doc))))
+    passing = [r for r in rows if r["status"] == "pass"]
+    assert len(passing) == 3 * 2  # genai cpu, optimum cpu, ov genai cpu x 2 cells
+    r = next(r for r in passing if r["api"] == API_OV_GENAI and r["prompt_tokens"] == "16")
+    assert float(r["tpot_ms_mean"]) == pytest.approx(2.0)
+    assert float(r["decode_tps_median"]) == pytest.approx(500.0)
+    assert float(r["agreement_ratio"]) == pytest.approx(1 / 1.01, rel=1e-4)
+    skipped = [r for r in rows if r["status"] == "skip"]
+    assert skipped and all(r["reason"] for r in skipped) and all(r["ttft_ms_mean"] == "" for r in skipped)
+    runs = list(csv.DictReader(io.StringIO(runs_csv(doc))))
+    assert len(runs) == 3 * 2 * 5
+    md = markdown(doc, ["charts/tpot_ms-cpu.png"], "")
+    assert "| genai | onnxruntime-genai | CPU | fp32 | pass | 16x16 |" in md
+    assert "ratio 0.990 (OK" in md
+    assert "![charts/tpot_ms-cpu.png](charts/tpot_ms-cpu.png)" in md
+    assert "dml not present" in md
+
+
+def test_write_outputs_and_charts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (the plot extra)")
+    doc = make_doc(monkeypatch, tmp_path, status={"dml": "skip", "gpu": "skip"})
+    files, note = bench_run.write_outputs(doc, tmp_path / "out")
+    assert note == ""
+    pngs = sorted(p.name for p in files if p.suffix == ".png")
+    assert pngs == ["decode_tps-cpu.png", "e2e_tps-cpu.png", "tpot_ms-cpu.png", "ttft_ms-cpu.png"]
+    for p in files:
+        assert p.is_file() and p.stat().st_size > 0
+    assert (tmp_path / "out" / "charts" / "tpot_ms-cpu.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert load(tmp_path / "out" / "bench.json")["schema_version"] == 1
+
+
+def test_charts_skipped_with_a_note_without_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    doc = make_doc(monkeypatch, tmp_path, devices=("cpu",))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    files, note = bench_run.write_outputs(doc, tmp_path / "out")
+    assert "matplotlib is not installed" in note
+    assert not any(p.suffix == ".png" for p in files)
+    assert "matplotlib is not installed" in (tmp_path / "out" / "bench.md").read_text(encoding="utf-8")
+
+
+# --- compare ------------------------------------------------------------------------------------------------------
+
+def test_compare_ratios(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    a = make_doc(monkeypatch, tmp_path, gap=0.002, devices=("cpu",))
+    b = make_doc(monkeypatch, tmp_path, gap=0.001, devices=("cpu",))
+    cmp = compare_docs(a, b)
+    row = dict(cmp.rows)[("openvino", API_OV_GENAI, "cpu", "fp32", 16, 16)]
+    assert row["tpot_ms"][2] == pytest.approx(0.5)
+    assert row["decode_tps"][2] == pytest.approx(2.0)
+    assert row["ttft_ms"][2] == pytest.approx(1.0)
+    assert cmp.only_a == [] and cmp.only_b == []
+
+
+def test_compare_cli_and_mismatches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    a = make_doc(monkeypatch, tmp_path, gap=0.002, devices=("cpu",))
+    b = make_doc(monkeypatch, tmp_path, gap=0.001, devices=("cpu",))
+    b["targets"] = [t for t in b["targets"] if t["api"] != API_GENAI]
+    pa, pb = tmp_path / "a.json", tmp_path / "b.json"
+    pa.write_text(json.dumps(a), encoding="utf-8")
+    pb.write_text(json.dumps(b), encoding="utf-8")
+    assert main(["bench", "compare", str(pa), str(pb)]) == 0
+    out = capsys.readouterr().out
+    assert "decode_tps (tok/s)" in out and "2.000" in out and "B better" in out
+    assert "only in A (not compared): genai/onnxruntime-genai/cpu/fp32 16x16" in out
+    # mismatched schema version: one line, exit 1
+    pb.write_text(json.dumps({**b, "schema_version": 2}), encoding="utf-8")
+    assert main(["bench", "compare", str(pa), str(pb)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("aipc: error:") and "schema_version 2" in err[0]
+    # no path in common
+    c = copy.deepcopy(a)
+    c["targets"] = [t for t in c["targets"] if t["api"] == API_GENAI]
+    d = copy.deepcopy(a)
+    d["targets"] = [t for t in d["targets"] if t["api"] != API_GENAI]
+    pa.write_text(json.dumps(c), encoding="utf-8")
+    pb.write_text(json.dumps(d), encoding="utf-8")
+    with pytest.raises(AipcError, match="no passing target"):
+        compare_files(pa, pb)
+    assert main(["bench", "compare", str(pa)]) == 2
+    assert "exactly two" in capsys.readouterr().err
+
+
+# --- plan and CLI input -------------------------------------------------------------------------------------------
+
+def test_plan_parsing_and_targets() -> None:
+    assert parse_grid("16x16, 32x16,16x16") == ((16, 16), (32, 16))
+    with pytest.raises(UsageError, match="bad grid cell"):
+        parse_grid("16by16")
+    with pytest.raises(UsageError, match="unknown device tpu"):
+        parse_list("cpu,tpu", ("cpu", "gpu"), "device")
+    ts = targets(("openvino", "npu"), ("npu",), Settings())
+    assert {(t.path, t.api) for t in ts} == {("openvino", "OVModelForCausalLM"), ("openvino", API_OV_GENAI),
+                                             ("npu", "intel-npu-acceleration-library")}
+    assert all(t.precision == "int4" for t in ts)  # the NPU recipes
+    assert {t.venv_path for t in ts} == {"openvino-npu", "npu"}
+    with pytest.raises(UsageError, match="no target"):
+        targets(("genai",), ("gpu",), Settings())
+    t = targets(("genai",), ("cpu",), Settings())[0]
+    req = request(t, "M", Settings(), {"messages": [{"role": "user", "content": "hi"}], "ids": [5, 6, 7],
+                                       "prompt_ids": [1, 2]})
+    assert req["golden"] == [5, 6, 7] and req["max_new_tokens"] == 3
+    q = Settings(precision="int4")
+    assert request(targets(("genai",), ("cpu",), q)[0], "M", q, {"messages": [], "ids": [5]})["golden"] is None
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["bench", "--warmup", "0"], "at least 1 warm-up"),
+    (["bench", "--repetitions", "3"], "at least 5 measured runs"),
+    (["bench", "--grid", "16x1"], "generation >= 2"),
+    (["bench", "--paths", "cuda"], "unknown path cuda"),
+    (["bench", "--devices", "tpu"], "unknown device tpu"),
+    (["bench", "run", "extra.json"], "unexpected arguments"),
+])
+def test_bad_cli_input_is_one_line(argv: list[str], message: str, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("aipc: error:") and message in err[0]
+
+
+def test_missing_model_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+# --- worker helpers (stdlib-only module shared by the bench workers) ---------------------------------------------
+
+def load_worker_common() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_common_under_test", WORKERS / "bench_common.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_prompt_builder_is_deterministic_and_sized() -> None:
+    common = load_worker_common()
+
+    def encode(text: str) -> list[int]:  # a toy tokenizer: words of up to 4 letters are 1 token, longer ones 2
+        return [1 if len(w) <= 4 else 2 for w in text.split() for _ in range(1 if len(w) <= 4 else 2)]
+
+    words = ["a", "hello", "npu", "computer", "ten"]
+    t1, n1 = common.build_prompt(encode, words, 16, 42)
+    t2, n2 = common.build_prompt(encode, words, 16, 42)
+    assert (t1, n1) == (t2, n2)
+    assert n1 == len(encode(t1)) and 15 <= n1 <= 16
+    t3, _ = common.build_prompt(encode, words, 16, 7)
+    assert t3 != t1
+
+
+def test_worker_golden_check() -> None:
+    common = load_worker_common()
+    ok, info = common.golden_check([1, 2, 3], {"golden": [1, 2, 3], "precision": "fp32"})
+    assert ok and info["match"]
+    ok, info = common.golden_check([1, 9, 3], {"golden": [1, 2, 3], "precision": "fp32"})
+    assert not ok and "token 1" in info["note"]
+    ok, info = common.golden_check([1, 9], {"golden": None, "precision": "int4", "max_new_tokens": 2})
+    assert ok and info["checked"] is False
+
+
+def test_worker_memory_reading() -> None:
+    common = load_worker_common()
+    rss = common.peak_rss()
+    if sys.platform.startswith("linux"):
+        assert isinstance(rss, int) and rss > 1 << 20

@@ -36,10 +36,11 @@ CANDIDATES = [
     [{"role": "system", "content": "You answer in one short sentence."},
      {"role": "user", "content": "How fast is the tiny model on this laptop cpu?"}],
 ]
-WORDS = tuple("the a an of to in is it on for with as at by from this that you your we our model phi small language "
+_WORDS_TEXT = ("the a an of to in is it on for with as at by from this that you your we our model phi small language "
          "assistant user system answer question hello world computer laptop intel npu gpu cpu openvino onnx runtime "
          "token tokens generate text fast local offline test tiny random weights chat prompt reply please thanks sure "
-         "here what how why when one two three four five six seven eight nine ten").split()
+         "here what how why when one two three four five six seven eight nine ten")
+WORDS = _WORDS_TEXT.split()
 SPECIAL = ["<unk>", "<s>", "</s>"]
 BYTES = [f"<0x{i:02X}>" for i in range(256)]
 PHI = ["<|endoftext|>", "<|assistant|>", "<|system|>", "<|end|>", "<|user|>"]

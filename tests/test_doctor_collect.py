@@ -208,9 +208,14 @@ def test_openvino_interpreters_finds_aipc_venvs(tmp_path: Path) -> None:
     fake_openvino(venv / "lib" / "python3.11" / "site-packages", FAKE_OK)
     (venv / "bin").mkdir()
     (venv / "bin" / "python").symlink_to(sys.executable)
+    npu = tmp_path / "venvs" / "npu"  # also has an (older) openvino; the OpenVINO path's venv comes first
+    fake_openvino(npu / "lib" / "python3.11" / "site-packages", FAKE_OK)
+    (npu / "bin").mkdir()
+    (npu / "bin" / "python").symlink_to(sys.executable)
     (tmp_path / "venvs" / "genai" / "bin").mkdir(parents=True)  # a venv without openvino is not picked
     (tmp_path / "venvs" / "genai" / "bin" / "python").symlink_to(sys.executable)
-    assert collect.openvino_interpreters(tmp_path / "venvs")[-1:] == [str(venv / "bin" / "python")]
+    found = collect.openvino_interpreters(tmp_path / "venvs")
+    assert found[-2:] == [str(venv / "bin" / "python"), str(npu / "bin" / "python")]
     assert str(tmp_path / "venvs" / "genai" / "bin" / "python") not in collect.openvino_interpreters(
         tmp_path / "venvs")
 

@@ -219,7 +219,8 @@ def openvino_interpreters(venv_root: Path) -> list[str]:
     if importlib.util.find_spec("openvino") is not None:
         found.append(sys.executable)
     try:
-        venvs = sorted(p for p in venv_root.iterdir() if p.is_dir())
+        # the OpenVINO path's own venv first (the NPU library's venv pins an old OpenVINO)
+        venvs = sorted((p for p in venv_root.iterdir() if p.is_dir()), key=lambda p: ("openvino" not in p.name, p.name))
     except OSError:
         venvs = []
     for venv in venvs:

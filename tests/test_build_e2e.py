@@ -1,0 +1,264 @@
+"""End-to-end tests of the build pipeline against fixture upstreams (tests/fixture_upstreams.py), through the
+``aipc`` command line in subprocesses: fetch from local git repositories -> build-ort -> stage -> build-genai ->
+wheels -> install both wheels in a fresh venv -> import; resume after an interrupted build; and every bad input
+with its one-line message and non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from aipc.wheelhouse import read_manifest, verify_sums
+from fixture_upstreams import Upstreams, make_genai_repo, make_ort_repo, make_upstreams, write_pins
+
+STEPS = ("fetch", "build-ort", "stage", "build-genai", "wheels")
+
+
+def aipc(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+         timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIPC_", "GIT_"))}
+    base.update(env or {})
+    return subprocess.run([sys.executable, "-m", "aipc", *args], capture_output=True, text=True, env=base, cwd=cwd,
+                          timeout=timeout)
+
+
+def build_args(root: Path, *extra: str) -> list[str]:
+    return ["--workdir", str(root / "w"), "--wheels", str(root / "wheels"), "--offline", *extra]
+
+
+def pins_env(up: Upstreams | Path) -> dict[str, str]:
+    return {"AIPC_PINS": str(up.pins if isinstance(up, Upstreams) else up)}
+
+
+def assert_error(proc: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("aipc: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == errors[0]  # the last thing printed, one line
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+    return errors[0]
+
+
+def skipped(proc: subprocess.CompletedProcess[str]) -> set[str]:
+    return {s for s in (*STEPS, "msvc-env") if f"[aipc] {s}: up to date, skipped" in proc.stderr}
+
+
+def wheel_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+
+
+# --- the whole pipeline ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_full_pipeline_then_install_both_wheels_in_a_fresh_venv_and_import(tmp_path: Path) -> None:
+    up = make_upstreams(tmp_path)
+    proc = aipc("build", *build_args(tmp_path), env=pins_env(up), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    wheels = tmp_path / "wheels"
+    ort_whl = "onnxruntime-1.24.4-py3-none-linux_x86_64.whl"
+    genai_whl = "onnxruntime_genai-0.15.2-py3-none-linux_x86_64.whl"
+    assert wheel_files(wheels) == sorted(["SHA256SUMS", "manifest.json", ort_whl, genai_whl])
+    assert verify_sums(wheels) == []
+    manifest = read_manifest(wheels)
+    by_part = {e["component"]: e for e in manifest["wheels"]}
+    assert by_part["onnxruntime"]["name"] == "onnxruntime" and by_part["onnxruntime"]["version"] == "1.24.4"
+    assert by_part["onnxruntime"]["source"]["onnxruntime"]["commit"] == up.ort.commit
+    assert by_part["onnxruntime_genai"]["source"]["onnxruntime_genai"]["commit"] == up.genai.commit
+    assert by_part["onnxruntime_genai"]["requires_onnxruntime"] == "onnxruntime>=1.24.4"
+    assert by_part["onnxruntime"]["pins"]["file"] == str(up.pins) and by_part["onnxruntime"]["tags"]
+
+    # the fixture build script received exactly our flags; ORT_HOME was staged and its load check passed
+    args = json.loads((tmp_path / "w" / "ort" / "build" / "Linux" / "Release" / "aipc_fixture_args.json").read_text())
+    assert args["defines"] == ["onnxruntime_BUILD_UNIT_TESTS=OFF"]
+    for flag in ("--build_shared_lib", "--parallel", "--skip_tests", "--build_wheel", "--skip_submodule_sync"):
+        assert flag in args["argv"]
+    ort_home = json.loads((tmp_path / "w" / "ort_home" / "manifest.json").read_text())
+    assert ort_home["load_check"]["status"] == "pass" and ort_home["ort_version"] == "1.24.4"
+    for log in STEPS:
+        assert (tmp_path / "w" / "logs" / f"{log}.log").is_file()
+
+    # idempotent: a rerun skips every step
+    again = aipc("build", *build_args(tmp_path), env=pins_env(up), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert skipped(again) == set(STEPS)
+
+    # a fresh venv with only our two wheels: both import, genai loads ORT through the onnxruntime package
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    pip = subprocess.run([str(py), "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "-q",
+                          str(wheels / ort_whl), str(wheels / genai_whl)], capture_output=True, text=True, timeout=120)
+    assert pip.returncode == 0, pip.stderr
+    script = ("import json, onnxruntime as ort, onnxruntime_genai as og\n"
+              "print(json.dumps({'ort': ort.__version__, 'ort_string': ort.get_version_string(),"
+              " 'genai': og.__version__, 'genai_sees_ort': og.ort_version, 'api': og.api_version,"
+              " 'built_against': og.BUILT_AGAINST_ORT, 'lib': ort.library_path()}))\n")
+    out = subprocess.run([str(py), "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen["ort"] == seen["ort_string"] == seen["genai_sees_ort"] == seen["built_against"] == "1.24.4"
+    assert seen["genai"] == "0.15.2" and seen["api"] == 24
+    assert seen["lib"].startswith(str(venv))  # the library bundled in our ORT wheel, not the build tree
+
+
+@pytest.mark.slow
+def test_genai_without_no_telemetry_flag_builds(tmp_path: Path) -> None:
+    """A genai pinned before v0.15 has no --no_telemetry (its build.py would reject the flag)."""
+    up = make_upstreams(tmp_path, has_no_telemetry=False)
+    plan = aipc("plan", "--json", *build_args(tmp_path), env=pins_env(up), cwd=tmp_path)
+    (genai_entry,) = [e for e in json.loads(plan.stdout) if e["name"] == "build-genai"]
+    assert "--no_telemetry" not in genai_entry["argv"]
+    proc = aipc("build", *build_args(tmp_path), env=pins_env(up), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "onnxruntime_genai-0.15.2-py3-none-linux_x86_64.whl" in wheel_files(tmp_path / "wheels")
+
+
+# --- resume after an interrupted build ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_interrupted_builds_resume_and_wheels_never_hold_a_partial_file(tmp_path: Path) -> None:
+    up = make_upstreams(tmp_path)
+    env = {**pins_env(up), "AIPC_FIXTURE_ORT_FAIL_ONCE": str(tmp_path / "ort-killed"),
+           "AIPC_FIXTURE_GENAI_FAIL_ONCE": str(tmp_path / "genai-killed")}
+    wheels = tmp_path / "wheels"
+
+    first = aipc("build", *build_args(tmp_path), env=env, cwd=tmp_path)  # ORT build killed half way
+    assert_error(first, 1, "step build-ort", "exited with -9", "build-ort.log")
+    assert (tmp_path / "ort-killed").is_file() and wheel_files(wheels) == []
+
+    second = aipc("build", *build_args(tmp_path), env=env, cwd=tmp_path)  # resumes; genai build killed half way
+    assert_error(second, 1, "step build-genai", "exited with -9")
+    assert skipped(second) == {"fetch"} and "[aipc] build-ort: finished" in second.stderr
+    partial = list((tmp_path / "w" / "genai" / "build" / "Linux" / "Release" / "wheel").glob("*.whl"))
+    assert partial and not zipfile.is_zipfile(partial[0])  # the fixture left a half-written wheel behind
+    assert wheel_files(wheels) == []
+
+    third = aipc("build", *build_args(tmp_path), env=env, cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert skipped(third) == {"fetch", "build-ort", "stage"}
+    assert "[aipc] build-genai: finished" in third.stderr and "[aipc] wheels: finished" in third.stderr
+    names = wheel_files(wheels)
+    assert len([n for n in names if n.endswith(".whl")]) == 2 and not [n for n in names if n.startswith(".")]
+    assert verify_sums(wheels) == [] and all(zipfile.is_zipfile(wheels / n) for n in names if n.endswith(".whl"))
+
+
+# --- fetch: local sources, retries through a fake git on PATH -----------------------------------------------------------
+
+
+def test_fetch_uses_local_checkouts_and_verifies_git_ones(tmp_path: Path) -> None:
+    up = make_upstreams(tmp_path)
+    proc = aipc("fetch", *build_args(tmp_path), "--source", str(tmp_path / "upstreams"), env=pins_env(up))
+    assert proc.returncode == 0, proc.stderr
+    sources = json.loads((tmp_path / "w" / "state" / "sources.json").read_text())
+    assert sources["onnxruntime"] == {**sources["onnxruntime"], "action": "local", "verified": True,
+                                      "commit": up.ort.commit}
+    assert not (tmp_path / "w" / "ort").exists()  # nothing cloned
+    plain = tmp_path / "plain-ort"
+    shutil.copytree(up.ort.path, plain, ignore=shutil.ignore_patterns(".git"))
+    proc = aipc("fetch", *build_args(tmp_path), "--ort-source", str(plain), env=pins_env(up))
+    assert proc.returncode == 0, proc.stderr
+    assert "not a git repository, commit NOT verified" in proc.stderr
+    sources = json.loads((tmp_path / "w" / "state" / "sources.json").read_text())
+    assert sources["onnxruntime"]["verified"] is False and sources["onnxruntime_genai"]["action"] == "cloned"
+
+
+def _fake_git(tmp_path: Path) -> Path:
+    real = shutil.which("git")
+    assert real
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    script = bin_dir / "git"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        "# fails 'clone' FAKE_GIT_FAILS times with a DNS error (a transient network error), then runs the real git\n"
+        'if [[ " $* " == *" clone "* ]]; then\n'
+        '  n=$(cat "$FAKE_GIT_COUNT" 2>/dev/null || echo 0); n=$((n+1)); echo "$n" > "$FAKE_GIT_COUNT"\n'
+        '  if [ "$n" -le "$FAKE_GIT_FAILS" ]; then\n'
+        "    echo \"Cloning into 'x'...\" >&2\n"
+        "    echo \"fatal: unable to access 'https://github.com/microsoft/onnxruntime.git/': Could not resolve host: "
+        "github.com\" >&2\n"
+        "    exit 128\n"
+        "  fi\n"
+        "fi\n"
+        f'exec "{real}" "$@"\n', encoding="utf-8")
+    script.chmod(0o755)
+    return bin_dir
+
+
+def test_fetch_retries_transient_network_errors(tmp_path: Path) -> None:
+    up = make_upstreams(tmp_path)
+    bin_dir, count = _fake_git(tmp_path), tmp_path / "clone-count"
+    env = {**pins_env(up), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_GIT_COUNT": str(count),
+           "FAKE_GIT_FAILS": "2"}
+    proc = aipc("fetch", *build_args(tmp_path), "--fetch-backoff", "0", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert count.read_text().strip() == "4"  # ORT: 2 failures + 1 success; genai: 1
+    assert "retry 1/3" in proc.stderr and "retry 2/3" in proc.stderr
+    assert json.loads((tmp_path / "w" / "state" / "sources.json").read_text())["onnxruntime"]["verified"] is True
+
+
+def test_fetch_gives_up_after_bounded_retries(tmp_path: Path) -> None:
+    up = make_upstreams(tmp_path)
+    bin_dir, count = _fake_git(tmp_path), tmp_path / "clone-count"
+    env = {**pins_env(up), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_GIT_COUNT": str(count),
+           "FAKE_GIT_FAILS": "100", "AIPC_FETCH_BACKOFF": "0"}
+    proc = aipc("fetch", *build_args(tmp_path), "--fetch-retries", "3", env=env)
+    assert_error(proc, 1, "failed after 3 attempts", "Could not resolve host")
+    assert count.read_text().strip() == "3"
+    assert not (tmp_path / "w" / "ort").exists()
+
+
+# --- bad input -----------------------------------------------------------------------------------------------------
+
+
+def test_missing_source_directory(tmp_path: Path) -> None:
+    proc = aipc("build", *build_args(tmp_path), "--ort-source", str(tmp_path / "nope"))
+    assert_error(proc, 2, f"ONNX Runtime source directory {tmp_path / 'nope'} does not exist", "--ort-source")
+
+
+def test_wrong_commit_is_refused(tmp_path: Path) -> None:
+    ort = make_ort_repo(tmp_path / "upstreams" / "onnxruntime", extra_commit=True)
+    genai = make_genai_repo(tmp_path / "upstreams" / "onnxruntime-genai")
+    # the pins name a commit the tag does not point to (e.g. the tag was moved upstream)
+    pins = write_pins(tmp_path / "pins.toml", ort, genai, ort_commit=ort.head)
+    proc = aipc("build", *build_args(tmp_path), env=pins_env(pins))
+    assert_error(proc, 1, f"is at commit {ort.commit}, but the pins say v1.24.4 = {ort.head}")
+    assert not (tmp_path / "w" / "ort").exists()  # the refused clone is not kept
+    # an existing checkout at another commit than the pinned one is refused too
+    pins = write_pins(tmp_path / "pins.toml", ort, genai)
+    proc = aipc("build", *build_args(tmp_path), "--ort-source", str(ort.path), env=pins_env(pins))
+    assert_error(proc, 1, f"checkout {ort.path} is at commit {ort.head}, but the pins say v1.24.4 = {ort.commit}")
+
+
+def test_incompatible_pins_are_refused_before_anything(tmp_path: Path) -> None:
+    ort = make_ort_repo(tmp_path / "upstreams" / "onnxruntime")
+    genai = make_genai_repo(tmp_path / "upstreams" / "onnxruntime-genai", version="0.13.1")
+    pins = write_pins(tmp_path / "pins.toml", ort, genai)
+    proc = aipc("build", *build_args(tmp_path), env=pins_env(pins))
+    assert_error(proc, 1, "onnxruntime-genai 0.13.1 needs ONNX Runtime >= 1.25.0.dev20260125, but ORT 1.24.4",
+                 "| v0.13.0-v0.13.2, v0.14.0")
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_genai_requirement_not_satisfied_by_the_ort_wheel(tmp_path: Path) -> None:
+    up = make_upstreams(tmp_path, genai_requires_name="onnxruntime-directml")
+    proc = aipc("build", *build_args(tmp_path), env=pins_env(up))
+    assert_error(proc, 1, "requires onnxruntime-directml>=1.24.4, but the ORT wheel built is onnxruntime 1.24.4")
+    assert [n for n in wheel_files(tmp_path / "wheels") if n.endswith(".whl")] == []
+
+
+def test_offline_refuses_network_repositories(tmp_path: Path) -> None:
+    proc = aipc("fetch", *build_args(tmp_path))  # the shipped pins point at github.com
+    assert_error(proc, 2, "offline: refusing to clone ONNX Runtime from https://github.com/microsoft/onnxruntime.git")

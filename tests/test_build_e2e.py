@@ -153,7 +153,7 @@ def test_interrupted_builds_resume_and_wheels_never_hold_a_partial_file(tmp_path
     assert verify_sums(wheels) == [] and all(zipfile.is_zipfile(wheels / n) for n in names if n.endswith(".whl"))
 
 
-# --- fetch: local sources, retries through a fake git on PATH -----------------------------------------------------------
+# --- fetch: local sources, retries through a fake git on PATH ------------------------------------------------------
 
 
 def test_fetch_uses_local_checkouts_and_verifies_git_ones(tmp_path: Path) -> None:

@@ -386,7 +386,8 @@ def test_both_ort_packages_installed(pins: Pins) -> None:
     facts["packages"]["installed"]["onnxruntime"] = "1.20.1"
     res = verdicts(facts, pins)["ONNX Runtime packages"]
     assert res.status == "fail"
-    assert "onnxruntime 1.20.1 and onnxruntime-directml 1.24.4" in res.found and "#983" in res.found
+    assert "onnxruntime 1.20.1 and onnxruntime-directml 1.24.4 are both installed" in res.found
+    assert "#983" in res.found
     assert res.fix == ("python -m pip uninstall -y onnxruntime onnxruntime-directml && "
                        "python -m pip install onnxruntime-directml")
     facts = healthy_windows()
@@ -405,6 +406,10 @@ def test_incompatible_installed_genai_and_ort(pins: Pins) -> None:
     assert verdicts(facts, pins)["installed genai vs ONNX Runtime"].status == "pass"
     facts["packages"]["installed"]["onnxruntime-genai-directml"] = "0.18.0"
     assert verdicts(facts, pins)["installed genai vs ONNX Runtime"].status == "warn"
+    facts["packages"]["installed"].update({"onnxruntime": "1.26.0", "onnxruntime-genai-directml": "0.15.2"})
+    res = verdicts(facts, pins)["installed genai vs ONNX Runtime"]  # judged against its own flavour
+    assert res.status == "fail" and "onnxruntime-directml 1.23.0 is installed" in res.found
+    del facts["packages"]["installed"]["onnxruntime"]
     del facts["packages"]["installed"]["onnxruntime-directml"]
     assert verdicts(facts, pins)["installed genai vs ONNX Runtime"].status == "fail"
     facts["packages"]["installed"] = {}

@@ -710,6 +710,10 @@ def _installed(facts: Facts) -> dict[str, str]:
     return {str(k): str(v) for k, v in pkgs.items()}
 
 
+def _all(items: list[str]) -> str:
+    return "both" if len(items) == 2 else "all"
+
+
 @check("runtime", "ONNX Runtime packages")
 def check_ort_packages(facts: Facts, pins: Pins) -> CheckResult:
     r = _R("runtime", "ONNX Runtime packages")
@@ -722,11 +726,11 @@ def check_ort_packages(facts: Facts, pins: Pins) -> CheckResult:
     keep_ort = "onnxruntime-directml" if platform_of(facts) == "windows" else "onnxruntime"
     problems, fixes = [], []
     if len(ort) > 1:
-        problems.append(" and ".join(f"{d} {pkgs[d]}" for d in ort) + " are all installed; they share the "
+        problems.append(" and ".join(f"{d} {pkgs[d]}" for d in ort) + f" are {_all(ort)} installed; they share the "
                         "`onnxruntime` module, so DmlExecutionProvider goes missing (onnxruntime-genai#983)")
         fixes.append(f"python -m pip uninstall -y {' '.join(ort)} && python -m pip install {keep_ort}")
     if len(genai) > 1:
-        problems.append(" and ".join(f"{d} {pkgs[d]}" for d in genai) + " are all installed; they share the "
+        problems.append(" and ".join(f"{d} {pkgs[d]}" for d in genai) + f" are {_all(genai)} installed; they share the "
                         "`onnxruntime_genai` module")
         keep = "onnxruntime-genai-directml" if platform_of(facts) == "windows" else "onnxruntime-genai"
         fixes.append(f"python -m pip uninstall -y {' '.join(genai)} && python -m pip install {keep}")
@@ -744,7 +748,10 @@ def check_installed_compat(facts: Facts, pins: Pins) -> CheckResult:
     if genai is None:
         where = get(facts, "packages.interpreter", str) or "this Python"
         return r("skip", f"no onnxruntime-genai installed in {where}")
-    ort = next((d for d in ORT_DISTS if d in pkgs), None)
+    # each genai flavour pairs with its ONNX Runtime flavour (genai-directml -> onnxruntime-directml)
+    partner = {"onnxruntime-genai": "onnxruntime", "onnxruntime-genai-directml": "onnxruntime-directml",
+               "onnxruntime-genai-cuda": "onnxruntime-gpu"}[genai]
+    ort = partner if partner in pkgs else next((d for d in ORT_DISTS if d in pkgs), None)
     gv = pkgs[genai]
     if ort is None:
         dist = "onnxruntime-directml" if genai.endswith("directml") else "onnxruntime"

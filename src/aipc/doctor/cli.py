@@ -58,7 +58,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     print(format_table(results, width=max(100, width)))
     for name, err in sorted((facts.get("errors") or {}).items()):
         print(f"note: collector {name} failed: {err}", file=sys.stderr)
-    print(summary_line(results, seconds, source))
+    print(summary_line(results, seconds, source, facts.get("collect_seconds")))
     if args.save_facts is not None:
         print(f"facts written to {args.save_facts} (evaluate anywhere with `aipc doctor --facts {args.save_facts}`)")
     if args.json is not None:

@@ -29,10 +29,13 @@ def format_table(results: list[CheckResult], width: int = 120) -> str:
     return "\n".join(lines)
 
 
-def summary_line(results: list[CheckResult], seconds: float, source: str) -> str:
+def summary_line(results: list[CheckResult], seconds: float, source: str, collect_seconds: Any = None) -> str:
     counts = summary(results)
     parts = ", ".join(f"{counts[s]} {s}" for s in ("pass", "warn", "fail", "skip"))
-    return f"aipc doctor: {len(results)} checks ({parts}) in {seconds:.2f} s; facts: {source}"
+    line = f"aipc doctor: {len(results)} checks ({parts}) in {seconds:.2f} s; facts: {source}"
+    if isinstance(collect_seconds, (int, float)):
+        line += f" (gathered in {collect_seconds:.2f} s)"
+    return line
 
 
 def json_report(results: list[CheckResult], facts: Facts, seconds: float, source: str) -> dict[str, Any]:

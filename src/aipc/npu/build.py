@@ -1,0 +1,350 @@
+"""``aipc build-npu``: rebuild intel-npu-acceleration-library 1.4.0 offline into a portable wheel in ``wheels/``.
+
+Steps (planned as data, executed by :class:`aipc.runner.Runner`, each skipped when its inputs are unchanged):
+
+1. ``npu-sdist``: the PyPI sdist (``pip download --no-deps --no-binary :all:``, or ``--sdist PATH``), sha256-checked
+   against ``[npu] sdist_sha256``;
+2. ``npu-unpack``: verified again, unpacked (members checked) into ``<build>/src``;
+3. ``npu-build-venv``: a venv with the pinned scikit-build-core, cmake, ninja and ``openvino==2024.4.0``
+   (``--find-links DIR`` makes it offline); its OpenVINO version is checked (< 2025.1);
+4. ``npu-wheel``: ``pip wheel --no-build-isolation --no-deps native/npu`` with ``NPU_SDIST_DIR`` (and
+   ``OpenVINO_DIR`` with ``--openvino-dir``) as CMake defines; the CMake build directory persists, so a rebuild is
+   incremental;
+5. ``npu-collect``: the wheel is checked (tag ``py3-none-*``, layout, no ``external/openvino``, on Linux no
+   instruction beyond x86-64-v3) and added to ``wheels/`` with its sha256 and manifest entry (provenance: sdist
+   sha256, OpenVINO version, flags).
+
+OpenVINO >= 2025.1 is refused before anything is built: its ``ov::element::Type_t`` enum shifted, and the
+library's Python side maps raw enum integers, so every op would fail with "Unsupported dtype" (npu.md section 2).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath, PureWindowsPath
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from ..errors import AipcError, UsageError
+from ..fsutil import sha256_text
+from ..pins import Pins, load_pins
+from ..platforms import Platform, get_platform, host_platform_name
+from ..runner import Command, Runner, Step, StepResult
+from ..venvs import VenvSpec, cache_dir, ensure_venv, venv_dir
+from ..wheelhouse import add_wheels, wheels_dir
+from . import isa, sdist
+from .wheel import check_wheel, extract_member, lib_dir, wheel_name
+
+PROJECT_FILES = ("pyproject.toml", "CMakeLists.txt", "openvino_preload.cpp")
+# 2024-11-22, the date of the v1.4.0 tag: fixed zip timestamps (scikit-build-core honours SOURCE_DATE_EPOCH)
+SOURCE_DATE_EPOCH = "1732233600"
+Echo = Callable[[str], None]
+
+
+def default_project_dir() -> Path:
+    """``native/npu`` of the aipc checkout this module runs from."""
+    return Path(__file__).resolve().parents[3] / "native" / "npu"
+
+
+def default_build_dir() -> Path:
+    return cache_dir() / "npu-build"
+
+
+# --- OpenVINO version rule -------------------------------------------------------------------------------------
+
+
+def _version(text: str, what: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        raise UsageError(f"{what} {text!r} is not a version", hint="use e.g. 2024.4.0") from None
+
+
+def check_openvino_version(version: str, max_exclusive: str, where: str = "") -> None:
+    """Refuse an OpenVINO the library cannot work with (>= ``max_exclusive``, i.e. 2025.1)."""
+    if _version(version, "OpenVINO version") >= _version(max_exclusive, "[npu] openvino_max_exclusive"):
+        raise AipcError(
+            f"OpenVINO {version}{f' ({where})' if where else ''} is too new for intel-npu-acceleration-library: "
+            f"from {max_exclusive} the ov::element::Type_t enum shifted, so every op would fail at run time with "
+            f"'Unsupported dtype'",
+            hint="build against openvino==2024.4.0 (the pin; any version < "
+                 f"{max_exclusive} works), e.g. drop --openvino / --openvino-dir",
+        )
+
+
+_CMAKE_VERSION_RE = re.compile(r"set\(PACKAGE_VERSION_(MAJOR|MINOR|PATCH)\s+(\d+)\)")
+
+
+def openvino_dir_version(path: Path) -> tuple[str, Path]:
+    """(version, cmake dir) of an OpenVINO package: ``.../openvino`` or its ``cmake`` directory.
+
+    The version is read from ``OpenVINOConfig-version.cmake``, the file ``find_package(OpenVINO)`` itself reads.
+    """
+    cmake_dir = path / "cmake" if (path / "cmake").is_dir() else path
+    cfg = cmake_dir / "OpenVINOConfig-version.cmake"
+    if not cfg.is_file():
+        raise UsageError(
+            f"--openvino-dir {path} holds no OpenVINOConfig-version.cmake",
+            hint="pass the `openvino` package directory of an installed openvino wheel, or its cmake/ directory "
+                 "(python -c 'import openvino.utils as u; print(u.get_cmake_path())')",
+        )
+    parts = dict(_CMAKE_VERSION_RE.findall(cfg.read_text(encoding="utf-8", errors="replace")))
+    if set(parts) != {"MAJOR", "MINOR", "PATCH"}:
+        raise AipcError(f"{cfg}: cannot read PACKAGE_VERSION_MAJOR/MINOR/PATCH", hint="pass a genuine OpenVINO")
+    return f"{parts['MAJOR']}.{parts['MINOR']}.{parts['PATCH']}", cmake_dir
+
+
+_PROBE = (
+    "import json, importlib.metadata as m\n"
+    "from openvino.utils import get_cmake_path\n"
+    "print(json.dumps({'version': m.version('openvino'), 'cmake': str(get_cmake_path())}))\n"
+)
+
+
+def probe_openvino(python: Path) -> tuple[str, Path]:
+    """(version, cmake dir) of the openvino wheel installed in a venv (``openvino.utils.get_cmake_path()``)."""
+    proc = subprocess.run([str(python), "-c", _PROBE], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or [""])[-1]
+        raise AipcError(f"cannot query openvino in {python}: {tail[:200]}", hint="delete the build venv and rerun")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    version, cmake_dir = openvino_dir_version(Path(data["cmake"]))
+    return version, cmake_dir
+
+
+# --- configuration and plan ------------------------------------------------------------------------------------
+
+
+@dataclass
+class NpuBuild:
+    platform: Platform
+    build_dir: Path
+    wheels: Path
+    project: Path
+    pins: Pins
+    sdist: Path | None = None  # --sdist: a file or a directory holding it
+    openvino: str | None = None  # --openvino VERSION (pip), default the pin
+    openvino_dir: Path | None = None  # --openvino-dir: a pre-installed openvino package
+    find_links: Path | None = None  # --find-links: offline wheelhouse for the build venv and the sdist
+    python: str = field(default_factory=lambda: str(getattr(sys, "_base_executable", None) or sys.executable))
+    pin: sdist.SdistPin = field(init=False)
+    openvino_version: str = field(init=False)
+    openvino_cmake_dir: Path | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.pin = sdist.SdistPin.from_pins(self.pins)
+        npu = self.pins.npu
+        max_excl = str(npu.get("openvino_max_exclusive", "2025.1"))
+        if self.openvino_dir is not None:
+            version, cmake_dir = openvino_dir_version(self.openvino_dir)
+            check_openvino_version(version, max_excl, f"from {self.openvino_dir}")
+            self.openvino_version, self.openvino_cmake_dir = version, cmake_dir
+        else:
+            version = self.openvino or str(npu.get("openvino", "2024.4.0"))
+            check_openvino_version(version, max_excl, "--openvino" if self.openvino else "[npu] openvino")
+            self.openvino_version = version
+        if not (self.project / "CMakeLists.txt").is_file():
+            raise UsageError(
+                f"the scikit-build-core project {self.project} is missing",
+                hint="run from an aipc checkout (native/npu/) or pass --project DIR",
+            )
+
+    # paths -------------------------------------------------------------------------------------------------------
+    @property
+    def is_windows(self) -> bool:
+        return self.platform.name == "windows"
+
+    def _pure(self, path: Path) -> PurePath:
+        """A path as the target platform spells it (a Windows plan made on Linux keeps Windows separators)."""
+        return PureWindowsPath(path) if self.is_windows and host_platform_name() != "windows" else path
+
+    @property
+    def sdist_file(self) -> Path:
+        return self.build_dir / "sdist" / self.pin.file
+
+    @property
+    def src_root(self) -> Path:
+        return self.build_dir / "src"
+
+    @property
+    def src_dir(self) -> Path:
+        return self.src_root / self.pin.top_dir
+
+    @property
+    def out_dir(self) -> Path:
+        return self.build_dir / "out" / self.platform.name
+
+    @property
+    def cmake_build_dir(self) -> Path:
+        return self.build_dir / "cmake" / self.platform.name
+
+    @property
+    def wheel_file(self) -> str:
+        return wheel_name(self.pin.version, self.platform)
+
+    def venv_spec(self) -> VenvSpec:
+        reqs = [str(r) for r in self.pins.npu.get("build_requires", ["scikit-build-core", "cmake", "ninja"])]
+        if self.openvino_dir is None:
+            reqs.append(f"openvino=={self.openvino_version}")
+        index = ("--no-index", "--find-links", str(self.find_links)) if self.find_links else ()
+        return VenvSpec(name=f"npu-build-{self.platform.name}", steps=((*index, *reqs),), python=self.python)
+
+    def venv_python(self) -> PurePath:
+        venv = self._pure(venv_dir(self.venv_spec(), self.build_dir / "venvs"))
+        return venv / self.platform.venv_bin_dir / self.platform.venv_python
+
+    def project_digest(self) -> str:
+        return sha256_text(json.dumps({n: (self.project / n).read_text(encoding="utf-8") for n in PROJECT_FILES}))
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "producer": "aipc build-npu",
+            "source": f"PyPI sdist {self.pin.file}",
+            "sdist_sha256": self.pin.sha256,
+            "openvino": self.openvino_version,
+            "platform": self.platform.name,
+            "flags": " ".join(self.platform.npu_compile_flags),
+            "build_requires": [str(r) for r in self.pins.npu.get("build_requires", [])],
+            "project_sha256": self.project_digest(),
+        }
+
+    def wheel_command(self) -> Command:
+        py = self.venv_python()
+        argv: list[str] = [
+            str(py), "-m", "pip", "wheel", "--disable-pip-version-check", "--no-build-isolation", "--no-deps",
+            "-w", str(self._pure(self.out_dir)), str(self._pure(self.project)),
+            "-C", f"cmake.define.NPU_SDIST_DIR={self._pure(self.src_dir)}",
+            "-C", f"cmake.define.NPU_OPENVINO_MAX_EXCLUSIVE={self.pins.npu.get('openvino_max_exclusive', '2025.1')}",
+            "-C", f"build-dir={self._pure(self.cmake_build_dir)}",
+        ]
+        if self.openvino_cmake_dir is not None:
+            argv += ["-C", f"cmake.define.OpenVINO_DIR={self._pure(self.openvino_cmake_dir)}"]
+        env = {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "CMAKE_GENERATOR": self.platform.default_generator}
+        if self.is_windows:
+            env["CMAKE_GENERATOR_PLATFORM"] = "x64"
+        return Command.make(argv, cwd=self._pure(self.build_dir), env=env)
+
+    def steps(self, *, echo: Echo | None = None) -> list[Step]:
+        say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+        download = None if self.sdist else sdist.download_command(
+            self.pin, self.sdist_file.parent, self.python, self.find_links)
+        sdist_cmd = download or Command.make(
+            ["aipc", "build-npu", "--sdist", str(self.sdist)], cwd=self.build_dir)
+        pin_inputs = {"file": self.pin.file, "sha256": self.pin.sha256}
+        spec = self.venv_spec()
+        venvs_root = self.build_dir / "venvs"
+        wheel_cmd = self.wheel_command()
+        wheel_inputs = {
+            **pin_inputs, "openvino": self.openvino_version, "project": self.project_digest(),
+            "venv": spec.fingerprint(), "platform": self.platform.name,
+        }
+        wheel_out = self.out_dir / self.wheel_file
+        steps = [
+            Step("npu-sdist", f"fetch and verify the PyPI sdist {self.pin.file} (sha256 pinned)", [sdist_cmd],
+                 inputs={**pin_inputs, "given": str(self.sdist or "")}, outputs=[self.sdist_file],
+                 action=lambda: self._obtain(download)),
+            Step("npu-unpack", f"verify and unpack {self.pin.file} into {self.src_root}",
+                 [Command.make(["tar", "xzf", str(self.sdist_file), "-C", str(self.src_root)], cwd=self.build_dir)],
+                 inputs=pin_inputs, outputs=[self.src_dir / "src" / "bindings.cpp"],
+                 action=lambda: self._unpack()),
+            Step("npu-build-venv", "build venv: scikit-build-core, cmake, ninja"
+                 + ("" if self.openvino_dir else f", openvino=={self.openvino_version}"),
+                 [Command.make([self.python, "-m", "venv", str(venvs_root / spec.name)], cwd=venvs_root),
+                  Command.make([str(self.venv_python()), "-m", "pip", "install", *spec.steps[0]], cwd=venvs_root)],
+                 inputs={"spec": spec.fingerprint()}, outputs=[Path(self.venv_python())],
+                 action=lambda: self._venv(say)),
+            Step("npu-wheel", "compile the native backend (own CMakeLists) and build the py3-none wheel",
+                 [wheel_cmd], inputs=wheel_inputs, outputs=[wheel_out]),
+            Step("npu-collect", f"check the wheel and add it to {self.wheels}",
+                 [Command.make(["aipc.npu.wheel.check_wheel+aipc.wheelhouse.add_wheels", str(wheel_out),
+                               str(self.wheels)], cwd=self.build_dir)],
+                 inputs={"wheel": sha256_text(json.dumps(wheel_inputs, sort_keys=True)), "wheels": str(self.wheels)},
+                 outputs=[self.wheels / self.wheel_file], action=lambda: self._collect(wheel_out, say)),
+        ]
+        return steps
+
+    # actions -----------------------------------------------------------------------------------------------------
+    def _obtain(self, download: Command | None) -> None:
+        sdist.obtain_sdist(self.sdist_file, self.pin, given=self.sdist, download=download)
+
+    def _unpack(self) -> None:
+        sdist.unpack_sdist(self.sdist_file, self.pin, self.src_root)
+
+    def _venv(self, say: Echo) -> None:
+        python = ensure_venv(self.venv_spec(), self.build_dir / "venvs", echo=say)
+        if self.openvino_dir is None:
+            self.check_venv_openvino(python)
+
+    def check_venv_openvino(self, python: Path) -> None:
+        """The openvino really installed in the build venv must obey the version rule (and be the planned one)."""
+        version, cmake_dir = probe_openvino(python)
+        check_openvino_version(version, str(self.pins.npu.get("openvino_max_exclusive", "2025.1")),
+                               f"installed in {python}")
+        if version != self.openvino_version:
+            raise AipcError(f"build venv has openvino {version}, planned {self.openvino_version}",
+                            hint=f"delete {self.build_dir / 'venvs'} and rerun")
+
+    def _collect(self, wheel: Path, say: Echo) -> None:
+        if not wheel.is_file():
+            raise AipcError(f"pip wheel produced no {wheel.name} in {wheel.parent}",
+                            hint="see the npu-wheel log; rerun with --force")
+        check_wheel(wheel, self.platform)
+        if self.platform.binary_format == "elf" and host_platform_name() == "linux":
+            with tempfile.TemporaryDirectory() as tmp:
+                lib = extract_member(wheel, f"{lib_dir(self.platform)}/{self.platform.npu_native_lib}",
+                                     Path(tmp) / self.platform.npu_native_lib)
+                beyond = isa.check_library_isa(lib)
+            if beyond:
+                raise AipcError(f"{self.platform.npu_native_lib} uses instructions beyond x86-64-v3: {beyond[0]}",
+                                hint="check the -march flags in native/npu/CMakeLists.txt")
+        entry = add_wheels(self.wheels, [wheel], self.provenance())[0]
+        say(f"[aipc] npu wheel: {self.wheels / entry['file']} ({entry['size'] / 1e6:.1f} MB, sha256 {entry['sha256']})")
+
+
+def run_build(cfg: NpuBuild, *, force: bool = False, echo: Echo | None = None) -> tuple[Path, list[StepResult]]:
+    """Run the steps; ``force`` rebuilds the wheel (the CMake build directory stays, so it is incremental)."""
+    if host_platform_name() != cfg.platform.name:
+        raise UsageError(
+            f"cannot build for {cfg.platform.name} on {host_platform_name()}",
+            hint="build on the target platform; use --plan to see the Windows commands here",
+        )
+    steps = cfg.steps(echo=echo)
+    state, logs = cfg.build_dir / "state", cfg.build_dir / "logs"
+    runner = Runner(state, logs, echo=echo)
+    forced = Runner(state, logs, echo=echo, force=force)
+    results = []
+    for step in steps:
+        if step.name in ("npu-sdist", "npu-unpack", "npu-build-venv"):
+            results.append(runner.run(step))
+            continue
+        if step.name == "npu-wheel" and cfg.openvino_dir is None and not forced.is_current(step):
+            # the rule holds for what is really installed, also when the venv step was skipped
+            cfg.check_venv_openvino(Path(cfg.venv_python()))
+        results.append(forced.run(step))
+    return cfg.wheels / cfg.wheel_file, results
+
+
+def make_config(
+    *, platform: str | None = None, build_dir: Path | None = None, wheels: Path | None = None,
+    project: Path | None = None, sdist_path: Path | None = None, openvino: str | None = None,
+    openvino_dir: Path | None = None, find_links: Path | None = None, pins: Pins | None = None,
+) -> NpuBuild:
+    return NpuBuild(
+        platform=get_platform(platform),
+        build_dir=(build_dir or default_build_dir()).absolute(),
+        wheels=wheels_dir(wheels).absolute(),
+        project=(project or default_project_dir()).absolute(),
+        pins=pins or load_pins(),
+        sdist=sdist_path.absolute() if sdist_path else None,
+        openvino=openvino,
+        openvino_dir=openvino_dir.absolute() if openvino_dir else None,
+        find_links=find_links.absolute() if find_links else None,
+    )
+

@@ -1,0 +1,146 @@
+"""The library's PyPI sdist: obtain it (pip download, or a local file / directory), verify its pinned sha256, unpack.
+
+The sdist (``intel_npu_acceleration_library-1.4.0.tar.gz``, 70 KB) is the only upstream input of the build;
+shared/docs/npu.md section 2 (the PyPI sdist equals tag v1.4.0 apart from CRLF line endings).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..errors import AipcError, UsageError
+from ..fsutil import atomic_path, sha256_file
+from ..pins import Pins
+from ..runner import Command
+
+DIST = "intel-npu-acceleration-library"
+
+
+@dataclass(frozen=True)
+class SdistPin:
+    file: str  # intel_npu_acceleration_library-1.4.0.tar.gz
+    sha256: str
+    version: str
+
+    @classmethod
+    def from_pins(cls, pins: Pins) -> SdistPin:
+        npu = pins.npu
+        file, sha = str(npu.get("sdist", "")), str(npu.get("sdist_sha256", "")).lower()
+        if not file.endswith(".tar.gz") or len(sha) != 64:
+            raise AipcError(
+                f"{pins.path}: [npu] needs sdist = \"<name>.tar.gz\" and a 64-digit sdist_sha256",
+                hint="restore the [npu] table from src/aipc/pins.toml",
+            )
+        version = pins.releases.get(DIST, file[: -len(".tar.gz")].rpartition("-")[2])
+        return cls(file, sha, version)
+
+    @property
+    def top_dir(self) -> str:
+        """The directory the sdist unpacks to (``intel_npu_acceleration_library-1.4.0``)."""
+        return self.file[: -len(".tar.gz")]
+
+    @property
+    def requirement(self) -> str:
+        return f"{DIST}=={self.version}"
+
+
+def download_command(pin: SdistPin, dest: Path, python: str, find_links: Path | None = None) -> Command:
+    """``pip download`` of the sdist only (no wheels, no dependencies) into ``dest``."""
+    argv = [python, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
+            "--no-binary", ":all:", pin.requirement, "-d", str(dest)]
+    if find_links is not None:
+        argv[4:4] = ["--no-index", "--find-links", str(find_links)]
+    return Command.make(argv, cwd=dest.parent)
+
+
+def locate_sdist(given: Path, pin: SdistPin) -> Path:
+    """``--sdist PATH``: the sdist file itself, or a directory holding it (a pip download dir / wheelhouse)."""
+    if given.is_dir():
+        candidate = given / pin.file
+        if candidate.is_file():
+            return candidate
+        raise UsageError(
+            f"--sdist {given} is a directory without {pin.file}",
+            hint=f"pass the file, or a directory made by `pip download --no-deps --no-binary :all: {pin.requirement}`",
+        )
+    if not given.is_file():
+        raise UsageError(f"--sdist {given} does not exist", hint=f"pass the path of {pin.file} or its directory")
+    return given
+
+
+def verify_sdist(path: Path, pin: SdistPin) -> str:
+    """Refuse a file whose sha256 is not the pinned one (tampered, truncated or another release)."""
+    digest = sha256_file(path)
+    if digest != pin.sha256:
+        raise AipcError(
+            f"sdist {path} has sha256 {digest}, expected {pin.sha256} (pinned in [npu] sdist_sha256): refusing a "
+            f"tampered or different {pin.file}",
+            hint=f"delete it and let aipc download {pin.requirement} again, or pass the genuine file with --sdist",
+        )
+    return digest
+
+
+def obtain_sdist(dest: Path, pin: SdistPin, *, given: Path | None, download: Command | None) -> Path:
+    """Put the verified sdist at ``dest`` (atomically). ``given`` wins over ``download`` (the pip command)."""
+    import subprocess
+
+    if dest.is_file():
+        try:
+            verify_sdist(dest, pin)
+            return dest
+        except AipcError:
+            dest.unlink()  # a stale or damaged cached copy: fetch again
+    if given is not None:
+        src = locate_sdist(given, pin)
+        verify_sdist(src, pin)
+        with atomic_path(dest) as tmp:
+            shutil.copy2(src, tmp)
+        return dest
+    if download is None:
+        raise AipcError(f"no sdist at {dest} and no way to fetch it", hint="pass --sdist PATH")
+    dl_dir = Path(download.argv[download.argv.index("-d") + 1])
+    with atomic_path(dl_dir) as tmp_dir:
+        argv = [*download.argv]
+        argv[argv.index("-d") + 1] = str(tmp_dir)
+        tmp_dir.mkdir(parents=True)
+        proc = subprocess.run(argv, cwd=download.cwd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+            raise AipcError(
+                f"pip download of {pin.requirement} failed (exit {proc.returncode}): {tail[0][:200]}",
+                hint="check network access to PyPI, or work offline with --sdist PATH (and --find-links DIR)",
+            )
+        got = tmp_dir / pin.file
+        if not got.is_file():
+            raise AipcError(f"pip download did not produce {pin.file}", hint="pass the sdist with --sdist PATH")
+        verify_sdist(got, pin)
+    return dest
+
+
+def _safe_members(tar: tarfile.TarFile, top: str) -> list[tarfile.TarInfo]:
+    members = []
+    for m in tar.getmembers():
+        p = PurePosixPath(m.name)
+        if p.is_absolute() or ".." in p.parts or not p.parts or p.parts[0] != top:
+            raise AipcError(f"sdist member {m.name!r} lies outside {top}/", hint="use the genuine PyPI sdist")
+        if not (m.isfile() or m.isdir()):
+            raise AipcError(f"sdist member {m.name!r} is a link or device", hint="use the genuine PyPI sdist")
+        members.append(m)
+    return members
+
+
+def unpack_sdist(tar_path: Path, pin: SdistPin, dest: Path) -> Path:
+    """Verify and unpack the sdist to ``dest`` (atomically); returns the source directory."""
+    verify_sdist(tar_path, pin)
+    with atomic_path(dest) as tmp:
+        tmp.mkdir(parents=True)
+        with tarfile.open(tar_path, "r:gz") as tar:
+            members = _safe_members(tar, pin.top_dir)
+            tar.extractall(tmp, members=members)  # noqa: S202 - members checked above
+    src = dest / pin.top_dir
+    if not (src / "src" / "bindings.cpp").is_file():
+        raise AipcError(f"{tar_path} has no src/bindings.cpp", hint="use the genuine PyPI sdist")
+    return src

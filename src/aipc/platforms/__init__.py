@@ -49,6 +49,17 @@ class Platform:
     binary_format: str = ""
     # (library name, glob below ORT's platform build dir) to use when the library is not in the artifact dir
     ort_lib_fallbacks: tuple[tuple[str, str], ...] = ()
+    # --- venvs and the NPU-library wheel (aipc.npu, shared/docs/npu.md section 2) ---------------------------------
+    # directory of a venv's executables, and its Python
+    venv_bin_dir: str = "bin"
+    venv_python: str = "python"
+    # where intel_npu_acceleration_library/backend/bindings.py loads its libraries from (below the package)
+    npu_lib_subdir: str = "lib"
+    npu_native_lib: str = ""
+    # the OpenVINO library name bindings.py loads or that the native library imports
+    npu_openvino_lib: str = ""
+    # the architecture / warning flags aipc's native/npu/CMakeLists.txt uses with this platform's compiler
+    npu_compile_flags: tuple[str, ...] = ()
 
     def build_subdir(self) -> str:
         """ORT's and genai's platform build directory name below ``build/``."""

@@ -26,4 +26,8 @@ PLATFORM = Platform(
     wheel_platform_tag_prefix="linux_x86_64",
     path_sep=":",
     binary_format="elf",
+    npu_native_lib="libintel_npu_acceleration_library.so",
+    npu_openvino_lib="libopenvino.so",
+    npu_compile_flags=("-march=x86-64-v3", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wdouble-promotion",
+                       "-Wfloat-conversion"),
 )

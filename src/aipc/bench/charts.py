@@ -59,7 +59,8 @@ def write_charts(doc: dict[str, Any], out_dir: Path) -> list[Path]:
             ax.set_ylabel(f"{label} ({unit})")
             better = "higher is better" if higher else "lower is better"
             ax.set_title(f"{label} on {device.upper()} - {model} model, mean ± stdev ({better})", fontsize=10)
-            ax.legend(fontsize=8, loc="best")
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(3, len(targets)),
+                      frameon=False)
             ax.margins(y=0.15)
             fig.tight_layout()
             dest = out_dir / f"{metric}-{device}.png"

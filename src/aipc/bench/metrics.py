@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import AipcError
@@ -79,6 +79,8 @@ class Agreement:
     reference: str  # "openvino_genai.PerfMetrics" | "onnxruntime-genai benchmark_e2e"
     aipc_decode_tps: float
     reference_decode_tps: float
+    # the reference's other figures for the same runs, where it reports them (means over the measured runs)
+    reference_extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -91,7 +93,8 @@ class Agreement:
     def to_json(self) -> dict[str, Any]:
         return {"reference": self.reference, "aipc_decode_tps": self.aipc_decode_tps,
                 "reference_decode_tps": self.reference_decode_tps, "ratio": self.ratio,
-                "tolerance": AGREEMENT_TOLERANCE, "within_tolerance": self.within}
+                "tolerance": AGREEMENT_TOLERANCE, "within_tolerance": self.within,
+                "reference_extra": dict(self.reference_extra)}
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,14 @@ def _agreement(raw_runs: Sequence[Mapping[str, Any]], runs: Sequence[RunMetrics]
     names = {str(ref["name"]) for ref in refs if isinstance(ref, Mapping)}
     if len(names) != 1:
         raise AipcError(f"runs of one cell name different references: {sorted(names)}")
-    ref_tps = [float(ref["decode_tps"]) for ref in refs if isinstance(ref, Mapping)]
-    return Agreement(names.pop(), summarize([r.decode_tps for r in runs]).mean, summarize(ref_tps).mean)
+    maps = [ref for ref in refs if isinstance(ref, Mapping)]
+    ref_tps = [float(ref["decode_tps"]) for ref in maps]
+    extra = {}
+    for key in sorted({k for ref in maps for k in ref} - {"name", "decode_tps"}):
+        values = [ref.get(key) for ref in maps]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            extra[key] = summarize([float(v) for v in values if isinstance(v, (int, float))]).mean
+    return Agreement(names.pop(), summarize([r.decode_tps for r in runs]).mean, summarize(ref_tps).mean, extra)
 
 
 @dataclass(frozen=True)

@@ -85,10 +85,15 @@ def agreement_lines(doc: dict[str, Any]) -> list[str]:
         if not a or c is None:
             continue
         verdict = "OK" if abs(a["ratio"] - 1) <= AGREEMENT_TOLERANCE else "OUTSIDE"
+        # the per-token time aipc's gaps carry beyond the runtime's own figure (loop, callback, clock reads)
+        extra_us = (1.0 / a["aipc_decode_tps"] - 1.0 / a["reference_decode_tps"]) * 1e6
         lines.append(
             f"{t['path']}/{t['api']}/{t['device']} {c['prompt_tokens']}x{c['gen_tokens']}: aipc "
             f"{a['aipc_decode_tps']:.1f} tok/s vs {a['reference']} {a['reference_decode_tps']:.1f} tok/s, "
-            f"ratio {a['ratio']:.3f} ({verdict}, tolerance ±{AGREEMENT_TOLERANCE * 100:.0f} %)")
+            f"ratio {a['ratio']:.3f} ({verdict}, tolerance ±{AGREEMENT_TOLERANCE * 100:.0f} %; "
+            f"{extra_us:+.2f} us/token)"
+            + (f"; its TTFT {ex['ttft_ms']:.3f} ms vs aipc {c['summary']['ttft_ms']['mean']:.3f} ms (mean)"
+               if "ttft_ms" in (ex := a.get("reference_extra") or {}) else ""))
     return lines
 
 

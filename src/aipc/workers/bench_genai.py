@@ -3,9 +3,10 @@
 python bench_genai.py --request REQ.json --result RES.json   (protocol: aipc.verify.smoke; bench keys in "bench")
 
 Per run: request start -> tokenizer.encode -> Generator -> append_tokens (prefill) -> generate_next_token loop;
-each token's timestamp is taken right after get_next_tokens(). The reference is onnxruntime-genai's own benchmark
-method (benchmark/python/benchmark_e2e.py): token-generation latency = the duration of each generate_next_token()
-call after the first, decode tokens/s = 1 / its mean; measured in the same loop, for the same runs.
+each token's timestamp is taken right after its generate_next_token() call; the ids are read after the loop.
+The reference is onnxruntime-genai's own benchmark method (benchmark/python/benchmark_e2e.py): token-generation
+latency = the duration of each generate_next_token() call after the first, decode tokens/s = 1 / its mean;
+measured in the same loop, for the same runs.
 """
 
 from __future__ import annotations
@@ -74,23 +75,27 @@ def run(req: dict) -> dict:
         params.set_search_options(max_length=len(ids) + n, min_length=len(ids) + n, do_sample=False)
         gen = og.Generator(model, params)
         gen.append_tokens(ids)
-        times, tokens, ref = [], [], []
-        first = True
-        while not gen.is_done():
+        is_done, step = gen.is_done, gen.generate_next_token
+        stamps, ref = [], []
+        # Hot loop: a timestamp right after each generate_next_token() (the token exists then) and that call's own
+        # duration (the reference). The ids are read once after the loop with get_sequence(), as genai's benchmark
+        # does; reading each with get_next_tokens() would add a few microseconds per token to aipc's side only.
+        while not is_done():
             a = now()
-            gen.generate_next_token()
+            step()
             b = now()
-            tokens.append(int(gen.get_next_tokens()[0]))
-            times.append(now() - t0)
-            if not first:
-                ref.append(b - a)
-            first = False
+            stamps.append(b)
+            ref.append(b - a)
         end = now() - t0
+        seq = [int(x) for x in gen.get_sequence(0)]
+        tokens = seq[len(ids):]
+        del gen
+        times = [s - t0 for s in stamps]
         reference = None
-        if ref:
-            lat = sum(ref) / len(ref)
+        if len(ref) > 1:
+            lat = sum(ref[1:]) / len(ref[1:])  # generate_next_token() calls after the first
             reference = {"name": REFERENCE, "decode_tps": 1.0 / lat if lat > 0 else None,
-                         "token_gen_latency_ms": lat * 1000.0, "n": len(ref)}
+                         "token_gen_latency_ms": lat * 1000.0, "n": len(ref) - 1}
         return {"token_times": times, "end": end, "tokens": tokens, "reference": reference}
 
     # the golden check first: fp32 must reproduce the reference ids, else nothing is scored
@@ -128,8 +133,7 @@ def _callback_us(sink: list, n: int) -> float:
     """Cost of the per-token bookkeeping aipc adds to the loop (one timestamp and one list append)."""
     from bench_common import callback_cost_us
 
-    t0 = now()
-    return callback_cost_us(lambda: sink.append(now() - t0), n)
+    return callback_cost_us(lambda: sink.append(now()), n)
 
 
 def _cpu_name() -> str | None:

@@ -187,7 +187,8 @@ def _setup_genai(req: dict, device: str, clock: _Clock):
 
     def generate(text: str, n: int) -> dict:
         clock.start()  # request start: the pipeline tokenizes the text inside generate (in TTFT)
-        res = pipe.generate(text, config(n), streamer)
+        # a one-element list returns DecodedResults (with perf_metrics); a bare str returns only the text
+        res = pipe.generate([text], config(n), streamer)
         end = now() - clock.t0
         pm = res.perf_metrics
         reference = {

@@ -89,10 +89,18 @@ function Test-VersionAtLeast([string]$Have, [string]$Min) {
     return ([version]$Have) -ge ([version]$Min)
 }
 
+function Invoke-Probe([scriptblock]$Block) {
+    # run a native probe whose stderr and failure are expected: with 'Stop', Windows PowerShell 5.1 turns a native
+    # command's stderr line into a terminating error; $LASTEXITCODE is left for the caller
+    $saved = $ErrorActionPreference
+    $ErrorActionPreference = 'Continue'
+    try { & $Block 2>$null } finally { $ErrorActionPreference = $saved }
+}
+
 function Get-ToolVersion([string]$Command) {
     $cmd = Get-Command $Command -ErrorAction SilentlyContinue
     if (-not $cmd) { return $null }
-    $out = (& $cmd.Source --version 2>$null | Out-String)
+    $out = (Invoke-Probe { & $cmd.Source --version } | Out-String)
     if ($out -match '(\d+\.\d+(\.\d+)?)') { return $Matches[1] }
     return $null
 }
@@ -105,7 +113,7 @@ function Update-SessionPath {
 
 function Test-WingetInstalled([string]$Id) {
     if (-not (Get-Command winget -ErrorAction SilentlyContinue)) { return $false }
-    & winget list --id $Id --exact --accept-source-agreements *> $null
+    Invoke-Probe { & winget list --id $Id --exact --accept-source-agreements } | Out-Null
     return ($LASTEXITCODE -eq 0)
 }
 
@@ -127,12 +135,12 @@ function Install-WingetPackage([string]$Id, [string]$Why, [string]$Override) {
 function Find-Python {
     # the py launcher's pinned version first, then python on PATH (never the Microsoft Store stub in WindowsApps)
     if (Get-Command py -ErrorAction SilentlyContinue) {
-        $exe = (& py "-$PythonWant" -c 'import sys; print(sys.executable)' 2>$null)
+        $exe = Invoke-Probe { & py "-$PythonWant" -c 'import sys; print(sys.executable)' }
         if ($LASTEXITCODE -eq 0 -and $exe) { return "$exe".Trim() }
     }
     $cmd = Get-Command python -ErrorAction SilentlyContinue
     if ($cmd -and $cmd.Source -notmatch '\\WindowsApps\\') {
-        $ver = (& $cmd.Source -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>$null)
+        $ver = Invoke-Probe { & $cmd.Source -c 'import sys; print("%d.%d" % sys.version_info[:2])' }
         if ($ver -and (Test-VersionAtLeast $ver $PythonMin) -and ([version]$ver -le [version]$PythonMax)) {
             return $cmd.Source
         }
@@ -226,13 +234,17 @@ if ($longPaths -and $longPaths.LongPathsEnabled -eq 1) {
         Invoke-Expression $set
     } else {
         Write-Host 'asking for elevation to enable long paths (only this registry value is changed)'
-        $p = Start-Process -FilePath 'powershell.exe' -Verb RunAs -Wait -PassThru `
-            -ArgumentList @('-NoProfile', '-ExecutionPolicy', 'Bypass', '-Command', $set)
-        if ($p.ExitCode -ne 0) { Fail 'enabling long paths failed or was declined' "run as administrator: $set" }
+        try {
+            $p = Start-Process -FilePath 'powershell.exe' -Verb RunAs -Wait -PassThru `
+                -ArgumentList @('-NoProfile', '-ExecutionPolicy', 'Bypass', '-Command', $set)
+        } catch {
+            Fail "elevation was declined ($($_.Exception.Message))" "run as administrator: $set"
+        }
+        if ($p.ExitCode -ne 0) { Fail "enabling long paths failed (exit $($p.ExitCode))" "run as administrator: $set" }
     }
 }
 if (Get-Command git -ErrorAction SilentlyContinue) {
-    $gitLong = (& git config --global --get core.longpaths 2>$null)
+    $gitLong = Invoke-Probe { & git config --global --get core.longpaths }
     if ($gitLong -eq 'true') { Write-Host 'ok: git core.longpaths' }
     elseif ($PSCmdlet.ShouldProcess('git config --global core.longpaths true', 'set')) { & git config --global core.longpaths true }
 }
@@ -251,7 +263,7 @@ elseif ($PSCmdlet.ShouldProcess($Venv, "$Python -m venv")) {
 }
 $aipcInstalled = $false
 if (Test-Path -LiteralPath $VenvPython) {
-    & $VenvPython -c 'import aipc' 2>$null
+    Invoke-Probe { & $VenvPython -c 'import aipc' } | Out-Null
     $aipcInstalled = ($LASTEXITCODE -eq 0)
 }
 if ($aipcInstalled) {

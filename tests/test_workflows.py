@@ -149,6 +149,51 @@ def session_drift(workflow_text: str, sessions: set[str], where: str = "workflow
     return problems
 
 
+def noxfile_aipc_commands(source: str) -> dict[str, str]:
+    """Session name -> the ``aipc`` subcommand it runs (``_aipc(session, "CMD")`` or ``...run(..., "aipc", "CMD")``)."""
+    sessions = noxfile_sessions(source)
+    commands: dict[str, str] = {}
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef) or node.name not in sessions:
+            continue
+        for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
+            consts = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
+            if isinstance(call.func, ast.Name) and call.func.id == "_aipc" and len(consts) > 1 and consts[1]:
+                commands[node.name] = str(consts[1])
+            elif "aipc" in consts and consts.index("aipc") + 1 < len(consts):
+                nxt = consts[consts.index("aipc") + 1]
+                if isinstance(nxt, str):
+                    commands[node.name] = nxt
+    return commands
+
+
+def posargs_problems(workflow_text: str, commands: dict[str, str], where: str = "workflow") -> list[str]:
+    """Arguments after ``--`` that the ``aipc`` command a session runs would reject (unknown flag, bad choice)."""
+    import contextlib
+    import io
+
+    from aipc.cli import build_parser
+
+    parser = build_parser()
+    problems = []
+    for line, script in run_scripts(workflow_text):
+        for call in nox_calls(script, line):
+            if not call.posargs:
+                continue
+            for name in call.sessions:
+                if name not in commands:
+                    continue  # e.g. `tests` passes its arguments to pytest: nothing to check against aipc
+                args = [("X" if "$" in a else a.strip("'\"")) for a in call.posargs]
+                err = io.StringIO()
+                try:
+                    with contextlib.redirect_stderr(err):
+                        parser.parse_args([commands[name], *args])
+                except SystemExit:
+                    last = err.getvalue().strip().splitlines()[-1:] or ["?"]
+                    problems.append(f"{where}:{call.line}: aipc {commands[name]} {' '.join(args)}: {last[0]}")
+    return problems
+
+
 # --- the lint tools -----------------------------------------------------------------------------------------------
 
 
@@ -290,6 +335,30 @@ def test_drift_checker_catches_a_bogus_session() -> None:
     assert any("names no session" in p for p in problems)
     assert not any("'verify'" in p or "'build'" in p for p in problems)
     assert session_drift("steps:\n  - run: nox -s verify build\n", sessions) == []
+
+
+def test_workflow_arguments_are_accepted_by_aipc() -> None:
+    commands = noxfile_aipc_commands(NOXFILE.read_text(encoding="utf-8"))
+    assert commands.get("build") == "build" and commands.get("bench") == "bench" and commands.get("doctor") == "doctor"
+    problems: list[str] = []
+    for path in workflow_files():
+        problems += posargs_problems(path.read_text(encoding="utf-8"), commands, path.name)
+    assert not problems, "\n".join(problems)
+
+
+def test_argument_checker_catches_drift() -> None:
+    commands = {"verify": "verify", "build": "build"}
+    text = (
+        "steps:\n"
+        "  - run: nox -s verify -- --devise npu\n"
+        "  - run: nox -s build -- --generator make\n"
+        "  - run: nox -s verify -- --device cpu --json \"$OUT\"\n"
+        "  - run: nox -s tests -- -k x\n"
+    )
+    problems = posargs_problems(text, commands)
+    assert len(problems) == 2, problems
+    assert "--devise" in problems[0] and "unrecognized arguments" in problems[0]
+    assert "invalid choice: 'make'" in problems[1]
 
 
 def test_nox_call_parsing() -> None:

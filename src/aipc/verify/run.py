@@ -140,6 +140,9 @@ class Verifier:
             return Context(model, "tiny", req, golden=golden)
         model = Path(self.opts.model).resolve()
         req = {"messages": DEFAULT_MESSAGES, "golden": None, "prompt_ids": None, "max_new_tokens": n}
+        problems = model_problems(model)
+        if problems and not any(is_export(kind, model) for kind in ("genai", "openvino")):
+            return Context(model, "user", req, problem="; ".join(problems))
         try:
             golden = load_golden(model)
         except AipcError as exc:
@@ -257,8 +260,9 @@ class Verifier:
                 model = ctx.model
             else:
                 problems = model_problems(ctx.model)
-                if problems:
-                    self._finish(row, "fail", "; ".join(problems))
+                if problems:  # an export for the other runtime
+                    self._finish(row, "fail", f"{ctx.model} is not a {kind} export, nor a checkpoint ("
+                                 + "; ".join(problems) + ")")
                     return
                 self.progress.phase(f"export {kind} {case.precision}")
                 t0 = time.monotonic()

@@ -1,0 +1,588 @@
+"""Unit tests of aipc.verify: worker runner, report outputs, exit rule, device choice, export recipes, venv specs,
+model checks, golden comparison, orchestration with fake workers, CLI bad input. No venvs, no network."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from aipc.cli import main
+from aipc.errors import UsageError
+from aipc.verify import devices, export, paths, report, run, smoke
+from aipc.verify.devices import GpuAdapter, choose_genai_device, choose_openvino_device, parse_video_controllers
+from aipc.verify.model import load_golden, model_problems
+from aipc.verify.progress import Progress
+from aipc.verify.report import Row
+
+WORKERS = Path(paths.WORKERS_DIR)
+
+
+def fake_worker(tmp_path: Path, body: str, name: str = "w.py") -> Path:
+    """A worker script following the protocol; ``body`` runs with ``req`` loaded and ``done(dict)`` to write."""
+    script = tmp_path / name
+    script.write_text(textwrap.dedent("""
+        import argparse, json, os, sys, time
+        ap = argparse.ArgumentParser(); ap.add_argument("--request"); ap.add_argument("--result")
+        a = ap.parse_args()
+        req = json.load(open(a.request))
+        def done(res):
+            with open(a.result, "w") as fh:
+                json.dump(res, fh)
+    """) + textwrap.dedent(body), encoding="utf-8")
+    return script
+
+
+REQ: dict[str, Any] = {"model": "m", "device": "cpu", "precision": "fp32", "max_new_tokens": 4,
+                       "messages": [{"role": "user", "content": "hi"}], "golden": [1, 2, 3, 4]}
+
+
+# ------------------------------------------------------------------------------------------------ run_worker --
+def test_worker_pass_result_is_returned_normalized(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, """
+        done({"status": "pass", "api": "fake", "device": "CPU", "precision": req["precision"],
+              "tokens": [1, 2, 3, 4], "seconds": 0.1, "reason": "ok", "details": {"cwd": os.getcwd()}})
+    """)
+    res = smoke.run_worker(Path(sys.executable), w, REQ, timeout=30)
+    assert res["status"] == "pass"
+    assert res["n_tokens"] == 4 and res["tokens"] == [1, 2, 3, 4]
+    assert res["device"] == "CPU" and res["api"] == "fake"
+    assert res["details"]["wall_seconds"] > 0
+    # the worker ran in a private temporary directory, not in ours
+    assert Path(res["details"]["cwd"]).name == "cwd"
+
+
+def test_worker_crash_without_result_is_a_fail_with_exit_code_and_last_line(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, """
+        print("loading the model", file=sys.stderr)
+        print("RuntimeError: driver exploded", file=sys.stderr)
+        sys.exit(3)
+    """)
+    res = smoke.run_worker(Path(sys.executable), w, REQ, timeout=30)
+    assert res["status"] == "fail"
+    assert "exited with code 3" in res["reason"]
+    assert "driver exploded" in res["reason"]
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX signals")
+def test_worker_killed_by_signal_is_a_fail_naming_the_signal(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, "os.abort()\n")
+    res = smoke.run_worker(Path(sys.executable), w, REQ, timeout=30)
+    assert res["status"] == "fail"
+    assert "SIGABRT" in res["reason"]
+
+
+def test_worker_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    marker = tmp_path / "child-alive"
+    w = fake_worker(tmp_path, f"""
+        import subprocess
+        # a grandchild that would write the marker after 3 s unless it is killed with the worker
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3); open({str(marker)!r}, 'w').write('x')"])
+        print("still compiling", file=sys.stderr, flush=True)
+        time.sleep(60)
+    """)
+    t0 = time.monotonic()
+    res = smoke.run_worker(Path(sys.executable), w, REQ, timeout=1.0)
+    assert time.monotonic() - t0 < 15
+    assert res["status"] == "fail"
+    assert "timed out after 1 s" in res["reason"]
+    assert "still compiling" in res["reason"]
+    if not sys.platform.startswith("win"):
+        time.sleep(3.5)
+        assert not marker.exists()
+
+
+def test_worker_garbled_result_is_a_fail(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, "open(a.result, 'w').write('{not json')\n")
+    res = smoke.run_worker(Path(sys.executable), w, REQ, timeout=30)
+    assert res["status"] == "fail" and "unreadable result" in res["reason"]
+
+
+def test_worker_result_breaking_the_protocol_is_a_fail(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, 'done({"status": "maybe", "tokens": ["a", 2]})\n')
+    res = smoke.run_worker(Path(sys.executable), w, REQ, timeout=30)
+    assert res["status"] == "fail"
+    assert "breaks the protocol" in res["reason"] and "status 'maybe'" in res["reason"]
+    assert "tokens is not a list of integers" in res["reason"]
+
+
+def test_worker_pass_with_nonzero_exit_is_a_fail(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, 'done({"status": "pass", "tokens": [1]}); sys.exit(5)\n')
+    res = smoke.run_worker(Path(sys.executable), w, REQ, timeout=30)
+    assert res["status"] == "fail" and "exited with code 5" in res["reason"]
+
+
+def test_worker_skip_is_kept(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, 'done({"status": "skip", "reason": "no NPU device"})\n')
+    res = smoke.run_worker(Path(sys.executable), w, REQ, timeout=30)
+    assert res["status"] == "skip" and res["reason"] == "no NPU device"
+
+
+def test_worker_missing_interpreter_is_a_fail(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, "done({'status': 'pass'})\n")
+    res = smoke.run_worker(tmp_path / "no-such-python", w, REQ, timeout=30)
+    assert res["status"] == "fail" and "cannot start worker" in res["reason"]
+
+
+def test_worker_gets_offline_environment(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, 'done({"status": "pass", "details": {"env": os.environ.get("HF_HUB_OFFLINE")}})\n')
+    res = smoke.run_worker(Path(sys.executable), w, REQ, timeout=30)
+    assert res["details"]["env"] == "1"
+
+
+# ------------------------------------------------------------------------------------------ golden checks --
+def load_worker(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"aipc_test_{name}", WORKERS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("name", ["smoke_genai", "smoke_openvino"])
+def test_golden_comparison(name: str) -> None:
+    compare = load_worker(name).compare
+    fp32 = dict(REQ, precision="fp32")
+    assert compare([1, 2, 3, 4], fp32, 10)[0] == "pass"
+    status, reason = compare([1, 2, 9, 4], fp32, 10)
+    assert status == "fail" and "at token 2" in reason
+    status, reason = compare([1, 2, 3], fp32, 10)
+    assert status == "fail" and "generated 3 tokens, expected 4" in reason
+    # quantized: other ids are fine, count and vocabulary range are checked
+    int4 = dict(REQ, precision="int4")
+    assert compare([7, 7, 7, 7], int4, 10)[0] == "pass"
+    status, reason = compare([7, 7, 7, 12], int4, 10)
+    assert status == "fail" and "outside the vocabulary" in reason
+    # a user's model has no golden reference: count only
+    assert compare([5, 6, 7, 8], dict(fp32, golden=None), None)[0] == "pass"
+
+
+def test_openvino_worker_device_resolution() -> None:
+    resolve = load_worker("smoke_openvino").resolve_device
+    assert resolve("auto", ["CPU", "GPU.0", "NPU"]) == ("NPU", "")
+    assert resolve("auto", ["CPU", "GPU.0"]) == ("GPU.0", "")
+    assert resolve("GPU", ["CPU", "GPU.0", "GPU.1"]) == ("GPU.0", "")
+    device, why = resolve("NPU", ["CPU"])
+    assert device is None and "no NPU device" in why
+
+
+# ------------------------------------------------------------------------------------------------ reports --
+def rows_fixture() -> list[Row]:
+    return [
+        Row("genai", "onnxruntime-genai", "fp32", "pass", "CPU", 16, list(range(16)), 0.4, "equal to golden"),
+        Row("openvino", "LLMPipeline", "int4", "fail", "CPU", 3, [1, 2, 3], 1.2, "generated 3 tokens, expected 16"),
+        Row("openvino-npu", "LLMPipeline", "int4", "skip", "", 0, [], 0.0, "no NPU device (OpenVINO sees: CPU)"),
+    ]
+
+
+def test_exit_code_rule() -> None:
+    rows = rows_fixture()
+    assert report.exit_code(rows) == 1
+    assert report.exit_code([rows[0], rows[2]]) == 0  # a skip is not a failure
+    assert report.exit_code([rows[2]]) == 0
+    assert report.exit_code([]) == 0
+
+
+def test_table_has_every_column_and_row() -> None:
+    text = report.format_table(rows_fixture())
+    header = text.splitlines()[0].split()
+    assert header == ["path", "api", "device", "precision", "status", "tokens", "seconds", "reason"]
+    assert "openvino-npu" in text and "no NPU device" in text
+    assert text.splitlines()[-1] == "1 passed, 1 failed, 1 skipped"
+
+
+def test_json_and_junit_outputs(tmp_path: Path) -> None:
+    rows = rows_fixture()
+    report.write_json(tmp_path / "verify.json", rows, {"model": "m"})
+    data = json.loads((tmp_path / "verify.json").read_text())
+    assert data["summary"] == {"pass": 1, "fail": 1, "skip": 1}
+    assert data["exit_code"] == 1
+    assert [r["status"] for r in data["results"]] == ["pass", "fail", "skip"]
+    assert data["results"][0]["tokens"] == list(range(16))
+    report.write_junit(tmp_path / "verify.xml", rows, 2.0)
+    root = ET.parse(tmp_path / "verify.xml").getroot()
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
+    cases = suite.findall("testcase")
+    assert cases[1].find("failure") is not None
+    assert cases[1].find("failure").get("message") == "generated 3 tokens, expected 16"  # type: ignore[union-attr]
+    assert cases[2].find("skipped") is not None
+    assert cases[0].find("failure") is None and cases[0].find("skipped") is None
+
+
+def test_progress_plain_and_live() -> None:
+    rows = rows_fixture()
+    out = io.StringIO()
+    p = Progress(out, live=False)
+    p.begin(rows)
+    for r in rows:
+        p.start(r, "smoke")
+        p.done(r)
+    p.end()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[aipc] verify: 3 checks"
+    assert lines[2].startswith("[aipc] [2/3] FAIL openvino LLMPipeline int4")
+    assert "\r" not in out.getvalue()
+
+    live = io.StringIO()
+    p = Progress(live, live=True, interval=0.01)
+    p.begin(rows)
+    p.start(rows[0], "export genai fp32")
+    time.sleep(0.1)
+    p.done(rows[0])
+    p.end()
+    assert "\r\x1b[2K[aipc] [1/3] genai onnxruntime-genai fp32: export genai fp32" in live.getvalue()
+
+
+# ------------------------------------------------------------------------------------------ device choice --
+WIN_ONE_GPU = '{"Name":"Intel(R) Arc(TM) Graphics","AdapterCompatibility":"Intel Corporation",' \
+              '"DriverVersion":"32.0.101.6129","PNPDeviceID":"PCI\\\\VEN_8086&DEV_7D55","Status":"OK"}'
+WIN_TWO = ('[{"Name":"Microsoft Basic Display Adapter","Status":"OK"},'
+           '{"Name":"NVIDIA GeForce RTX 4060 Laptop GPU","AdapterCompatibility":"NVIDIA","Status":"OK"},'
+           '{"Name":"Intel(R) Graphics","Status":"Error"}]')
+
+
+def test_parse_video_controllers_fixtures() -> None:
+    assert parse_video_controllers(WIN_ONE_GPU) == [
+        GpuAdapter("Intel(R) Arc(TM) Graphics", "Intel Corporation", "32.0.101.6129")]
+    assert [g.name for g in parse_video_controllers(WIN_TWO)] == ["NVIDIA GeForce RTX 4060 Laptop GPU"]
+    assert parse_video_controllers('{"Name":"Microsoft Basic Display Adapter"}') == []
+    assert parse_video_controllers("") == [] and parse_video_controllers("garbage") == []
+
+
+def test_no_dx12_gpu_off_windows() -> None:
+    gpus, why = devices.detect_dx12_gpus("linux")
+    assert gpus == [] and "Windows only" in why
+
+
+def test_genai_device_choice() -> None:
+    gpu = parse_video_controllers(WIN_ONE_GPU)
+    # DML only with both the DML wheel and a DX12 GPU
+    assert choose_genai_device("auto", dml_wheel=True, gpus=gpu).device == "dml"
+    c = choose_genai_device("auto", dml_wheel=False, gpus=gpu)
+    assert c.device == "cpu" and "no DirectML build" in c.reason and c.export == "cpu"
+    c = choose_genai_device("auto", dml_wheel=True, gpus=[], gpu_reason="DirectX 12 / DirectML exists on Windows only")
+    assert c.device == "cpu" and "Windows only" in c.reason
+    assert choose_genai_device("cpu", dml_wheel=True, gpus=gpu).device == "cpu"
+    for req in ("gpu", "dml"):
+        assert choose_genai_device(req, dml_wheel=True, gpus=gpu).export == "dml"
+        skip = choose_genai_device(req, dml_wheel=False, gpus=gpu)
+        assert skip.device is None and "DirectML not available" in skip.reason
+    assert choose_genai_device("npu", dml_wheel=True, gpus=gpu).device is None
+    with pytest.raises(UsageError, match="unknown device 'tpu'"):
+        choose_genai_device("tpu", dml_wheel=True, gpus=gpu)
+
+
+def test_openvino_device_choice() -> None:
+    all3 = ["CPU", "GPU.0", "NPU"]
+    c = choose_openvino_device("auto", all3, "genai")
+    assert (c.device, c.export) == ("NPU", "openvino-npu")  # the NPU gets the NPU export
+    assert choose_openvino_device("auto", all3, "optimum").device == "GPU.0"  # dynamic shapes: not NPU
+    assert choose_openvino_device("auto", ["CPU"], "genai") == devices.Choice("CPU", "best device OpenVINO sees (CPU)",
+                                                                              "openvino")
+    c = choose_openvino_device("npu", ["CPU"], "genai")
+    assert c.device is None and c.reason == "no NPU device (OpenVINO sees: CPU)"
+    assert choose_openvino_device("npu", all3, "optimum").device is None
+    assert choose_openvino_device("gpu", all3, "optimum").device == "GPU.0"
+    assert choose_openvino_device("dml", all3, "genai").device is None
+
+
+# ------------------------------------------------------------------------------------------ export recipes --
+def test_group_size_fallback() -> None:
+    assert export.pick_group_size(128, [128, 256]) == (128, "")
+    g, why = export.pick_group_size(128, [64, 128])
+    assert g == 64 and "does not divide" in why
+    assert export.pick_group_size(128, [48, 96])[0] == 16
+    assert export.pick_group_size(128, [10, 20])[0] == -1
+    assert export.pick_group_size(-1, [10]) == (-1, "")
+    # the NPU accepts 128 or channel-wise only
+    g, why = export.pick_group_size(128, [64, 128], npu=True)
+    assert g == -1 and "channel-wise" in why
+    assert export.channel_sizes({"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+                                 "head_dim": 16}) == [64, 128, 64]
+
+
+def test_export_commands() -> None:
+    py = Path("/venv/bin/python")
+    cfg = {"hidden_size": 128, "intermediate_size": 256}
+    g = export.plan_export("genai", Path("M"), Path("O"), "int4", "dml", py, cfg, Path("W")).command.argv
+    assert g[:3] == (str(py), "-m", "onnxruntime_genai.models.builder")
+    assert g[3:11] == ("-i", "M", "-o", "O", "-p", "int4", "-e", "dml")
+    o = export.plan_export("openvino", Path("M"), Path("O"), "int4", "cpu", py, cfg, Path("W")).command.argv
+    assert o[0].endswith("optimum-cli") and o[1:3] == ("export", "openvino")
+    text = " ".join(o)
+    assert "--task text-generation-with-past --weight-format int4 --group-size 128 --ratio 0.6 --sym" in text
+    assert o[-1] == "O"
+    n = export.plan_export("openvino-npu", Path("M"), Path("O"), "int4", "cpu", py, cfg, Path("W"))
+    assert "--weight-format int4 --group-size 128 --ratio 1 --sym" in " ".join(n.command.argv)
+    small = export.plan_export("openvino", Path("M"), Path("O"), "int4", "cpu", py, {"hidden_size": 64,
+                               "intermediate_size": 128}, Path("W"))
+    assert "--group-size 64" in " ".join(small.command.argv) and "group_size_fallback" in small.notes
+    f16 = export.plan_export("openvino", Path("M"), Path("O"), "fp16", "cpu", py, cfg, Path("W")).command.argv
+    assert "--group-size" not in f16 and "fp16" in f16
+    plan = export.plan_export("genai", Path("M"), Path("O"), "fp32", "cpu", py, cfg)
+    assert plan.command.env["HF_HUB_OFFLINE"] == "1"
+
+
+@pytest.mark.parametrize(("kind", "precision", "device", "msg"), [
+    ("onnx", "int4", "cpu", "unknown export kind"),
+    ("openvino-npu", "fp16", "cpu", "not available for openvino-npu"),
+    ("genai", "int3", "cpu", "precision 'int3'"),
+    ("genai", "int4", "cuda", "export device 'cuda'"),
+])
+def test_export_bad_input(kind: str, precision: str, device: str, msg: str) -> None:
+    with pytest.raises(UsageError, match=msg):
+        export.check_kind(kind, precision, device)
+
+
+# ------------------------------------------------------------------------------------------------- models --
+def write_model(folder: Path, *, golden: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "phi3", "hidden_size": 128,
+                                                    "intermediate_size": 256, "vocab_size": 10}))
+    (folder / "model.safetensors").write_bytes(b"\0" * 64)
+    (folder / "tokenizer.json").write_text("{}")
+    if golden:
+        (folder / "golden.json").write_text(json.dumps({
+            "messages": [{"role": "user", "content": "hi"}], "golden": [1, 2, 3, 4], "prompt_ids": [5, 6],
+            "max_new_tokens": 4}))
+    return folder
+
+
+def test_model_problems(tmp_path: Path) -> None:
+    assert model_problems(tmp_path / "nope") == [f"model folder {tmp_path / 'nope'} does not exist"]
+    m = write_model(tmp_path / "m")
+    assert model_problems(m) == []
+    (m / "model.safetensors").unlink()
+    (m / "tokenizer.json").unlink()
+    (m / "config.json").write_text("{broken")
+    problems = " | ".join(model_problems(m))
+    assert "config.json is not valid JSON" in problems
+    assert "has no weights" in problems and "has no tokenizer" in problems
+
+
+def test_load_golden(tmp_path: Path) -> None:
+    m = write_model(tmp_path / "m")
+    golden = load_golden(m)
+    assert golden is not None and golden["golden"] == [1, 2, 3, 4]
+    assert load_golden(write_model(tmp_path / "u", golden=False)) is None
+
+
+# --------------------------------------------------------------------------------------------- venv specs --
+def test_venv_specs_use_pinned_releases_and_constraints(tmp_path: Path) -> None:
+    g = paths.venv_spec("genai", tmp_path / "wheels", cache=tmp_path)
+    assert g.torch == "2.13.0" and g.local_wheels == ()
+    assert "onnxruntime-genai==0.18.0" in g.steps[0] and "onnx-ir" in g.steps[0]
+    assert g.constraints == paths.CONSTRAINTS_DIR / "genai.txt"
+    o = paths.venv_spec("openvino", tmp_path / "wheels", cache=tmp_path)
+    assert o.uninstall == ("torchvision",) and "torchvision" in o.steps[0]
+    assert "torchvision==0.28.0" in (paths.CONSTRAINTS_DIR / "openvino.txt").read_text()
+    assert paths.venv_spec("openvino-npu", tmp_path, cache=tmp_path) == o  # same venv
+    with pytest.raises(UsageError, match="unknown path 'cuda'"):
+        paths.venv_spec("cuda", tmp_path, cache=tmp_path)
+
+
+def test_constraints_agree_with_pinned_releases() -> None:
+    from aipc.pins import load_pins
+
+    releases = load_pins().releases
+    for name in ("genai", "openvino"):
+        for line in (paths.CONSTRAINTS_DIR / f"{name}.txt").read_text().splitlines():
+            req = line.split("#")[0].strip()
+            if req:
+                dist, _, version = req.partition("==")
+                if dist in releases:
+                    assert releases[dist] == version, (name, dist)
+
+
+def fake_wheel(folder: Path, filename: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / filename
+    path.write_bytes(b"not really a zip, the spec only hashes it")
+    return path
+
+
+def test_own_wheels_replace_releases_when_installable_here(tmp_path: Path) -> None:
+    from packaging.tags import sys_tags
+
+    tag = next(iter(sys_tags()))
+    wheels = tmp_path / "wheels"
+    mine = fake_wheel(wheels, f"onnxruntime_genai-0.15.2-{tag.interpreter}-{tag.abi}-{tag.platform}.whl")
+    fake_wheel(wheels, "onnxruntime_genai_directml-0.15.2-cp311-cp311-not_this_platform.whl")
+    spec = paths.venv_spec("genai", wheels, cache=tmp_path)
+    assert spec.local_wheels == (mine,)
+    assert str(mine) in spec.steps[0]
+    assert not any(s.startswith("onnxruntime-genai==") for s in spec.steps[0])
+    assert spec.constraints is not None and "onnxruntime-genai==" not in spec.constraints.read_text()
+    local = paths.genai_local_wheels(wheels)
+    assert not local.dml and any("not installable" in i for i in local.ignored)
+
+
+def test_npu_path_skips_without_its_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    real = paths.importlib.import_module
+
+    def fake_import(name: str) -> Any:
+        if name == "aipc.npu.path":
+            raise ImportError(name)
+        return real(name)
+
+    monkeypatch.setattr(paths.importlib, "import_module", fake_import)
+    with pytest.raises(paths.PathSkipped, match="NPU path module not available"):
+        paths.venv_spec("npu", tmp_path, cache=tmp_path)
+
+
+def test_parse_paths_and_cases() -> None:
+    assert run.parse_paths(None) == list(paths.PATHS)
+    assert run.parse_paths("openvino,genai,openvino") == ["openvino", "genai"]
+    with pytest.raises(UsageError, match="unknown path 'gpu'"):
+        run.parse_paths("genai,gpu")
+    cases = run.plan_cases(["genai", "openvino"])
+    assert [(c.path, c.api, c.precision) for c in cases] == [
+        ("genai", "onnxruntime-genai", "fp32"), ("genai", "onnxruntime-genai", "int4"),
+        ("openvino", "OVModelForCausalLM", "int4"), ("openvino", "LLMPipeline", "int4"),
+        ("openvino", "LLMPipeline", "fp32")]
+    fp16 = run.plan_cases(["openvino", "openvino-npu"], "fp16")
+    assert [(c.api, c.precision) for c in fp16] == [("OVModelForCausalLM", "fp16"), ("LLMPipeline", "fp16"),
+                                                    ("LLMPipeline", "int4")]
+
+
+# ------------------------------------------------------------------------- orchestration with fake workers --
+FAKE_PATH_WORKER = """
+    if req.get("action") == "probe":
+        done({"status": "pass", "details": {"devices": [{"device": "CPU", "name": "fake"}]}})
+    elif req["model"].endswith("hang"):
+        time.sleep(60)
+    else:
+        golden = req["golden"]
+        tokens = golden if req["precision"] == "fp32" else [0] * len(golden)
+        done({"status": "pass", "api": req.get("api") or "fake", "device": req["device"].upper(),
+              "precision": req["precision"], "tokens": tokens, "reason": "fake " + req["model"]})
+"""
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """verify with fake venvs, exports and workers: exercises the orchestration without installing anything."""
+    model = write_model(tmp_path / "tiny")
+    worker = fake_worker(tmp_path, FAKE_PATH_WORKER, "fake_path_worker.py")
+    monkeypatch.setattr(run, "ensure_tiny_model", lambda cache, echo=None: model)
+    monkeypatch.setattr(run, "ensure_venv", lambda spec, root, echo=None: Path(sys.executable))
+    monkeypatch.setattr(run, "worker_path", lambda path: worker)
+
+    def fake_export(kind: str, model: Path, precision: str, **kw: Any) -> Path:
+        out = tmp_path / "exports" / f"{kind}-{precision}-{kw.get('device')}"
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+
+    monkeypatch.setattr(run, "ensure_export", fake_export)
+    monkeypatch.setenv("AIPC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_verify_orchestration_with_fake_workers(fake_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["verify", "--paths", "genai,openvino,openvino-npu", "--json", "v.json", "--junit", "v.xml"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    data = json.loads((fake_env / "v.json").read_text())
+    got = [(r["path"], r["api"], r["precision"], r["status"], r["device"]) for r in data["results"]]
+    assert got == [
+        ("genai", "fake", "fp32", "pass", "CPU"),
+        ("genai", "fake", "int4", "pass", "CPU"),
+        ("openvino", "optimum", "int4", "pass", "CPU"),
+        ("openvino", "genai", "int4", "pass", "CPU"),
+        ("openvino", "genai", "fp32", "pass", "CPU"),
+        ("openvino-npu", "LLMPipeline", "int4", "skip", ""),
+    ]
+    assert data["results"][-1]["reason"] == "no NPU device (OpenVINO sees: CPU)"
+    assert data["results"][0]["details"]["export"].endswith("genai-fp32-cpu")  # CPU export on Linux (no DML)
+    assert data["model_kind"] == "tiny" and data["exit_code"] == 0
+    assert ET.parse(fake_env / "v.xml").getroot().find("testsuite").get("skipped") == "1"  # type: ignore[union-attr]
+    assert "5 passed, 0 failed, 1 skipped" in out
+
+
+def test_verify_timeout_is_a_failed_row_and_exit_1(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    hang = fake_env / "exports" / "hang"
+
+    def export_hang(kind: str, model: Path, precision: str, **kw: Any) -> Path:
+        hang.mkdir(parents=True, exist_ok=True)
+        return hang
+
+    monkeypatch.setattr(run, "ensure_export", export_hang)
+    rc = main(["verify", "--paths", "genai", "--precision", "int4", "--timeout", "1"])
+    assert rc == 1
+    data = json.loads((fake_env / "verify.json").read_text())
+    assert [r["status"] for r in data["results"]] == ["fail"]
+    assert "timed out after 1 s" in data["results"][0]["reason"]
+
+
+def test_verify_model_missing_files_fails_every_row(fake_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = write_model(fake_env / "bad", golden=False)
+    (bad / "model.safetensors").unlink()
+    rc = main(["verify", "--paths", "genai,openvino", "--model", str(bad)])
+    assert rc == 1
+    data = json.loads((fake_env / "verify.json").read_text())
+    assert {r["status"] for r in data["results"]} == {"fail"}
+    assert all("has no weights" in r["reason"] for r in data["results"])
+    assert data["model_kind"] == "user"
+
+
+def test_smoke_accepts_an_export_folder(fake_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exp = fake_env / "my-genai-export"
+    exp.mkdir()
+    for f in ("genai_config.json", "model.onnx", "golden.json"):
+        (exp / f).write_text(json.dumps({"messages": [{"role": "user", "content": "x"}], "golden": [1, 2],
+                                         "prompt_ids": [3]}))
+    rc = main(["smoke", "genai", "--model", str(exp), "--precision", "fp32", "--json", "s.json"])
+    assert rc == 0
+    res = json.loads((fake_env / "s.json").read_text())["results"][0]
+    assert res["status"] == "pass" and res["reason"] == f"fake {exp}"
+
+
+@pytest.mark.parametrize(("argv", "msg"), [
+    (["verify", "--paths", "genai,tpu"], "unknown path 'tpu'"),
+    (["verify", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["verify", "--model", "/no/such/folder"], "model folder /no/such/folder does not exist"),
+    (["verify", "--timeout", "0"], "--timeout 0 must be positive"),
+    (["smoke", "cuda"], "invalid choice: 'cuda'"),
+    (["export", "openvino-npu", ".", "out", "--precision", "fp16"], "not available for openvino-npu"),
+    (["export", "genai", "/no/such/model", "out"], "model folder /no/such/model does not exist"),
+])
+def test_cli_bad_input_is_one_line_exit_2(argv: list[str], msg: str, capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIPC_CACHE", str(tmp_path / "cache"))
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse usage errors
+        rc = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert msg in err
+    assert "Traceback" not in err
+    assert [ln for ln in err.splitlines() if ln.startswith("aipc: error:")]
+
+
+def test_tiny_model_stamp_detects_damage(tmp_path: Path) -> None:
+    from aipc.fsutil import atomic_write_json
+    from aipc.verify import tinymodel
+
+    m = write_model(tmp_path / "m")
+    atomic_write_json(m / tinymodel.STAMP, {"files": tinymodel._file_hashes(m)})
+    assert tinymodel.is_intact(m)
+    (m / "model.safetensors").write_bytes(b"\1" * 64)
+    assert not tinymodel.is_intact(m)
+    assert not tinymodel.is_intact(tmp_path / "missing")
+    assert tinymodel.tiny_fingerprint() == tinymodel.tiny_fingerprint()
+    assert tinymodel.tiny_model_dir(tmp_path).parent == tmp_path / "models"

@@ -173,6 +173,29 @@ def test_fetch_uses_local_checkouts_and_verifies_git_ones(tmp_path: Path) -> Non
     assert sources["onnxruntime"]["verified"] is False and sources["onnxruntime_genai"]["action"] == "cloned"
 
 
+def test_fetch_from_local_git_repositories_given_on_the_command_line(tmp_path: Path) -> None:
+    """--ort-repo/--genai-repo clone from local repositories (offline) instead of the pinned network URLs."""
+    ort = make_ort_repo(tmp_path / "mirror" / "ort")
+    genai = make_genai_repo(tmp_path / "mirror" / "genai")
+    pins = write_pins(tmp_path / "pins.toml", ort, genai)
+    text = pins.read_text().replace(f'repo = "{ort.path.as_posix()}"',
+                                    'repo = "https://github.com/microsoft/onnxruntime.git"')
+    pins.write_text(text.replace(f'repo = "{genai.path.as_posix()}"',
+                                 'repo = "https://github.com/microsoft/onnxruntime-genai.git"'))
+    refused = aipc("fetch", *build_args(tmp_path), env=pins_env(pins))
+    assert_error(refused, 2, "offline: refusing to clone ONNX Runtime from https://github.com")
+    proc = aipc("fetch", *build_args(tmp_path), "--ort-repo", str(ort.path), "--genai-repo", f"file://{genai.path}",
+                env=pins_env(pins))
+    assert proc.returncode == 0, proc.stderr
+    sources = json.loads((tmp_path / "w" / "state" / "sources.json").read_text())
+    assert sources["onnxruntime"]["repo"] == str(ort.path) and sources["onnxruntime"]["commit"] == ort.commit
+    assert sources["onnxruntime_genai"]["action"] == "cloned" and sources["onnxruntime_genai"]["verified"]
+    assert (tmp_path / "w" / "genai" / "build.py").is_file()
+    again = aipc("fetch", *build_args(tmp_path), "--ort-repo", str(ort.path), "--genai-repo", f"file://{genai.path}",
+                 env=pins_env(pins))
+    assert again.returncode == 0 and skipped(again) == {"fetch"}
+
+
 def _fake_git(tmp_path: Path) -> Path:
     real = shutil.which("git")
     assert real

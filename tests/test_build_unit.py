@@ -358,7 +358,8 @@ def test_capture_msvc_env_keeps_what_vcvars_changed() -> None:
     assert calls[0] == vswhere.vswhere_argv("D:\\PF86\\Microsoft Visual Studio\\Installer\\vswhere.exe")
     assert calls[1] == ('cmd.exe /d /s /c ""C:\\Program Files\\Microsoft Visual Studio\\2022\\Community\\VC\\'
                         'Auxiliary\\Build\\vcvars64.bat" >nul && set"')
-    assert set(env) == {"Path", "INCLUDE", "LIB", "VCToolsInstallDir"}
+    assert set(env) == {"PATH", "INCLUDE", "LIB", "VCToolsInstallDir"}  # PATH keeps the environment's spelling
+    assert env["PATH"].startswith("C:\\VS\\VC\\Tools")
 
 
 def test_capture_msvc_env_failures_are_clear() -> None:
@@ -409,6 +410,18 @@ def test_requirement_check(tmp_path: Path) -> None:
                     "onnxruntime_genai_directml", "0.15.2",
                     [DML_REQ, 'onnxruntime>=9; sys_platform != "win32"'])
     assert collect.check_requirement(marked, ort_dml, windows) == DML_REQ
+
+
+def test_wheels_for_different_pythons_are_refused(tmp_path: Path) -> None:
+    ort_whl = _wheel(tmp_path / "onnxruntime_directml-1.24.4-cp311-cp311-win_amd64.whl", "onnxruntime-directml",
+                     "1.24.4")
+    gen = _wheel(tmp_path / "g" / "onnxruntime_genai_directml-0.15.2-cp312-cp312-win_amd64.whl",
+                 "onnxruntime_genai_directml", "0.15.2", ["onnxruntime-directml>=1.24.4"])
+    with pytest.raises(AipcError, match=re.escape("is for cp312 but onnxruntime_directml-1.24.4-cp311")):
+        collect.check_requirement(gen, ort_whl, get_platform("windows"))
+    same = _wheel(tmp_path / "h" / "onnxruntime_genai_directml-0.15.2-cp311-cp311-win_amd64.whl",
+                  "onnxruntime_genai_directml", "0.15.2", ["onnxruntime-directml>=1.24.4"])
+    assert collect.check_requirement(same, ort_whl, get_platform("windows")) == "onnxruntime-directml>=1.24.4"
 
 
 def test_collect_interrupted_copy_leaves_no_partial_wheel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

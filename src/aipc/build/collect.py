@@ -74,7 +74,24 @@ def check_requirement(genai_wheel: Path, ort_wheel: Path, platform: Platform) ->
                 "satisfy",
                 hint=f"rebuild genai with ONNXRUNTIME_VERSION={ort.version} (`aipc build-genai --force`)",
             )
+    check_same_python(genai_wheel, ort_wheel)
     return "; ".join(str(r) for r in reqs)
+
+
+def _cpython_tags(wheel: Path) -> set[str]:
+    return {t.split("-")[0] for t in WheelInfo.from_path(wheel).tags if t.startswith("cp")}
+
+
+def check_same_python(genai_wheel: Path, ort_wheel: Path) -> None:
+    """Both wheels must install into one Python: refuse CPython-specific tags that do not overlap (e.g. ORT built
+    by the ``python`` on PATH, genai by another ``--python``)."""
+    genai_py, ort_py = _cpython_tags(genai_wheel), _cpython_tags(ort_wheel)
+    if genai_py and ort_py and not genai_py & ort_py:
+        raise AipcError(
+            f"{genai_wheel.name} is for {', '.join(sorted(genai_py))} but {ort_wheel.name} is for "
+            f"{', '.join(sorted(ort_py))}: they cannot be installed together",
+            hint="build both with one Python (run aipc from it, so the `python` on PATH is the same as --python)",
+        )
 
 
 def provenance(pins: Pins, sources: dict[str, Any], platform: Platform, config: str) -> dict[str, Any]:

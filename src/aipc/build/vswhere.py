@@ -74,9 +74,12 @@ def parse_set_output(text: str) -> dict[str, str]:
 
 
 def env_delta(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, str]:
-    """Variables vcvars added or changed (Windows names are case-insensitive)."""
+    """Variables vcvars added or changed. Windows names are case-insensitive: a changed variable keeps the spelling
+    of ``before`` (``PATH``, not ``set``'s ``Path``), so merging the delta into the environment replaces it instead
+    of adding a second entry."""
     old = {k.upper(): v for k, v in before.items()}
-    return {k: v for k, v in sorted(after.items()) if old.get(k.upper()) != v}
+    spelling = {k.upper(): k for k in before}
+    return {spelling.get(k.upper(), k): v for k, v in sorted(after.items()) if old.get(k.upper()) != v}
 
 
 def capture_msvc_env(environ: Mapping[str, str], run: ProcRunner = _run) -> dict[str, str]:

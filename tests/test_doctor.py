@@ -589,6 +589,21 @@ def test_cli_bad_facts_file_is_one_line_exit_2(tmp_path: Path, content: str, nee
     assert "--save-facts" in lines[0]  # says how to fix it
 
 
+def test_cli_odd_but_valid_facts_do_not_crash(tmp_path: Path) -> None:
+    facts = healthy_linux()
+    facts["errors"] = ["not", "a", "dict"]
+    facts["collect_seconds"] = "soon"
+    facts["linux"] = {"error": "collector crashed"}
+    proc = run_doctor("--facts", str(write(tmp_path, "odd.json", facts)))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "Linux kernel not recorded (collector crashed)" in proc.stdout
+    assert "NPU devices not recorded" in proc.stdout
+    facts = healthy_windows()
+    facts["errors"] = {"windows": "PowerShell facts script failed: timeout after 30 s"}
+    proc = run_doctor("--facts", str(write(tmp_path, "err.json", facts)))
+    assert "note: collector windows failed: PowerShell facts script failed" in proc.stderr
+
+
 def test_cli_missing_facts_file_and_bad_options(tmp_path: Path) -> None:
     proc = run_doctor("--facts", str(tmp_path / "nope.json"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr

@@ -455,7 +455,7 @@ def check_npu(facts: Facts, pins: Pins) -> CheckResult:
                              f"(status {bad.get('status')}, problem code {bad.get('problem')}): no working driver",
                      f"install the Intel NPU driver: {NPU_DRIVER_URL}")
         return r("pass", f"{npu.get('name')}, driver {npu.get('driver_version') or '?'}")
-    if get(facts, "linux", dict) is None:
+    if get(facts, "linux.accel_devices", list) is None:
         return _missing(r, "NPU devices", facts, "linux")
     if get(facts, "linux.wsl", bool):
         return r("warn", "WSL2 has no NPU (intel-npu-acceleration-library#13)",

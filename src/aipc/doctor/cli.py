@@ -56,7 +56,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     seconds = time.monotonic() - t0
     width = shutil.get_terminal_size((120, 24)).columns
     print(format_table(results, width=max(100, width)))
-    for name, err in sorted((facts.get("errors") or {}).items()):
+    errors = facts.get("errors")
+    for name, err in sorted(errors.items() if isinstance(errors, dict) else []):
         print(f"note: collector {name} failed: {err}", file=sys.stderr)
     print(summary_line(results, seconds, source, facts.get("collect_seconds")))
     if args.save_facts is not None:

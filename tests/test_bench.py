@@ -35,6 +35,7 @@ from aipc.bench.schema import SchemaError, load, validate
 from aipc.bench.stats import measured, percentile, summarize
 from aipc.cli import main
 from aipc.errors import AipcError, UsageError
+from conftest import shared_cache
 
 WORKERS = Path(__file__).resolve().parents[1] / "src" / "aipc" / "workers"
 
@@ -427,3 +428,32 @@ def test_worker_memory_reading() -> None:
     rss = common.peak_rss()
     if sys.platform.startswith("linux"):
         assert isinstance(rss, int) and rss > 1 << 20
+
+
+# --- one real bench: the genai path on the tiny model (venv, tiny model and export shared with verify's tests) ----
+
+@pytest.mark.slow
+def test_real_bench_genai_on_the_tiny_model(tmp_path: Path) -> None:
+    s = check_settings(Settings())
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai",), ("cpu", "dml"), s), out=tmp_path / "out",
+                                  cache=shared_cache(), wheels=tmp_path / "no-wheels")
+    doc = bench_run.run_bench(opts, echo=lambda line: None)
+    bench_run.write_outputs(doc, opts.out)
+    by = {t["device"]: t for t in doc["targets"]}
+    cpu = by["cpu"]
+    assert cpu["status"] == "pass", cpu["reason"]
+    assert cpu["golden"]["checked"] and cpu["golden"]["match"]  # fp32 reproduces the golden ids
+    assert cpu["device_used"] == "CPU"
+    assert cpu["versions"]["onnxruntime-genai"]
+    assert [(c["prompt_tokens"], c["gen_tokens"]) for c in cpu["cells"]] == [(16, 16), (32, 16)]
+    for c in cpu["cells"]:
+        assert len(c["runs"]) == s.repetitions and c["warmup_runs"] == 1
+        assert all(r["n_tokens"] == 16 for r in c["runs"])
+        assert 1 <= c["prompt_tokens_actual"] <= c["prompt_tokens"]
+        a = c["agreement"]
+        assert a["reference"] == "onnxruntime-genai benchmark_e2e" and a["ratio"] > 0  # printed, not asserted
+    assert cpu["overhead"]["callback_us_per_token"] is not None
+    assert by["dml"]["status"] == "skip" and by["dml"]["reason"]
+    assert doc["harness"]["spawn_ms"]["path-genai"]["n"] == 3
+    assert load(opts.out / "bench.json")["targets"][0]["status"] == "pass"
+    assert (opts.out / "bench.md").is_file() and (opts.out / "bench.csv").is_file()

@@ -24,6 +24,10 @@ def matplotlib_missing() -> str | None:
     return None
 
 
+def _label(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def write_charts(doc: dict[str, Any], out_dir: Path) -> list[Path]:
     """Write ``<metric>-<device>.png`` for every metric and device with passing results; returns the files."""
     import matplotlib
@@ -53,7 +57,7 @@ def write_charts(doc: dict[str, Any], out_dir: Path) -> list[Path]:
                 xs = [k + (i - (len(targets) - 1) / 2) * width for k in range(len(cells))]
                 bars = ax.bar(xs, means, width, yerr=errs, capsize=3,
                               label=f"{t['api']} ({t['precision']}, {t.get('device_used') or device})")
-                ax.bar_label(bars, labels=[f"{m:.3g}" for m in means], fontsize=8, padding=2)
+                ax.bar_label(bars, labels=[_label(m) for m in means], fontsize=8, padding=2)
             ax.set_xticks(range(len(cells)))
             ax.set_xticklabels([f"prompt {p} / gen {g}" for p, g in cells])
             ax.set_ylabel(f"{label} ({unit})")

@@ -325,6 +325,26 @@ def test_fetch_refuses_a_wrong_commit_and_keeps_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "w" / "ort").exists()
 
 
+def test_fetch_refuses_to_overwrite_a_directory_that_is_not_a_checkout(tmp_path: Path) -> None:
+    junk = tmp_path / "w" / "ort"
+    junk.mkdir(parents=True)
+    (junk / "notes.txt").write_text("mine")
+    with pytest.raises(AipcError, match="exists but is not a git checkout of ONNX Runtime"):
+        fetch.fetch_source(spec(tmp_path), git=FakeGit([]))
+    assert (junk / "notes.txt").read_text() == "mine"
+
+
+def test_fetch_verifies_local_checkouts(tmp_path: Path) -> None:
+    local = tmp_path / "myort"
+    (local / ".git").mkdir(parents=True)
+    ok = fetch.fetch_source(spec(tmp_path, local=local), git=FakeGit([]))
+    assert ok.action == "local" and ok.verified and ok.commit == ORT_SHA
+    with pytest.raises(AipcError, match=f"checkout {local} is at commit {'3' * 40}"):
+        fetch.fetch_source(spec(tmp_path, local=local), git=FakeGit([], head="3" * 40))
+    with pytest.raises(UsageError, match="does not exist"):
+        fetch.fetch_source(spec(tmp_path, local=tmp_path / "missing"), git=FakeGit([]))
+
+
 def test_fetch_offline_refuses_network_urls(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="offline: refusing to clone ONNX Runtime from https://"):
         fetch.fetch_source(spec(tmp_path), offline=True, git=FakeGit([]))

@@ -75,7 +75,8 @@ class RawSettings:
                                 kind="bool")
     pins: str | None = _opt("--pins", "AIPC_PINS", "pins file (default: the one shipped with aipc)", metavar="FILE")
     python: str | None = _opt("--python", "AIPC_BUILD_PYTHON",
-                              "Python that runs the upstream build scripts (default: this interpreter)",
+                              "Python that runs genai's build.py, i.e. the genai wheel's Python (default: this "
+                              "interpreter); ORT's build.bat/build.sh use the python on PATH; a mismatch is refused",
                               metavar="EXE")
     force: bool | None = _opt("--force", "AIPC_FORCE", "rerun steps even when up to date", kind="bool")
     fetch_retries: int | None = _opt("--fetch-retries", "AIPC_FETCH_RETRIES",

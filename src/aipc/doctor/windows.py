@@ -23,7 +23,7 @@ VC_TOOLS_COMPONENT = "Microsoft.VisualStudio.Component.VC.Tools.x86.x64"
 POWERSHELL_SCRIPT = r"""
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-[Console]::OutputEncoding = [Text.Encoding]::UTF8
+try { [Console]::OutputEncoding = [Text.Encoding]::UTF8 } catch {}
 $r = [ordered]@{ errors = [ordered]@{} }
 function Reg($path, $name) {
   try { (Get-ItemProperty -Path $path -Name $name -ErrorAction Stop).$name } catch { $null }
@@ -78,12 +78,17 @@ $r.system32 = $sys32
 $dlls = @(); $seen = @{}
 foreach ($d in @($sys32) + @("$env:PATH" -split ';')) {
   if (-not $d) { continue }
-  try { $p = Join-Path $d 'onnxruntime.dll' } catch { continue }
-  $k = $p.ToLowerInvariant(); if ($seen.ContainsKey($k)) { continue }; $seen[$k] = 1
-  if (Test-Path -LiteralPath $p) {
-    $v = Ver $p
-    if ($v) { $v['where'] = $(if ($d.TrimEnd('\') -ieq $sys32) { 'system32' } else { 'path' }); $dlls += $v }
-  }
+  try {
+    $p = Join-Path $d 'onnxruntime.dll'
+    $k = $p.ToLowerInvariant()
+    if (-not $seen.ContainsKey($k)) {
+      $seen[$k] = 1
+      if (Test-Path -LiteralPath $p) {
+        $v = Ver $p
+        if ($v) { $v['where'] = $(if ($d.TrimEnd('\') -ieq $sys32) { 'system32' } else { 'path' }); $dlls += ,$v }
+      }
+    }
+  } catch {}
 }
 $r.ort_dlls = $dlls
 $r.directml_dll = Ver (Join-Path $sys32 'DirectML.dll')

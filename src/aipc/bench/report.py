@@ -174,6 +174,8 @@ def markdown(doc: dict[str, Any], charts: list[str] | None = None, chart_note: s
     out += [f"- {line}" for line in overhead_lines(doc)] or ["- not measured"]
     out += ["", "## Versions and drivers", ""]
     for t in doc["targets"]:
+        if not t["versions"] and not t.get("device_name"):
+            continue
         vers = ", ".join(f"{k} {v}" for k, v in sorted(t["versions"].items())) or "-"
         out.append(f"- {t['path']}/{t['api']}/{t['device']}: {vers}; device {t.get('device_name') or '-'}, "
                    f"driver {t.get('driver_version') or '-'}; memory note: {t['memory']['note'] or '-'}")

@@ -87,7 +87,7 @@ def peak_rss() -> int | None:
 
 def memory_note(resettable: bool) -> str:
     if resettable:
-        return "peak RSS per run (VmHWM reset before each run); load peak in details"
+        return "per-run peak RSS (VmHWM reset before each run); the target's peak also covers loading"
     return "peak RSS since the worker started (this OS cannot reset the peak counter), load included"
 
 

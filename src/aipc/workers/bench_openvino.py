@@ -86,7 +86,8 @@ def _device_facts(device: str) -> dict:
             out["device_memory_bytes"] = value
             out["device_memory_note"] = "NPU_DEVICE_ALLOC_MEM_SIZE after the runs"
     elif kind == "GPU":
-        out["device_memory_note"] = "GPU memory: see the compiled model's GPU_MEMORY_STATISTICS where exposed"
+        out["device_memory_note"] = ("GPU memory: the compiled model's GPU_MEMORY_STATISTICS where the API exposes "
+                                     "it (OVModelForCausalLM), else null")
     else:
         out["device_memory_note"] = "CPU: model memory is process memory (RSS)"
     return out

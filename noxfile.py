@@ -81,7 +81,11 @@ def build_ort(session: nox.Session) -> None:
 @nox.session(default=False)
 def stage(session: nox.Session) -> None:
     """Stage a complete, validated ORT_HOME (flat include/, lib/, manifest.json) from the ORT build."""
-    _aipc(session, "stage")
+    session.install("-e", str(ROOT))
+    if session.posargs:  # the contract form: --platform P --ort-source SRC --ort-build BUILD --out ORT_HOME
+        session.run("aipc", "stage", *session.posargs)
+    else:  # the pipeline's stage step on the default work directory layout
+        session.run("aipc", "build", "--steps", "stage")
 
 
 @nox.session(default=False)

@@ -36,14 +36,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     pipe = _pipeline(args)
-    results = pipe.run(args.step_names)
+    step_names = getattr(args, "steps", None) or args.step_names
+    results = pipe.run(step_names)
     ran = [r.name for r in results if r.status == "ran"]
     skipped = [r.name for r in results if r.status == "skipped"]
     summary = f"[aipc] done: ran {', '.join(ran) or 'nothing'}"
     if skipped:
         summary += f"; up to date: {', '.join(skipped)}"
     pipe.echo(summary)
-    if "wheels" in args.step_names:
+    if "wheels" in step_names:
         pipe.echo(f"[aipc] wheels in {pipe.s.wheels}")
     return 0
 
@@ -60,6 +61,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=_cmd_plan)
     for name, (help_text, names) in _STEPS.items():
         q = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "build":
+            q.add_argument("--steps", nargs="+", choices=STEP_NAMES, default=None,
+                           help="run only these steps of the pipeline (default: all, in order)")
         settings_mod.add_arguments(q)
         q.set_defaults(func=_cmd_run, step_names=names)
     stage.register_cli(sub)

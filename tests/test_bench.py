@@ -457,3 +457,15 @@ def test_real_bench_genai_on_the_tiny_model(tmp_path: Path) -> None:
     assert doc["harness"]["spawn_ms"]["path-genai"]["n"] == 3
     assert load(opts.out / "bench.json")["targets"][0]["status"] == "pass"
     assert (opts.out / "bench.md").is_file() and (opts.out / "bench.csv").is_file()
+
+
+def test_existing_export_is_labelled_as_exported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(bench_run, "_verify", lambda name, attr: (lambda kind, folder: kind == "genai"))
+    model = bench_run.ModelInfo(tmp_path, "user", None)
+    s = Settings(tiny=False)
+    ts = {t.path: t for t in targets(("genai", "openvino"), ("cpu",), s)}
+    opts = bench_run.BenchOptions(settings=s, targets=list(ts.values()), out=tmp_path)
+    assert bench_run.as_exported(ts["genai"], model, opts).precision == "as-exported"
+    assert bench_run.as_exported(ts["openvino"], model, opts).precision == "int4"  # exported by aipc at int4
+    opts.settings = Settings(tiny=False, precision="fp16")  # --precision given: the target keeps its own
+    assert bench_run.as_exported(ts["genai"], model, opts).precision == "int4"

@@ -13,7 +13,7 @@ import importlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -184,10 +184,22 @@ def target_entry(t: Target, res: dict[str, Any], warmup: int) -> dict[str, Any]:
     return entry
 
 
+def as_exported(t: Target, model: ModelInfo, opts: BenchOptions) -> Target:
+    """A target run on a folder that already is an export: its precision is what the export holds."""
+    if t.export is None or opts.settings.precision is not None:
+        return t
+    try:
+        is_export = _verify("aipc.verify.export", "is_export")
+    except Unavailable:
+        return t
+    return replace(t, precision="as-exported") if is_export(t.export, model.path) else t
+
+
 def run_target(t: Target, model: ModelInfo, opts: BenchOptions, spawn: dict[str, list[float]],
                echo: Echo) -> dict[str, Any]:
     t0 = time.monotonic()
     s = opts.settings
+    t = as_exported(t, model, opts)
     try:
         run_worker = run_worker_fn()
         python = venv_python(t, opts, echo)
@@ -230,7 +242,8 @@ def run_bench(opts: BenchOptions, echo: Echo | None = None) -> dict[str, Any]:
             entries.append(_empty_target(t, "skip", f"no model: {model_reason}"))
             continue
         entry = run_target(t, model, opts, spawn, say)
-        say(f"[aipc] bench {t.key}: {entry['status']}" + (f" ({entry['reason']})" if entry["reason"] else ""))
+        key = "/".join(entry[k] for k in ("path", "api", "device", "precision"))
+        say(f"[aipc] bench {key}: {entry['status']}" + (f" ({entry['reason']})" if entry["reason"] else ""))
         entries.append(entry)
     wall = time.monotonic() - t0
     venv_names = {p: Path(p).parents[1].name for p in spawn}

@@ -124,13 +124,17 @@ def build_prompt(encode: Callable[[str], list], words: list, n_tokens: int, seed
 
 def callback_cost_us(callback: Callable[[], object], n: int) -> float:
     """Mean cost in microseconds of one call of the per-token timestamping callback (the harness's own cost)."""
-    n = max(1, int(n))
+    n = max(5, int(n))
     for _ in range(min(n, 100)):
         callback()
-    t0 = now()
-    for _ in range(n):
-        callback()
-    return (now() - t0) / n * 1e6
+    batch = n // 5
+    best = float("inf")
+    for _ in range(5):  # the fastest of 5 batches: the callback's own cost, not a scheduler hiccup
+        t0 = now()
+        for _ in range(batch):
+            callback()
+        best = min(best, (now() - t0) / batch)
+    return best * 1e6
 
 
 def run_grid(req: dict, encode: Callable[[str], list], generate: Callable[[str, int], dict]) -> list:
@@ -173,7 +177,7 @@ def golden_check(tokens: list, req: dict) -> tuple[bool, dict]:
     golden = req.get("golden")
     if golden is None:
         why = "no golden reference for this model" if req.get("precision") == "fp32" else \
-            f"{req.get('precision')}: quantized ids may differ from fp32 (count checked only)"
+            f"{req.get('precision')}: ids are not compared with the fp32 reference (count checked only)"
         want = int(req.get("max_new_tokens") or 0)
         ok = not want or len(tokens) == want
         return ok, {"checked": False, "match": None, "note": why, "tokens": tokens}

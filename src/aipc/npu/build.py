@@ -129,7 +129,7 @@ class NpuBuild:
     wheels: Path
     project: Path
     pins: Pins
-    sdist: Path | None = None  # --sdist: a file or a directory holding it
+    sdist_given: Path | None = None  # --sdist: a file or a directory holding it
     openvino: str | None = None  # --openvino VERSION (pip), default the pin
     openvino_dir: Path | None = None  # --openvino-dir: a pre-installed openvino package
     find_links: Path | None = None  # --find-links: offline wheelhouse for the build venv and the sdist
@@ -233,10 +233,10 @@ class NpuBuild:
 
     def steps(self, *, echo: Echo | None = None) -> list[Step]:
         say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
-        download = None if self.sdist else sdist.download_command(
+        download = None if self.sdist_given else sdist.download_command(
             self.pin, self.sdist_file.parent, self.python, self.find_links)
         sdist_cmd = download or Command.make(
-            ["aipc", "build-npu", "--sdist", str(self.sdist)], cwd=self.build_dir)
+            ["aipc", "build-npu", "--sdist", str(self.sdist_given)], cwd=self.build_dir)
         pin_inputs = {"file": self.pin.file, "sha256": self.pin.sha256}
         spec = self.venv_spec()
         venvs_root = self.build_dir / "venvs"
@@ -248,7 +248,7 @@ class NpuBuild:
         wheel_out = self.out_dir / self.wheel_file
         steps = [
             Step("npu-sdist", f"fetch and verify the PyPI sdist {self.pin.file} (sha256 pinned)", [sdist_cmd],
-                 inputs={**pin_inputs, "given": str(self.sdist or "")}, outputs=[self.sdist_file],
+                 inputs={**pin_inputs, "given": str(self.sdist_given or "")}, outputs=[self.sdist_file],
                  action=lambda: self._obtain(download)),
             Step("npu-unpack", f"verify and unpack {self.pin.file} into {self.src_root}",
                  [Command.make(["tar", "xzf", str(self.sdist_file), "-C", str(self.src_root)], cwd=self.build_dir)],
@@ -272,7 +272,7 @@ class NpuBuild:
 
     # actions -----------------------------------------------------------------------------------------------------
     def _obtain(self, download: Command | None) -> None:
-        sdist.obtain_sdist(self.sdist_file, self.pin, given=self.sdist, download=download)
+        sdist.obtain_sdist(self.sdist_file, self.pin, given=self.sdist_given, download=download)
 
     def _unpack(self) -> None:
         sdist.unpack_sdist(self.sdist_file, self.pin, self.src_root)
@@ -284,7 +284,7 @@ class NpuBuild:
 
     def check_venv_openvino(self, python: Path) -> None:
         """The openvino really installed in the build venv must obey the version rule (and be the planned one)."""
-        version, cmake_dir = probe_openvino(python)
+        version, _cmake_dir = probe_openvino(python)
         check_openvino_version(version, str(self.pins.npu.get("openvino_max_exclusive", "2025.1")),
                                f"installed in {python}")
         if version != self.openvino_version:
@@ -342,7 +342,7 @@ def make_config(
         wheels=wheels_dir(wheels).absolute(),
         project=(project or default_project_dir()).absolute(),
         pins=pins or load_pins(),
-        sdist=sdist_path.absolute() if sdist_path else None,
+        sdist_given=sdist_path.absolute() if sdist_path else None,
         openvino=openvino,
         openvino_dir=openvino_dir.absolute() if openvino_dir else None,
         find_links=find_links.absolute() if find_links else None,

@@ -139,7 +139,7 @@ def unpack_sdist(tar_path: Path, pin: SdistPin, dest: Path) -> Path:
         tmp.mkdir(parents=True)
         with tarfile.open(tar_path, "r:gz") as tar:
             members = _safe_members(tar, pin.top_dir)
-            tar.extractall(tmp, members=members)  # noqa: S202 - members checked above
+            tar.extractall(tmp, members=members)
     src = dest / pin.top_dir
     if not (src / "src" / "bindings.cpp").is_file():
         raise AipcError(f"{tar_path} has no src/bindings.cpp", hint="use the genuine PyPI sdist")

@@ -45,7 +45,7 @@ def inspect_wheel(path: Path, platform: Platform) -> list[str]:
     problems = []
     try:
         _name, _version, _build, tags = parse_wheel_filename(path.name)
-    except Exception as exc:  # noqa: BLE001 - any bad name is a problem to report
+    except Exception as exc:
         return [f"{path.name}: not a wheel file name ({exc})"]
     tag_texts = sorted(str(t) for t in tags)
     want_plat = platform.wheel_platform_tag_prefix
@@ -63,7 +63,8 @@ def inspect_wheel(path: Path, platform: Platform) -> list[str]:
             problems.append(f"missing {member}")
     shadow = sorted({n.split("/")[0] + "/external/openvino" for n in names if "/external/openvino/" in n})
     if shadow or any("_pyopenvino" in n for n in names):
-        problems.append(f"bundles OpenVINO's Python package ({', '.join(shadow) or '_pyopenvino'}): it shadows openvino")
+        what = ", ".join(shadow) or "_pyopenvino"
+        problems.append(f"bundles OpenVINO's Python package ({what}): it shadows openvino")
     if not any(n.startswith(lib_dir(platform) + "/") and "openvino_intel_cpu_plugin" in n for n in names):
         problems.append(f"no OpenVINO CPU plugin in {lib_dir(platform)} (needed for the CPU fallback)")
     return problems

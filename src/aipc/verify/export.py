@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AipcError, UsageError
+from ..errors import AipcError, StepFailed, UsageError
 from ..fsutil import atomic_path, atomic_write_json, sha256_text
 from ..runner import Command, Runner, Step
 from ..venvs import VenvSpec, cache_dir, ensure_venv
@@ -179,7 +179,15 @@ def ensure_export(
             plan = plan_export(kind, model, tmp, precision, device, python, config, work)
             step = Step(f"export-{kind}-{precision}-{device}", f"export {model.name} for {kind} ({precision}, "
                         f"{device})", [plan.command])
-            Runner(work / "state", cache / "logs", force=True, echo=echo or (lambda s: None)).run(step)
+            try:
+                Runner(work / "state", cache / "logs", force=True, echo=echo or (lambda s: None)).run(step)
+            except StepFailed as exc:
+                log = cache / "logs" / f"{step.name}.log"
+                raise AipcError(
+                    f"{plan.notes.get('recipe', kind)} ({precision}) of {model} failed: {_last_error(log) or exc}"
+                    f" (log: {log})",
+                    hint="check that the folder is a complete, loadable Phi-3 checkpoint",
+                ) from None
             missing = [f for f in EXPECTED_FILES["genai" if kind == "genai" else "openvino"] if not (tmp / f).is_file()]
             if missing:
                 raise AipcError(
@@ -210,6 +218,19 @@ def _stamp_ok(dest: Path, fingerprint: str) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and data.get("fingerprint") == fingerprint
+
+
+def _last_error(log: Path) -> str:
+    """The last meaningful line a converter printed (its exception), from the step log."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        text = line.strip()
+        if text and not text.startswith("#") and not text.startswith("$"):
+            return text[:300]
+    return ""
 
 
 def _mkdir(path: Path) -> Path:

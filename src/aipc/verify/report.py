@@ -45,7 +45,7 @@ def summary(rows: Sequence[Row]) -> dict[str, int]:
     return {s: sum(1 for r in rows if r.status == s) for s in ("pass", "fail", "skip")}
 
 
-def format_table(rows: Sequence[Row], *, width: int = 70) -> str:
+def format_table(rows: Sequence[Row], *, width: int = 100) -> str:
     cells = [list(COLUMNS)]
     for r in rows:
         reason = r.reason if len(r.reason) <= width else r.reason[: width - 1] + "…"

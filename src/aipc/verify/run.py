@@ -119,6 +119,7 @@ class Verifier:
         self.gpu_facts = gpu_facts
         self.devices: dict[str, list[str] | str] = {}  # venv -> OpenVINO devices, or the probe's failure reason
         self.model: Path | None = None  # the model verified (set by run)
+        self.export_failures: dict[tuple[str, str, str], str] = {}
         check_device(opts.device)
         if opts.model is not None and not Path(opts.model).exists():
             raise UsageError(f"model folder {opts.model} does not exist",
@@ -266,12 +267,17 @@ class Verifier:
                     return
                 self.progress.phase(f"export {kind} {case.precision}")
                 t0 = time.monotonic()
+                export_device = choice.export if path == "genai" else "cpu"
+                key = (kind, case.precision, export_device)
+                if key in self.export_failures:  # do not run a failed conversion twice
+                    self._finish(row, "fail", self.export_failures[key])
+                    return
                 try:
-                    model = ensure_export(kind, ctx.model, case.precision,
-                                          device=choice.export if path == "genai" else "cpu",
+                    model = ensure_export(kind, ctx.model, case.precision, device=export_device,
                                           cache=self.cache, echo=self.progress.note, spec=spec)
                 except AipcError as exc:
-                    self._finish(row, "fail", f"export failed: {exc.one_line()}")
+                    self.export_failures[key] = f"export failed: {exc.message}"
+                    self._finish(row, "fail", self.export_failures[key])
                     return
                 row.details["export_seconds"] = round(time.monotonic() - t0, 3)
                 row.details["export"] = str(model)

@@ -1,0 +1,64 @@
+"""End-to-end ``aipc verify`` on the tiny model with real venvs (slow; everything cached in the shared test cache,
+so a warm rerun only runs the smokes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import shared_cache
+
+
+def aipc(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, AIPC_CACHE=str(shared_cache()), AIPC_WHEELS=str(cwd / "no-wheels"))
+    return subprocess.run([sys.executable, "-m", "aipc", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=1800, check=False)
+
+
+@pytest.mark.slow
+def test_verify_end_to_end(tmp_path: Path) -> None:
+    proc = aipc(["verify"], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    data = json.loads((tmp_path / "verify.json").read_text())
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {(r["path"], r["api"], r["precision"]): r
+                                                        for r in data["results"]}
+    golden = json.loads((Path(data["model"]) / "golden.json").read_text())["golden"]
+    for key in [("genai", "onnxruntime-genai", "fp32"), ("genai", "onnxruntime-genai", "int4"),
+                ("openvino", "OVModelForCausalLM", "int4"), ("openvino", "LLMPipeline", "int4"),
+                ("openvino", "LLMPipeline", "fp32")]:
+        row = rows[key]
+        assert (row["status"], row["device"], row["n_tokens"]) == ("pass", "CPU", 16), row
+    # fp32 equals the transformers reference exactly on both runtimes
+    assert rows[("genai", "onnxruntime-genai", "fp32")]["tokens"] == golden
+    assert rows[("openvino", "LLMPipeline", "fp32")]["tokens"] == golden
+    npu_ov = rows[("openvino-npu", "LLMPipeline", "int4")]
+    assert npu_ov["status"] == "skip" and "no NPU device" in npu_ov["reason"]
+    npu = [r for r in data["results"] if r["path"] == "npu"]
+    # the NPU library: a pass only as cpu-fallback here (no NPU), else a skip with its reason
+    assert npu and all((r["status"] == "skip" and r["reason"])
+                       or (r["status"] == "pass" and r["device"] == "cpu-fallback") for r in npu), npu
+    suite = ET.parse(tmp_path / "verify.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    assert "passed, 0 failed" in proc.stdout
+
+
+@pytest.mark.slow
+def test_verify_corrupted_weights_is_a_failed_row(tmp_path: Path) -> None:
+    first = aipc(["tiny-model", str(tmp_path / "tiny")], tmp_path)
+    assert first.returncode == 0, first.stderr
+    bad = tmp_path / "tiny"
+    (bad / "model.safetensors").write_bytes(b"\x00garbage" * 1000)
+    shutil.rmtree(tmp_path / "no-wheels", ignore_errors=True)
+    proc = aipc(["verify", "--paths", "genai", "--precision", "fp32", "--model", str(bad)], tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout
+    row = json.loads((tmp_path / "verify.json").read_text())["results"][0]
+    assert row["status"] == "fail" and row["reason"].startswith("export failed"), row

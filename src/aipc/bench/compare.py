@@ -67,8 +67,8 @@ def format_comparison(cmp: Comparison, names: tuple[str, str]) -> str:
             _label_m, unit, higher = METRICS[m]
             better = ratio > 1.0 if higher else ratio < 1.0
             verdict = "same" if abs(ratio - 1.0) < 0.02 else ("B better" if better else "B worse")
-            table.append([f"{k[0]}/{k[1]}/{k[2]}/{k[3]}", f"{k[4]}x{k[5]}", f"{m} ({unit})", f"{va:.4g}",
-                          f"{vb:.4g}", f"{ratio:.3f}", verdict])
+            table.append([f"{k[0]}/{k[1]}/{k[2]}/{k[3]}", f"{k[4]}x{k[5]}", f"{m} ({unit})", _num(va),
+                          _num(vb), f"{ratio:.3f}", verdict])
     lines = [f"A = {names[0]}", f"B = {names[1]}", "ratios are B / A of the means over measured runs", "",
              text_table(table)]
     for label, only in (("only in A", cmp.only_a), ("only in B", cmp.only_b)):
@@ -77,6 +77,10 @@ def format_comparison(cmp: Comparison, names: tuple[str, str]) -> str:
     if cmp.machine_differs:
         lines.append("note: A and B were measured on different machines or operating systems")
     return "\n".join(lines)
+
+
+def _num(v: float) -> str:
+    return f"{v:,.1f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
 def compare_files(a: Path, b: Path) -> str:

@@ -469,3 +469,17 @@ def test_existing_export_is_labelled_as_exported(monkeypatch: pytest.MonkeyPatch
     assert bench_run.as_exported(ts["openvino"], model, opts).precision == "int4"  # exported by aipc at int4
     opts.settings = Settings(tiny=False, precision="fp16")  # --precision given: the target keeps its own
     assert bench_run.as_exported(ts["genai"], model, opts).precision == "int4"
+
+
+@pytest.mark.parametrize("worker", ["bench_genai.py", "bench_openvino.py", "bench_npu.py"])
+def test_workers_follow_the_protocol_without_their_runtime(worker: str) -> None:
+    """No-op requests pass with the stdlib alone; a real request without the runtime is a fail with its reason."""
+    from aipc.verify.smoke import run_worker
+
+    py = Path(sys.executable)
+    noop = run_worker(py, WORKERS / worker, {"noop": True, "model": "", "device": "cpu", "precision": "fp32"}, 60.0)
+    assert noop["status"] == "pass" and noop["reason"] == "no-op"
+    res = run_worker(py, WORKERS / worker, {"probe": True, "model": "", "device": "cpu", "precision": "fp32",
+                                            "api": "x"}, 60.0)
+    assert res["status"] in ("fail", "skip")  # the dev venv has no onnxruntime_genai / openvino / NPU library
+    assert res["reason"]

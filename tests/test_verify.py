@@ -586,3 +586,20 @@ def test_tiny_model_stamp_detects_damage(tmp_path: Path) -> None:
     assert not tinymodel.is_intact(tmp_path / "missing")
     assert tinymodel.tiny_fingerprint() == tinymodel.tiny_fingerprint()
     assert tinymodel.tiny_model_dir(tmp_path).parent == tmp_path / "models"
+
+
+def test_npu_path_device_and_precision_rules(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from aipc.venvs import VenvSpec
+
+    monkeypatch.setattr(run, "venv_spec", lambda path, wheels, cache=None: VenvSpec("npu-fake", ()))
+    assert main(["verify", "--paths", "npu", "--precision", "fp32"]) == 0
+    row = json.loads((fake_env / "verify.json").read_text())["results"][0]
+    assert row["status"] == "skip" and "not fp32" in row["reason"]
+    assert main(["verify", "--paths", "npu", "--device", "gpu"]) == 0
+    row = json.loads((fake_env / "verify.json").read_text())["results"][0]
+    assert row["status"] == "skip" and "gpu requested" in row["reason"]
+    # int4 on auto: the worker gets the Hugging Face folder itself (the library compiles it), no export
+    assert main(["verify", "--paths", "npu"]) == 0
+    row = json.loads((fake_env / "verify.json").read_text())["results"][0]
+    assert row["status"] == "pass" and row["reason"] == f"fake {fake_env / 'tiny'}"

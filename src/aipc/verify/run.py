@@ -34,6 +34,7 @@ PRECISIONS = ("fp32", "fp16", "int8", "int4")
 DEFAULT_MESSAGES = [{"role": "system", "content": "You are a helpful AI assistant."},
                     {"role": "user", "content": "Can you introduce yourself?"}]
 NPU_API = "intel-npu-acceleration-library"
+NPU_PRECISIONS = ("int4", "int8", "fp16")  # CompilerConfig dtypes (shared/docs/npu.md section 3)
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,11 @@ class Verifier:
             dml = genai_local_wheels(self.wheels).dml and bool(spec.local_wheels)
             return choose_genai_device(device, dml_wheel=dml, gpus=list(gpus), gpu_reason=why)
         if path == "npu":
-            return Choice(device, "the library picks NPU, else falls back to CPU")
+            if device in ("gpu", "dml"):
+                return Choice(None, f"the NPU library runs on the NPU (or its CPU fallback) only ({device} requested)")
+            if case.precision not in NPU_PRECISIONS:
+                return Choice(None, f"the NPU library compiles {'/'.join(NPU_PRECISIONS)} only, not {case.precision}")
+            return Choice(device, "the library picks the NPU, else falls back to CPU")
         available = self._ov_devices(python)
         if isinstance(available, str):
             raise AipcError(f"OpenVINO device probe failed: {available}")

@@ -603,3 +603,8 @@ def test_npu_path_device_and_precision_rules(fake_env: Path, monkeypatch: pytest
     assert main(["verify", "--paths", "npu"]) == 0
     row = json.loads((fake_env / "verify.json").read_text())["results"][0]
     assert row["status"] == "pass" and row["reason"] == f"fake {fake_env / 'tiny'}"
+
+
+def test_windows_crash_codes_are_shown_in_hex() -> None:
+    assert smoke._code(3221225477) == "0xC0000005"
+    assert smoke._code(3) == "3"

@@ -107,7 +107,7 @@ def _verify(args: argparse.Namespace, paths: list[str], *, json_out: Path | None
     rows = verifier.run()
     wall = time.monotonic() - t0
     print(format_table(rows))
-    meta = run_meta(opts, verifier.model, started, wall, rows)
+    meta = run_meta(opts, verifier.model, started, wall, rows, verifier.setup_seconds)
     if json_out is not None:
         write_json(json_out, rows, meta)
     if junit is not None:

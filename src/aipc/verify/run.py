@@ -121,6 +121,7 @@ class Verifier:
         self.devices: dict[str, list[str] | str] = {}  # venv -> OpenVINO devices, or the probe's failure reason
         self.model: Path | None = None  # the model verified (set by run)
         self.export_failures: dict[tuple[str, str, str], str] = {}
+        self.setup_seconds: dict[str, float] = {}  # tiny model (+ its venv), shown in verify.json
         check_device(opts.device)
         if opts.model is not None and not Path(opts.model).exists():
             raise UsageError(f"model folder {opts.model} does not exist",
@@ -131,8 +132,10 @@ class Verifier:
         n = self.opts.max_new_tokens
         if self.opts.model is None:
             self.progress.note("tiny model: making or reusing aipc's tiny Phi-3")
+            t0 = time.monotonic()
             try:
                 model = ensure_tiny_model(self.cache, echo=self.progress.note)
+                self.setup_seconds["tiny_model"] = round(time.monotonic() - t0, 3)
                 golden = load_golden(model)
             except AipcError as exc:
                 return Context(None, "tiny", {}, problem=f"tiny model could not be made: {exc.one_line()}")
@@ -302,8 +305,12 @@ class Verifier:
         self._finish(row, res["status"], res["reason"])
 
 
-def run_meta(opts: Options, ctx_model: Path | None, started: float, wall: float, rows: list[Row]) -> dict[str, Any]:
+def run_meta(opts: Options, ctx_model: Path | None, started: float, wall: float, rows: list[Row],
+             setup: dict[str, float] | None = None) -> dict[str, Any]:
     smoke = sum(r.seconds for r in rows)
+    setup = dict(setup or {})
+    setup["venvs"] = round(sum(float(r.details.get("venv_seconds", 0.0)) for r in rows), 3)
+    setup["exports"] = round(sum(float(r.details.get("export_seconds", 0.0)) for r in rows), 3)
     return {
         "aipc": __version__,
         "model": str(ctx_model) if ctx_model else None,
@@ -319,6 +326,7 @@ def run_meta(opts: Options, ctx_model: Path | None, started: float, wall: float,
         "seconds": round(wall, 3),
         "smoke_seconds": round(smoke, 3),
         "overhead_seconds": round(wall - smoke, 3),
+        "setup_seconds": setup,
     }
 
 

@@ -35,6 +35,11 @@ def _signal_name(rc: int) -> str:
         return f"signal {-rc}"
 
 
+def _code(rc: int) -> str:
+    """An exit code as people search for it: Windows NTSTATUS crashes in hex (0xC0000005 = access violation)."""
+    return f"0x{rc:08X}" if rc > 0x7FFFFFFF else str(rc)
+
+
 def _last_line(text: str) -> str:
     for line in reversed(text.splitlines()):
         if line.strip():
@@ -150,7 +155,7 @@ def run_worker(
             except ValueError as exc:
                 return fail_result(request, f"worker wrote an unreadable result ({exc})", seconds, stderr_tail=tail)
         if not isinstance(raw, Mapping):
-            how = f"killed by {_signal_name(rc)}" if rc < 0 else f"exited with code {rc}"
+            how = f"killed by {_signal_name(rc)}" if rc < 0 else f"exited with code {_code(rc)}"
             if raw is None:
                 reason = f"worker {how} without a result" + (f": {last}" if last else "")
             else:
@@ -162,7 +167,7 @@ def run_worker(
             res["details"]["exit_code"] = rc
             if res["status"] == "pass":
                 res["status"] = "fail"
-                res["reason"] = f"worker reported pass but exited with code {rc}" + (f": {last}" if last else "")
+                res["reason"] = f"worker reported pass but exited with code {_code(rc)}" + (f": {last}" if last else "")
         if res["status"] == "fail":
             res["details"].setdefault("stderr_tail", tail)
         return res

@@ -6,6 +6,7 @@ as a percentage of the smoke time. Targets (issue "nox -s verify"): warm <= 30 s
     python scripts/bench_verify.py                 # cold + warm in a temporary cache (deleted afterwards)
     python scripts/bench_verify.py --cache DIR     # use DIR as AIPC_CACHE (kept; a second call measures warm twice)
     python scripts/bench_verify.py --no-pip-cache  # cold installs download every wheel again (PIP_NO_CACHE_DIR)
+    python scripts/bench_verify.py --nox           # time `nox -s verify` itself
 
 Extra arguments after ``--`` go to ``aipc verify`` (e.g. ``-- --paths genai,openvino``). The timing is taken
 around the ``python -m aipc verify`` process, so it includes interpreter start-up and aipc's own import.
@@ -24,19 +25,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
 WARM_TARGET = 30.0
 OVERHEAD_TARGET = 20.0
 
 
-def run_verify(cache: Path, work: Path, label: str, extra: list[str], no_pip_cache: bool) -> dict[str, Any]:
+def run_verify(cache: Path, work: Path, label: str, extra: list[str], no_pip_cache: bool,
+               use_nox: bool = False) -> dict[str, Any]:
     env = dict(os.environ, AIPC_CACHE=str(cache))
     if no_pip_cache:
         env["PIP_NO_CACHE_DIR"] = "1"
     out = work / f"{label}.json"
     argv = [sys.executable, "-m", "aipc", "verify", "--json", str(out), "--junit", str(work / f"{label}.xml"), *extra]
+    cwd = work
+    if use_nox:  # the same through `nox -s verify` (adds nox's session venv and `pip install -e .` of aipc)
+        argv = [sys.executable, "-m", "nox", "-s", "verify", "--", *argv[4:]]
+        cwd = ROOT
     print(f"[bench] {label}: {' '.join(argv[1:])}  (AIPC_CACHE={cache})", flush=True)
     t0 = time.monotonic()
-    proc = subprocess.run(argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, check=False)
     wall = time.monotonic() - t0
     (work / f"{label}.log").write_text(proc.stdout, encoding="utf-8")
@@ -69,6 +76,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=None, help="AIPC_CACHE to use and keep (default: a temporary one)")
     ap.add_argument("--no-pip-cache", action="store_true", help="cold installs bypass pip's download cache")
+    ap.add_argument("--nox", action="store_true", help="run `nox -s verify` instead of `python -m aipc verify`")
     ap.add_argument("--warm-runs", type=int, default=1, help="warm runs after the cold one (default 1)")
     ap.add_argument("extra", nargs="*", help="arguments for aipc verify (after --)")
     args = ap.parse_args()
@@ -77,11 +85,11 @@ def main() -> int:
     work = tmp / "work"
     work.mkdir()
     try:
-        results = [run_verify(cache, work, "cold", args.extra, args.no_pip_cache)]
+        results = [run_verify(cache, work, "cold", args.extra, args.no_pip_cache, args.nox)]
         report(results[0])
         for i in range(args.warm_runs):
             results.append(run_verify(cache, work, f"warm{i + 1}" if args.warm_runs > 1 else "warm", args.extra,
-                                      False))
+                                      False, args.nox))
             report(results[-1])
         warm = results[-1]
         print(f"[bench] summary: cold {results[0]['wall']:.1f} s; warm {warm['wall']:.1f} s (target <= "

@@ -361,14 +361,17 @@ def test_pypi_wheels_exist_for_windows_cp38_to_cp312_only() -> None:
 
 
 @pytest.mark.parametrize(
-    ("request_fields", "reason"),
+    ("request_fields", "status", "reason"),
     [
-        ({"device": "gpu"}, "device 'gpu' is not supported"),
-        ({"precision": "fp32"}, "precision 'fp32' is not supported"),
-        ({"model": "/nonexistent"}, "has no config.json"),
+        ({"device": "gpu"}, "skip", "device 'gpu' is not supported"),
+        ({"device": "tpu"}, "fail", "device 'tpu' is not supported"),
+        ({"precision": "fp32"}, "skip", "precision 'fp32' is not supported"),
+        ({"precision": "q3"}, "fail", "precision 'q3' is not supported"),
+        ({"model": "/nonexistent"}, "fail", "has no config.json"),
     ],
 )
-def test_worker_bad_input_is_a_fail_result(tmp_path: Path, request_fields: dict[str, str], reason: str) -> None:
+def test_worker_refuses_what_it_cannot_run(tmp_path: Path, request_fields: dict[str, str], status: str,
+                                           reason: str) -> None:
     req = {"model": str(tmp_path), "device": "auto", "precision": "int4", "max_new_tokens": 4, "messages": [],
            "golden": None, **request_fields}
     (tmp_path / "req.json").write_text(json.dumps(req))
@@ -376,6 +379,6 @@ def test_worker_bad_input_is_a_fail_result(tmp_path: Path, request_fields: dict[
                            "--result", str(tmp_path / "res.json")], capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     res = json.loads((tmp_path / "res.json").read_text())
-    assert res["status"] == "fail"
+    assert res["status"] == status
     assert reason in res["reason"]
     assert res["api"] == "intel-npu-acceleration-library"

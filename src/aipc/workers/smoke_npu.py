@@ -2,8 +2,9 @@
 
 python smoke_npu.py --request REQ.json --result RES.json
 
-Request keys (worker protocol): model (a Hugging Face Phi-3 checkpoint folder), device (auto|cpu|npu), precision
-(int4|int8|fp16; the library has no fp32 compile), max_new_tokens, messages, golden (ids or null); path-specific:
+Request keys (worker protocol): model (a Hugging Face Phi-3 checkpoint folder), device (auto|cpu|npu; gpu/dml give
+``skip``), precision (int4|int8|fp16; fp32 gives ``skip``: the library has no fp32 compile), max_new_tokens,
+messages, golden (ids or null; reported as ``details.golden_prefix_match`` only); path-specific:
 - ``action``: ``probe`` imports the library and reports ``npu_available()`` only, nothing is compiled;
 - ``prompt_ids``: token ids of the prompt, used instead of the folder's tokenizer and chat template.
 
@@ -33,6 +34,8 @@ os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 API = "intel-npu-acceleration-library"
 DEVICES = ("auto", "cpu", "npu")
 PRECISIONS = ("int4", "int8", "fp16")
+OTHER_DEVICES = ("gpu", "dml")  # devices of the other paths
+OTHER_PRECISIONS = ("fp32",)  # the library compiles fp16 / int8 / int4 only
 
 
 def write_result(path: str, result: dict) -> None:
@@ -78,11 +81,14 @@ def run(req: dict, res: dict) -> None:
     precision = str(req.get("precision") or "int4").lower()
     res["precision"] = precision
     if device not in DEVICES:
-        res.update(status="fail", reason=f"device {device!r} is not supported by {API} (use one of: "
+        # a device of another path (gpu, dml) is not this path's failure: skip; anything else is bad input
+        status = "skip" if device in OTHER_DEVICES else "fail"
+        res.update(status=status, reason=f"device {device!r} is not supported by {API} (use one of: "
                                          f"{', '.join(DEVICES)}; it runs on the NPU or falls back to CPU)")
         return
     if precision not in PRECISIONS and req.get("action") != "probe":
-        res.update(status="fail", reason=f"precision {precision!r} is not supported by {API} "
+        status = "skip" if precision in OTHER_PRECISIONS else "fail"
+        res.update(status=status, reason=f"precision {precision!r} is not supported by {API} "
                                          f"(CompilerConfig dtype: {', '.join(PRECISIONS)})")
         return
     model_dir = str(req.get("model") or "")

@@ -131,8 +131,10 @@ def test_unpack_checks_members(tmp_path: Path) -> None:
 
 def test_download_command_is_sdist_only_and_offline_capable(tmp_path: Path) -> None:
     cmd = sdist.download_command(PIN, tmp_path / "sdist", "py")
+    req = tmp_path / "sdist-requirement.txt"
     assert cmd.argv[1:] == ("-m", "pip", "download", "--disable-pip-version-check", "--no-deps", "--no-binary",
-                            ":all:", "intel-npu-acceleration-library==1.4.0", "-d", str(tmp_path / "sdist"))
+                            ":all:", "--require-hashes", "-r", str(req), "-d", str(tmp_path / "sdist"))
+    assert sdist.requirement_text(PIN) == f"intel-npu-acceleration-library==1.4.0 --hash=sha256:{PIN.sha256}\n"
     offline = sdist.download_command(PIN, tmp_path / "sdist", "py", tmp_path / "house")
     assert "--no-index" in offline.argv
     assert offline.argv[offline.argv.index("--find-links") + 1] == str(tmp_path / "house")
@@ -382,3 +384,44 @@ def test_worker_refuses_what_it_cannot_run(tmp_path: Path, request_fields: dict[
     assert res["status"] == status
     assert reason in res["reason"]
     assert res["api"] == "intel-npu-acceleration-library"
+
+
+def test_worker_reports_a_missing_library_as_fail(tmp_path: Path) -> None:
+    """Everything past the input checks runs inside the catch-all: here the import fails (no library in this venv)."""
+    (tmp_path / "config.json").write_text("{}")
+    req = {"model": str(tmp_path), "device": "auto", "precision": "int4", "max_new_tokens": 4, "messages": [],
+           "golden": None}
+    (tmp_path / "req.json").write_text(json.dumps(req))
+    argv = ["w", "--request", str(tmp_path / "req.json"), "--result", str(tmp_path / "res.json")]
+    code = (
+        "import runpy, sys; sys.modules['intel_npu_acceleration_library'] = None; "
+        f"sys.argv = {argv!r}; runpy.run_path({str(path.WORKER)!r}, run_name='__main__')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "res.json").read_text())
+    assert res["status"] == "fail"
+    assert res["reason"].startswith(("ModuleNotFoundError", "ImportError")), res["reason"]
+    assert "traceback" in res["details"]
+
+
+def test_ensure_npu_wheel_reports_why_it_cannot_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(**_kwargs: object) -> None:
+        raise AipcError("no compiler here", hint="install one")
+
+    monkeypatch.setattr(build, "make_config", refuse)
+    said: list[str] = []
+    assert path.ensure_npu_wheel(tmp_path, echo=said.append) is None
+    assert said and "cannot build it here: no compiler here; fix: install one" in said[0]
+
+
+def test_pip_download_refuses_a_tampered_sdist_before_running_it(tmp_path: Path) -> None:
+    """The online route: pip checks the pinned hash before it would run the sdist's setup.py (offline index here)."""
+    index = tmp_path / "index"
+    index.mkdir()
+    make_sdist(index)  # named like the real one, different bytes
+    dest = tmp_path / "b" / "sdist" / PIN.file
+    cmd = sdist.download_command(PIN, dest.parent, sys.executable, find_links=index)
+    with pytest.raises(AipcError, match=r"refusing a tampered or different sdist \(pip stopped before"):
+        sdist.obtain_sdist(dest, PIN, given=None, download=cmd)
+    assert not dest.exists()

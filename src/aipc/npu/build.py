@@ -233,6 +233,8 @@ class NpuBuild:
 
     def steps(self, *, echo: Echo | None = None) -> list[Step]:
         say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+        if self.sdist_given is None and self.find_links is not None and (self.find_links / self.pin.file).is_file():
+            self.sdist_given = self.find_links  # offline: take it from the wheelhouse, no pip metadata step
         download = None if self.sdist_given else sdist.download_command(
             self.pin, self.sdist_file.parent, self.python, self.find_links)
         sdist_cmd = download or Command.make(
@@ -297,13 +299,14 @@ class NpuBuild:
                             hint="see the npu-wheel log; rerun with --force")
         check_wheel(wheel, self.platform)
         if self.platform.binary_format == "elf" and host_platform_name() == "linux":
-            with tempfile.TemporaryDirectory() as tmp:
-                lib = extract_member(wheel, f"{lib_dir(self.platform)}/{self.platform.npu_native_lib}",
-                                     Path(tmp) / self.platform.npu_native_lib)
-                beyond = isa.check_library_isa(lib)
-            if beyond:
-                raise AipcError(f"{self.platform.npu_native_lib} uses instructions beyond x86-64-v3: {beyond[0]}",
-                                hint="check the -march flags in native/npu/CMakeLists.txt")
+            # what aipc compiled: the native library and the libopenvino.so preload library
+            for name in (self.platform.npu_native_lib, self.platform.npu_openvino_lib):
+                with tempfile.TemporaryDirectory() as tmp:
+                    lib = extract_member(wheel, f"{lib_dir(self.platform)}/{name}", Path(tmp) / name)
+                    beyond = isa.check_library_isa(lib)
+                if beyond:
+                    raise AipcError(f"{name} uses instructions beyond x86-64-v3: {beyond[0]}",
+                                    hint="check the -march flags in native/npu/CMakeLists.txt")
         entry = add_wheels(self.wheels, [wheel], self.provenance())[0]
         say(f"[aipc] npu wheel: {self.wheels / entry['file']} ({entry['size'] / 1e6:.1f} MB, sha256 {entry['sha256']})")
 

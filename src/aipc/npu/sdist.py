@@ -47,10 +47,23 @@ class SdistPin:
         return f"{DIST}=={self.version}"
 
 
+def requirement_file(dest: Path) -> Path:
+    """The hash-pinned requirement ``pip download`` reads (written next to ``dest`` by :func:`obtain_sdist`)."""
+    return dest.parent / "sdist-requirement.txt"
+
+
+def requirement_text(pin: SdistPin) -> str:
+    return f"{pin.requirement} --hash=sha256:{pin.sha256}\n"
+
+
 def download_command(pin: SdistPin, dest: Path, python: str, find_links: Path | None = None) -> Command:
-    """``pip download`` of the sdist only (no wheels, no dependencies) into ``dest``."""
+    """``pip download`` of the sdist only (no wheels, no dependencies) into ``dest``.
+
+    ``--require-hashes`` with the pinned sha256: pip checks the download before it runs the sdist's ``setup.py``
+    to prepare its metadata, so a tampered sdist never executes (aipc checks the hash again afterwards).
+    """
     argv = [python, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
-            "--no-binary", ":all:", pin.requirement, "-d", str(dest)]
+            "--no-binary", ":all:", "--require-hashes", "-r", str(requirement_file(dest)), "-d", str(dest)]
     if find_links is not None:
         argv[4:4] = ["--no-index", "--find-links", str(find_links)]
     return Command.make(argv, cwd=dest.parent)
@@ -102,11 +115,21 @@ def obtain_sdist(dest: Path, pin: SdistPin, *, given: Path | None, download: Com
     if download is None:
         raise AipcError(f"no sdist at {dest} and no way to fetch it", hint="pass --sdist PATH")
     dl_dir = Path(download.argv[download.argv.index("-d") + 1])
+    req = Path(download.argv[download.argv.index("-r") + 1])
+    req.parent.mkdir(parents=True, exist_ok=True)
+    req.write_text(requirement_text(pin), encoding="utf-8")
     with atomic_path(dl_dir) as tmp_dir:
         argv = [*download.argv]
         argv[argv.index("-d") + 1] = str(tmp_dir)
         tmp_dir.mkdir(parents=True)
         proc = subprocess.run(argv, cwd=download.cwd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 and "Expected sha256" in proc.stderr:
+            served = proc.stderr.split("Got", 1)[-1].split()[0] if "Got" in proc.stderr else "another hash"
+            raise AipcError(
+                f"the {pin.file} served by the index has sha256 {served}, expected {pin.sha256} (pinned in [npu] "
+                f"sdist_sha256): refusing a tampered or different sdist (pip stopped before running its setup.py)",
+                hint="check the index / --find-links you use, or pass the genuine file with --sdist",
+            )
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
             raise AipcError(

@@ -348,7 +348,7 @@ def test_npu_venv_spec_uses_aipcs_wheel(tmp_path: Path) -> None:
     assert spec.constraints == path.CONSTRAINTS
     assert path.ensure_npu_wheel(tmp_path) == wheel  # present: nothing is built
     text = path.CONSTRAINTS.read_text()
-    for line in ("transformers==4.46.3", "neural-compressor==3.1.1", "setuptools<81", "numpy<2", "torch==2.13.0"):
+    for line in ("transformers==4.46.3", "neural-compressor==3.1.1", "setuptools<81", "numpy<2;", "torch==2.13.0"):
         assert line in text
     assert path.WORKER.is_file()
 
@@ -425,3 +425,22 @@ def test_pip_download_refuses_a_tampered_sdist_before_running_it(tmp_path: Path)
     with pytest.raises(AipcError, match=r"refusing a tampered or different sdist \(pip stopped before"):
         sdist.obtain_sdist(dest, PIN, given=None, download=cmd)
     assert not dest.exists()
+
+
+def test_build_python_without_an_openvino_wheel_is_refused(tmp_path: Path) -> None:
+    fake = tmp_path / "python3.13"
+    fake.write_text("#!/bin/sh\necho 3 13\n")
+    fake.chmod(0o755)
+    proc = run_cli("build-npu", "--plan", "--python", str(fake), "--build-dir", str(tmp_path / "b"))
+    assert_one_line_error(proc, "openvino 2024.4.0 has wheels for CPython 3.8-3.12 only", "CPython 3.13",
+                          "--python")
+    broken = tmp_path / "broken"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    proc = run_cli("build-npu", "--plan", "--python", str(broken), "--build-dir", str(tmp_path / "b"))
+    assert_one_line_error(proc, "is not a working Python interpreter", rc=2)
+    # an installed OpenVINO needs no wheel: any interpreter will do
+    pkg = fake_openvino(tmp_path, "2024.4.0")
+    proc = run_cli("build-npu", "--plan", "--python", str(fake), "--openvino-dir", str(pkg), "--build-dir",
+                   str(tmp_path / "b"))
+    assert proc.returncode == 0, proc.stderr

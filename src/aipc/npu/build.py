@@ -43,6 +43,9 @@ from . import isa, sdist
 from .wheel import check_wheel, extract_member, lib_dir, wheel_name
 
 PROJECT_FILES = ("pyproject.toml", "CMakeLists.txt", "openvino_preload.cpp")
+# CPython versions PyPI has openvino wheels for, per version aipc may build against (2024.4.0: cp38-cp312 only).
+# The build venv needs one of them; the wheel built there still serves every CPython >= 3.10 (py3-none).
+OPENVINO_WHEEL_PYTHONS = {"2024.4.0": ((3, 8), (3, 12))}
 # 2024-11-22, the date of the v1.4.0 tag: fixed zip timestamps (scikit-build-core honours SOURCE_DATE_EPOCH)
 SOURCE_DATE_EPOCH = "1732233600"
 Echo = Callable[[str], None]
@@ -150,10 +153,39 @@ class NpuBuild:
             version = self.openvino or str(npu.get("openvino", "2024.4.0"))
             check_openvino_version(version, max_excl, "--openvino" if self.openvino else "[npu] openvino")
             self.openvino_version = version
+        if self.openvino_dir is None:
+            self.check_build_python()
         if not (self.project / "CMakeLists.txt").is_file():
             raise UsageError(
                 f"the scikit-build-core project {self.project} is missing",
                 hint="run from an aipc checkout (native/npu/) or pass --project DIR",
+            )
+
+    def python_version(self) -> tuple[int, int]:
+        if self.python in (sys.executable, getattr(sys, "_base_executable", None)):
+            return sys.version_info.major, sys.version_info.minor
+        try:
+            proc = subprocess.run([self.python, "-c", "import sys; print(*sys.version_info[:2])"],
+                                  capture_output=True, text=True, check=False, timeout=60)
+            major, minor = (int(x) for x in proc.stdout.split())
+        except (OSError, ValueError, subprocess.SubprocessError):
+            raise UsageError(f"--python {self.python} is not a working Python interpreter",
+                             hint="pass the path of a CPython 3.10-3.12 executable") from None
+        return major, minor
+
+    def check_build_python(self) -> None:
+        """The build venv installs the openvino wheel: its interpreter must be one PyPI has that wheel for."""
+        span = OPENVINO_WHEEL_PYTHONS.get(self.openvino_version)
+        if span is None:
+            return
+        have = self.python_version()
+        if not span[0] <= have <= span[1]:
+            lo, hi = (f"{v[0]}.{v[1]}" for v in span)
+            raise AipcError(
+                f"openvino {self.openvino_version} has wheels for CPython {lo}-{hi} only, but the build venv would "
+                f"use CPython {have[0]}.{have[1]} ({self.python})",
+                hint=f"pass --python with a CPython {lo}-{hi} interpreter (the wheel built there serves every "
+                     "CPython >= 3.10), or --openvino-dir with an installed openvino < 2025.1",
             )
 
     # paths -------------------------------------------------------------------------------------------------------
@@ -338,7 +370,9 @@ def make_config(
     *, platform: str | None = None, build_dir: Path | None = None, wheels: Path | None = None,
     project: Path | None = None, sdist_path: Path | None = None, openvino: str | None = None,
     openvino_dir: Path | None = None, find_links: Path | None = None, pins: Pins | None = None,
+    python: str | None = None,
 ) -> NpuBuild:
+    extra = {"python": python} if python else {}
     return NpuBuild(
         platform=get_platform(platform),
         build_dir=(build_dir or default_build_dir()).absolute(),
@@ -349,5 +383,6 @@ def make_config(
         openvino=openvino,
         openvino_dir=openvino_dir.absolute() if openvino_dir else None,
         find_links=find_links.absolute() if find_links else None,
+        **extra,
     )
 

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="openvino wheel version to build against (default: the pin, 2024.4.0; must be < 2025.1)")
     p.add_argument("--openvino-dir", type=Path, default=None,
                    help="build against this installed `openvino` package (or its cmake/ dir) instead")
+    p.add_argument("--python", default=None, metavar="EXE",
+                   help="interpreter of the build venv (default: this one; openvino 2024.4.0 needs CPython 3.8-3.12)")
     p.add_argument("--wheels", type=Path, default=None, help="wheels directory (default: $AIPC_WHEELS or ./wheels)")
     p.add_argument("--build-dir", type=Path, default=None,
                    help="build directory: sdist, sources, build venv, CMake cache (default: <aipc cache>/npu-build)")
@@ -47,6 +49,7 @@ def _cmd_build_npu(args: argparse.Namespace) -> int:
     cfg = make_config(
         platform=args.platform, build_dir=args.build_dir, wheels=args.wheels, project=args.project,
         sdist_path=args.sdist, openvino=args.openvino, openvino_dir=args.openvino_dir, find_links=args.find_links,
+        python=args.python,
     )
     if args.plan:
         steps = cfg.steps()

@@ -121,6 +121,7 @@ class Verifier:
         self.devices: dict[str, list[str] | str] = {}  # venv -> OpenVINO devices, or the probe's failure reason
         self.model: Path | None = None  # the model verified (set by run)
         self.export_failures: dict[tuple[str, str, str], str] = {}
+        self.gpus: tuple[list[Any], str] | None = None
         self.setup_seconds: dict[str, float] = {}  # tiny model (+ its venv), shown in verify.json
         check_device(opts.device)
         if opts.model is not None and not Path(opts.model).exists():
@@ -217,7 +218,9 @@ class Verifier:
     def _choose(self, path: str, case: Case, spec: VenvSpec, python: Path) -> Choice:
         device = self.opts.device
         if path == "genai":
-            gpus, why = self.gpu_facts(host_platform_name())
+            if self.gpus is None:  # asked once per run (PowerShell on Windows)
+                self.gpus = self.gpu_facts(host_platform_name())
+            gpus, why = self.gpus
             dml = genai_local_wheels(self.wheels).dml and bool(spec.local_wheels)
             return choose_genai_device(device, dml_wheel=dml, gpus=list(gpus), gpu_reason=why)
         if path == "npu":

@@ -87,6 +87,12 @@ def vocab_size(model: str) -> int | None:
         return None
 
 
+def exact_props(req: dict) -> dict:
+    """fp32 rows are compared with the golden ids exactly: compute in f32 (GPU plugins default to f16 and CPUs with
+    bf16/AMX to bf16 inference precision, which would turn a correct run into a mismatch)."""
+    return {"INFERENCE_PRECISION_HINT": "f32"} if req.get("precision") == "fp32" else {}
+
+
 def run_optimum(req: dict, device: str, res: dict) -> None:
     t = time.monotonic()
     from optimum.intel import OVModelForCausalLM
@@ -96,9 +102,10 @@ def run_optimum(req: dict, device: str, res: dict) -> None:
     details["import_seconds"] = round(time.monotonic() - t, 4)
     t = time.monotonic()
     tok = AutoTokenizer.from_pretrained(req["model"])
-    model = OVModelForCausalLM.from_pretrained(req["model"], device=device, ov_config=dict(COOKBOOK_OV_CONFIG))
+    ov_config = {**COOKBOOK_OV_CONFIG, **exact_props(req)}
+    model = OVModelForCausalLM.from_pretrained(req["model"], device=device, ov_config=ov_config)
     details["load_seconds"] = round(time.monotonic() - t, 4)
-    details["ov_config"] = COOKBOOK_OV_CONFIG
+    details["ov_config"] = ov_config
     prompt = tok.apply_chat_template(req["messages"], tokenize=False, add_generation_prompt=True)
     enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
     ids = [int(i) for i in enc["input_ids"][0]]
@@ -114,10 +121,11 @@ def run_genai(req: dict, device: str, res: dict) -> None:
     import openvino_genai as ov_genai
 
     details = res["details"]
-    props = {}
+    props = exact_props(req)
     if device.startswith("NPU"):
         props = {**NPU_DEFAULTS, **(req.get("npu_config") or {})}
         details["npu_config"] = props
+    details["properties"] = props
     t = time.monotonic()
     pipe = ov_genai.LLMPipeline(req["model"], device, props) if props else ov_genai.LLMPipeline(req["model"], device)
     details["load_seconds"] = round(time.monotonic() - t, 4)

@@ -62,3 +62,42 @@ def test_verify_corrupted_weights_is_a_failed_row(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stdout
     row = json.loads((tmp_path / "verify.json").read_text())["results"][0]
     assert row["status"] == "fail" and row["reason"].startswith("export failed"), row
+
+
+@pytest.mark.slow
+def test_dml_requested_without_dml_is_a_skip_not_a_failure(tmp_path: Path) -> None:
+    proc = aipc(["smoke", "genai", "--device", "dml", "--json", "s.json"], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    rows = json.loads((tmp_path / "s.json").read_text())["results"]
+    assert {r["status"] for r in rows} == {"skip"}
+    assert all("DirectML not available" in r["reason"] and "no DirectML build" in r["reason"] for r in rows)
+
+
+@pytest.mark.slow
+def test_export_cli_and_group_size_fallback_on_a_real_small_model(tmp_path: Path) -> None:
+    from aipc.venvs import ensure_venv
+    from aipc.verify.export import ensure_export, export_notes
+    from aipc.verify.paths import venv_spec
+    from aipc.verify.tinymodel import make_tiny_into
+
+    # aipc export writes the genai builder's output to OUT
+    tiny = tmp_path / "tiny"
+    assert aipc(["tiny-model", str(tiny)], tmp_path).returncode == 0
+    proc = aipc(["export", "genai", str(tiny), str(tmp_path / "g"), "--precision", "fp32"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "g" / "genai_config.json").is_file() and (tmp_path / "g" / "model.onnx").is_file()
+
+    # hidden size 64: NNCF refuses group size 128 (paths-offline.md section 2); the recipe falls back to 64
+    cache = shared_cache()
+    python = ensure_venv(venv_spec("genai", tmp_path / "no-wheels", cache=cache), cache / "venvs")
+    small = tmp_path / "h64"
+    make_tiny_into(python, small, hidden=64)
+    spec = venv_spec("openvino", tmp_path / "no-wheels", cache=cache)
+    out = ensure_export("openvino", small, "int4", cache=cache, spec=spec)
+    notes = export_notes(out)
+    assert notes["group_size"] == 64 and "does not divide" in notes["group_size_fallback"]
+    assert (out / "openvino_model.xml").is_file()
+    # cached: asking again returns the same folder without converting again
+    stamp = (out / "aipc-export.json").stat().st_mtime_ns
+    assert ensure_export("openvino", small, "int4", cache=cache, spec=spec) == out
+    assert (out / "aipc-export.json").stat().st_mtime_ns == stamp

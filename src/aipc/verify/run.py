@@ -214,6 +214,8 @@ class Verifier:
                 self._run_case(path, case, row, ctx, spec, python)
             except AipcError as exc:
                 self._finish(row, "fail", exc.one_line())
+            except OSError as exc:  # e.g. a full disk while exporting: this row fails, the others still run
+                self._finish(row, "fail", f"{type(exc).__name__}: {exc}")
 
     def _choose(self, path: str, case: Case, spec: VenvSpec, python: Path) -> Choice:
         device = self.opts.device

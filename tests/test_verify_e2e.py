@@ -83,7 +83,7 @@ def test_export_cli_and_group_size_fallback_on_a_real_small_model(tmp_path: Path
     # aipc export writes the genai builder's output to OUT
     tiny = tmp_path / "tiny"
     assert aipc(["tiny-model", str(tiny)], tmp_path).returncode == 0
-    proc = aipc(["export", "genai", str(tiny), str(tmp_path / "g"), "--precision", "fp32"], tmp_path)
+    proc = aipc(["export", "genai", "tiny", "g", "--precision", "fp32"], tmp_path)  # relative to the cwd
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "g" / "genai_config.json").is_file() and (tmp_path / "g" / "model.onnx").is_file()
 

@@ -159,7 +159,7 @@ def ensure_export(
     """
     check_kind(kind, precision, device)
     model = check_model(Path(model).resolve())
-    cache = cache or cache_dir()
+    cache = (cache or cache_dir()).resolve()
     spec = spec or venv_spec("genai" if kind == "genai" else "openvino", wheels_dir(), cache=cache)
     config = read_config(model)
     probe = plan_export(kind, Path("MODEL"), Path("OUT"), precision, device, Path("PY"), config, Path("WORK"))
@@ -169,7 +169,8 @@ def ensure_export(
         "notes": probe.notes,
         "venv": spec.fingerprint(),
     }, sort_keys=True, default=str))
-    dest = Path(out) if out is not None else export_dir(kind, precision, device, fingerprint, cache)
+    # absolute: the converter runs in a scratch working directory
+    dest = Path(out).resolve() if out is not None else export_dir(kind, precision, device, fingerprint, cache)
     if out is None and _stamp_ok(dest, fingerprint):
         return dest
     python = ensure_venv(spec, cache / "venvs", echo=echo)

@@ -114,7 +114,7 @@ class Verifier:
     def __init__(self, opts: Options, progress: Progress | None = None, *,
                  gpu_facts: Callable[[str], tuple[list[Any], str]] = detect_dx12_gpus) -> None:
         self.opts = opts
-        self.cache = opts.cache or cache_dir()
+        self.cache = (opts.cache or cache_dir()).resolve()
         self.wheels = opts.wheels or wheels_dir()
         self.progress = progress or Progress(stream=None)
         self.gpu_facts = gpu_facts

@@ -63,7 +63,7 @@ def is_intact(folder: Path) -> bool:
 
 def ensure_tiny_model(cache: Path | None = None, *, echo: Callable[[str], None] | None = None) -> Path:
     """The deterministic tiny Phi-3 folder (with ``golden.json``), made on first use and cached."""
-    cache = cache or cache_dir()
+    cache = (cache or cache_dir()).resolve()
     dest = tiny_model_dir(cache)
     if is_intact(dest):
         return dest

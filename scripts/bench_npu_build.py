@@ -19,6 +19,7 @@ Per-step seconds come from the runner's stamps (``<build>/state/*.stamp.json``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -50,7 +51,9 @@ def run(label: str, build: Path, wheels: Path, extra: list[str], env: dict[str, 
             steps[s] = round(float(json.loads(stamp.read_text())["seconds"]), 2)
         else:
             steps[s] = "skipped"
-    return {"label": label, "wall_seconds": round(wall, 2), "steps": steps, "wheel": proc.stdout.strip()}
+    wheel = Path(proc.stdout.strip())
+    return {"label": label, "wall_seconds": round(wall, 2), "steps": steps, "wheel": str(wheel),
+            "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}
 
 
 def _stamp_mtime(build: Path, step: str) -> float | None:
@@ -88,6 +91,9 @@ def main() -> int:
         print(f"  aipc (py3-none, one wheel for CPython >= 3.10): {size_mb:6.1f} MB")
         print(f"  upstream win_amd64 (one per CPython 3.8-3.12):  {UPSTREAM_WINDOWS_WHEEL_MB:6.1f} MB "
               f"(aipc's is {size_mb / UPSTREAM_WINDOWS_WHEEL_MB:.0%} of it)")
+        shas = {r["sha256"] for r in results}
+        print(f"  byte-identical across the cold, fresh-compile and warm builds: {'yes' if len(shas) == 1 else 'NO'}"
+              f" (sha256 {results[0]['sha256'][:16]}...)")
         if args.json:
             args.json.write_text(json.dumps({"runs": results, "wheel_mb": round(size_mb, 2),
                                              "upstream_windows_wheel_mb": UPSTREAM_WINDOWS_WHEEL_MB}, indent=2))

@@ -76,6 +76,17 @@ cfg = Phi3Config(vocab_size=320, hidden_size=64, intermediate_size=128, num_hidd
                  num_key_value_heads=4, max_position_embeddings=128, pad_token_id=0, bos_token_id=1,
                  eos_token_id=2)
 Phi3ForCausalLM(cfg).eval().save_pretrained(sys.argv[1])
+# a word-level tokenizer of our own with a Phi-3-style chat template (the worker's messages -> ids route)
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "<|user|>": 3, "<|assistant|>": 4, "<|end|>": 5}
+vocab.update({w: 6 + i for i, w in enumerate("hello tiny model please say one word".split())})
+tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+fast.chat_template = ("{% for m in messages %}{{ '<|' + m['role'] + '|> ' + m['content'] + ' <|end|> ' }}"
+                      "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}")
+fast.save_pretrained(sys.argv[1])
 """
 
 
@@ -173,8 +184,8 @@ def test_library_runs_on_the_cpu_fallback(installed: Installed) -> None:
 def test_worker_generates_with_a_tiny_phi3(installed: Installed, tmp_path: Path) -> None:
     model = tmp_path / "tiny-phi3"
     subprocess.run([str(installed.python), "-c", TINY, str(model)], check=True, timeout=300, capture_output=True)
-    req = {"model": str(model), "device": "auto", "precision": "int4", "max_new_tokens": 6, "messages": [],
-           "golden": None, "prompt_ids": [1, 17, 42, 99]}
+    req = {"model": str(model), "device": "auto", "precision": "int4", "max_new_tokens": 6,
+           "messages": [{"role": "user", "content": "hello tiny model"}], "golden": None}
     (tmp_path / "req.json").write_text(json.dumps(req))
     proc = subprocess.run([str(installed.python), str(path.WORKER), "--request", str(tmp_path / "req.json"),
                            "--result", str(tmp_path / "res.json")], capture_output=True, text=True, timeout=600,
@@ -187,9 +198,10 @@ def test_worker_generates_with_a_tiny_phi3(installed: Installed, tmp_path: Path)
     assert len(res["tokens"]) == 6
     assert all(0 <= t < 320 for t in res["tokens"])
     assert res["details"]["npu_available"] is False
+    assert res["details"]["prompt_tokens"] == 6  # <|user|> hello tiny model <|end|> <|assistant|>
     assert not (tmp_path / "cache").exists() and not (tmp_path / "nc_workspace").exists()  # temp working dir
     # an explicit NPU request without an NPU is not a pass
-    (tmp_path / "req.json").write_text(json.dumps({**req, "device": "npu"}))
+    (tmp_path / "req.json").write_text(json.dumps({**req, "device": "npu", "prompt_ids": [1, 17, 42, 99]}))
     subprocess.run([str(installed.python), str(path.WORKER), "--request", str(tmp_path / "req.json"),
                     "--result", str(tmp_path / "res.json")], capture_output=True, timeout=600, check=True)
     res = json.loads((tmp_path / "res.json").read_text())

@@ -7,24 +7,18 @@ process memory, and the runtime's own figures for the same run (the reference). 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import os
 import random
 import sys
 import time
-import traceback
 from collections.abc import Callable
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from protocol import serve
+
 now = time.perf_counter
-
-
-def write_result(path: str, result: dict) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(result, fh, indent=2)
-    os.replace(tmp, path)
 
 
 # --- memory -----------------------------------------------------------------------------------------------------
@@ -202,27 +196,11 @@ def versions(*dists: str) -> dict:
 
 def main(api: str, run: Callable[[dict], dict], probe: Callable[[dict], dict]) -> int:
     """Worker entry point: ``--request REQ.json --result RES.json``; RES.json is always written."""
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--request", required=True)
-    ap.add_argument("--result", required=True)
-    args = ap.parse_args()
-    t0 = now()
-    base = {"status": "fail", "api": api, "device": "", "precision": "", "tokens": [], "n_tokens": 0,
-            "seconds": 0.0, "reason": "", "details": {}}
-    try:
-        with open(args.request, encoding="utf-8") as fh:
-            req = json.load(fh)
-        base["api"] = req.get("api") or api
-        base["precision"] = req.get("precision", "")
+
+    def dispatch(req: dict) -> dict:
+        res = {"api": req.get("api") or api}
         if req.get("noop"):  # harness overhead: process start + JSON exchange, nothing imported or generated
-            res = {**base, "status": "pass", "reason": "no-op"}
-        elif req.get("probe"):
-            res = {**base, **probe(req)}
-        else:
-            res = {**base, **run(req)}
-    except Exception as exc:  # every catchable failure becomes a result
-        traceback.print_exc()
-        res = {**base, "status": "fail", "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:500]}
-    res["seconds"] = round(now() - t0, 4)
-    write_result(args.result, res)
-    return 0
+            return {**res, "status": "pass", "reason": "no-op"}
+        return {**res, **(probe(req) if req.get("probe") else run(req))}
+
+    return serve(api, dispatch)

@@ -19,14 +19,15 @@ kernels are shared through a global cache that must be cleared between models (`
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import sys
 import tempfile
 import time
-import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from protocol import failure, serve
 
 # before torch is imported (by the library): its model cache is a pickled module (npu.md section 3)
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
@@ -36,13 +37,6 @@ DEVICES = ("auto", "cpu", "npu")
 PRECISIONS = ("int4", "int8", "fp16")
 OTHER_DEVICES = ("gpu", "dml")  # devices of the other paths
 OTHER_PRECISIONS = ("fp32",)  # the library compiles fp16 / int8 / int4 only
-
-
-def write_result(path: str, result: dict) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(result, fh, indent=2)
-    os.replace(tmp, path)
 
 
 def compile_dtype(precision: str):
@@ -152,35 +146,26 @@ def run(req: dict, res: dict) -> None:
         res.update(status="pass", reason=f"{want} tokens generated at {precision} {where}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--request", required=True)
-    ap.add_argument("--result", required=True)
-    args = ap.parse_args(argv)
-    t0 = time.monotonic()
-    res: dict = {"status": "fail", "api": API, "device": "", "precision": "", "tokens": [], "n_tokens": 0,
-                 "seconds": 0.0, "reason": "", "details": {}}
+def run_in_tempdir(req: dict) -> dict:
+    """Run with a private working directory: the library writes ./cache and ./nc_workspace (npu.md section 3)."""
+    res: dict = {"api": API, "precision": str(req.get("precision") or "int4"), "details": {}}
+    if req.get("model"):
+        req["model"] = os.path.abspath(req["model"])
     cwd = os.getcwd()
     work = tempfile.mkdtemp(prefix="aipc-npu-")
     try:
-        with open(args.request, encoding="utf-8") as fh:
-            req = json.load(fh)
-        res["precision"] = str(req.get("precision") or "int4")
-        # the library writes ./cache and ./nc_workspace: keep them out of the caller's directory
-        if req.get("model"):
-            req["model"] = os.path.abspath(req["model"])
         os.chdir(work)
         run(req, res)
-    except Exception as exc:
-        text = str(exc).strip()
-        res.update(status="fail", reason=f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}")
-        res["details"]["traceback"] = traceback.format_exc()[-2000:]
+    except Exception as exc:  # keep what run() found (device, details) with the failure
+        failure(exc, res)
     finally:
         os.chdir(cwd)
         shutil.rmtree(work, ignore_errors=True)
-        res["seconds"] = round(time.monotonic() - t0, 4)
-        write_result(args.result, res)
-    return 0
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    return serve(API, run_in_tempdir, argv)
 
 
 if __name__ == "__main__":

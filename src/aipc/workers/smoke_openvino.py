@@ -13,24 +13,19 @@ Recipes and traps: shared/docs/paths-offline.md section 2, shared/docs/npu.md se
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import sys
 import time
-import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from protocol import compare, serve
 
 COOKBOOK_OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "CACHE_DIR": ""}
 NPU_DEFAULTS = {"MAX_PROMPT_LEN": 256, "MIN_RESPONSE_LEN": 64}
 APIS = {"optimum": "OVModelForCausalLM", "genai": "LLMPipeline"}
-
-
-def write_result(path: str, result: dict) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(result, fh, indent=2)
-    os.replace(tmp, path)
 
 
 def list_devices() -> list[dict]:
@@ -62,21 +57,6 @@ def resolve_device(requested: str, available: list[str]) -> tuple[str | None, st
     if match:
         return match[0], ""
     return None, f"no {req} device (OpenVINO sees: {', '.join(available) or 'none'})"
-
-
-def compare(tokens: list[int], req: dict, vocab: int | None) -> tuple[str, str]:
-    want = int(req.get("max_new_tokens") or 16)
-    if len(tokens) != want:
-        return "fail", f"generated {len(tokens)} tokens, expected {want}"
-    if vocab and any(t < 0 or t >= vocab for t in tokens):
-        return "fail", f"token id outside the vocabulary (size {vocab}): {tokens}"
-    golden = req.get("golden")
-    if golden is not None and req.get("precision") == "fp32":
-        if tokens != list(golden):
-            first = next((i for i, (a, b) in enumerate(zip(tokens, golden, strict=False)) if a != b), len(golden))
-            return "fail", f"fp32 ids differ from the golden reference at token {first}: {tokens} != {golden}"
-        return "pass", f"{want} tokens, equal to the golden reference"
-    return "pass", f"{want} tokens generated" + (" (quantized: count and ids checked)" if golden is not None else "")
 
 
 def vocab_size(model: str) -> int | None:
@@ -188,22 +168,7 @@ def run(req: dict) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--request", required=True)
-    ap.add_argument("--result", required=True)
-    args = ap.parse_args()
-    t0 = time.monotonic()
-    try:
-        with open(args.request, encoding="utf-8") as fh:
-            req = json.load(fh)
-        res = run(req)
-    except Exception as exc:  # report every catchable failure as a result
-        traceback.print_exc()
-        res = {"status": "fail", "api": "", "device": "", "precision": "", "tokens": [], "n_tokens": 0,
-               "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:500], "details": {}}
-    res["seconds"] = round(time.monotonic() - t0, 4)
-    write_result(args.result, res)
-    return 0
+    return serve("OpenVINO", run)
 
 
 if __name__ == "__main__":

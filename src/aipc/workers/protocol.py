@@ -1,0 +1,80 @@
+"""The worker side of aipc's worker protocol (runs inside a path venv: stdlib only, aipc is not installed there).
+
+    python <worker>.py --request REQ.json --result RES.json
+
+``serve(api, run)`` reads the request, calls ``run(request) -> dict`` and writes RES.json atomically, always:
+``run``'s keys are laid over the base result (status fail, empty tokens), the total seconds are set, and any
+exception ``run`` raises becomes a ``fail`` whose reason is the exception's first line (the traceback goes to
+stderr and to ``details.traceback``). The caller (``aipc.verify.smoke.run_worker``) turns a crash, a timeout or a
+missing RES.json into a ``fail`` of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+
+
+def base_result(api: str, precision: str = "") -> dict:
+    return {"status": "fail", "api": api, "device": "", "precision": precision, "tokens": [], "n_tokens": 0,
+            "seconds": 0.0, "reason": "", "details": {}}
+
+
+def write_result(path: str, result: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def compare(tokens: list[int], req: dict, vocab: int | None) -> tuple[str, str]:
+    """Check generated ids: exact count, inside the vocabulary, and at fp32 equal to the golden reference.
+
+    Ids, not decoded text, are compared (og's decoder truncates invalid byte-fallback sequences).
+    """
+    want = int(req.get("max_new_tokens") or 16)
+    if len(tokens) != want:
+        return "fail", f"generated {len(tokens)} tokens, expected {want}"
+    if vocab and any(t < 0 or t >= vocab for t in tokens):
+        return "fail", f"token id outside the vocabulary (size {vocab}): {tokens}"
+    golden = req.get("golden")
+    if golden is not None and req.get("precision") == "fp32":
+        if tokens != list(golden):
+            first = next((i for i, (a, b) in enumerate(zip(tokens, golden, strict=False)) if a != b), len(golden))
+            return "fail", f"fp32 ids differ from the golden reference at token {first}: {tokens} != {golden}"
+        return "pass", f"{want} tokens, equal to the golden reference"
+    return "pass", f"{want} tokens generated" + (" (quantized: count and ids checked)" if golden is not None else "")
+
+
+def failure(exc: BaseException, res: dict) -> dict:
+    """Turn the exception being handled into a ``fail`` on ``res`` (keeping what ``res`` already holds)."""
+    trace = traceback.format_exc()
+    print(trace, end="", file=sys.stderr)
+    text = str(exc).strip()
+    res.update(status="fail", reason=f"{type(exc).__name__}: {text.splitlines()[0][:500] if text else ''}")
+    res.setdefault("details", {})["traceback"] = trace[-2000:]
+    return res
+
+
+def serve(api: str, run: Callable[[dict], dict], argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=f"aipc worker ({api})")
+    ap.add_argument("--request", required=True)
+    ap.add_argument("--result", required=True)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    res = base_result(api)
+    try:
+        with open(args.request, encoding="utf-8") as fh:
+            req = json.load(fh)
+        res["precision"] = str(req.get("precision") or "")
+        res.update(run(req))
+    except Exception as exc:  # every catchable failure becomes a result
+        failure(exc, res)
+    res["seconds"] = round(time.perf_counter() - t0, 4)
+    write_result(args.result, res)
+    return 0

@@ -132,7 +132,8 @@ def verify_sums(directory: Path) -> list[str]:
 
 
 def find_wheels(directory: Path, dist_name: str) -> list[Path]:
-    """Wheels in ``directory`` whose normalized distribution name is ``dist_name``, newest version first."""
+    """Wheels in ``directory`` whose normalized distribution name is ``dist_name``: newest version first, and among
+    wheels of one version (e.g. one per Python) the most recently written first."""
     from packaging.utils import canonicalize_name
     from packaging.version import Version
 
@@ -145,5 +146,5 @@ def find_wheels(directory: Path, dist_name: str) -> list[Path]:
             except AipcError:
                 continue
             if canonicalize_name(info.name) == want:
-                found.append((Version(info.version), path))
-    return [p for _, p in sorted(found, reverse=True)]
+                found.append((Version(info.version), path.stat().st_mtime, path))
+    return [p for _, _, p in sorted(found, reverse=True)]

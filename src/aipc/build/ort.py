@@ -16,13 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..errors import AipcError
 from ..platforms import Platform
 from ..runner import Command
-from ..wheelhouse import WheelInfo
+from ..wheelhouse import WheelInfo, find_wheels
 from .settings import BuildSettings
 
 UNIT_TESTS_OFF = "onnxruntime_BUILD_UNIT_TESTS=OFF"
@@ -93,38 +92,18 @@ def find_artifact_dir(platform: Platform, build_dir: Path, config: str, generato
     )
 
 
-def _version_key(path: Path) -> tuple[Version, float]:
-    try:
-        version = Version(WheelInfo.from_path(path).version)
-    except (AipcError, InvalidVersion):
-        version = Version("0")
-    return version, path.stat().st_mtime
-
-
 def pick_wheel(directory: Path, dist: str, expected_version: str | None = None) -> Path | None:
     """The wheel of ``dist`` in ``directory``: the expected version if present, else the newest; None if none."""
-    if not directory.is_dir():
-        return None
-    want = canonicalize_name(dist)
-    found = []
-    for path in directory.glob("*.whl"):
-        try:
-            info = WheelInfo.from_path(path)
-        except AipcError:
-            continue
-        if canonicalize_name(info.name) == want:
-            found.append(path)
-    if not found:
-        return None
+    found = find_wheels(directory, dist)
     if expected_version is not None:
         try:
             exp = Version(expected_version)
-            exact = [p for p in found if _version_key(p)[0] == exp]
         except InvalidVersion:
-            exact = []
+            exp = None
+        exact = [p for p in found if Version(WheelInfo.from_path(p).version) == exp]
         if exact:
-            found = exact
-    return max(found, key=_version_key)
+            return exact[0]
+    return found[0] if found else None
 
 
 def find_ort_wheel(platform: Platform, artifact_dir: Path, expected_version: str | None = None) -> Path:

@@ -29,7 +29,7 @@ def _aipc(session: nox.Session, *args: str) -> None:
 @nox.session
 def verify(session: nox.Session) -> None:
     """Main job: smoke-test every Phi-3 path (genai, OpenVINO, NPU) on the embedded tiny Phi-3; pass/fail/skip."""
-    _aipc(session, "verify")
+    _aipc(session, "verify", "--build-npu")
 
 
 @nox.session

@@ -18,6 +18,7 @@ import pytest
 
 from aipc.cli import main
 from aipc.errors import UsageError
+from aipc.venvs import VenvSpec
 from aipc.verify import devices, export, paths, report, run, smoke
 from aipc.verify.devices import GpuAdapter, choose_genai_device, choose_openvino_device, parse_video_controllers
 from aipc.verify.model import load_golden, model_problems
@@ -608,3 +609,66 @@ def test_npu_path_device_and_precision_rules(fake_env: Path, monkeypatch: pytest
 def test_windows_crash_codes_are_shown_in_hex() -> None:
     assert smoke._code(3221225477) == "0xC0000005"
     assert smoke._code(3) == "3"
+
+
+# ------------------------------------------------------------------------------------ --build-npu (issue 3/4) --
+def _npu_rows(fake_env: Path) -> list[dict[str, Any]]:
+    data = json.loads((fake_env / "v.json").read_text())
+    return [r for r in data["results"] if r["path"] == "npu"]
+
+
+def test_build_npu_failure_is_a_skip_with_the_build_reason(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import aipc.npu.path as npu_path
+
+    calls: list[Path] = []
+
+    def fake_ensure(wheels: Path, *, echo: Any = None, build_dir: Path | None = None) -> Path | None:
+        calls.append(wheels)
+        echo("[aipc] npu wheel: cannot build it here: no C++ compiler found")
+        return None
+
+    monkeypatch.setattr(npu_path, "ensure_npu_wheel", fake_ensure)
+    monkeypatch.setattr(npu_path, "npu_venv_spec", lambda wheels: (None, "no wheel for linux"))
+    rc = main(["verify", "--paths", "npu", "--build-npu", "--json", "v.json", "--junit", "v.xml"])
+    assert rc == 0, capsys.readouterr().out  # a skip is not a failure
+    (row,) = _npu_rows(fake_env)
+    assert row["status"] == "skip"
+    assert "no wheel for linux" in row["reason"] and "building it failed: no C++ compiler found" in row["reason"]
+    assert len(calls) == 1
+
+
+def test_build_npu_not_attempted_without_flag_or_when_a_wheel_exists(
+        fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aipc.npu.path as npu_path
+
+    def boom(*a: Any, **k: Any) -> None:
+        raise AssertionError("ensure_npu_wheel must not be called")
+
+    monkeypatch.setattr(npu_path, "ensure_npu_wheel", boom)
+    monkeypatch.setattr(npu_path, "npu_venv_spec", lambda wheels: (None, "no wheel for linux"))
+    assert main(["verify", "--paths", "npu", "--json", "v.json", "--junit", "v.xml"]) == 0
+    (row,) = _npu_rows(fake_env)
+    assert row["status"] == "skip" and "building it failed" not in row["reason"]
+
+    spec = VenvSpec(name="npu-test", steps=())
+    monkeypatch.setattr(npu_path, "npu_venv_spec", lambda wheels: (spec, ""))
+    assert run.Verifier(run.Options(paths=["npu"], build_npu=True))._build_npu_wheel() == ""
+
+
+def test_build_npu_success_lets_the_path_run(fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aipc.npu.path as npu_path
+
+    built: list[Path] = []
+    spec = VenvSpec(name="npu-test", steps=())
+    monkeypatch.setattr(npu_path, "npu_venv_spec", lambda wheels: (spec, "") if built else (None, "no wheel"))
+
+    def fake_ensure(wheels: Path, *, echo: Any = None, build_dir: Path | None = None) -> Path:
+        wheel = wheels / "intel_npu_acceleration_library-1.4.0-py3-none-linux_x86_64.whl"
+        built.append(wheel)
+        return wheel
+
+    monkeypatch.setattr(npu_path, "ensure_npu_wheel", fake_ensure)
+    main(["verify", "--paths", "npu", "--build-npu", "--json", "v.json", "--junit", "v.xml"])
+    (row,) = _npu_rows(fake_env)
+    assert built and row["status"] != "skip", row

@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("verify", help="smoke-test every path: table, verify.json, JUnit XML; exit 1 iff one fails")
     p.add_argument("--model", type=Path, default=None, help="verify a local Phi-3 folder instead of the tiny model")
     p.add_argument("--paths", default=None, help=f"comma-separated subset of: {','.join(PATHS)} (default: all)")
+    p.add_argument("--build-npu", action="store_true",
+                   help="when no intel-npu-acceleration-library wheel can be had for this platform, build aipc's "
+                        "own first (aipc build-npu); nox -s verify passes this")
     common(p)
     p.set_defaults(func=_cmd_verify, json_default=Path("verify.json"), junit_default=Path("verify.xml"))
 
@@ -101,7 +104,7 @@ def _verify(args: argparse.Namespace, paths: list[str], *, json_out: Path | None
     if args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout:g} must be positive", hint="pass seconds, e.g. --timeout 300")
     opts = Options(paths=paths, model=args.model, device=args.device, precision=args.precision,
-                   timeout=args.timeout, wheels=args.wheels)
+                   timeout=args.timeout, wheels=args.wheels, build_npu=getattr(args, "build_npu", False))
     started, t0 = time.time(), time.monotonic()
     verifier = Verifier(opts, Progress(sys.stderr))
     rows = verifier.run()

@@ -23,7 +23,7 @@ from ..wheelhouse import wheels_dir
 from .devices import Choice, check_device, choose_genai_device, choose_openvino_device, detect_dx12_gpus
 from .export import ensure_export, export_notes, is_export
 from .model import load_golden, model_problems
-from .paths import PATHS, VENV_OF, PathSkipped, check_path, genai_local_wheels, venv_spec, worker_path
+from .paths import PATHS, VENV_OF, PathSkipped, check_path, genai_local_wheels, npu_module_spec, venv_spec, worker_path
 from .progress import Progress
 from .report import Row
 from .smoke import run_worker
@@ -99,6 +99,7 @@ class Options:
     wheels: Path | None = None
     cache: Path | None = None
     max_new_tokens: int = MAX_NEW_TOKENS
+    build_npu: bool = False  # build aipc's NPU wheel (aipc build-npu) when no wheel of the library can be had
 
 
 @dataclass
@@ -184,13 +185,18 @@ class Verifier:
                 self.progress.start(r, "checking the model")
                 self._finish(r, "fail", ctx.problem)
             return
+        build_failure = ""
+        if path == "npu" and self.opts.build_npu:
+            self.progress.start(rows[0], "building aipc's NPU wheel")
+            build_failure = self._build_npu_wheel()
         self.progress.start(rows[0], "venv")
         try:
             spec = venv_spec(path, self.wheels, cache=self.cache)
         except PathSkipped as exc:
             for r in rows:
                 self.progress.start(r, "")
-                self._finish(r, "skip", exc.message)
+                why = exc.message + (f"; building it failed: {build_failure}" if build_failure else "")
+                self._finish(r, "skip", why)
             return
         except AipcError as exc:
             for r in rows:
@@ -216,6 +222,22 @@ class Verifier:
                 self._finish(row, "fail", exc.one_line())
             except OSError as exc:  # e.g. a full disk while exporting: this row fails, the others still run
                 self._finish(row, "fail", f"{type(exc).__name__}: {exc}")
+
+    def _build_npu_wheel(self) -> str:
+        """Build aipc's NPU wheel into ``wheels/`` when the npu path has no wheel; returns why that failed, or ""."""
+        spec, _ = npu_module_spec(self.wheels)
+        if spec is not None:  # a wheel can be had already (ours in wheels/, or a PyPI binary wheel)
+            return ""
+        from ..npu.path import ensure_npu_wheel
+
+        lines: list[str] = []
+        wheel = ensure_npu_wheel(self.wheels, echo=lines.append)
+        if wheel is not None:
+            self.progress.note(f"built {wheel.name} into {self.wheels}")
+            return ""
+        marker = "cannot build it here: "
+        reasons = [ln.split(marker, 1)[1] for ln in lines if marker in ln]
+        return reasons[-1] if reasons else (lines[-1] if lines else "unknown error")
 
     def _choose(self, path: str, case: Case, spec: VenvSpec, python: Path) -> Choice:
         device = self.opts.device

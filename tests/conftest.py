@@ -28,3 +28,16 @@ def shared_cache() -> Path:
     from aipc.venvs import cache_dir
 
     return Path(os.environ.get("AIPC_TEST_CACHE", cache_dir() / "test-cache"))
+
+
+def write_pins(tmp_path: Path, **replace: str) -> Path:
+    """A copy of the shipped pins file with exact text replacements (each must match), for refusal tests."""
+    from aipc.pins import DEFAULT_PINS
+
+    text = DEFAULT_PINS.read_text(encoding="utf-8")
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "pins.toml"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -19,9 +19,10 @@ from aipc.build import settings as bs
 from aipc.build.pipeline import Pipeline
 from aipc.errors import AipcError, PinsError, UsageError
 from aipc.fsutil import sha256_file
-from aipc.pins import DEFAULT_PINS, SourcePin, load_pins
+from aipc.pins import SourcePin, load_pins
 from aipc.platforms import get_platform
 from aipc.wheelhouse import read_manifest, verify_sums
+from conftest import write_pins
 from ort_fixtures import write_ort_build
 
 ORT_SHA = "1" * 40
@@ -35,15 +36,6 @@ def settings(*args: str, env: dict[str, str] | None = None, cwd: Path | None = N
     bs.add_arguments(parser)
     return bs.from_args(parser.parse_args(list(args)), env or {}, cwd=cwd)
 
-
-def write_pins(tmp_path: Path, **replace: str) -> Path:
-    text = DEFAULT_PINS.read_text(encoding="utf-8")
-    for old, new in replace.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "pins.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 # --- settings ------------------------------------------------------------------------------------------------------

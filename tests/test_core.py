@@ -13,20 +13,11 @@ import pytest
 from aipc.cli import main
 from aipc.errors import PinsError, StepFailed, UsageError
 from aipc.fsutil import atomic_path, sha256_file
-from aipc.pins import DEFAULT_PINS, check_compat, load_pins
+from aipc.pins import check_compat, load_pins
 from aipc.platforms import get_platform
 from aipc.runner import Command, Runner, Step, plan_json
 from aipc.wheelhouse import add_wheels, read_manifest, verify_sums
-
-
-def write_pins(tmp_path: Path, **replace: str) -> Path:
-    text = DEFAULT_PINS.read_text(encoding="utf-8")
-    for old, new in replace.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "pins.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+from conftest import write_pins
 
 
 def test_default_pins_are_valid_and_compatible() -> None:

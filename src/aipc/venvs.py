@@ -19,13 +19,15 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TextIO
+from pathlib import Path, PurePath
+from typing import TextIO, TypeVar
 
 from .errors import AipcError
 from .fsutil import atomic_write_json, sha256_file, sha256_text
+from .platforms import Platform, get_platform
 
 MARKER = "aipc-venv.json"
+P = TypeVar("P", bound=PurePath)
 
 
 def cache_dir() -> Path:
@@ -56,10 +58,11 @@ class VenvSpec:
         return sha256_text(json.dumps(data, sort_keys=True, default=str))
 
 
-def venv_python(venv: Path) -> Path:
-    if sys.platform.startswith("win"):
-        return venv / "Scripts" / "python.exe"
-    return venv / "bin" / "python"
+def venv_python(venv: P, platform: Platform | None = None) -> P:
+    """The interpreter of a venv, laid out as on ``platform`` (default: this host): ``bin/python``,
+    ``Scripts\\python.exe``. ``venv`` may be a pure path, so a Windows venv is planned on Linux."""
+    plat = platform or get_platform()
+    return venv / plat.venv_bin_dir / plat.venv_python
 
 
 def venv_dir(spec: VenvSpec, root: Path | None = None) -> Path:

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..platforms import host_platform_name
+from ..venvs import venv_python
 from .facts import SCHEMA, Facts
 from .proc import describe_returncode, run
 
@@ -224,7 +226,7 @@ def openvino_interpreters(venv_root: Path) -> list[str]:
     except OSError:
         venvs = []
     for venv in venvs:
-        py = venv / ("Scripts/python.exe" if sys.platform.startswith("win") else "bin/python")
+        py = venv_python(venv)
         if py.exists() and venv_site_has(venv, "openvino"):
             found.append(str(py))
     return found
@@ -312,7 +314,7 @@ def collect_facts(workdir: Path | None = None, venv_root: Path | None = None) ->
     """Gather every fact about this machine, in parallel. Never raises for a failing collector."""
     t0 = time.monotonic()
     workdir = Path(workdir or Path.cwd()).resolve()
-    plat = "windows" if sys.platform.startswith("win") else "linux"
+    plat = host_platform_name()
     facts: Facts = {
         "schema": SCHEMA,
         "aipc_version": __version__,

@@ -38,6 +38,7 @@ from ..pins import Pins, load_pins
 from ..platforms import Platform, get_platform, host_platform_name
 from ..runner import Command, Runner, Step, StepResult
 from ..venvs import VenvSpec, cache_dir, ensure_venv, venv_dir
+from ..venvs import venv_python as venv_interpreter
 from ..wheelhouse import add_wheels, wheels_dir
 from . import isa, sdist
 from .wheel import check_wheel, extract_member, lib_dir, wheel_name
@@ -229,8 +230,7 @@ class NpuBuild:
         return VenvSpec(name=f"npu-build-{self.platform.name}", steps=((*index, *reqs),), python=self.python)
 
     def venv_python(self) -> PurePath:
-        venv = self._pure(venv_dir(self.venv_spec(), self.build_dir / "venvs"))
-        return venv / self.platform.venv_bin_dir / self.platform.venv_python
+        return venv_interpreter(self._pure(venv_dir(self.venv_spec(), self.build_dir / "venvs")), self.platform)
 
     def project_digest(self) -> str:
         return sha256_text(json.dumps({n: (self.project / n).read_text(encoding="utf-8") for n in PROJECT_FILES}))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 
 from ..errors import AipcError, StepFailed, UsageError
 from ..fsutil import atomic_path, atomic_write_json, sha256_text
+from ..platforms import get_platform
 from ..runner import Command, Runner, Step
 from ..venvs import VenvSpec, cache_dir, ensure_venv
 from ..wheelhouse import wheels_dir
@@ -106,7 +106,7 @@ def pick_group_size(requested: int, sizes: Iterable[int], *, npu: bool = False) 
 
 
 def _script(python: Path, name: str) -> Path:
-    return python.parent / (f"{name}.exe" if sys.platform.startswith("win") else name)
+    return python.parent / f"{name}{get_platform().exe_suffix}"
 
 
 def plan_export(kind: str, model: Path, out: Path, precision: str, device: str, python: Path,

@@ -49,13 +49,19 @@ class VenvSpec:
     constraints: Path | None = None
     uninstall: tuple[str, ...] = ()  # removed after installing (e.g. torchvision, paths-offline.md section 2)
     local_wheels: tuple[Path, ...] = ()  # aipc's own wheels; their sha256 enters the fingerprint
-    python: str = field(default_factory=lambda: sys.executable)
+    python: str = field(default_factory=lambda: base_python())
 
     def fingerprint(self) -> str:
         data = asdict(self)
         data["constraints"] = sha256_file(self.constraints) if self.constraints else None
         data["local_wheels"] = [sha256_file(w) for w in self.local_wheels]
         return sha256_text(json.dumps(data, sort_keys=True, default=str))
+
+
+def base_python() -> str:
+    """The interpreter venvs are created from: the base one (not a venv's), so nox sessions and the dev venv share
+    the same path venvs."""
+    return str(getattr(sys, "_base_executable", None) or sys.executable)
 
 
 def venv_python(venv: P, platform: Platform | None = None) -> P:

@@ -131,6 +131,18 @@ def verify_sums(directory: Path) -> list[str]:
     return problems
 
 
+def wheel_fits_host(wheel: Path) -> bool:
+    """True when pip on this interpreter could install ``wheel`` (one of its tags is supported here)."""
+    from packaging.tags import sys_tags
+
+    try:
+        tags = parse_wheel_filename(wheel.name)[3]
+    except InvalidWheelFilename:  # an odd file name is simply not usable
+        return False
+    supported = set(sys_tags())
+    return any(t in supported for t in tags)
+
+
 def find_wheels(directory: Path, dist_name: str) -> list[Path]:
     """Wheels in ``directory`` whose normalized distribution name is ``dist_name``: newest version first, and among
     wheels of one version (e.g. one per Python) the most recently written first."""

@@ -37,7 +37,7 @@ from ..fsutil import sha256_text
 from ..pins import Pins, load_pins
 from ..platforms import Platform, get_platform, host_platform_name
 from ..runner import Command, Runner, Step, StepResult
-from ..venvs import VenvSpec, cache_dir, ensure_venv, venv_dir
+from ..venvs import VenvSpec, base_python, cache_dir, ensure_venv, venv_dir
 from ..venvs import venv_python as venv_interpreter
 from ..wheelhouse import add_wheels, wheels_dir
 from . import isa, sdist
@@ -137,7 +137,7 @@ class NpuBuild:
     openvino: str | None = None  # --openvino VERSION (pip), default the pin
     openvino_dir: Path | None = None  # --openvino-dir: a pre-installed openvino package
     find_links: Path | None = None  # --find-links: offline wheelhouse for the build venv and the sdist
-    python: str = field(default_factory=lambda: str(getattr(sys, "_base_executable", None) or sys.executable))
+    python: str = field(default_factory=base_python)
     pin: sdist.SdistPin = field(init=False)
     openvino_version: str = field(init=False)
     openvino_cmake_dir: Path | None = field(init=False, default=None)

@@ -13,14 +13,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from packaging.tags import sys_tags
-from packaging.utils import parse_wheel_filename
-
 from ..errors import AipcError
 from ..pins import load_pins
 from ..platforms import host_platform_name
 from ..venvs import VenvSpec
-from ..wheelhouse import find_wheels
+from ..wheelhouse import find_wheels, wheel_fits_host
 from .sdist import DIST
 
 WORKER = Path(__file__).resolve().parents[1] / "workers" / "smoke_npu.py"
@@ -35,18 +32,6 @@ PYPI_WHEELS = {"windows": ((3, 8), (3, 12))}
 Echo = Callable[[str], None]
 
 
-def _base_python() -> str:
-    return str(getattr(sys, "_base_executable", None) or sys.executable)
-
-
-def wheel_fits_host(wheel: Path) -> bool:
-    """True when pip on this interpreter can install ``wheel``."""
-    try:
-        _name, _version, _build, tags = parse_wheel_filename(wheel.name)
-    except Exception:
-        return False
-    supported = set(sys_tags())
-    return any(t in supported for t in tags)
 
 
 def own_wheel(wheels: Path) -> Path | None:
@@ -72,13 +57,13 @@ def npu_venv_spec(wheels: Path) -> tuple[VenvSpec | None, str]:
     wheel = own_wheel(wheels)
     if wheel is not None:
         spec = VenvSpec(name=VENV_NAME, steps=((str(wheel), *EXTRA_PACKAGES),), torch=torch, constraints=CONSTRAINTS,
-                        local_wheels=(wheel,), python=_base_python())
+                        local_wheels=(wheel,))
         return spec, f"aipc's wheel {wheel.name}"
     plat = host_platform_name()
     if pypi_wheel_exists(plat):
         spec = VenvSpec(
             name=VENV_NAME, steps=(("--only-binary", DIST, f"{DIST}=={version}", *EXTRA_PACKAGES),), torch=torch,
-            constraints=CONSTRAINTS, python=_base_python(),
+            constraints=CONSTRAINTS,
         )
         return spec, f"PyPI binary wheel {DIST}=={version}"
     py = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -14,11 +14,9 @@ constraints files in ``src/aipc/constraints/`` (versions measured there), and fo
 from __future__ import annotations
 
 import importlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.tags import sys_tags
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from ..errors import AipcError, UsageError
@@ -26,7 +24,7 @@ from ..fsutil import atomic_write_text, sha256_text
 from ..pins import load_pins
 from ..platforms import get_platform
 from ..venvs import VenvSpec, cache_dir
-from ..wheelhouse import find_wheels
+from ..wheelhouse import find_wheels, wheel_fits_host
 
 PATHS = ("genai", "openvino", "npu", "openvino-npu")
 # which venv each path runs in
@@ -65,19 +63,6 @@ def check_path(path: str) -> str:
     return path
 
 
-def base_python() -> str:
-    """The interpreter venvs are created from: the base one, so nox and the dev venv share path venvs."""
-    return str(getattr(sys, "_base_executable", None) or sys.executable)
-
-
-def wheel_fits_host(wheel: Path) -> bool:
-    """True when pip on this interpreter could install ``wheel`` (one of its tags is supported here)."""
-    try:
-        _name, _ver, _build, tags = parse_wheel_filename(wheel.name)
-    except Exception:  # an odd file name is simply not usable
-        return False
-    supported = set(sys_tags())
-    return any(t in supported for t in tags)
 
 
 def genai_local_wheels(wheels: Path) -> LocalWheels:
@@ -148,7 +133,6 @@ def venv_spec(path: str, wheels: Path, *, cache: Path | None = None) -> VenvSpec
             torch=releases["torch"],
             constraints=_constraints("genai", provided, cache),
             local_wheels=local.wheels,
-            python=base_python(),
         )
     names = [f"{n}=={releases[n]}" for n in _OV_RELEASES]
     return VenvSpec(
@@ -157,7 +141,6 @@ def venv_spec(path: str, wheels: Path, *, cache: Path | None = None) -> VenvSpec
         torch=releases["torch"],
         constraints=_constraints("openvino", set(), cache),
         uninstall=("torchvision",),
-        python=base_python(),
     )
 
 

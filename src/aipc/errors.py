@@ -34,4 +34,10 @@ class PinsError(AipcError):
 
 
 class StepFailed(AipcError):
-    """A planned command exited non-zero; the message names the command and its log file."""
+    """A planned command exited non-zero; the message names the command and its log file.
+
+    ``last_line`` is the command's last non-empty output line ("" when there was none)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, last_line: str = "") -> None:
+        self.last_line = last_line
+        super().__init__(message, hint=hint)

@@ -190,6 +190,7 @@ class Runner:
                 f"step {step.name}: `{cmd.display()}` exited with {rc} after {seconds:.1f} s"
                 + (f" (last line: {tail.strip()[:200]})" if tail else "")
                 + f"; full log: {log_path}",
+                last_line=tail.strip(),
             )
 
 

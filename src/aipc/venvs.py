@@ -68,11 +68,16 @@ def venv_python(venv: P, platform: Platform | None = None) -> P:
     """The interpreter of a venv, laid out as on ``platform`` (default: this host): ``bin/python``,
     ``Scripts\\python.exe``. ``venv`` may be a pure path, so a Windows venv is planned on Linux."""
     plat = platform or get_platform()
-    return venv / plat.venv_bin_dir / plat.venv_python
+    return venv / plat.venv_bin_dir / f"python{plat.exe_suffix}"
+
+
+def venvs_root(cache: Path | None = None) -> Path:
+    """Where path venvs live: ``<cache>/venvs`` (default cache: :func:`cache_dir`)."""
+    return (cache or cache_dir()) / "venvs"
 
 
 def venv_dir(spec: VenvSpec, root: Path | None = None) -> Path:
-    return (root or cache_dir() / "venvs") / spec.name
+    return (root or venvs_root()) / spec.name
 
 
 def is_ready(spec: VenvSpec, root: Path | None = None) -> bool:

@@ -20,10 +20,8 @@ from packaging.version import Version
 from ..errors import AipcError
 from ..fsutil import sha256_file
 from ..pins import Pins
-from ..platforms import Platform
+from ..platforms import ORT_DISTS, Platform
 from ..wheelhouse import WheelInfo, add_wheels, wheel_metadata
-
-ORT_DISTS = ("onnxruntime", "onnxruntime-directml", "onnxruntime-gpu", "onnxruntime-qnn", "onnxruntime-openvino")
 
 _MARKER_ENV = {
     "windows": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt"},

@@ -14,6 +14,8 @@ from pathlib import PurePath
 from ..errors import UsageError
 
 PLATFORM_NAMES = ("windows", "linux")
+# every distribution that installs the `onnxruntime` module (two in one environment shadow each other)
+ORT_DISTS = ("onnxruntime", "onnxruntime-directml", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-qnn")
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,6 @@ class Platform:
     # --- venvs and the NPU-library wheel (aipc.npu, shared/docs/npu.md section 2) ---------------------------------
     # directory of a venv's executables, and its Python
     venv_bin_dir: str = "bin"
-    venv_python: str = "python"
     # where intel_npu_acceleration_library/backend/bindings.py loads its libraries from (below the package)
     npu_lib_subdir: str = "lib"
     npu_native_lib: str = ""

@@ -36,7 +36,6 @@ PLATFORM = Platform(
     # (shared/docs/upstream-build.md section 6 and checklist in section 7)
     ort_lib_fallbacks=(("DirectML.dll", "packages/Microsoft.AI.DirectML.*/bin/x64-win/DirectML.dll"),),
     venv_bin_dir="Scripts",
-    venv_python="python.exe",
     npu_lib_subdir="lib/Release",
     npu_native_lib="intel_npu_acceleration_library.dll",
     npu_openvino_lib="openvino.dll",

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 WORKFLOWS = ROOT / ".github" / "workflows"
 NOXFILE = ROOT / "noxfile.py"
-PINS = ROOT / "src" / "aipc" / "pins.toml"
 
 
 def workflow_files() -> list[Path]:
@@ -424,3 +424,35 @@ def test_workflow_follows_the_pins() -> None:
         assert asset in jobs["release"], asset
     # no Python version literal outside what the pins job reads (the matrix comes from pins.toml)
     assert not re.search(r"python-version:\s*['\"]?3\.\d+", text)
+
+
+def pins_job_outputs(text: str, tmp_path: Path) -> dict[str, str]:
+    """Run the ``pins`` job's Python step (against the checked-in pins.toml) and return what it writes to outputs."""
+    body = _jobs(text)["pins"]
+    m = re.search(r"^( +)shell: python3 \{0\}\n\1run: \|\n((?:\1  .*\n|\s*\n)+)", body, flags=re.M)
+    assert m, "the pins job has no `shell: python3 {0}` step with a `run: |` script"
+    script = "\n".join(line[len(m.group(1)) + 2 :] for line in m.group(2).splitlines())
+    out = tmp_path / "github_output"
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=60, capture_output=True,
+                   env={**os.environ, "GITHUB_OUTPUT": str(out)})
+    return dict(line.split("=", 1) for line in out.read_text(encoding="utf-8").splitlines())
+
+
+def test_build_npu_runs_on_a_python_the_npu_build_supports(tmp_path: Path) -> None:
+    from aipc.pins import load_pins
+
+    text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
+    outputs = pins_job_outputs(text, tmp_path)
+    pins = load_pins()
+    npu, wheel_versions = pins.npu, pins.wheel_pythons
+
+    def key(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split("."))
+
+    want = max((v for v in wheel_versions if key(str(npu["python_min"])) <= key(v) <= key(str(npu["python_max"]))),
+               key=key)
+    assert outputs.get("npu-python") == want, outputs
+    jobs = _jobs(text)
+    assert "npu-python: ${{ steps.pins.outputs.npu-python }}" in jobs["pins"]
+    assert "python-version: ${{ needs.pins.outputs.npu-python }}" in jobs["build-npu"]
+    assert "needs.pins.outputs.python }}" not in jobs["build-npu"]

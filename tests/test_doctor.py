@@ -626,3 +626,18 @@ def test_cli_save_facts_then_facts_gives_the_same_verdicts(tmp_path: Path) -> No
     assert b["facts_source"].endswith("facts.json") and a["facts_source"] == "this machine"
     # the exit code follows the verdicts
     assert live.returncode == (1 if a["summary"]["fail"] else 0)
+
+
+def test_broken_openvino_fix_names_the_real_venv_or_interpreter(pins: Pins) -> None:
+    """The fix points at the venv that was probed (under the recorded venv root), not a hard-coded ~/.cache path."""
+    facts = healthy_windows()
+    root = "D:\\cache\\aipc\\venvs"
+    facts["devices"]["openvino"] = {"status": "error", "error": "ImportError: DLL load failed",
+                                    "python": root + "\\openvino\\Scripts\\python.exe", "venv_root": root}
+    res = verdicts(facts, pins)["OpenVINO devices"]
+    assert res.status == "warn"
+    assert "delete D:\\cache\\aipc\\venvs\\openvino " in res.fix and "~/.cache" not in res.fix
+    facts["devices"]["openvino"]["python"] = "C:\\Python312\\python.exe"  # openvino in the host Python
+    res = verdicts(facts, pins)["OpenVINO devices"]
+    assert "C:\\Python312\\python.exe -m pip install --force-reinstall openvino" in res.fix
+    assert "delete" not in res.fix and "~/.cache" not in res.fix

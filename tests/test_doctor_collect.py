@@ -220,6 +220,20 @@ def test_openvino_interpreters_finds_aipc_venvs(tmp_path: Path) -> None:
         tmp_path / "venvs")
 
 
+def test_collect_openvino_records_the_venv_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collect.importlib.util, "find_spec", lambda name: None)  # no openvino in this Python
+    monkeypatch.setenv("AIPC_CACHE", str(tmp_path / "cache"))
+    res = collect.collect_openvino()
+    assert res["status"] == "not-installed" and res["venv_root"] == str(tmp_path / "cache" / "venvs")
+    venv = tmp_path / "venvs" / "openvino"
+    fake_openvino(venv / "lib" / "python3.11" / "site-packages", FAKE_OK)
+    (venv / "bin").mkdir()
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    monkeypatch.setattr(collect, "probe_openvino", lambda python: {"status": "error", "python": python})
+    res = collect.collect_openvino(tmp_path / "venvs")
+    assert res == {"status": "error", "python": str(venv / "bin" / "python"), "venv_root": str(tmp_path / "venvs")}
+
+
 # --- Windows: recorded PowerShell / vswhere output, trees written by the tests ---------------------------------
 
 PS_OUTPUT = "\ufeff" + json.dumps({

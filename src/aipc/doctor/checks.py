@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -620,6 +621,27 @@ def check_dx12(facts: Facts, pins: Pins) -> CheckResult:
                      + (f"; inbox DirectML.dll {dml} (aipc ships its own)" if dml else ""))
 
 
+def _venv_under(python: str, root: str, windows: bool) -> str | None:
+    """The venv directory (``root/<name>``) that holds ``python``, or None when it is not below ``root``."""
+    path: type[PurePath] = PureWindowsPath if windows else PurePosixPath
+    try:
+        rel = path(python).relative_to(path(root))
+    except ValueError:
+        return None
+    return str(path(root) / rel.parts[0]) if rel.parts else None
+
+
+def _openvino_fix(facts: Facts, ov: dict[str, Any]) -> str:
+    python, root = str(ov.get("python", "")), ov.get("venv_root")
+    if not isinstance(root, str) or not python:  # facts recorded before the venv root was
+        return ("recreate aipc's OpenVINO venv: delete it under <cache>/venvs (<cache>: $AIPC_CACHE, else "
+                "%LOCALAPPDATA%\\aipc on Windows, ~/.cache/aipc elsewhere) and run `nox -s verify`")
+    venv = _venv_under(python, root, platform_of(facts) == "windows")
+    if venv is not None:
+        return f"recreate aipc's OpenVINO venv: delete {venv} and run `nox -s verify`"
+    return f"repair openvino in that Python: {python} -m pip install --force-reinstall openvino (or uninstall it)"
+
+
 @check("devices", "OpenVINO devices")
 def check_openvino(facts: Facts, pins: Pins) -> CheckResult:
     r = _R("devices", "OpenVINO devices")
@@ -637,8 +659,7 @@ def check_openvino(facts: Facts, pins: Pins) -> CheckResult:
                  f"update the NPU driver ({NPU_DRIVER_URL}) and the BIOS (openvino#36456: device enumeration "
                  "crashes with driver >= 32.0.100.4723 on old BIOS)")
     if status != "ok":
-        return r("warn", f"openvino failed to load in {where}: {ov.get('error')}",
-                 "recreate aipc's OpenVINO venv: delete it under ~/.cache/aipc/venvs and run `nox -s verify`")
+        return r("warn", f"openvino failed to load in {where}: {ov.get('error')}", _openvino_fix(facts, ov))
     devices = [str(d) for d in ov.get("devices") or []]
     raw_names = ov.get("device_names")
     names: dict[str, Any] = raw_names if isinstance(raw_names, dict) else {}

@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import __version__
 from ..platforms import host_platform_name
-from ..venvs import venv_python
+from ..venvs import venv_python, venvs_root
 from .facts import SCHEMA, Facts
 from .proc import describe_returncode, run
 
@@ -209,12 +209,6 @@ def venv_site_has(venv: Path, package: str) -> bool:
     return any(next(venv.glob(p), None) is not None for p in patterns)
 
 
-def default_venv_root() -> Path:
-    from ..venvs import cache_dir
-
-    return cache_dir() / "venvs"
-
-
 def openvino_interpreters(venv_root: Path) -> list[str]:
     """Interpreters that can import openvino: this one, then aipc's per-path venvs (``<cache>/venvs/*``)."""
     found: list[str] = []
@@ -265,11 +259,13 @@ def parse_openvino_probe(stdout: str) -> dict[str, Any] | None:
 
 
 def collect_openvino(venv_root: Path | None = None) -> dict[str, Any]:
-    venv_root = venv_root or default_venv_root()
+    """The device query in the first interpreter that has openvino; ``venv_root`` is recorded so that a fix can
+    name the venv to recreate."""
+    venv_root = venv_root or venvs_root()
     interpreters = openvino_interpreters(venv_root)
     if not interpreters:
-        return {"status": "not-installed", "searched": [sys.executable, str(venv_root)]}
-    return probe_openvino(interpreters[0])
+        return {"status": "not-installed", "searched": [sys.executable, str(venv_root)], "venv_root": str(venv_root)}
+    return {**probe_openvino(interpreters[0]), "venv_root": str(venv_root)}
 
 
 # --- orchestration ----------------------------------------------------------------------------------------------

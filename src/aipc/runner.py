@@ -28,7 +28,8 @@ from .fsutil import atomic_write_json, sha256_text
 Echo = Callable[[str], None]
 
 
-def _stderr_echo(line: str) -> None:
+def stderr_echo(line: str) -> None:
+    """The default echo: one line to stderr, flushed."""
     print(line, file=sys.stderr, flush=True)
 
 
@@ -97,7 +98,7 @@ class Runner:
         self.state_dir = Path(state_dir)
         self.log_dir = Path(log_dir)
         self.force = force
-        self.echo = echo or _stderr_echo
+        self.echo = echo or stderr_echo
         self.stream = stream
 
     def stamp_path(self, step: Step) -> Path:

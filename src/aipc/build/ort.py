@@ -61,16 +61,11 @@ def ort_build_command(settings: BuildSettings, msvc_env: Mapping[str, str] | Non
     return Command.make(ort_build_argv(settings), settings.ort_dir, dict(msvc_env or {}))
 
 
-def layout_order(platform: Platform, generator: str) -> list[tuple[str, ...]]:
-    """Config-directory layouts to look in, the generator's own first."""
-    own = platform.config_dirs(generator, "{config}")
-    other = ("{config}",) if len(own) == 2 else ("{config}", "{config}")
-    return [own, other]
-
-
 def artifact_candidates(platform: Platform, build_dir: PurePath, config: str, generator: str) -> list[PurePath]:
-    return [build_dir.joinpath(*(part.format(config=config) for part in layout))
-            for layout in layout_order(platform, generator)]
+    """Where the built libraries may be: the generator's own layout first, then the platform's others
+    (:meth:`Platform.config_dirs` and :meth:`Platform.artifact_dir_candidates`, as ``aipc stage`` looks)."""
+    own = build_dir.joinpath(*platform.config_dirs(generator, config))
+    return [own, *(c for c in platform.artifact_dir_candidates(build_dir, config) if c != own)]
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from .. import wheelhouse
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_json, sha256_file
 from ..pins import Pins, check_compat, load_pins
-from ..runner import Command, Runner, Step, StepResult
+from ..runner import Command, Echo, Runner, Step, StepResult, stderr_echo
 from ..wheelhouse import WheelInfo
-from . import collect, fetch, genai, ort, vswhere
+from . import collect, fetch, genai, ort, stage, vswhere
 from .settings import WINDOWS_WORKDIR_WARN, BuildSettings
 
 STEP_NAMES = ("fetch", "build-ort", "stage", "build-genai", "wheels")
@@ -33,13 +33,6 @@ SOURCES_JSON = "sources.json"
 MSVC_ENV_JSON = "msvc-env.json"
 # what the plan shows for the environment the msvc-env step captures at run time
 MSVC_ENV_PLACEHOLDER = {name: "<captured from vcvars64.bat by step msvc-env>" for name in ("INCLUDE", "LIB", "PATH")}
-
-Echo = Callable[[str], None]
-
-
-def _echo(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
 
 def _sig(path: Path) -> list[Any] | None:
     """A cheap signature of a file (size, mtime) that changes when it is rebuilt; None when absent."""
@@ -63,7 +56,7 @@ class Pipeline:
                  msvc_runner: vswhere.ProcRunner | None = None) -> None:
         self.s = settings
         self.pins = pins or load_pins(settings.pins)
-        self.echo = echo or _echo
+        self.echo = echo or stderr_echo
         self.git = git
         self.sleep = sleep
         self.msvc_runner = msvc_runner
@@ -82,10 +75,6 @@ class Pipeline:
                              s.genai_repo or p.onnxruntime_genai.repo, Path(s.genai_dir),
                              Path(s.genai_source) if s.genai_source else None),
         ]
-
-    def check_pins(self) -> None:
-        """The pinned pair must be in the compatibility table (refused before anything is fetched or built)."""
-        check_compat(self.pins)
 
     def source_versions(self) -> tuple[str | None, str | None]:
         """(ORT ``VERSION_NUMBER``, genai ``VERSION_INFO``) of the sources on disk, None where absent."""
@@ -185,30 +174,23 @@ class Pipeline:
         return Step("build-ort", f"build ONNX Runtime ({'DirectML, ' if s.platform.name == 'windows' else ''}"
                     f"{s.config}, shared library + wheel)", [cmd], inputs=inputs, outputs=outputs)
 
-    def stage_argv(self) -> list[str]:
-        s = self.s
-        argv = ["aipc", "stage", "--platform", s.platform.name, "--ort-source", str(s.ort_dir),
-                "--ort-build", str(s.ort_build_dir), "--out", str(s.ort_home), "--config", s.config]
-        if s.legacy_ort_dir is not None:
-            argv += ["--legacy-ort-dir", str(s.legacy_ort_dir)]
-        return argv
-
     def stage_step(self, live: bool = False) -> Step:
         s = self.s
-        manifest = Path(s.ort_home) / "manifest.json"
+        manifest = Path(s.ort_home) / stage.MANIFEST
         inputs: dict[str, Any] = {}
         if live:
-            art = ort.discover_ort(s, self.source_versions()[0])
+            # the directory the action itself stages from (not ort.discover_ort's), so the fingerprint follows it
+            art = stage.find_artifact_dir(s.platform, Path(s.ort_build_dir), s.config)
             header = Path(s.ort_dir) / "include" / "onnxruntime" / "core" / "session" / "onnxruntime_c_api.h"
-            inputs = {"main_lib": _sig(art.main_lib), "header": _sig(header),
-                      "version": self.source_versions()[0], "artifact_dir": str(art.artifact_dir)}
+            inputs = {"main_lib": _sig(art / s.platform.ort_main_lib), "header": _sig(header),
+                      "version": self.source_versions()[0], "artifact_dir": str(art)}
         outputs = [manifest]
         if s.legacy_ort_dir is not None:
-            outputs.append(Path(s.legacy_ort_dir) / "manifest.json")
+            outputs.append(Path(s.legacy_ort_dir) / stage.MANIFEST)
+        argv = stage.stage_argv(s.platform, s.ort_dir, s.ort_build_dir, s.ort_home, config=s.config,
+                                legacy_ort_dir=s.legacy_ort_dir)
 
         def action() -> None:
-            from . import stage
-
             result = stage.stage_ort_home(s.platform, Path(s.ort_dir), Path(s.ort_build_dir), Path(s.ort_home),
                                           config=s.config,
                                           legacy_ort_dir=Path(s.legacy_ort_dir) if s.legacy_ort_dir else None,
@@ -218,7 +200,7 @@ class Pipeline:
                       f"load check {check.get('status', '?')}: {check.get('reason', '')}".rstrip(": "))
 
         return Step("stage", "stage and validate ORT_HOME (flat include/, lib/, manifest.json)",
-                    [Command.make(self.stage_argv(), s.workdir)], inputs=inputs, outputs=outputs, action=action)
+                    [Command.make(argv, s.workdir)], inputs=inputs, outputs=outputs, action=action)
 
     def genai_step(self, live: bool = False) -> Step:
         s = self.s
@@ -227,7 +209,7 @@ class Pipeline:
         outputs: list[Path] = []
         if live:
             self._require(Path(s.genai_dir) / "build.py", "onnxruntime-genai build.py", "fetch")
-            manifest = Path(s.ort_home) / "manifest.json"
+            manifest = Path(s.ort_home) / stage.MANIFEST
             self._require(manifest, "ORT_HOME manifest", "stage")
             ort_version = self.ort_version()
             inputs.update(head=self.head(Path(s.genai_dir)), ort_home=sha256_file(manifest))
@@ -253,8 +235,8 @@ class Pipeline:
             genai_wheel = genai.find_genai_wheel(s, self.genai_version())
             inputs = {"ort": [ort_wheel.name, _sig(ort_wheel)], "genai": [genai_wheel.name, _sig(genai_wheel)],
                       "sources": sha256_file(sources), "pins": sha256_file(self.pins.path)}
-            outputs = [wheels_dir / ort_wheel.name, wheels_dir / genai_wheel.name, wheels_dir / "SHA256SUMS",
-                       wheels_dir / "manifest.json"]
+            outputs = [wheels_dir / ort_wheel.name, wheels_dir / genai_wheel.name, wheels_dir / wheelhouse.SUMS,
+                       wheels_dir / wheelhouse.MANIFEST]
 
         def action() -> None:
             src = json.loads(sources.read_text(encoding="utf-8"))
@@ -273,7 +255,7 @@ class Pipeline:
             return [self.fetch_step(live)]
         if name == "build-ort":
             pre = [self.msvc_step()] if self.s.needs_msvc_env else []
-            return [*pre, self.ort_step(live)] if not live else pre  # live: ort step made after msvc-env ran
+            return [*pre, self.ort_step(live)]
         if name == "stage":
             return [self.stage_step(live)]
         if name == "build-genai":
@@ -285,7 +267,7 @@ class Pipeline:
     # --- plan and run ----------------------------------------------------------------------------------------
     def plan(self, names: Iterable[str] = STEP_NAMES) -> list[Step]:
         """Every step, running nothing and reading nothing from disk."""
-        self.check_pins()
+        check_compat(self.pins)  # the pinned pair must be in the table, before anything is fetched or built
         return [step for name in names for step in self.steps_for(name, live=False)]
 
     def run(self, names: Iterable[str] = STEP_NAMES) -> list[StepResult]:
@@ -294,7 +276,7 @@ class Pipeline:
             raise UsageError(f"cannot build for {s.platform.name} on this host",
                              hint=f"run the build on {s.platform.name}; here use `aipc plan --platform "
                                   f"{s.platform.name}` to see its commands")
-        self.check_pins()
+        check_compat(self.pins)  # the pinned pair must be in the table, before anything is fetched or built
         if s.platform.name == "windows" and len(str(s.workdir)) > WINDOWS_WORKDIR_WARN:
             self.echo(f"[aipc] warning: workdir {s.workdir} is long; ONNX Runtime builds can fail on long paths "
                       "(use --workdir C:\\b)")
@@ -303,9 +285,9 @@ class Pipeline:
         for name in names:
             if name != "fetch":
                 self.check_sources()
-            if name == "build-ort":
-                for pre in self.steps_for(name, live=True):
-                    results.append(runner.run(pre))
+            if name == "build-ort":  # the ort step reads what msvc-env captured: made only after that ran
+                if s.needs_msvc_env:
+                    results.append(runner.run(self.msvc_step()))
                 results.append(runner.run(self.ort_step(live=True)))
                 ort.discover_ort(s, self.source_versions()[0])  # the build must have produced its outputs
                 continue

@@ -365,14 +365,12 @@ def stage_argv(
     """The ``aipc stage`` command line equivalent to a :func:`stage_ort_home` call (for plans and logs)."""
     argv = ["aipc", "stage", "--platform", platform.name, "--ort-source", os.fspath(ort_source),
             "--ort-build", os.fspath(ort_build), "--out", os.fspath(out)]
-    if config != "Release":
-        argv += ["--config", config]
+    argv += ["--config", config]
     if legacy_ort_dir is not None:
         argv += ["--legacy-ort-dir", os.fspath(legacy_ort_dir)]
     if not check_load:
         argv.append("--no-load-check")
     return argv
-
 
 
 def _cmd_stage(args: argparse.Namespace) -> int:

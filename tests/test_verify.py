@@ -672,3 +672,44 @@ def test_build_npu_success_lets_the_path_run(fake_env: Path, monkeypatch: pytest
     main(["verify", "--paths", "npu", "--build-npu", "--json", "v.json", "--junit", "v.xml"])
     (row,) = _npu_rows(fake_env)
     assert built and row["status"] != "skip", row
+
+
+def test_dml_ort_wheel_next_to_a_cpu_genai_wheel_is_not_dml(tmp_path: Path) -> None:
+    """Only a DirectML build of genai makes the genai path DirectML; a DML ORT wheel beside a CPU genai wheel
+    does not (verify would pick DML and the worker would skip)."""
+    from packaging.tags import sys_tags
+
+    tag = next(iter(sys_tags()))
+    suffix = f"0.15.2-{tag.interpreter}-{tag.abi}-{tag.platform}.whl"
+    wheels = tmp_path / "wheels"
+    fake_wheel(wheels, f"onnxruntime_genai-{suffix}")
+    fake_wheel(wheels, f"onnxruntime_directml-{suffix}")
+    local = paths.genai_local_wheels(wheels)
+    assert len(local.wheels) == 2 and not local.dml
+    spec = paths.venv_spec("genai", wheels, cache=tmp_path)  # the DML ORT wheel still replaces the ORT release
+    assert not any(s.startswith("onnxruntime==") for s in spec.steps[0])
+    fake_wheel(wheels, f"onnxruntime_genai_directml-{suffix}")
+    assert paths.genai_local_wheels(wheels).dml
+
+
+def test_verify_picks_cpu_when_only_ort_is_dml(fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a DX12 GPU, a CPU genai wheel and a DML ORT wheel, the genai path runs on the CPU (not DML)."""
+    from packaging.tags import sys_tags
+
+    tag = next(iter(sys_tags()))
+    suffix = f"0.15.2-{tag.interpreter}-{tag.abi}-{tag.platform}.whl"
+    wheels = fake_env / "wheels"
+    fake_wheel(wheels, f"onnxruntime_genai-{suffix}")
+    fake_wheel(wheels, f"onnxruntime_directml-{suffix}")
+    gpus = parse_video_controllers(WIN_ONE_GPU)
+    v = run.Verifier(run.Options(paths=["genai"], precision="int4", wheels=wheels),
+                     gpu_facts=lambda plat: (gpus, ""))
+    (row,) = v.run()
+    assert (row.status, row.device) == ("pass", "CPU"), row
+    assert "no DirectML build" in row.details["device_choice"]
+    assert row.details["export"].endswith("genai-int4-cpu")
+    # the DirectML genai wheel makes it DML
+    fake_wheel(wheels, f"onnxruntime_genai_directml-{suffix}")
+    (row,) = run.Verifier(run.Options(paths=["genai"], precision="int4", wheels=wheels),
+                          gpu_facts=lambda plat: (gpus, "")).run()
+    assert row.details["export"].endswith("genai-int4-dml"), row

@@ -14,6 +14,7 @@ constraints files in ``src/aipc/constraints/`` (versions measured there), and fo
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ _GENAI_EXTRA = ("onnx", "onnx-ir", "transformers")  # the builder's undeclared d
 _OV_RELEASES = ("openvino", "openvino-genai", "openvino-tokenizers", "optimum-intel", "nncf")
 _OV_EXTRA = ("torchvision",)  # pinned to 0.28.0 by the constraints file, uninstalled afterwards (section 2)
 _DML_DISTS = ("onnxruntime-genai-directml", "onnxruntime-directml")
+_DML_GENAI = "onnxruntime-genai-directml"
 
 
 class PathSkipped(AipcError):
@@ -54,7 +56,17 @@ class LocalWheels:
 
     @property
     def dml(self) -> bool:
-        return any(canonicalize_name(parse_wheel_filename(w.name)[0]) in _DML_DISTS for w in self.wheels)
+        return has_dml_genai(self.wheels)
+
+
+def _dist(wheel: Path) -> str:
+    return str(canonicalize_name(parse_wheel_filename(wheel.name)[0]))
+
+
+def has_dml_genai(wheels: Iterable[Path]) -> bool:
+    """True when ``wheels`` hold a DirectML build of onnxruntime-genai (a DML ORT wheel alone does not count: the
+    genai wheel decides the device the genai path can run on)."""
+    return any(_dist(w) == _DML_GENAI for w in wheels)
 
 
 def check_path(path: str) -> str:
@@ -120,12 +132,10 @@ def venv_spec(path: str, wheels: Path, *, cache: Path | None = None) -> VenvSpec
         return spec
     if venv == "genai":
         local = genai_local_wheels(wheels)
-        provided: set[str] = {str(canonicalize_name(parse_wheel_filename(w.name)[0])) for w in local.wheels}
-        # a local DML genai wheel replaces the CPU release of both genai and ORT
-        if local.dml:
+        provided: set[str] = {_dist(w) for w in local.wheels}
+        # a local DML wheel (genai or ORT) replaces the CPU release of both genai and ORT
+        if provided & set(_DML_DISTS):
             provided |= {"onnxruntime-genai", "onnxruntime"}
-        elif any(p.startswith("onnxruntime-genai") for p in provided):
-            provided.add("onnxruntime-genai")
         names = [f"{n}=={releases[n]}" for n in _GENAI_RELEASES if canonicalize_name(n) not in provided]
         return VenvSpec(
             name=VENV_NAMES["genai"],

@@ -23,7 +23,7 @@ from ..wheelhouse import wheels_dir
 from .devices import Choice, check_device, choose_genai_device, choose_openvino_device, detect_dx12_gpus
 from .export import ensure_export, export_notes, is_export
 from .model import load_golden, model_problems
-from .paths import PATHS, VENV_OF, PathSkipped, check_path, genai_local_wheels, npu_module_spec, venv_spec, worker_path
+from .paths import PATHS, VENV_OF, PathSkipped, check_path, has_dml_genai, npu_module_spec, venv_spec, worker_path
 from .progress import Progress
 from .report import Row
 from .smoke import run_worker
@@ -245,7 +245,7 @@ class Verifier:
             if self.gpus is None:  # asked once per run (PowerShell on Windows)
                 self.gpus = self.gpu_facts(host_platform_name())
             gpus, why = self.gpus
-            dml = genai_local_wheels(self.wheels).dml and bool(spec.local_wheels)
+            dml = has_dml_genai(spec.local_wheels)
             return choose_genai_device(device, dml_wheel=dml, gpus=list(gpus), gpu_reason=why)
         if path == "npu":
             if device in ("gpu", "dml"):

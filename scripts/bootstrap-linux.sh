@@ -214,8 +214,9 @@ if [ "$DRY_RUN" = 1 ]; then
     exit 0
 fi
 if [ -x "$VPY" ]; then
-    say "+ $VPY -m aipc doctor"
-    exec "$VPY" -m aipc doctor
+    # $VENV/bin first: doctor must find the cmake/ninja installed there when the distribution's are too old
+    say "+ PATH=$VENV/bin:\$PATH $VPY -m aipc doctor"
+    PATH="$VENV/bin:$PATH" exec "$VPY" -m aipc doctor
 fi
 say "+ PYTHONPATH=$REPO/src python3 -m aipc doctor"
 PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" exec python3 -m aipc doctor

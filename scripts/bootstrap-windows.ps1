@@ -117,16 +117,16 @@ function Test-WingetInstalled([string]$Id) {
     return ($LASTEXITCODE -eq 0)
 }
 
-function Install-WingetPackage([string]$Id, [string]$Why, [string]$Override) {
+function Install-WingetPackage([string]$Id, [string]$Why, [string]$Override, [string]$Verb = 'install') {
     if (-not (Get-Command winget -ErrorAction SilentlyContinue)) {
         Fail 'winget is not available' 'install "App Installer" from the Microsoft Store, then rerun'
     }
-    $wingetArgs = @('install', '--id', $Id, '--exact', '--source', 'winget', '--silent',
+    $wingetArgs = @($Verb, '--id', $Id, '--exact', '--source', 'winget', '--silent',
                     '--accept-package-agreements', '--accept-source-agreements')
     if ($Override) { $wingetArgs += @('--override', $Override) }
     if ($PSCmdlet.ShouldProcess("$Id ($Why)", "winget $($wingetArgs -join ' ')")) {
         & winget @wingetArgs
-        if ($LASTEXITCODE -ne 0) { Fail "winget install $Id failed (exit $LASTEXITCODE)" "run: winget $($wingetArgs -join ' ')" }
+        if ($LASTEXITCODE -ne 0) { Fail "winget $Verb $Id failed (exit $LASTEXITCODE)" "run: winget $($wingetArgs -join ' ')" }
         Update-SessionPath
     }
 }
@@ -169,10 +169,7 @@ foreach ($t in $tools) {
     if (Test-VersionAtLeast $have $t.Min) { Write-Host "ok: $($t.Command) $have (pins: >= $($t.Min))" }
     elseif ($have) {
         Write-Host "$($t.Command) $have is older than the pinned $($t.Min): upgrading"
-        if ($PSCmdlet.ShouldProcess($t.Id, 'winget upgrade')) {
-            & winget upgrade --id $t.Id --exact --silent --accept-package-agreements --accept-source-agreements
-            Update-SessionPath
-        }
+        Install-WingetPackage $t.Id "$($t.Command) >= $($t.Min)" -Verb 'upgrade'
     } else { Install-WingetPackage $t.Id "$($t.Command) >= $($t.Min)" }
 }
 
@@ -260,6 +257,7 @@ if (Test-Path -LiteralPath $VenvPython) { Write-Host "ok: venv $Venv" }
 elseif ($PSCmdlet.ShouldProcess($Venv, "$Python -m venv")) {
     if (-not $Python) { Fail "no Python $PythonWant found after installing it" 'open a new terminal (PATH changed) and rerun' }
     & $Python -m venv $Venv
+    if ($LASTEXITCODE -ne 0) { Fail "$Python -m venv $Venv failed (exit $LASTEXITCODE)" "run: $Python -m venv $Venv" }
 }
 $aipcInstalled = $false
 if (Test-Path -LiteralPath $VenvPython) {

@@ -150,7 +150,8 @@ def fake_system(tmp_path: Path) -> dict[str, Path]:
     _exe(venv / "bin" / "python", (
         f'case "$*" in\n'
         f'  "-c import aipc") exit 0 ;;\n'
-        f'  "-m aipc doctor") echo "doctor $*" >> {log}; exit 3 ;;\n'
+        f'  "-m aipc doctor") echo "doctor sees cmake=$(command -v cmake)" >> {log}\n'
+        f'    echo "doctor $*" >> {log}; exit 3 ;;\n'
         f'  *) echo "venv-python $*" >> {log} ;;\n'
         f'esac\n'
     ))
@@ -207,6 +208,19 @@ def test_linux_second_run_skips_what_is_there(fake_system: dict[str, Path], tmp_
     assert proc.returncode == 0, proc.stderr
     assert not f["log"].exists(), f["log"].read_text()
     assert "ok: cmake 3.97.0 in" in proc.stdout and "ok: build-essential is installed" in proc.stdout
+
+
+@needs_bash
+def test_linux_doctor_sees_the_venv_tools(fake_system: dict[str, Path]) -> None:
+    """cmake/ninja installed into the venv (the distribution's are too old) are the ones doctor checks."""
+    f = fake_system
+    _exe(f["venv"] / "bin" / "cmake", 'echo "cmake version 3.97.0"\n')
+    _exe(f["venv"] / "bin" / "ninja", 'echo "1.98.0"\n')
+    proc = run_linux("--pins", str(f["pins"]), "--venv", str(f["venv"]),
+                     env={"AIPC_OS_RELEASE": str(f["os_release"])}, path_first=f["bin"])
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    calls = f["log"].read_text(encoding="utf-8").splitlines()
+    assert f"doctor sees cmake={f['venv']}/bin/cmake" in calls, calls
 
 
 @needs_bash
@@ -337,6 +351,28 @@ def test_windows_script_design() -> None:
     assert "LongPathsEnabled" in code[runas - 600 : runas]
     assert "winget list --id" in code and "Get-Command" in code  # skip what is present
     assert "-m aipc doctor" in code
+
+
+def unchecked_native_calls(code: str) -> list[str]:
+    """Statement-level native calls (``& exe ...``) whose exit code ($LASTEXITCODE) is not looked at right after."""
+    lines = code.splitlines()
+    problems = []
+    for n, line in enumerate(lines):
+        if re.match(r"^\s*& ", line) and not any("LASTEXITCODE" in nxt for nxt in lines[n + 1 : n + 3]):
+            problems.append(f"line {n + 1}: {line.strip()}")
+    return problems
+
+
+def test_windows_checks_every_native_exit_code() -> None:
+    code = strip_comments(WINDOWS.read_text(encoding="utf-8"), powershell=True)
+    assert unchecked_native_calls(code) == []
+
+
+def test_exit_code_checker_catches_an_unchecked_call() -> None:
+    bad = "if ($x) {\n    & winget upgrade --id X\n    Update-SessionPath\n}\n$v = & vswhere -latest\n"
+    assert unchecked_native_calls(bad) == ["line 2: & winget upgrade --id X"]
+    good = "& winget @a\nif ($LASTEXITCODE -ne 0) { Fail 'x' 'y' }\n"
+    assert unchecked_native_calls(good) == []
 
 
 def test_windows_script_parses_with_pwsh() -> None:

@@ -18,6 +18,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_common import golden_check, main, memory_note, now, peak_rss, run_grid, versions
+from devices import dml_wheel_installed
 
 API = "onnxruntime-genai"
 PACKAGES = ("onnxruntime-genai", "onnxruntime-genai-directml", "onnxruntime", "onnxruntime-directml")
@@ -27,11 +28,7 @@ REFERENCE = "onnxruntime-genai benchmark_e2e"
 def _dml_available() -> tuple[bool, str]:
     if sys.platform != "win32":
         return False, "DirectML needs Windows with a DirectX 12 GPU (this is not Windows)"
-    from importlib import metadata
-
-    try:
-        metadata.distribution("onnxruntime-genai-directml")
-    except metadata.PackageNotFoundError:
+    if not dml_wheel_installed():
         return False, "DirectML requested but the venv has no onnxruntime-genai-directml wheel (build it: nox -s build)"
     return True, ""
 

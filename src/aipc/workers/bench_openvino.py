@@ -19,35 +19,19 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_common import callback_cost_us, golden_check, main, memory_note, now, peak_rss, run_grid, versions
+from devices import COOKBOOK_OV_CONFIG, available_devices, npu_sizing, resolve_device
 
 API_OPTIMUM = "OVModelForCausalLM"
 API_GENAI = "openvino_genai.LLMPipeline"
 PACKAGES = ("openvino", "openvino-genai", "openvino-tokenizers", "optimum-intel", "optimum", "transformers", "nncf")
-COOKBOOK_OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "CACHE_DIR": ""}
 REFERENCE = "openvino_genai.PerfMetrics"
-
-
-def _devices() -> list:
-    import openvino as ov
-
-    return list(ov.Core().available_devices)
-
-
-def _resolve(requested: str, available: list) -> tuple[str | None, str]:
-    kind = requested.upper()
-    if kind in available:
-        return kind, ""
-    match = [d for d in available if d.split(".")[0] == kind]
-    if match:
-        return match[0], ""
-    return None, f"no {kind} device (OpenVINO sees: {', '.join(available) or 'none'})"
 
 
 def probe(req: dict) -> dict:
     api = req.get("api") or API_GENAI
     if api not in (API_OPTIMUM, API_GENAI):
         return {"status": "fail", "reason": f"unknown api {api!r} (use {API_OPTIMUM} or {API_GENAI})"}
-    device, why = _resolve(str(req.get("device") or "cpu"), _devices())
+    device, why = resolve_device(str(req.get("device") or "cpu"), available_devices())
     if device is None:
         return {"status": "skip", "reason": why}
     return {"status": "pass", "device": device, "reason": "device available"}
@@ -150,11 +134,7 @@ def _setup_genai(req: dict, device: str, clock: _Clock):
     import openvino as ov
     import openvino_genai as ov_genai
 
-    props = {}
-    if device.startswith("NPU"):  # static shapes: size the NPU pipeline for the largest grid cell
-        grid = req["bench"]["grid"]
-        props = {"MAX_PROMPT_LEN": max(256, max(int(p) for p, _ in grid) + 64),
-                 "MIN_RESPONSE_LEN": max(64, max(int(g) for _, g in grid))}
+    props = npu_sizing(req["bench"]["grid"]) if device.startswith("NPU") else {}  # static shapes: the largest cell
     t = now()
     pipe = ov_genai.LLMPipeline(req["model"], device, props) if props else ov_genai.LLMPipeline(req["model"], device)
     load_s = now() - t

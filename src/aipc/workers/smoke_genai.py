@@ -18,19 +18,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from devices import dml_wheel_installed
 from protocol import compare, serve
 
 API = "onnxruntime-genai"
-
-
-def dml_wheel_installed() -> bool:
-    from importlib import metadata
-
-    try:
-        metadata.distribution("onnxruntime-genai-directml")
-    except metadata.PackageNotFoundError:
-        return False
-    return True
 
 
 def run(req: dict) -> dict:

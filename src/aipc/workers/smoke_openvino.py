@@ -13,7 +13,6 @@ Recipes and traps: shared/docs/paths-offline.md section 2, shared/docs/npu.md se
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -21,42 +20,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from devices import list_devices, optimum_config, pipeline_props, resolve_device
 from protocol import compare, serve
 
-COOKBOOK_OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "CACHE_DIR": ""}
-NPU_DEFAULTS = {"MAX_PROMPT_LEN": 256, "MIN_RESPONSE_LEN": 64}
 APIS = {"optimum": "OVModelForCausalLM", "genai": "LLMPipeline"}
-
-
-def list_devices() -> list[dict]:
-    import openvino as ov
-
-    core = ov.Core()
-    out = []
-    for dev in core.available_devices:
-        name = ""
-        with contextlib.suppress(Exception):  # every device query may fail (npu.md section 5)
-            name = str(core.get_property(dev, "FULL_DEVICE_NAME"))
-        out.append({"device": dev, "name": name})
-    return out
-
-
-def resolve_device(requested: str, available: list[str]) -> tuple[str | None, str]:
-    """A concrete device for ``requested`` (auto = best of NPU, GPU, CPU), or None and why."""
-    req = requested.upper()
-    if req == "AUTO":
-        for kind in ("NPU", "GPU", "CPU"):
-            match = [d for d in available if d.split(".")[0] == kind]
-            if match:
-                return match[0], ""
-        return None, "OpenVINO lists no device"
-    kind = req.split(".")[0]
-    if req in available:
-        return req, ""
-    match = [d for d in available if d.split(".")[0] == kind] if "." not in req else []
-    if match:
-        return match[0], ""
-    return None, f"no {req} device (OpenVINO sees: {', '.join(available) or 'none'})"
 
 
 def vocab_size(model: str) -> int | None:
@@ -65,12 +32,6 @@ def vocab_size(model: str) -> int | None:
             return int(json.load(fh)["vocab_size"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def exact_props(req: dict) -> dict:
-    """fp32 rows are compared with the golden ids exactly: compute in f32 (GPU plugins default to f16 and CPUs with
-    bf16/AMX to bf16 inference precision, which would turn a correct run into a mismatch)."""
-    return {"INFERENCE_PRECISION_HINT": "f32"} if req.get("precision") == "fp32" else {}
 
 
 def run_optimum(req: dict, device: str, res: dict) -> None:
@@ -82,7 +43,7 @@ def run_optimum(req: dict, device: str, res: dict) -> None:
     details["import_seconds"] = round(time.monotonic() - t, 4)
     t = time.monotonic()
     tok = AutoTokenizer.from_pretrained(req["model"])
-    ov_config = {**COOKBOOK_OV_CONFIG, **exact_props(req)}
+    ov_config = optimum_config(req)
     model = OVModelForCausalLM.from_pretrained(req["model"], device=device, ov_config=ov_config)
     details["load_seconds"] = round(time.monotonic() - t, 4)
     details["ov_config"] = ov_config
@@ -101,9 +62,8 @@ def run_genai(req: dict, device: str, res: dict) -> None:
     import openvino_genai as ov_genai
 
     details = res["details"]
-    props = exact_props(req)
+    props = pipeline_props(req, device, req.get("npu_config"))
     if device.startswith("NPU"):
-        props = {**NPU_DEFAULTS, **(req.get("npu_config") or {})}
         details["npu_config"] = props
     details["properties"] = props
     t = time.monotonic()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import subprocess
 import sys
 import textwrap
 import time
@@ -604,6 +605,32 @@ def test_npu_path_device_and_precision_rules(fake_env: Path, monkeypatch: pytest
     assert main(["verify", "--paths", "npu"]) == 0
     row = json.loads((fake_env / "verify.json").read_text())["results"][0]
     assert row["status"] == "pass" and row["reason"] == f"fake {fake_env / 'tiny'}"
+
+
+def test_windows_timeout_kills_the_process_tree_with_taskkill() -> None:
+    """On Windows proc.kill() ends the worker only; taskkill /T ends its children too (compiler, driver helper)."""
+    calls: list[list[str]] = []
+    killed: list[int] = []
+
+    class FakeProc:
+        pid = 4242
+
+        def kill(self) -> None:
+            killed.append(self.pid)
+
+    def fake_run(argv: list[str], **kw: Any) -> Any:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0)
+
+    smoke._kill(FakeProc(), platform="win32", run=fake_run)  # type: ignore[arg-type]
+    assert calls == [["taskkill", "/T", "/F", "/PID", "4242"]] and killed == []
+
+    def failing_run(argv: list[str], **kw: Any) -> Any:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 128)  # e.g. taskkill not found / access denied
+
+    smoke._kill(FakeProc(), platform="win32", run=failing_run)  # type: ignore[arg-type]
+    assert killed == [4242]  # falls back to killing the worker itself
 
 
 def test_windows_crash_codes_are_shown_in_hex() -> None:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def run_worker(
     """Run a worker and return its (normalized) result; every failure mode becomes a ``fail`` with its reason.
 
     The worker runs in a fresh temporary directory (libraries that write caches into the CWD stay contained),
-    in its own process group, which is killed as a whole on timeout.
+    in its own process group (POSIX) or process tree (Windows), which is killed as a whole on timeout.
     """
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="aipc-smoke-") as tmp_name:
@@ -173,12 +173,18 @@ def run_worker(
         return res
 
 
-def _kill(proc: subprocess.Popen[Any]) -> None:
+def _kill(proc: subprocess.Popen[Any], *, platform: str = sys.platform,
+          run: Callable[..., subprocess.CompletedProcess[Any]] = subprocess.run) -> None:
+    """Kill the worker and its children: the process group on POSIX, the process tree (``taskkill /T``) on
+    Windows; the worker alone when that fails."""
     try:
-        if sys.platform.startswith("win"):
-            proc.kill()
+        if platform.startswith("win"):
+            done = run(["taskkill", "/T", "/F", "/PID", str(proc.pid)], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=30, check=False)
+            if done.returncode != 0:
+                proc.kill()
         else:
             os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, OSError):
+    except (ProcessLookupError, PermissionError, OSError, subprocess.TimeoutExpired):
         with contextlib.suppress(OSError):
             proc.kill()

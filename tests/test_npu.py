@@ -245,6 +245,25 @@ def test_windows_plan_composed_on_linux(tmp_path: Path) -> None:
     assert any("Scripts\\python.exe" in e["argv"][0] for e in json.loads(proc.stdout))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="a foreign-platform plan: Windows made on a POSIX host")
+def test_windows_plan_on_linux_spells_every_path_the_windows_way(tmp_path: Path) -> None:
+    """Every step of a Windows plan made here: Windows paths, no host interpreter, no pseudo-argv."""
+    for given in (None, tmp_path / "s.tar.gz"):
+        cfg = build.make_config(platform="windows", build_dir=tmp_path / "b", wheels=tmp_path / "w",
+                                sdist_path=given)
+        entries = plan_json(cfg.steps())
+        assert {e["step"] for e in entries} >= {"npu-sdist", "npu-unpack", "npu-build-venv", "npu-wheel"}
+        for e in entries:
+            assert str(tmp_path) not in e["cwd"] and "\\b" in e["cwd"], e
+            for arg in e["argv"]:
+                assert str(tmp_path) not in arg, e  # a POSIX spelling of a build path
+            assert cfg.python not in e["argv"], e  # the Linux host interpreter
+            assert e["argv"][0] not in ("aipc",) and "+" not in e["argv"][0], e  # pseudo-commands
+        venv = next(e for e in entries if e["name"] == "npu-build-venv[1]")
+        assert venv["argv"][0] == "python"
+        assert venv["argv"][-1].endswith("\\venvs\\npu-build-windows")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="host-specific message")
 def test_building_for_another_platform_is_refused(tmp_path: Path) -> None:
     proc = run_cli("build-npu", "--platform", "windows", "--build-dir", str(tmp_path / "b"))

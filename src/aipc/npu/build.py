@@ -25,9 +25,9 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath, PureWindowsPath
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -194,9 +194,25 @@ class NpuBuild:
     def is_windows(self) -> bool:
         return self.platform.name == "windows"
 
-    def _pure(self, path: Path) -> PurePath:
+    @property
+    def is_foreign(self) -> bool:
+        """A plan for another platform than this host (shown, never run)."""
+        return self.platform.name != host_platform_name()
+
+    def _pure(self, path: PurePath) -> PurePath:
         """A path as the target platform spells it (a Windows plan made on Linux keeps Windows separators)."""
-        return PureWindowsPath(path) if self.is_windows and host_platform_name() != "windows" else path
+        if not self.is_foreign:
+            return path
+        return PureWindowsPath(path) if self.is_windows else PurePosixPath(path.as_posix())
+
+    def _interpreter(self) -> str:
+        """The Python the plan's commands start with: ``--python`` on this host, ``python`` on a foreign one."""
+        return "python" if self.is_foreign else self.python
+
+    def _cmd(self, argv: Sequence[str | PurePath], cwd: PurePath, env: dict[str, str] | None = None) -> Command:
+        """A command of the plan, every path argument and the cwd spelt for the target platform."""
+        return Command.make([str(self._pure(a)) if isinstance(a, PurePath) else a for a in argv],
+                            cwd=self._pure(cwd), env=env)
 
     @property
     def sdist_file(self) -> Path:
@@ -229,8 +245,12 @@ class NpuBuild:
         index = ("--no-index", "--find-links", str(self.find_links)) if self.find_links else ()
         return VenvSpec(name=f"npu-build-{self.platform.name}", steps=((*index, *reqs),), python=self.python)
 
+    @property
+    def build_venv(self) -> Path:
+        return venv_dir(self.venv_spec(), self.build_dir / "venvs")
+
     def venv_python(self) -> PurePath:
-        return venv_interpreter(self._pure(venv_dir(self.venv_spec(), self.build_dir / "venvs")), self.platform)
+        return venv_interpreter(self._pure(self.build_venv), self.platform)
 
     def project_digest(self) -> str:
         return sha256_text(json.dumps({n: (self.project / n).read_text(encoding="utf-8") for n in PROJECT_FILES}))
@@ -261,16 +281,18 @@ class NpuBuild:
         env = {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "CMAKE_GENERATOR": self.platform.default_generator}
         if self.is_windows:
             env["CMAKE_GENERATOR_PLATFORM"] = "x64"
-        return Command.make(argv, cwd=self._pure(self.build_dir), env=env)
+        return self._cmd(argv, self.build_dir, env)
 
     def steps(self, *, echo: Echo | None = None) -> list[Step]:
         say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
         if self.sdist_given is None and self.find_links is not None and (self.find_links / self.pin.file).is_file():
             self.sdist_given = self.find_links  # offline: take it from the wheelhouse, no pip metadata step
-        download = None if self.sdist_given else sdist.download_command(
-            self.pin, self.sdist_file.parent, self.python, self.find_links)
-        sdist_cmd = download or Command.make(
-            ["aipc", "build-npu", "--sdist", str(self.sdist_given)], cwd=self.build_dir)
+        download = None if self.sdist_given else self._cmd(
+            sdist.download_argv(self.pin, self.sdist_file.parent, self._interpreter(), self.find_links),
+            self.build_dir)
+        sdist_cmd = download or self._cmd(
+            [self._interpreter(), "-c", sdist.COPY_VERIFIED, self._given_file(), self.sdist_file, self.pin.sha256],
+            self.build_dir)
         pin_inputs = {"file": self.pin.file, "sha256": self.pin.sha256}
         spec = self.venv_spec()
         venvs_root = self.build_dir / "venvs"
@@ -284,25 +306,30 @@ class NpuBuild:
             Step("npu-sdist", f"fetch and verify the PyPI sdist {self.pin.file} (sha256 pinned)", [sdist_cmd],
                  inputs={**pin_inputs, "given": str(self.sdist_given or "")}, outputs=[self.sdist_file],
                  action=lambda: self._obtain(download)),
-            Step("npu-unpack", f"verify and unpack {self.pin.file} into {self.src_root}",
-                 [Command.make(["tar", "xzf", str(self.sdist_file), "-C", str(self.src_root)], cwd=self.build_dir)],
+            Step("npu-unpack", f"verify and unpack {self.pin.file} into {self._pure(self.src_root)}",
+                 [self._cmd(["tar", "xzf", self.sdist_file, "-C", self.src_root], self.build_dir)],
                  inputs=pin_inputs, outputs=[self.src_dir / "src" / "bindings.cpp"],
                  action=lambda: self._unpack()),
             Step("npu-build-venv", "build venv: scikit-build-core, cmake, ninja"
                  + ("" if self.openvino_dir else f", openvino=={self.openvino_version}"),
-                 [Command.make([self.python, "-m", "venv", str(venvs_root / spec.name)], cwd=venvs_root),
-                  Command.make([str(self.venv_python()), "-m", "pip", "install", *spec.steps[0]], cwd=venvs_root)],
-                 inputs={"spec": spec.fingerprint()}, outputs=[Path(self.venv_python())],
+                 [self._cmd([self._interpreter(), "-m", "venv", self.build_venv], venvs_root),
+                  self._cmd([self.venv_python(), "-m", "pip", "install", *spec.steps[0]], venvs_root)],
+                 inputs={"spec": spec.fingerprint()}, outputs=[venv_interpreter(self.build_venv, self.platform)],
                  action=lambda: self._venv(say)),
             Step("npu-wheel", "compile the native backend (own CMakeLists) and build the py3-none wheel",
                  [wheel_cmd], inputs=wheel_inputs, outputs=[wheel_out]),
-            Step("npu-collect", f"check the wheel and add it to {self.wheels}",
-                 [Command.make(["aipc.npu.wheel.check_wheel+aipc.wheelhouse.add_wheels", str(wheel_out),
-                               str(self.wheels)], cwd=self.build_dir)],
+            # in-process only (no command line does it): check_wheel, the ISA check, wheelhouse.add_wheels
+            Step("npu-collect", f"in-process: check {self.wheel_file} (tag, layout, ISA on Linux) and add it "
+                                f"with its sha256 and provenance to {self._pure(self.wheels)}", [],
                  inputs={"wheel": sha256_text(json.dumps(wheel_inputs, sort_keys=True)), "wheels": str(self.wheels)},
                  outputs=[self.wheels / self.wheel_file], action=lambda: self._collect(wheel_out, say)),
         ]
         return steps
+
+    def _given_file(self) -> Path:
+        """``--sdist``: the file itself, or the pinned file name in the given directory."""
+        given = self.sdist_given or self.sdist_file
+        return given / self.pin.file if given.is_dir() else given
 
     # actions -----------------------------------------------------------------------------------------------------
     def _obtain(self, download: Command | None) -> None:

@@ -56,17 +56,27 @@ def requirement_text(pin: SdistPin) -> str:
     return f"{pin.requirement} --hash=sha256:{pin.sha256}\n"
 
 
-def download_command(pin: SdistPin, dest: Path, python: str, find_links: Path | None = None) -> Command:
-    """``pip download`` of the sdist only (no wheels, no dependencies) into ``dest``.
+def download_argv(pin: SdistPin, dest: Path, python: str, find_links: Path | None = None) -> list[str | Path]:
+    """``pip download`` of the sdist only (no wheels, no dependencies) into ``dest`` (paths left as paths).
 
     ``--require-hashes`` with the pinned sha256: pip checks the download before it runs the sdist's ``setup.py``
     to prepare its metadata, so a tampered sdist never executes (aipc checks the hash again afterwards).
     """
-    argv = [python, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
-            "--no-binary", ":all:", "--require-hashes", "-r", str(requirement_file(dest)), "-d", str(dest)]
-    if find_links is not None:
-        argv[4:4] = ["--no-index", "--find-links", str(find_links)]
-    return Command.make(argv, cwd=dest.parent)
+    index: list[str | Path] = ["--no-index", "--find-links", find_links] if find_links is not None else []
+    return [python, "-m", "pip", "download", *index, "--disable-pip-version-check", "--no-deps",
+            "--no-binary", ":all:", "--require-hashes", "-r", requirement_file(dest), "-d", dest]
+
+
+def download_command(pin: SdistPin, dest: Path, python: str, find_links: Path | None = None) -> Command:
+    return Command.make(download_argv(pin, dest, python, find_links), cwd=dest.parent)
+
+
+# what `--sdist FILE` does, as a command line: python -c COPY_VERIFIED FILE DEST SHA256
+COPY_VERIFIED = (
+    "import hashlib, shutil, sys; src, dest, sha = sys.argv[1:]; "
+    "got = hashlib.sha256(open(src, 'rb').read()).hexdigest(); "
+    "sys.exit(f'{src}: sha256 {got}, expected {sha}') if got != sha else shutil.copy2(src, dest)"
+)
 
 
 def locate_sdist(given: Path, pin: SdistPin) -> Path:

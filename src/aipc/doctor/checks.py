@@ -31,9 +31,6 @@ WIN11_22H2_BUILD = 22621
 WIN11_BUILD = 22000
 LINUX_NPU_KERNEL = (6, 6)
 SHORT_PATH_MAX = 40
-# intel-npu-acceleration-library 1.4.0 ships cp38-cp312 wheels and bundles OpenVINO 2024.4 (npu.md sections 1, 4).
-NPU_LIBRARY_PYTHON_MAX = "3.12"
-VC_RUNTIME_MIN = "14.40"
 
 NPU_DRIVER_URL = "https://www.intel.com/content/www/us/en/download/794734/intel-npu-driver-windows.html"
 GPU_DRIVER_URL = "https://www.intel.com/content/www/us/en/download/785597/intel-arc-iris-xe-graphics-windows.html"
@@ -62,17 +59,6 @@ class CheckResult:
         return asdict(self)
 
 
-CheckFn = Callable[[Facts, Pins], CheckResult]
-CHECKS: list[tuple[str, str, CheckFn]] = []
-
-
-def check(category: str, name: str) -> Callable[[CheckFn], CheckFn]:
-    def deco(fn: CheckFn) -> CheckFn:
-        CHECKS.append((category, name, fn))
-        return fn
-    return deco
-
-
 class _R:
     """Shorthands to build a result for the check being evaluated."""
 
@@ -81,6 +67,26 @@ class _R:
 
     def __call__(self, status: str, found: str, fix: str = "") -> CheckResult:
         return CheckResult(self.name, self.category, status, found, fix if status != "pass" else "")
+
+
+CheckFn = Callable[[Facts, Pins], CheckResult]
+CHECKS: list[tuple[str, str, CheckFn]] = []
+
+
+def check(category: str, name: str, only: str | None = None,
+          ) -> Callable[[Callable[[Facts, Pins, _R], CheckResult]], CheckFn]:
+    """Register ``fn(facts, pins, r)`` as a check; ``r`` builds its results. ``only="windows"``: a skip elsewhere."""
+    def deco(fn: Callable[[Facts, Pins, _R], CheckResult]) -> CheckFn:
+        r = _R(category, name)
+
+        def run(facts: Facts, pins: Pins) -> CheckResult:
+            if only is not None and platform_of(facts) != only:
+                return r("skip", f"{only.capitalize()} only (these facts are from a {platform_of(facts)} machine)")
+            return fn(facts, pins, r)
+
+        CHECKS.append((category, name, run))
+        return run
+    return deco
 
 
 def version(text: Any) -> Version | None:
@@ -99,12 +105,6 @@ def platform_of(facts: Facts) -> str:
     return str(get(facts, "host.platform", str) or "unknown")
 
 
-def _windows_only(facts: Facts, r: _R) -> CheckResult | None:
-    if platform_of(facts) != "windows":
-        return r("skip", f"Windows only (these facts are from a {platform_of(facts)} machine)")
-    return None
-
-
 def _gib(n: float) -> str:
     return f"{n / GIB:.1f} GiB"
 
@@ -117,8 +117,7 @@ def _missing(r: _R, what: str, facts: Facts, collector: str) -> CheckResult:
 # --- system -------------------------------------------------------------------------------------------------------
 
 @check("system", "OS")
-def check_os(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("system", "OS")
+def check_os(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) == "windows":
         build = get(facts, "windows.os.build", int)
         if build is None:
@@ -151,8 +150,7 @@ def check_os(facts: Facts, pins: Pins) -> CheckResult:
 
 
 @check("system", "architecture")
-def check_architecture(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("system", "architecture")
+def check_architecture(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     machine = get(facts, "windows.processor_architecture", str) if platform_of(facts) == "windows" else None
     machine = machine or get(facts, "host.machine", str)
     if machine is None:
@@ -164,8 +162,7 @@ def check_architecture(facts: Facts, pins: Pins) -> CheckResult:
 
 
 @check("system", "Python")
-def check_python(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("system", "Python")
+def check_python(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     ver = get(facts, "python.version", str)
     bits = get(facts, "python.bits", int)
     if ver is None or bits is None:
@@ -177,7 +174,7 @@ def check_python(facts: Facts, pins: Pins) -> CheckResult:
                else "install Python 3.10-3.12 64-bit (e.g. sudo apt install python3.12 or uv python install 3.12)")
     if bits != 64:
         return r("fail", f"{found}: 64-bit Python is required", install)
-    lo, hi = pins.toolchain.get("python_min", "3.10"), pins.toolchain.get("python_max", "3.14")
+    lo, hi = pins.toolchain["python_min"], pins.toolchain["python_max"]
     minor = ".".join(ver.split(".")[:2])
     v, vlo, vhi = version(minor), version(lo), version(hi)
     if v is None or vlo is None or vhi is None:
@@ -191,24 +188,25 @@ def check_python(facts: Facts, pins: Pins) -> CheckResult:
 
 
 @check("system", "Python for the NPU library")
-def check_python_npu(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("system", "Python for the NPU library")
+def check_python_npu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     ver = get(facts, "python.version", str)
     if ver is None:
         return _missing(r, "Python", facts, "python")
-    top = str(pins.npu.get("python_max", NPU_LIBRARY_PYTHON_MAX))
+    lo, top = str(pins.npu["python_min"]), str(pins.npu["python_max"])
     v, vmax = version(".".join(ver.split(".")[:2])), version(top)
     if v is not None and vmax is not None and v > vmax:
-        return r("warn", f"Python {ver}: intel-npu-acceleration-library has wheels up to cp{top.replace('.', '')} "
-                         f"(its OpenVINO {pins.npu.get('openvino', '2024.4')} too), so that path will be skipped; "
-                         "OpenVINO GenAI on NPU works on 3.10-3.14",
-                 "for the NPU library path install Python 3.12 and run aipc with it (py -3.12 -m nox -s verify)")
-    return r("pass", f"Python {ver} is within 3.10-{top}")
+        return r("warn", f"Python {ver}: PyPI has intel-npu-acceleration-library wheels up to cp{top.replace('.', '')} "
+                         f"only (and its build needs OpenVINO {pins.npu['openvino']}, also up to {top}), so the NPU "
+                         "library path is skipped unless wheels/ holds aipc's own py3-none wheel; "
+                         f"OpenVINO GenAI on NPU works on {pins.toolchain['python_min']}-"
+                         f"{pins.toolchain['python_max']}",
+                 f"build aipc's wheel with `nox -s build_npu -- --python <CPython {lo}-{top}>`, or run aipc with "
+                 f"Python {top} (py -{top} -m nox -s verify)")
+    return r("pass", f"Python {ver} is within {pins.toolchain['python_min']}-{top}")
 
 
 @check("system", "Python installation")
-def check_python_install(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("system", "Python installation")
+def check_python_install(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     exe = get(facts, "python.executable", str)
     if exe is None:
         return _missing(r, "Python", facts, "python")
@@ -224,8 +222,7 @@ def check_python_install(facts: Facts, pins: Pins) -> CheckResult:
 
 
 @check("system", "free disk")
-def check_disk(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("system", "free disk")
+def check_disk(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     free = get(facts, "host.disk_free_bytes", int)
     where = get(facts, "host.workdir", str) or "the work directory"
     if free is None:
@@ -241,8 +238,7 @@ def check_disk(facts: Facts, pins: Pins) -> CheckResult:
 
 
 @check("system", "memory")
-def check_memory(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("system", "memory")
+def check_memory(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     total = get(facts, "linux.memory_total_bytes", int)
     if platform_of(facts) == "windows":
         kb = get(facts, "windows.os.total_memory_kb", int)
@@ -272,40 +268,37 @@ def _tool(facts: Facts, r: _R, tool: str, minimum: str | None, missing_status: s
     found = f"{tool} {ver} ({path})"
     v, vmin = version(ver), version(minimum)
     if vmin is not None and (v is None or v < vmin):
-        return r("fail" if missing_status == "fail" else "warn", f"{found} < {minimum}", fix)
+        return r(missing_status, f"{found} < {minimum}", fix)
     return r("pass", found)
 
 
 @check("build", "Git")
-def check_git(facts: Facts, pins: Pins) -> CheckResult:
+def check_git(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     fix = "winget install --id Git.Git -e" if platform_of(facts) == "windows" else "sudo apt install git"
-    return _tool(facts, _R("build", "Git"), "git", None, "fail", fix)
+    return _tool(facts, r, "git", None, "fail", fix)
 
 
 @check("build", "CMake")
-def check_cmake(facts: Facts, pins: Pins) -> CheckResult:
-    cmin = pins.toolchain.get("cmake_min", "3.28")
+def check_cmake(facts: Facts, pins: Pins, r: _R) -> CheckResult:
+    cmin = pins.toolchain["cmake_min"]
     fix = f'python -m pip install "cmake>={cmin}" (or winget install --id Kitware.CMake -e; apt\'s cmake may be older)'
-    return _tool(facts, _R("build", "CMake"), "cmake", cmin, "fail", fix)
+    return _tool(facts, r, "cmake", cmin, "fail", fix)
 
 
 @check("build", "Ninja")
-def check_ninja(facts: Facts, pins: Pins) -> CheckResult:
-    nmin = pins.toolchain.get("ninja_min", "1.11")
+def check_ninja(facts: Facts, pins: Pins, r: _R) -> CheckResult:
+    nmin = pins.toolchain["ninja_min"]
     # On Windows the default generator is Visual Studio 17 2022, Ninja is optional; on Linux it is the generator.
     status = "warn" if platform_of(facts) == "windows" else "fail"
     fix = f'python -m pip install "ninja>={nmin}" (or winget install --id Ninja-build.Ninja -e)'
-    return _tool(facts, _R("build", "Ninja"), "ninja", nmin, status, fix)
+    return _tool(facts, r, "ninja", nmin, status, fix)
 
 
-@check("build", "Visual Studio C++")
-def check_visual_studio(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("build", "Visual Studio C++")
-    if (skip := _windows_only(facts, r)) is not None:
-        return skip
-    vs_major = pins.toolchain.get("visual_studio", "17")
-    year = pins.toolchain.get("visual_studio_year", "2022")
-    msvc_min = pins.toolchain.get("msvc_toolset_min", "14.40")
+@check("build", "Visual Studio C++", only="windows")
+def check_visual_studio(facts: Facts, pins: Pins, r: _R) -> CheckResult:
+    vs_major = pins.toolchain["visual_studio"]
+    year = pins.toolchain["visual_studio_year"]
+    msvc_min = pins.toolchain["msvc_toolset_min"]
     vs = get(facts, "windows.visual_studio", dict)
     if vs is None:
         return _missing(r, "Visual Studio", facts, "windows.visual_studio")
@@ -345,12 +338,9 @@ def check_visual_studio(facts: Facts, pins: Pins) -> CheckResult:
     return r("pass", found)
 
 
-@check("build", "Windows SDK (d3d12.h)")
-def check_windows_sdk(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("build", "Windows SDK (d3d12.h)")
-    if (skip := _windows_only(facts, r)) is not None:
-        return skip
-    sdk_min = pins.toolchain.get("windows_sdk_min", "10.0.22621.0")
+@check("build", "Windows SDK (d3d12.h)", only="windows")
+def check_windows_sdk(facts: Facts, pins: Pins, r: _R) -> CheckResult:
+    sdk_min = pins.toolchain["windows_sdk_min"]
     short = ".".join(sdk_min.split(".")[2:3])
     fix = (f"Visual Studio Installer > Individual components > Windows 11 SDK (10.0.{short}.0) "
            f"(component Microsoft.VisualStudio.Component.Windows11SDK.{short}), "
@@ -371,11 +361,8 @@ def check_windows_sdk(facts: Facts, pins: Pins) -> CheckResult:
     return r("pass", found)
 
 
-@check("build", "nuget.exe")
-def check_nuget(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("build", "nuget.exe")
-    if (skip := _windows_only(facts, r)) is not None:
-        return skip
+@check("build", "nuget.exe", only="windows")
+def check_nuget(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     genai = pins.onnxruntime_genai.version
     info = get(facts, "tools.nuget", dict) or {}
     path = info.get("path")
@@ -390,11 +377,8 @@ def check_nuget(facts: Facts, pins: Pins) -> CheckResult:
              "nuget.exe in a directory on PATH)")
 
 
-@check("build", "long paths")
-def check_long_paths(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("build", "long paths")
-    if (skip := _windows_only(facts, r)) is not None:
-        return skip
+@check("build", "long paths", only="windows")
+def check_long_paths(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     value = get(facts, "windows.long_paths_enabled", int)
     fix = (r"as administrator: reg add HKLM\SYSTEM\CurrentControlSet\Control\FileSystem /v LongPathsEnabled "
            "/t REG_DWORD /d 1 /f ; then git config --system core.longpaths true")
@@ -403,11 +387,8 @@ def check_long_paths(facts: Facts, pins: Pins) -> CheckResult:
     return r("fail", f"LongPathsEnabled = {value if value is not None else 'not set'} (MAX_PATH 260 applies)", fix)
 
 
-@check("build", "short build path")
-def check_build_path(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("build", "short build path")
-    if (skip := _windows_only(facts, r)) is not None:
-        return skip
+@check("build", "short build path", only="windows")
+def check_build_path(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     workdir = get(facts, "host.workdir", str)
     if workdir is None:
         return _missing(r, "work directory", facts, "host")
@@ -440,8 +421,7 @@ def _linux_accel(facts: Facts) -> list[dict[str, Any]]:
 
 
 @check("devices", "NPU")
-def check_npu(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("devices", "NPU")
+def check_npu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) == "windows":
         if get(facts, "windows.npu", list) is None:
             return _missing(r, "NPU devices", facts, "windows")
@@ -483,8 +463,7 @@ def check_npu(facts: Facts, pins: Pins) -> CheckResult:
 
 
 @check("devices", "NPU access (Linux)")
-def check_npu_access(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("devices", "NPU access (Linux)")
+def check_npu_access(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) != "linux":
         return r("skip", "Linux only (on Windows the driver grants access)")
     accel = _linux_accel(facts)
@@ -515,8 +494,7 @@ def check_npu_access(facts: Facts, pins: Pins) -> CheckResult:
 
 
 @check("devices", "NPU user-space driver (Linux)")
-def check_npu_umd(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("devices", "NPU user-space driver (Linux)")
+def check_npu_umd(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) != "linux":
         return r("skip", "Linux only")
     if not _linux_accel(facts):
@@ -552,16 +530,16 @@ def _driver_check(facts: Facts, r: _R, minimum: str, what: str) -> CheckResult:
 
 
 @check("devices", "NPU driver for OpenVINO GenAI")
-def check_npu_driver_genai(facts: Facts, pins: Pins) -> CheckResult:
-    minimum = pins.drivers.get("npu_genai_min_windows", "32.0.100.3104")
-    return _driver_check(facts, _R("devices", "NPU driver for OpenVINO GenAI"), minimum,
+def check_npu_driver_genai(facts: Facts, pins: Pins, r: _R) -> CheckResult:
+    minimum = pins.drivers["npu_genai_min_windows"]
+    return _driver_check(facts, r, minimum,
                          "OpenVINO GenAI on NPU needs it; older drivers run out of memory or fail to compile")
 
 
 @check("devices", "NPU driver for the NPU library")
-def check_npu_driver_library(facts: Facts, pins: Pins) -> CheckResult:
-    minimum = str(pins.npu.get("driver_min_windows", "32.0.100.2408"))
-    return _driver_check(facts, _R("devices", "NPU driver for the NPU library"), minimum,
+def check_npu_driver_library(facts: Facts, pins: Pins, r: _R) -> CheckResult:
+    minimum = str(pins.npu["driver_min_windows"])
+    return _driver_check(facts, r, minimum,
                          "intel-npu-acceleration-library warns below 2408; old drivers fail with 0xe06d7363")
 
 
@@ -579,8 +557,7 @@ def _real_gpus(facts: Facts) -> list[dict[str, Any]]:
 
 
 @check("devices", "GPU")
-def check_gpu(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("devices", "GPU")
+def check_gpu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) != "windows":
         return r("skip", "DirectML is Windows-only; OpenVINO's GPU device is in the OpenVINO check")
     if get(facts, "windows.gpus", list) is None:
@@ -602,8 +579,7 @@ def check_gpu(facts: Facts, pins: Pins) -> CheckResult:
 
 
 @check("devices", "DirectX 12")
-def check_dx12(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("devices", "DirectX 12")
+def check_dx12(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) != "windows":
         return r("skip", "DirectX 12 / DirectML are Windows-only")
     if get(facts, "windows.gpus", list) is None:
@@ -643,8 +619,7 @@ def _openvino_fix(facts: Facts, ov: dict[str, Any]) -> str:
 
 
 @check("devices", "OpenVINO devices")
-def check_openvino(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("devices", "OpenVINO devices")
+def check_openvino(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     ov = get(facts, "devices.openvino", dict)
     if ov is None:
         return _missing(r, "OpenVINO devices", facts, "devices.openvino")
@@ -687,8 +662,7 @@ def ort_api_version(ver: Any) -> int | None:
 
 
 @check("runtime", "stray ONNX Runtime library")
-def check_ort_shadowing(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("runtime", "stray ONNX Runtime library")
+def check_ort_shadowing(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     libs = get(facts, "runtime.ort_libraries", list)
     win = platform_of(facts) == "windows"
     if libs is None:
@@ -736,8 +710,7 @@ def _all(items: list[str]) -> str:
 
 
 @check("runtime", "ONNX Runtime packages")
-def check_ort_packages(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("runtime", "ONNX Runtime packages")
+def check_ort_packages(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if get(facts, "packages.installed", dict) is None:
         return _missing(r, "installed packages", facts, "packages")
     pkgs = _installed(facts)
@@ -762,8 +735,7 @@ def check_ort_packages(facts: Facts, pins: Pins) -> CheckResult:
 
 
 @check("runtime", "installed genai vs ONNX Runtime")
-def check_installed_compat(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("runtime", "installed genai vs ONNX Runtime")
+def check_installed_compat(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     pkgs = _installed(facts)
     genai = next((d for d in GENAI_DISTS if d in pkgs), None)
     if genai is None:
@@ -798,11 +770,8 @@ def check_installed_compat(facts: Facts, pins: Pins) -> CheckResult:
     return r("pass", f"{genai} {gv} with {ort} {ov} (needs >= {row.ort_min})")
 
 
-@check("runtime", "VC++ runtime")
-def check_vc_runtime(facts: Facts, pins: Pins) -> CheckResult:
-    r = _R("runtime", "VC++ runtime")
-    if (skip := _windows_only(facts, r)) is not None:
-        return skip
+@check("runtime", "VC++ runtime", only="windows")
+def check_vc_runtime(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     fix = f"install the latest Visual C++ x64 redistributable: {VC_REDIST_URL}"
     vc = get(facts, "windows.vc_runtime", dict)
     dll = get(facts, "windows.msvcp140.file_version_raw", str) or get(facts, "windows.msvcp140.file_version", str)
@@ -815,11 +784,12 @@ def check_vc_runtime(facts: Facts, pins: Pins) -> CheckResult:
     else:
         return r("fail", "no Visual C++ 2015-2022 x64 runtime (\"Unable to load DLL ... 0x8007007E\", "
                          "onnxruntime-genai#1004)", fix)
-    v, vmin = version(text), version(VC_RUNTIME_MIN)
+    vc_min = pins.toolchain["msvc_toolset_min"]
+    v, vmin = version(text), version(vc_min)
     if v is None or vmin is None:
         return r("warn", f"{where}: cannot read its version", fix)
     if v < vmin:
-        return r("warn", f"{where} < {VC_RUNTIME_MIN}: binaries built with MSVC >= 14.40 can crash with older "
+        return r("warn", f"{where} < {vc_min}: binaries built with MSVC >= {vc_min} can crash with older "
                          "runtimes", fix)
     return r("pass", where)
 

@@ -430,6 +430,23 @@ def test_worker_memory_reading() -> None:
         assert isinstance(rss, int) and rss > 1 << 20
 
 
+def test_openvino_bench_worker_computes_fp32_in_f32() -> None:
+    """fp32 runs are checked against the golden ids: GPU (f16) and bf16/AMX CPU defaults must be overridden."""
+    spec = importlib.util.spec_from_file_location("bench_openvino_under_test", WORKERS / "bench_openvino.py")
+    assert spec and spec.loader
+    ov = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ov)
+    bench = {"grid": [[16, 16], [512, 128]]}
+    fp32, int4 = {"precision": "fp32", "bench": bench}, {"precision": "int4", "bench": bench}
+    for device in ("CPU", "GPU.0"):
+        assert ov.genai_props(fp32, device) == {"INFERENCE_PRECISION_HINT": "f32"}
+        assert ov.genai_props(int4, device) == {}
+    assert ov.optimum_ov_config(fp32)["INFERENCE_PRECISION_HINT"] == "f32"
+    assert ov.optimum_ov_config(fp32)["PERFORMANCE_HINT"] == "LATENCY"  # the cookbook's config stays
+    assert "INFERENCE_PRECISION_HINT" not in ov.optimum_ov_config(int4)
+    assert ov.genai_props(int4, "NPU") == {"MAX_PROMPT_LEN": 576, "MIN_RESPONSE_LEN": 128}  # sized for the grid
+
+
 # --- one real bench: the genai path on the tiny model (venv, tiny model and export shared with verify's tests) ----
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_common import callback_cost_us, golden_check, main, memory_note, now, peak_rss, run_grid, versions
-from devices import COOKBOOK_OV_CONFIG, available_devices, npu_sizing, resolve_device
+from devices import available_devices, npu_sizing, optimum_config, pipeline_props, resolve_device
 
 API_OPTIMUM = "OVModelForCausalLM"
 API_GENAI = "openvino_genai.LLMPipeline"
@@ -124,6 +124,16 @@ def run(req: dict) -> dict:
             "n_tokens": len(check_tokens), "details": details}
 
 
+def genai_props(req: dict, device: str) -> dict:
+    """LLMPipeline properties: f32 compute for fp32 (the golden check), on NPU static shapes for the largest cell."""
+    return pipeline_props(req, device, npu_sizing(req["bench"]["grid"]))
+
+
+def optimum_ov_config(req: dict) -> dict:
+    """OVModelForCausalLM's ov_config: the cookbook's, with f32 compute for fp32."""
+    return optimum_config(req)
+
+
 def _prompt_ids(req: dict, apply_template) -> list:
     ids = req.get("golden_prompt_ids")
     return [int(i) for i in ids] if ids else apply_template(req["messages"])
@@ -134,7 +144,7 @@ def _setup_genai(req: dict, device: str, clock: _Clock):
     import openvino as ov
     import openvino_genai as ov_genai
 
-    props = npu_sizing(req["bench"]["grid"]) if device.startswith("NPU") else {}  # static shapes: the largest cell
+    props = genai_props(req, device)
     t = now()
     pipe = ov_genai.LLMPipeline(req["model"], device, props) if props else ov_genai.LLMPipeline(req["model"], device)
     load_s = now() - t
@@ -211,7 +221,7 @@ def _setup_optimum(req: dict, device: str, clock: _Clock):
 
     t = now()
     tok = AutoTokenizer.from_pretrained(req["model"])
-    model = OVModelForCausalLM.from_pretrained(req["model"], device=device, ov_config=dict(COOKBOOK_OV_CONFIG))
+    model = OVModelForCausalLM.from_pretrained(req["model"], device=device, ov_config=optimum_ov_config(req))
     load_s = now() - t
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 

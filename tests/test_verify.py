@@ -347,6 +347,27 @@ def test_export_bad_input(kind: str, precision: str, device: str, msg: str) -> N
         export.check_kind(kind, precision, device)
 
 
+def test_export_failure_names_the_converters_last_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aipc.errors import AipcError
+    from aipc.runner import Command
+
+    model = write_model(tmp_path / "m")
+    monkeypatch.setattr(export, "ensure_venv", lambda spec, root, echo=None: Path(sys.executable))
+
+    def failing_plan(kind: str, model: Path, out: Path, precision: str, device: str, python: Path,
+                     config: Any = None, work: Path | None = None) -> export.ExportPlan:
+        code = "import sys; print('loading'); print('ValueError: bad weights'); sys.exit(1)"
+        return export.ExportPlan(command=Command.make([sys.executable, "-c", code], work or tmp_path),
+                                 notes={"recipe": "fake converter"})
+
+    monkeypatch.setattr(export, "plan_export", failing_plan)
+    with pytest.raises(AipcError) as info:
+        export.ensure_export("genai", model, "fp32", cache=tmp_path / "cache", spec=VenvSpec("fake", ()))
+    msg = info.value.message
+    assert "fake converter (fp32) of" in msg and "failed: ValueError: bad weights (log: " in msg
+    assert not (tmp_path / "cache" / "exports" / "genai-fp32-cpu").exists()
+
+
 # ------------------------------------------------------------------------------------------------- models --
 def write_model(folder: Path, *, golden: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from ..errors import AipcError, StepFailed, UsageError
 from ..fsutil import atomic_path, atomic_write_json, sha256_text
 from ..platforms import get_platform
 from ..runner import Command, Runner, Step
-from ..venvs import VenvSpec, cache_dir, ensure_venv
+from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
 from .model import check_model, model_fingerprint, read_config
 from .paths import venv_spec
@@ -56,9 +56,6 @@ EXPECTED_FILES = {
 
 @dataclass(frozen=True)
 class ExportPlan:
-    kind: str
-    precision: str
-    device: str
     command: Command
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -121,7 +118,7 @@ def plan_export(kind: str, model: Path, out: Path, precision: str, device: str, 
             python, "-m", "onnxruntime_genai.models.builder", "-i", model, "-o", out, "-p", precision, "-e", device,
             "-c", work / "builder-cache",
         ]
-        return ExportPlan(kind, precision, device, Command.make(argv, work, env), {"recipe": "genai builder"})
+        return ExportPlan(Command.make(argv, work, env), {"recipe": "genai builder"})
     argv = [_script(python, "optimum-cli"), "export", "openvino", "--model", model, "--task",
             "text-generation-with-past", "--weight-format", precision]
     notes: dict[str, Any] = {}
@@ -136,7 +133,7 @@ def plan_export(kind: str, model: Path, out: Path, precision: str, device: str, 
         argv.append("--trust-remote-code")  # as the cookbook does; harmless for a local phi3 folder
     argv.append(out)
     notes["recipe"] = "optimum-cli " + kind
-    return ExportPlan(kind, precision, device, Command.make(argv, work, env), notes)
+    return ExportPlan(Command.make(argv, work, env), notes)
 
 
 def export_dir(kind: str, precision: str, device: str, fingerprint: str, cache: Path | None = None) -> Path:
@@ -173,7 +170,7 @@ def ensure_export(
     dest = Path(out).resolve() if out is not None else export_dir(kind, precision, device, fingerprint, cache)
     if out is None and _stamp_ok(dest, fingerprint):
         return dest
-    python = ensure_venv(spec, cache / "venvs", echo=echo)
+    python = ensure_venv(spec, venvs_root(cache), echo=echo)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=_mkdir(cache / "exports")))
     try:
         with atomic_path(dest) as tmp:
@@ -185,7 +182,7 @@ def ensure_export(
             except StepFailed as exc:
                 log = cache / "logs" / f"{step.name}.log"
                 raise AipcError(
-                    f"{plan.notes.get('recipe', kind)} ({precision}) of {model} failed: {_last_error(log) or exc}"
+                    f"{plan.notes.get('recipe', kind)} ({precision}) of {model} failed: {exc.last_line[:300] or exc}"
                     f" (log: {log})",
                     hint="check that the folder is a complete, loadable Phi-3 checkpoint",
                 ) from None
@@ -219,19 +216,6 @@ def _stamp_ok(dest: Path, fingerprint: str) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and data.get("fingerprint") == fingerprint
-
-
-def _last_error(log: Path) -> str:
-    """The last meaningful line a converter printed (its exception), from the step log."""
-    try:
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    for line in reversed(lines):
-        text = line.strip()
-        if text and not text.startswith("#") and not text.startswith("$"):
-            return text[:300]
-    return ""
 
 
 def _mkdir(path: Path) -> Path:

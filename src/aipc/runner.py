@@ -38,14 +38,12 @@ class Command:
     argv: tuple[str, ...]
     cwd: str
     env: Mapping[str, str] = field(default_factory=dict)
-    timeout: float | None = None
 
     @classmethod
     def make(
         cls, argv: Sequence[str | os.PathLike[str]], cwd: str | os.PathLike[str], env: Mapping[str, str] | None = None,
-        timeout: float | None = None,
     ) -> Command:
-        return cls(tuple(os.fspath(a) for a in argv), os.fspath(cwd), dict(env or {}), timeout)
+        return cls(tuple(os.fspath(a) for a in argv), os.fspath(cwd), dict(env or {}))
 
     def to_json(self) -> dict[str, Any]:
         return {"argv": list(self.argv), "cwd": self.cwd, "env": dict(sorted(self.env.items()))}
@@ -93,13 +91,11 @@ class StepResult:
 class Runner:
     """Executes steps; see the module docstring."""
 
-    def __init__(self, state_dir: Path, log_dir: Path, *, force: bool = False, echo: Echo | None = None,
-                 stream: bool = False) -> None:
+    def __init__(self, state_dir: Path, log_dir: Path, *, force: bool = False, echo: Echo | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.log_dir = Path(log_dir)
         self.force = force
         self.echo = echo or stderr_echo
-        self.stream = stream
 
     def stamp_path(self, step: Step) -> Path:
         return self.state_dir / f"{step.name}.stamp.json"
@@ -113,9 +109,6 @@ class Runner:
         except (OSError, ValueError):
             return False
         return data.get("fingerprint") == step.fingerprint() and all(Path(o).exists() for o in step.outputs)
-
-    def run_all(self, steps: Iterable[Step]) -> list[StepResult]:
-        return [self.run(step) for step in steps]
 
     def run(self, step: Step) -> StepResult:
         if self.is_current(step):
@@ -166,15 +159,9 @@ class Runner:
         last: list[str] = []
         try:
             assert proc.stdout is not None
-            deadline = None if cmd.timeout is None else t0 + cmd.timeout
             for line in proc.stdout:
                 log.write(line)
-                if self.stream:
-                    sys.stderr.write(line)
                 last = ([*last, line.rstrip()])[-5:]
-                if deadline is not None and time.monotonic() > deadline:
-                    proc.kill()
-                    break
             rc = proc.wait()
         except BaseException:
             proc.kill()

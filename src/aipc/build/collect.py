@@ -23,16 +23,11 @@ from ..pins import Pins
 from ..platforms import ORT_DISTS, Platform
 from ..wheelhouse import WheelInfo, add_wheels, wheel_metadata
 
-_MARKER_ENV = {
-    "windows": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt"},
-    "linux": {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"},
-}
-
 
 def ort_requirements(genai_wheel: Path, platform: Platform) -> list[Requirement]:
     """The genai wheel's ``Requires-Dist`` entries on an ONNX Runtime distribution that apply on ``platform``."""
     env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
-    env.update(_MARKER_ENV.get(platform.name, {}))
+    env.update(platform.marker_env)
     env["extra"] = ""
     found = []
     for text in wheel_metadata(genai_wheel).get_all("Requires-Dist") or []:

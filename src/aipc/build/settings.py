@@ -24,9 +24,6 @@ from ..platforms import PLATFORM_NAMES, Platform, get_platform, host_platform_na
 GENERATORS = ("vs", "ninja")
 CONFIGS = ("Release", "RelWithDebInfo", "Debug", "MinSizeRel")
 CCACHE_MODES = ("auto", "on", "off")
-# a plan for another platform than the host has no local directory to start from: it uses the short build path
-# upstream-build.md section 7.3 asks for on Windows
-FOREIGN_WORKDIR = {"windows": "C:\\b", "linux": "/tmp/aipc-build"}
 # a Windows workdir longer than this risks the long-path / command-length failures of section 7.3
 WINDOWS_WORKDIR_WARN = 40
 
@@ -179,12 +176,12 @@ class BuildSettings:
     @property
     def ort_build_dir(self) -> PurePath:
         """ORT's platform build directory: ``build.bat``/``build.sh`` use ``<repo>/build/<System>``."""
-        return self.ort_dir / "build" / self.platform.build_subdir()
+        return self.ort_dir / "build" / self.platform.system
 
     @property
     def genai_build_dir(self) -> PurePath:
         """genai's ``build.py`` default ``--build_dir`` plus the config it always appends."""
-        return self.genai_dir / "build" / self.platform.build_subdir() / self.config
+        return self.genai_dir / "build" / self.platform.system / self.config
 
     @property
     def ort_home(self) -> PurePath:
@@ -241,7 +238,7 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
     elif is_host:
         workdir = Path(os.path.abspath(here / ".aipc" / "build"))
     else:
-        workdir = P(FOREIGN_WORKDIR[platform.name])
+        workdir = P(platform.foreign_workdir)
     generator = raw.generator or ("vs" if platform.name == "windows" else "default")
     if generator == "vs" and platform.name != "windows":
         raise UsageError(f"--generator vs is Windows-only (planning for {platform.name})",
@@ -264,10 +261,7 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
     legacy = None
     if raw.legacy_ort_dir is not None:
         legacy = path(raw.legacy_ort_dir) if raw.legacy_ort_dir else genai_dir / "ort"
-    if is_host:
-        python = raw.python or sys.executable
-    else:
-        python = raw.python or ("python" if platform.name == "windows" else "python3")
+    python = raw.python or (sys.executable if is_host else platform.python_command)
     retries = 4 if raw.fetch_retries is None else raw.fetch_retries
     if retries < 1:
         raise UsageError(f"--fetch-retries {retries} must be at least 1", hint="use 1 for no retries")

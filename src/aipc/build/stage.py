@@ -84,10 +84,10 @@ def find_artifact_dir(platform: Platform, ort_build: Path, config: str = "Releas
         raise AipcError(
             f"ORT build directory {ort_build} does not exist",
             hint=f"build ORT first (aipc build-ort) and pass its platform build directory "
-                 f"(the one holding {config}/, e.g. build/{platform.build_subdir()}) with --ort-build",
+                 f"(the one holding {config}/, e.g. build/{platform.system}) with --ort-build",
         )
     roots = [ort_build]
-    nested = ort_build / platform.build_subdir()
+    nested = ort_build / platform.system
     if nested.is_dir():
         roots.append(nested)
     searched: list[Path] = []
@@ -105,7 +105,7 @@ def find_artifact_dir(platform: Platform, ort_build: Path, config: str = "Releas
     raise AipcError(
         f"missing {platform.ort_main_lib}: not found in {' or '.join(str(p) for p in searched)}",
         hint=f"build ORT with --build_shared_lib --config {config} for {platform.name}, and pass its platform "
-             f"build directory (e.g. build/{platform.build_subdir()}) with --ort-build",
+             f"build directory (e.g. build/{platform.system}) with --ort-build",
     )
 
 

@@ -41,11 +41,17 @@ class Platform:
     genai_wheel_dist: str
     # genai build.py flags only this platform adds
     genai_platform_flags: tuple[str, ...]
-    # does the default generator put outputs in an extra per-config directory (multi-config)?
     default_generator: str
+    # generators that put outputs in an extra per-config directory (multi-config)
     multi_config_generators: tuple[str, ...]
     wheel_platform_tag_prefix: str
-    path_sep: str
+    # workdir of a plan for this platform made on another host (no local directory to start from): the short
+    # build path upstream-build.md section 7.3 asks for on Windows
+    foreign_workdir: str
+    # the Python command on this platform's PATH (what a plan made on another host runs genai's build.py with)
+    python_command: str
+    # PEP 508 marker values of this platform, to evaluate a wheel's Requires-Dist for it on another host
+    marker_env: tuple[tuple[str, str], ...]
     # binary format of this platform's shared libraries ("pe" or "elf"): the ORT_HOME load check only loads a
     # library whose format and machine match the host
     binary_format: str = ""
@@ -61,10 +67,6 @@ class Platform:
     npu_openvino_lib: str = ""
     # the architecture / warning flags aipc's native/npu/CMakeLists.txt uses with this platform's compiler
     npu_compile_flags: tuple[str, ...] = ()
-
-    def build_subdir(self) -> str:
-        """ORT's and genai's platform build directory name below ``build/``."""
-        return self.system
 
     def config_dirs(self, generator: str, config: str) -> tuple[str, ...]:
         """Directories below ``build/<System>/`` that hold the binaries, for a generator and config."""

@@ -30,7 +30,9 @@ PLATFORM = Platform(
     default_generator="Visual Studio 17 2022",
     multi_config_generators=("Visual Studio 17 2022", "Visual Studio 18 2026", "Ninja Multi-Config"),
     wheel_platform_tag_prefix="win_amd64",
-    path_sep=";",
+    foreign_workdir="C:\\b",
+    python_command="python",
+    marker_env=(("sys_platform", "win32"), ("platform_system", "Windows"), ("os_name", "nt")),
     binary_format="pe",
     # DirectML.dll is copied next to onnxruntime.dll POST_BUILD; else take it from the restored NuGet package
     # (shared/docs/upstream-build.md section 6 and checklist in section 7)

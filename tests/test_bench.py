@@ -35,6 +35,7 @@ from aipc.bench.schema import SchemaError, load, validate
 from aipc.bench.stats import measured, percentile, summarize
 from aipc.cli import main
 from aipc.errors import AipcError, UsageError
+from aipc.venvs import VenvSpec
 from conftest import shared_cache
 
 WORKERS = Path(__file__).resolve().parents[1] / "src" / "aipc" / "workers"
@@ -167,13 +168,14 @@ def make_doc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gap: float = 0.002
         return fake_result(req, gap=gap)
 
     py = tmp_path / "venvs" / "path-x" / "bin" / "python"
-    monkeypatch.setattr(bench_run, "run_worker_fn", lambda: run_worker)
+    monkeypatch.setattr(bench_run, "run_worker", run_worker)
     monkeypatch.setattr(bench_run, "resolve_model",
                         lambda opts, echo: bench_run.ModelInfo(tmp_path, "tiny", {"messages": [], "ids": [1, 2]}))
-    monkeypatch.setattr(bench_run, "venv_python", lambda t, opts, echo: py)
-    monkeypatch.setattr(bench_run, "model_for", lambda t, m, opts, echo: tmp_path)
+    monkeypatch.setattr(bench_run, "is_export", lambda kind, folder: False)
+    monkeypatch.setattr(bench_run, "venv_for", lambda t, opts, shared, echo: bench_run.Venv(py, VenvSpec("x", ())))
+    monkeypatch.setattr(bench_run, "model_for", lambda *a: tmp_path)
     s = check_settings(Settings())
-    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai", "openvino"), devices, s), out=tmp_path)
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai", "openvino"), devices, s), cache=tmp_path)
     return bench_run.run_bench(opts, echo=lambda line: None)
 
 
@@ -204,17 +206,67 @@ def test_worker_fail_and_malformed_timings_never_score(monkeypatch: pytest.Monke
     assert entry["cells"] == []
 
 
-def test_missing_verify_functions_make_every_target_an_honest_skip(monkeypatch: pytest.MonkeyPatch,
-                                                                 tmp_path: Path) -> None:
-    def missing(name: str, attr: str) -> Any:
-        raise bench_run.Unavailable(f"{name}.{attr} is not available")
+def test_exports_are_made_with_the_targets_own_venv_spec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The export's converter venv is the venv the bench built from --wheels (not a second spec from the default
+    wheels folder, which would rebuild the same-named venv back and forth)."""
+    specs: dict[str, object] = {}
+    exported: list[tuple[str, object]] = []
 
-    monkeypatch.setattr(bench_run, "_verify", missing)
-    s = Settings()
-    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai", "openvino"), ("cpu",), s), out=tmp_path)
+    def venv_spec(path: str, wheels: Path, *, cache: Path | None = None) -> object:
+        assert wheels == tmp_path / "my-wheels"
+        return specs.setdefault(path, object())
+
+    def ensure_export(kind: str, model: Path, precision: str, **kw: Any) -> Path:
+        exported.append((kind, kw.get("spec")))
+        return tmp_path
+
+    def run_worker(python: Path, worker: Path, req: dict[str, Any], timeout: float, **_: Any) -> dict[str, Any]:
+        return {"status": "pass"} if req.get("noop") or req.get("probe") else fake_result(req)
+
+    monkeypatch.setattr(bench_run, "venv_spec", venv_spec)
+    monkeypatch.setattr(bench_run, "ensure_export", ensure_export)
+    monkeypatch.setattr(bench_run, "is_export", lambda kind, folder: False)
+    monkeypatch.setattr(bench_run, "ensure_venv", lambda spec, root, echo=None: tmp_path / "venvs" / "v" / "bin" / "py")
+    monkeypatch.setattr(bench_run, "run_worker", run_worker)
+    monkeypatch.setattr(bench_run, "resolve_model", lambda opts, echo: bench_run.ModelInfo(tmp_path, "user", None))
+    s = check_settings(Settings(tiny=False))
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai", "openvino"), ("cpu",), s),
+                                  wheels=tmp_path / "my-wheels", cache=tmp_path)
     doc = bench_run.run_bench(opts, echo=lambda line: None)
-    assert {t["status"] for t in doc["targets"]} == {"skip"}
-    assert all("not available" in t["reason"] for t in doc["targets"])
+    assert {t["status"] for t in doc["targets"]} == {"pass"}
+    assert {k for k, _ in exported} == {"genai", "openvino"}
+    assert all(spec is specs["genai" if kind == "genai" else "openvino"] for kind, spec in exported)
+
+
+def test_venvs_are_made_once_per_path_and_a_failed_export_is_not_retried(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    calls: dict[str, list[str]] = {"venv": [], "export": []}
+
+    def ensure_venv(spec: VenvSpec, root: Path, echo: Any = None) -> Path:
+        assert root == tmp_path / "venvs"
+        calls["venv"].append(spec.name)
+        return tmp_path / "venvs" / spec.name / "bin" / "python"
+
+    def ensure_export(kind: str, model: Path, precision: str, **kw: Any) -> Path:
+        calls["export"].append(kind)
+        raise AipcError(f"{kind} conversion broke")
+
+    def run_worker(python: Path, worker: Path, req: dict[str, Any], timeout: float, **_: Any) -> dict[str, Any]:
+        return {"status": "pass"} if req.get("noop") or req.get("probe") else fake_result(req)
+
+    monkeypatch.setattr(bench_run, "venv_spec", lambda path, wheels, cache=None: VenvSpec(f"path-{path}", ()))
+    monkeypatch.setattr(bench_run, "ensure_venv", ensure_venv)
+    monkeypatch.setattr(bench_run, "ensure_export", ensure_export)
+    monkeypatch.setattr(bench_run, "is_export", lambda kind, folder: False)
+    monkeypatch.setattr(bench_run, "run_worker", run_worker)
+    monkeypatch.setattr(bench_run, "resolve_model", lambda opts, echo: bench_run.ModelInfo(tmp_path, "user", None))
+    s = check_settings(Settings(tiny=False))
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("openvino",), ("cpu", "gpu"), s), cache=tmp_path)
+    doc = bench_run.run_bench(opts, echo=lambda line: None)
+    assert len(doc["targets"]) == 4
+    assert {t["status"] for t in doc["targets"]} == {"fail"}
+    assert all("openvino conversion broke" in t["reason"] for t in doc["targets"])
+    assert calls == {"venv": ["path-openvino"], "export": ["openvino"]}
 
 
 # --- schema -------------------------------------------------------------------------------------------------------
@@ -452,10 +504,11 @@ def test_openvino_bench_worker_computes_fp32_in_f32() -> None:
 @pytest.mark.slow
 def test_real_bench_genai_on_the_tiny_model(tmp_path: Path) -> None:
     s = check_settings(Settings())
-    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai",), ("cpu", "dml"), s), out=tmp_path / "out",
-                                  cache=shared_cache(), wheels=tmp_path / "no-wheels")
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai",), ("cpu", "dml"), s), cache=shared_cache(),
+                                  wheels=tmp_path / "no-wheels")
+    out = tmp_path / "out"
     doc = bench_run.run_bench(opts, echo=lambda line: None)
-    bench_run.write_outputs(doc, opts.out)
+    bench_run.write_outputs(doc, out)
     by = {t["device"]: t for t in doc["targets"]}
     cpu = by["cpu"]
     assert cpu["status"] == "pass", cpu["reason"]
@@ -472,20 +525,17 @@ def test_real_bench_genai_on_the_tiny_model(tmp_path: Path) -> None:
     assert cpu["overhead"]["callback_us_per_token"] is not None
     assert by["dml"]["status"] == "skip" and by["dml"]["reason"]
     assert doc["harness"]["spawn_ms"]["path-genai"]["n"] == 3
-    assert load(opts.out / "bench.json")["targets"][0]["status"] == "pass"
-    assert (opts.out / "bench.md").is_file() and (opts.out / "bench.csv").is_file()
+    assert load(out / "bench.json")["targets"][0]["status"] == "pass"
+    assert (out / "bench.md").is_file() and (out / "bench.csv").is_file()
 
 
-def test_existing_export_is_labelled_as_exported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(bench_run, "_verify", lambda name, attr: (lambda kind, folder: kind == "genai"))
-    model = bench_run.ModelInfo(tmp_path, "user", None)
+def test_existing_export_is_labelled_as_exported() -> None:
     s = Settings(tiny=False)
     ts = {t.path: t for t in targets(("genai", "openvino"), ("cpu",), s)}
-    opts = bench_run.BenchOptions(settings=s, targets=list(ts.values()), out=tmp_path)
-    assert bench_run.as_exported(ts["genai"], model, opts).precision == "as-exported"
-    assert bench_run.as_exported(ts["openvino"], model, opts).precision == "int4"  # exported by aipc at int4
-    opts.settings = Settings(tiny=False, precision="fp16")  # --precision given: the target keeps its own
-    assert bench_run.as_exported(ts["genai"], model, opts).precision == "int4"
+    assert bench_run.as_exported(ts["genai"], True, s).precision == "as-exported"
+    assert bench_run.as_exported(ts["openvino"], False, s).precision == "int4"  # exported by aipc at int4
+    given = Settings(tiny=False, precision="fp16")  # --precision given: the target keeps its own
+    assert bench_run.as_exported(ts["genai"], True, given).precision == "int4"
 
 
 @pytest.mark.parametrize("worker", ["bench_genai.py", "bench_openvino.py", "bench_npu.py"])

@@ -72,10 +72,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     devices = parse_list(args.devices, DEVICES, "device")
     if args.model is not None and not args.model.is_dir():
         raise UsageError(f"--model {args.model} is not a folder", hint="pass a local Phi-3 checkpoint or export folder")
-    opts = BenchOptions(settings=settings, targets=targets(paths, devices, settings), out=args.out,
-                        model=args.model, wheels=wheels_dir(args.wheels), charts=not args.no_charts)
+    opts = BenchOptions(settings=settings, targets=targets(paths, devices, settings), model=args.model,
+                        wheels=wheels_dir(args.wheels))
     doc = run_bench(opts, echo=lambda line: print(line, file=sys.stderr, flush=True))
-    files, note = write_outputs(doc, args.out, opts.charts)
+    files, note = write_outputs(doc, args.out, not args.no_charts)
     if args.json:
         import json
 

@@ -9,8 +9,6 @@ Honesty rules: a target whose device is absent, whose venv cannot be had, or who
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,7 +18,12 @@ from typing import Any
 from .. import __version__
 from ..errors import AipcError
 from ..fsutil import atomic_write_json, atomic_write_text
-from ..venvs import cache_dir, ensure_venv
+from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
+from ..verify.export import ensure_export, is_export
+from ..verify.model import load_golden
+from ..verify.paths import PathSkipped, venv_spec
+from ..verify.smoke import run_worker
+from ..verify.tinymodel import ensure_tiny_model
 from . import charts as charts_mod
 from .machine import machine_info
 from .metrics import cell_result, overhead
@@ -39,33 +42,9 @@ RunWorker = Callable[..., dict[str, Any]]
 class BenchOptions:
     settings: Settings
     targets: list[Target]
-    out: Path
     model: Path | None = None
     wheels: Path = Path("wheels")
-    cache: Path | None = None
-    charts: bool = True
-    env: dict[str, str] = field(default_factory=dict)
-
-
-class Unavailable(AipcError):
-    """A dependency of the bench (verify's functions, a venv, an export) cannot be had: the target is a skip."""
-
-
-def _verify(name: str, attr: str) -> Any:
-    """A function of the verify area, or :class:`Unavailable` naming what is missing."""
-    try:
-        mod = importlib.import_module(name)
-    except ImportError as exc:
-        raise Unavailable(f"{name} is not available ({exc})") from None
-    fn = getattr(mod, attr, None)
-    if fn is None:
-        raise Unavailable(f"{name}.{attr} is not available")
-    return fn
-
-
-def run_worker_fn() -> RunWorker:
-    fn: RunWorker = _verify("aipc.verify.smoke", "run_worker")
-    return fn
+    cache: Path = field(default_factory=cache_dir)
 
 
 @dataclass
@@ -75,54 +54,65 @@ class ModelInfo:
     golden: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class Venv:
+    python: Path
+    spec: VenvSpec
+
+
+@dataclass
+class Shared:
+    """What the targets of one run share, made once: venvs by verify path, exports by (kind, precision, device)
+    (a failure is kept and reported again, not retried), no-op spawn timings by interpreter."""
+
+    venvs: dict[str, Venv | AipcError] = field(default_factory=dict)
+    exports: dict[tuple[str, str, str], Path | AipcError] = field(default_factory=dict)
+    spawn: dict[str, list[float]] = field(default_factory=dict)
+
+
 def resolve_model(opts: BenchOptions, echo: Echo) -> ModelInfo:
-    cache = opts.cache or cache_dir()
     if opts.model is None:
-        ensure_tiny = _verify("aipc.verify.tinymodel", "ensure_tiny_model")
-        path = Path(ensure_tiny(cache, echo=echo))
-        kind = "tiny"
+        path, kind = Path(ensure_tiny_model(opts.cache, echo=echo)), "tiny"
     else:
-        path = Path(opts.model).resolve()
-        if not path.is_dir():
-            raise AipcError(f"model folder {path} does not exist", hint="pass a local Phi-3 folder with --model")
-        kind = "user"
-    golden = None
-    gpath = path / "golden.json"
-    if gpath.is_file():
-        try:
-            raw = json.loads(gpath.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise AipcError(f"{gpath} is not valid JSON ({exc})", hint=f"delete {path} so aipc makes it again") \
-                from None
-        ids = raw.get("golden") if isinstance(raw, dict) else None
-        if not isinstance(ids, list) or not raw.get("messages"):
-            raise AipcError(f"{gpath} lacks golden ids or messages", hint=f"delete {path} so aipc makes it again")
-        golden = {"messages": raw["messages"], "prompt_ids": raw.get("prompt_ids"), "ids": ids}
+        path, kind = Path(opts.model).resolve(), "user"
+    raw = load_golden(path)
+    golden = None if raw is None else {"messages": raw["messages"], "prompt_ids": raw.get("prompt_ids"),
+                                       "ids": raw["golden"]}
     return ModelInfo(path, kind, golden)
 
 
-def model_for(target: Target, model: ModelInfo, opts: BenchOptions, echo: Echo) -> Path:
-    """The folder the target's runtime loads: an existing export, or verify's cached export of the checkpoint."""
-    if target.export is None:
-        return model.path
-    is_export = _verify("aipc.verify.export", "is_export")
-    if is_export(target.export, model.path):
-        return model.path
-    ensure_export = _verify("aipc.verify.export", "ensure_export")
-    device = "dml" if target.device == "dml" else "cpu"
-    return Path(ensure_export(target.export, model.path, target.precision, device=device,
-                              cache=opts.cache or cache_dir(), echo=echo))
+def venv_for(t: Target, opts: BenchOptions, shared: Shared, echo: Echo) -> Venv:
+    """The target's venv (one spec per verify path, built once per run); raises :class:`PathSkipped` (a skip)."""
+    key = t.venv_path
+    if key not in shared.venvs:
+        try:
+            spec = venv_spec(key, opts.wheels, cache=opts.cache)
+            shared.venvs[key] = Venv(Path(ensure_venv(spec, venvs_root(opts.cache), echo=echo)), spec)
+        except AipcError as exc:
+            shared.venvs[key] = exc
+    got = shared.venvs[key]
+    if isinstance(got, AipcError):
+        raise got
+    return got
 
 
-def venv_python(target: Target, opts: BenchOptions, echo: Echo) -> Path:
-    venv_spec = _verify("aipc.verify.paths", "venv_spec")
-    try:
-        spec = venv_spec(target.venv_path, opts.wheels, cache=opts.cache or cache_dir())
-    except AipcError as exc:
-        if type(exc).__name__ == "PathSkipped":
-            raise Unavailable(exc.one_line()) from None
-        raise
-    return Path(ensure_venv(spec, (opts.cache or cache_dir()) / "venvs", echo=echo))
+def model_for(t: Target, model: ModelInfo, exported: bool, venv: Venv, opts: BenchOptions, shared: Shared,
+              echo: Echo) -> Path:
+    """The folder the target's runtime loads: the model itself (a checkpoint the worker loads, or already an
+    export), or verify's cached export of the checkpoint, converted in the target's own venv."""
+    if t.export is None or exported:
+        return model.path
+    key = (t.export, t.precision, "dml" if t.device == "dml" else "cpu")
+    if key not in shared.exports:
+        try:
+            shared.exports[key] = Path(ensure_export(t.export, model.path, t.precision, device=key[2],
+                                                     cache=opts.cache, echo=echo, spec=venv.spec))
+        except AipcError as exc:
+            shared.exports[key] = exc
+    got = shared.exports[key]
+    if isinstance(got, AipcError):
+        raise got
+    return got
 
 
 def measure_spawn(run_worker: RunWorker, python: Path, worker: Path, n: int = SPAWN_PROBES) -> list[float]:
@@ -184,43 +174,33 @@ def target_entry(t: Target, res: dict[str, Any], warmup: int) -> dict[str, Any]:
     return entry
 
 
-def as_exported(t: Target, model: ModelInfo, opts: BenchOptions) -> Target:
+def as_exported(t: Target, exported: bool, settings: Settings) -> Target:
     """A target run on a folder that already is an export: its precision is what the export holds."""
-    if t.export is None or opts.settings.precision is not None:
-        return t
-    try:
-        is_export = _verify("aipc.verify.export", "is_export")
-    except Unavailable:
-        return t
-    return replace(t, precision="as-exported") if is_export(t.export, model.path) else t
+    return replace(t, precision="as-exported") if exported and settings.precision is None else t
 
 
-def run_target(t: Target, model: ModelInfo, opts: BenchOptions, spawn: dict[str, list[float]],
-               echo: Echo) -> dict[str, Any]:
+def run_target(t: Target, model: ModelInfo, opts: BenchOptions, shared: Shared, echo: Echo) -> dict[str, Any]:
     t0 = time.monotonic()
     s = opts.settings
-    t = as_exported(t, model, opts)
+    exported = t.export is not None and is_export(t.export, model.path)
+    t = as_exported(t, exported, s)
     try:
-        run_worker = run_worker_fn()
-        python = venv_python(t, opts, echo)
+        venv = venv_for(t, opts, shared, echo)
         worker = WORKERS_DIR / t.worker
-        env = dict(opts.env)
-        if t.path == "npu":
-            env.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # npu.md section 3: the library's own cache
         base = request(t, "", s, model.golden)
-        probe = run_worker(python, worker, {**base, "probe": True}, 300.0, env=env)
+        probe = run_worker(venv.python, worker, {**base, "probe": True}, 300.0)
         if probe.get("status") != "pass":
             status = "skip" if probe.get("status") == "skip" else "fail"
             return _empty_target(t, status, str(probe.get("reason") or "probe failed"),
                                  seconds=time.monotonic() - t0)
-        key = str(python)
-        if key not in spawn:
-            spawn[key] = measure_spawn(run_worker, python, worker)
-        folder = model_for(t, model, opts, echo)
+        key = str(venv.python)
+        if key not in shared.spawn:
+            shared.spawn[key] = measure_spawn(run_worker, venv.python, worker)
+        folder = model_for(t, model, exported, venv, opts, shared, echo)
         req = {**base, "model": str(folder)}
         echo(f"[aipc] bench {t.key}: {len(s.grid)} cell(s) x ({s.warmup} warm-up + {s.repetitions} runs)")
-        res = run_worker(python, worker, req, s.timeout, env=env)
-    except Unavailable as exc:
+        res = run_worker(venv.python, worker, req, s.timeout)
+    except PathSkipped as exc:
         return _empty_target(t, "skip", exc.one_line(), seconds=time.monotonic() - t0)
     except AipcError as exc:
         return _empty_target(t, "fail", exc.one_line(), seconds=time.monotonic() - t0)
@@ -230,23 +210,16 @@ def run_target(t: Target, model: ModelInfo, opts: BenchOptions, spawn: dict[str,
 def run_bench(opts: BenchOptions, echo: Echo | None = None) -> dict[str, Any]:
     say = echo or (lambda line: print(line, flush=True))
     t0 = time.monotonic()
-    spawn: dict[str, list[float]] = {}
+    shared = Shared()
     entries: list[dict[str, Any]] = []
-    try:
-        model: ModelInfo | None = resolve_model(opts, say)
-        model_reason = ""
-    except Unavailable as exc:
-        model, model_reason = None, exc.one_line()
+    model = resolve_model(opts, say)
     for t in opts.targets:
-        if model is None:
-            entries.append(_empty_target(t, "skip", f"no model: {model_reason}"))
-            continue
-        entry = run_target(t, model, opts, spawn, say)
+        entry = run_target(t, model, opts, shared, say)
         key = "/".join(entry[k] for k in ("path", "api", "device", "precision"))
         say(f"[aipc] bench {key}: {entry['status']}" + (f" ({entry['reason']})" if entry["reason"] else ""))
         entries.append(entry)
     wall = time.monotonic() - t0
-    venv_names = {p: Path(p).parents[1].name for p in spawn}
+    venv_names = {p: Path(p).parents[1].name for p in shared.spawn}
     doc: dict[str, Any] = {
         "schema": SCHEMA_NAME,
         "schema_version": SCHEMA_VERSION,
@@ -254,10 +227,10 @@ def run_bench(opts: BenchOptions, echo: Echo | None = None) -> dict[str, Any]:
         "aipc_version": __version__,
         "machine": machine_info(),
         "settings": opts.settings.to_json(),
-        "model": {"path": str(model.path) if model else None, "kind": model.kind if model else
-                  ("tiny" if opts.model is None else "user"), "golden": bool(model and model.golden)},
+        "model": {"path": str(model.path), "kind": model.kind, "golden": bool(model.golden)},
         "harness": {
-            "spawn_ms": {venv_names[p]: summarize([x * 1000.0 for x in v]).to_json() for p, v in spawn.items()},
+            "spawn_ms": {venv_names[p]: summarize([x * 1000.0 for x in v]).to_json()
+                         for p, v in shared.spawn.items()},
             "wall_s": round(wall, 3),
             "worker_s": round(sum(e.get("seconds", 0.0) for e in entries), 3),
         },

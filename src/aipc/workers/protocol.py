@@ -51,6 +51,14 @@ def compare(tokens: list[int], req: dict, vocab: int | None) -> tuple[str, str]:
     return "pass", f"{want} tokens generated" + (" (quantized: count and ids checked)" if golden is not None else "")
 
 
+def prompt_mismatch(prompt_ids: list[int], req: dict) -> str:
+    """Why the templated prompt's ids differ from the request's ``prompt_ids`` (the reference tokenizer's), or ""."""
+    want = req.get("prompt_ids")
+    if want is None or list(prompt_ids) == list(want):
+        return ""
+    return f"prompt ids differ from the reference tokenizer's: {list(prompt_ids)} != {list(want)}"
+
+
 def failure(exc: BaseException, res: dict) -> dict:
     """Turn the exception being handled into a ``fail`` on ``res`` (keeping what ``res`` already holds)."""
     trace = traceback.format_exc()

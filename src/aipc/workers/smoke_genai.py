@@ -19,15 +19,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from devices import dml_wheel_installed
-from protocol import compare, serve
+from protocol import compare, prompt_mismatch, serve
 
 API = "onnxruntime-genai"
 
 
 def run(req: dict) -> dict:
-    t0 = time.monotonic()
-    res = {"status": "fail", "api": API, "device": "", "precision": req.get("precision", ""), "tokens": [],
-           "n_tokens": 0, "seconds": 0.0, "reason": "", "details": {}}
+    res: dict = {"status": "fail", "details": {}}  # serve lays these keys over its base result
     device = str(req.get("device") or "cpu").lower()
     import onnxruntime_genai as og
 
@@ -52,9 +50,9 @@ def run(req: dict) -> dict:
     prompt = tok.apply_chat_template(json.dumps(req["messages"]), add_generation_prompt=True)
     ids = [int(i) for i in tok.encode(prompt)]
     details["prompt_tokens"] = len(ids)
-    want_prompt = req.get("prompt_ids")
-    if want_prompt is not None and ids != list(want_prompt):
-        res["reason"] = f"prompt ids differ from the reference tokenizer's: {ids} != {want_prompt}"
+    mismatch = prompt_mismatch(ids, req)
+    if mismatch:
+        res["reason"] = mismatch
         return res
     n = int(req.get("max_new_tokens") or 16)
     params = og.GeneratorParams(model)
@@ -78,8 +76,7 @@ def run(req: dict) -> dict:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     status, reason = compare(tokens, req, vocab)
-    res.update(status=status, reason=reason, tokens=tokens, n_tokens=len(tokens),
-               seconds=round(time.monotonic() - t0, 4))
+    res.update(status=status, reason=reason, tokens=tokens, n_tokens=len(tokens))
     return res
 
 

@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from devices import list_devices, optimum_config, pipeline_props, resolve_device
-from protocol import compare, serve
+from protocol import compare, prompt_mismatch, serve
 
 APIS = {"optimum": "OVModelForCausalLM", "genai": "LLMPipeline"}
 
@@ -90,19 +90,17 @@ def run_genai(req: dict, device: str, res: dict) -> None:
 
 def finish(req: dict, res: dict, prompt_ids: list[int], tokens: list[int]) -> None:
     res["details"]["prompt_tokens"] = len(prompt_ids)
-    want_prompt = req.get("prompt_ids")
     res["tokens"], res["n_tokens"] = tokens, len(tokens)
-    if want_prompt is not None and prompt_ids != list(want_prompt):
-        res["status"] = "fail"
-        res["reason"] = f"prompt ids differ from the reference tokenizer's: {prompt_ids} != {want_prompt}"
+    mismatch = prompt_mismatch(prompt_ids, req)
+    if mismatch:
+        res["status"], res["reason"] = "fail", mismatch
         return
     res["status"], res["reason"] = compare(tokens, req, vocab_size(req["model"]))
 
 
 def run(req: dict) -> dict:
     api = str(req.get("api") or "genai")
-    res = {"status": "fail", "api": APIS.get(api, api), "device": "", "precision": req.get("precision", ""),
-           "tokens": [], "n_tokens": 0, "seconds": 0.0, "reason": "", "details": {}}
+    res: dict = {"status": "fail", "api": APIS.get(api, api), "details": {}}  # laid over serve's base result
     import openvino as ov
 
     res["details"]["openvino"] = ov.get_version()

@@ -150,7 +150,7 @@ def test_windows_ninja_plan_captures_msvc_env_first() -> None:
     names = [st.name for st in steps]
     assert names == ["fetch", "msvc-env", "build-ort", "stage", "build-genai", "wheels"]
     msvc = steps[1]
-    assert list(msvc.commands[0].argv[1:]) == ["-latest", "-products", "*", "-requires",
+    assert list(msvc.commands[0].argv[1:]) == ["-latest", "-products", "*", "-version", "[17,18)", "-requires",
                                                 "Microsoft.VisualStudio.Component.VC.Tools.x86.x64", "-property",
                                                 "installationPath"]
     assert msvc.commands[1].argv[-1].endswith("vcvars64.bat\" >nul && set")
@@ -366,8 +366,9 @@ def test_capture_msvc_env_keeps_what_vcvars_changed() -> None:
         return vswhere.Proc(0, SET_OUTPUT, "")
 
     before = {"ALLUSERSPROFILE": "C:\\ProgramData", "PATH": "C:\\Windows", "ProgramFiles(x86)": "D:\\PF86"}
-    env = vswhere.capture_msvc_env(before, run)
-    assert calls[0] == vswhere.vswhere_argv("D:\\PF86\\Microsoft Visual Studio\\Installer\\vswhere.exe")
+    env = vswhere.capture_msvc_env(before, run, vs_major="17")
+    assert calls[0] == vswhere.vswhere_argv("D:\\PF86\\Microsoft Visual Studio\\Installer\\vswhere.exe", "17")
+    assert list(calls[0][4:6]) == ["-version", "[17,18)"]
     assert calls[1] == ('cmd.exe /d /s /c ""C:\\Program Files\\Microsoft Visual Studio\\2022\\Community\\VC\\'
                         'Auxiliary\\Build\\vcvars64.bat" >nul && set"')
     assert set(env) == {"PATH", "INCLUDE", "LIB", "VCToolsInstallDir"}  # PATH keeps the environment's spelling
@@ -379,15 +380,17 @@ def test_capture_msvc_env_failures_are_clear() -> None:
         raise FileNotFoundError(cmd)
 
     with pytest.raises(AipcError, match=re.escape("vswhere.exe not found")):
-        vswhere.capture_msvc_env({}, no_vswhere)
-    with pytest.raises(AipcError, match="no Visual Studio with the x64 MSVC tools"):
-        vswhere.capture_msvc_env({}, lambda cmd: vswhere.Proc(0, "\n", ""))
+        vswhere.capture_msvc_env({}, no_vswhere, vs_major="17")
+    with pytest.raises(AipcError, match=re.escape("no Visual Studio [18,19) with the x64 MSVC tools")):
+        vswhere.capture_msvc_env({}, lambda cmd: vswhere.Proc(0, "\n", ""), vs_major="18")
+    with pytest.raises(AipcError, match="Visual Studio major version '2022' is not a number"):
+        vswhere.capture_msvc_env({}, lambda cmd: vswhere.Proc(0, "\n", ""), vs_major="2022")
 
     def broken(cmd: Sequence[str] | str) -> vswhere.Proc:
         return vswhere.Proc(0, "C:\\VS\n", "") if isinstance(cmd, list) else vswhere.Proc(1, "", "not found\n")
 
     with pytest.raises(AipcError, match=r"vcvars64.bat did not set up the MSVC environment \(exit 1: not found\)"):
-        vswhere.capture_msvc_env({}, broken)
+        vswhere.capture_msvc_env({}, broken, vs_major="17")
 
 
 # --- wheels: requirement check and atomic collection ----------------------------------------------------------------

@@ -138,15 +138,16 @@ class Pipeline:
 
     def msvc_step(self) -> Step:
         exe = vswhere.vswhere_exe(os.environ if self.s.is_host else {})
+        vs_major = self.pins.toolchain["visual_studio"]
         commands = [
-            Command.make(vswhere.vswhere_argv(exe), self.s.workdir),
+            Command.make(vswhere.vswhere_argv(exe, vs_major), self.s.workdir),
             Command.make(vswhere.vcvars_argv(vswhere.vcvars_path(vswhere.INSTALL_PLACEHOLDER)), self.s.workdir),
         ]
         out = self.state / MSVC_ENV_JSON
 
         def action() -> None:
             runner = self.msvc_runner or vswhere._run
-            atomic_write_json(out, vswhere.capture_msvc_env(dict(os.environ), runner))
+            atomic_write_json(out, vswhere.capture_msvc_env(dict(os.environ), runner, vs_major=vs_major))
 
         return Step("msvc-env", "find Visual Studio with vswhere and capture the vcvars64.bat environment for Ninja",
                     commands, inputs={"vswhere": exe}, outputs=[out], action=action)

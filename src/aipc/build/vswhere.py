@@ -3,8 +3,9 @@
 The Visual Studio generator finds the compiler itself; Ninja needs the environment of a Developer Command Prompt
 (upstream-build.md section 6: "Build from a Developer Command Prompt"). The plan is:
 
-1. ``vswhere -latest -products * -requires Microsoft.VisualStudio.Component.VC.Tools.x86.x64 -property
-   installationPath`` -> the Visual Studio installation with the x64 MSVC tools;
+1. ``vswhere -latest -products * -version [17,18) -requires Microsoft.VisualStudio.Component.VC.Tools.x86.x64
+   -property installationPath`` -> the pinned Visual Studio (``[toolchain] visual_studio`` = 17, i.e. 2022) with the
+   x64 MSVC tools;
 2. ``cmd /d /s /c ""<install>\\VC\\Auxiliary\\Build\\vcvars64.bat" >nul && set"`` -> the environment after
    vcvars64, of which the variables it added or changed are kept and passed to the build commands.
 """
@@ -45,8 +46,17 @@ def vswhere_exe(environ: Mapping[str, str] | None = None) -> str:
     return str(PureWindowsPath(base, "Microsoft Visual Studio", "Installer", "vswhere.exe"))
 
 
-def vswhere_argv(exe: str) -> list[str]:
-    return [exe, "-latest", "-products", "*", "-requires", VC_COMPONENT, "-property", "installationPath"]
+def version_range(vs_major: str) -> str:
+    """vswhere's ``-version`` range for one Visual Studio major version: ``17`` -> ``[17,18)``."""
+    if not vs_major.isdigit():
+        raise AipcError(f"Visual Studio major version {vs_major!r} is not a number",
+                        hint='set [toolchain] visual_studio in the pins file to a major version such as "17"')
+    return f"[{int(vs_major)},{int(vs_major) + 1})"
+
+
+def vswhere_argv(exe: str, vs_major: str) -> list[str]:
+    return [exe, "-latest", "-products", "*", "-version", version_range(vs_major), "-requires", VC_COMPONENT,
+            "-property", "installationPath"]
 
 
 def vcvars_path(installation: str) -> str:
@@ -82,11 +92,12 @@ def env_delta(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, 
     return {spelling.get(k.upper(), k): v for k, v in sorted(after.items()) if old.get(k.upper()) != v}
 
 
-def capture_msvc_env(environ: Mapping[str, str], run: ProcRunner = _run) -> dict[str, str]:
-    """Find Visual Studio with vswhere and return the environment ``vcvars64.bat`` sets up."""
+def capture_msvc_env(environ: Mapping[str, str], run: ProcRunner = _run, *, vs_major: str) -> dict[str, str]:
+    """Find Visual Studio ``vs_major`` with vswhere and return the environment ``vcvars64.bat`` sets up."""
     exe = vswhere_exe(environ)
+    argv = vswhere_argv(exe, vs_major)
     try:
-        found = run(vswhere_argv(exe))
+        found = run(argv)
     except FileNotFoundError:
         raise AipcError(
             f"vswhere.exe not found at {exe}; the Ninja generator needs the MSVC environment",
@@ -96,7 +107,7 @@ def capture_msvc_env(environ: Mapping[str, str], run: ProcRunner = _run) -> dict
     install = next((ln.strip() for ln in found.stdout.splitlines() if ln.strip()), "")
     if found.returncode != 0 or not install:
         raise AipcError(
-            f"vswhere found no Visual Studio with the x64 MSVC tools ({VC_COMPONENT})",
+            f"vswhere found no Visual Studio {version_range(vs_major)} with the x64 MSVC tools ({VC_COMPONENT})",
             hint="install the 'Desktop development with C++' workload of Visual Studio 2022, or use --generator vs",
         )
     vcvars = vcvars_path(install)

@@ -18,6 +18,7 @@ from packaging.version import InvalidVersion, Version
 from ..errors import PinsError
 from ..pins import Pins, compat_row_for
 from .facts import Facts, get
+from .windows import is_dx12_adapter, is_hardware_adapter, wddm_of
 
 STATUSES = ("pass", "warn", "fail", "skip")
 CATEGORIES = ("system", "build", "devices", "runtime")
@@ -42,7 +43,6 @@ VS_BUILDTOOLS = (
     '"--wait --passive --add Microsoft.VisualStudio.Workload.VCTools --includeRecommended"'
 )
 VS_INSTALLER = r'"C:\Program Files (x86)\Microsoft Visual Studio\Installer\setup.exe"'
-NON_GPU_ADAPTERS = ("microsoft basic display adapter", "microsoft basic render driver", "microsoft remote display")
 ORT_DISTS = ("onnxruntime", "onnxruntime-directml", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-qnn")
 GENAI_DISTS = ("onnxruntime-genai", "onnxruntime-genai-directml", "onnxruntime-genai-cuda")
 
@@ -543,17 +543,9 @@ def check_npu_driver_library(facts: Facts, pins: Pins, r: _R) -> CheckResult:
                          "intel-npu-acceleration-library warns below 2408; old drivers fail with 0xe06d7363")
 
 
-def wddm_of(driver_version: Any) -> tuple[int, int] | None:
-    """Windows display driver versions start with the WDDM level: 31.0.101.5590 -> WDDM 3.1, 27.x -> 2.7."""
-    v = version(driver_version)
-    if v is None or not 20 <= v.release[0] < 100:
-        return None
-    return v.release[0] // 10, v.release[0] % 10
-
-
 def _real_gpus(facts: Facts) -> list[dict[str, Any]]:
     gpus = [g for g in get(facts, "windows.gpus", list) or [] if isinstance(g, dict)]
-    return [g for g in gpus if not str(g.get("name", "")).lower().startswith(NON_GPU_ADAPTERS)]
+    return [g for g in gpus if is_hardware_adapter(g.get("name"))]
 
 
 @check("devices", "GPU")
@@ -588,9 +580,9 @@ def check_dx12(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if get(facts, "windows.d3d12_dll", bool) is False:
         return r("fail", "System32\\d3d12.dll is missing",
                  "install the Windows updates (DirectX 12 ships with Windows)")
-    capable = [g for g in _real_gpus(facts) if (w := wddm_of(g.get("driver_version"))) is not None and w >= (2, 0)]
+    capable = [g for g in _real_gpus(facts) if is_dx12_adapter(g.get("name"), g.get("driver_version"), g.get("status"))]
     if not capable:
-        return r("fail", "no GPU with a WDDM 2.0+ driver, which DirectX 12 (and so DirectML) needs", fix)
+        return r("fail", "no working GPU with a WDDM 2.0+ driver, which DirectX 12 (and so DirectML) needs", fix)
     dml = get(facts, "windows.directml_dll.file_version", str)
     return r("pass", f"d3d12.dll present; {capable[0].get('name')} WDDM "
                      f"{'.'.join(map(str, wddm_of(capable[0].get('driver_version')) or ()))}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,32 @@ from .proc import run
 POWERSHELL_TIMEOUT = 30.0
 VSWHERE_TIMEOUT = 15.0
 VC_TOOLS_COMPONENT = "Microsoft.VisualStudio.Component.VC.Tools.x86.x64"
+
+# Display adapters that are not DirectX 12 hardware (software rendering, remote sessions); lower-case name prefixes.
+SOFTWARE_ADAPTERS = ("microsoft basic display adapter", "microsoft basic render", "microsoft remote display")
+
+
+def is_hardware_adapter(name: object) -> bool:
+    """A display adapter with a vendor driver, not Windows' software or remote-session adapter."""
+    return isinstance(name, str) and bool(name.strip()) and not name.strip().lower().startswith(SOFTWARE_ADAPTERS)
+
+
+def wddm_of(driver_version: object) -> tuple[int, int] | None:
+    """Windows display driver versions start with the WDDM level: 31.0.101.5590 -> WDDM 3.1, 27.x -> 2.7."""
+    match = re.search(r"\d+", driver_version) if isinstance(driver_version, str) else None
+    if match is None or not 20 <= int(match.group(0)) < 100:
+        return None
+    major = int(match.group(0))
+    return major // 10, major % 10
+
+
+def is_dx12_adapter(name: object, driver_version: object, status: object = "OK") -> bool:
+    """The one rule for "a usable DirectX 12 GPU" (doctor and verify): a hardware adapter whose driver is WDDM 2.0+
+    and whose Win32_VideoController status is OK (or not reported)."""
+    wddm = wddm_of(driver_version)
+    return (is_hardware_adapter(name) and wddm is not None and wddm >= (2, 0)
+            and str(status or "OK").upper() == "OK")
+
 
 POWERSHELL_SCRIPT = r"""
 $ErrorActionPreference = 'Stop'

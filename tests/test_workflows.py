@@ -456,3 +456,27 @@ def test_build_npu_runs_on_a_python_the_npu_build_supports(tmp_path: Path) -> No
     assert "npu-python: ${{ steps.pins.outputs.npu-python }}" in jobs["pins"]
     assert "python-version: ${{ needs.pins.outputs.npu-python }}" in jobs["build-npu"]
     assert "needs.pins.outputs.python }}" not in jobs["build-npu"]
+
+
+def test_the_merge_steps_merge(tmp_path: Path) -> None:
+    """Every job's merge step runs ``merge_wheelhouses`` over dl/ into wheels/ (run here on two fake artifacts)."""
+    from aipc.wheelhouse import add_wheels, verify_sums
+
+    text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
+    commands = re.findall(r"^\s*run: (.*merge_wheelhouses.*)$", text, flags=re.M)
+    assert len(commands) == 3, commands  # verify, aipc, release
+    for n, command in enumerate(commands):
+        work = tmp_path / str(n)
+        for part, name in (("wheels-npu-Linux", "a-1.0-py3-none-any.whl"),
+                           ("wheels-dml-py3.12", "b-2.0-py3-none-any.whl")):
+            src = work / "scratch" / name
+            src.parent.mkdir(parents=True, exist_ok=True)
+            src.write_bytes(name.encode())
+            add_wheels(work / "dl" / part, [src], {})
+        argv = shlex.split(command.replace("\\", "/"))  # .ci-venv\Scripts\python on the Windows runner
+        assert argv[0].endswith("python") and argv[1] == "-c", argv
+        proc = subprocess.run([sys.executable, *argv[1:]], cwd=work, capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["a-1.0-py3-none-any.whl", "b-2.0-py3-none-any.whl"]
+        assert verify_sums(work / "wheels") == []

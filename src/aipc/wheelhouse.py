@@ -160,3 +160,33 @@ def find_wheels(directory: Path, dist_name: str) -> list[Path]:
             if canonicalize_name(info.name) == want:
                 found.append((Version(info.version), path.stat().st_mtime, path))
     return [p for _, _, p in sorted(found, reverse=True)]
+
+
+def merge_wheelhouses(dest: Path, parts: list[Path]) -> list[dict[str, Any]]:
+    """Merge wheels/ directories (e.g. CI artifacts, one per build job) into ``dest``: every part's SHA256SUMS is
+    verified first, then its wheels are copied with their manifest entries (provenance kept) and ``dest``'s
+    SHA256SUMS and manifest.json are rewritten. Returns the merged manifest entries (sorted by file)."""
+    parts = sorted(parts)
+    for part in parts:
+        problems = verify_sums(part)
+        if problems:
+            raise AipcError(f"{part}: {'; '.join(problems)}", hint="download or rebuild that artifact")
+        sums = {
+            name: digest
+            for digest, _, name in (line.partition("  ") for line in (part / SUMS).read_text(encoding="utf-8")
+                                    .splitlines() if line.strip())
+        }
+        for entry in read_manifest(part)["wheels"]:
+            if sums.get(entry["file"]) != entry.get("sha256"):
+                raise AipcError(f"{part}: {entry['file']} of {MANIFEST} is not listed in {SUMS} with its sha256",
+                                hint="download or rebuild that artifact")
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(dest)
+    entries: dict[str, dict[str, Any]] = {e["file"]: e for e in manifest["wheels"] if isinstance(e, dict)}
+    for part in parts:
+        for entry in read_manifest(part)["wheels"]:
+            atomic_copy(part / entry["file"], dest / entry["file"])
+            entries[entry["file"]] = entry
+    manifest["wheels"] = [entries[k] for k in sorted(entries) if (dest / k).is_file()]
+    write_index(dest, manifest)
+    return list(manifest["wheels"])

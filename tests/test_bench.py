@@ -269,6 +269,29 @@ def test_venvs_are_made_once_per_path_and_a_failed_export_is_not_retried(monkeyp
     assert calls == {"venv": ["path-openvino"], "export": ["openvino"]}
 
 
+def test_optimum_on_the_npu_is_a_skip_with_verifys_reason(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """OVModelForCausalLM compiles dynamic shapes, which the NPU refuses (verify skips that row): no worker runs."""
+    asked: list[str] = []
+
+    def run_worker(python: Path, worker: Path, req: dict[str, Any], timeout: float, **_: Any) -> dict[str, Any]:
+        asked.append(str(req.get("api")))
+        return {"status": "pass"} if req.get("noop") or req.get("probe") else fake_result(req)
+
+    py = tmp_path / "venvs" / "path-x" / "bin" / "python"
+    monkeypatch.setattr(bench_run, "run_worker", run_worker)
+    monkeypatch.setattr(bench_run, "resolve_model", lambda opts, echo: bench_run.ModelInfo(tmp_path, "user", None))
+    monkeypatch.setattr(bench_run, "is_export", lambda kind, folder: False)
+    monkeypatch.setattr(bench_run, "venv_for", lambda t, opts, shared, echo: bench_run.Venv(py, VenvSpec("x", ())))
+    monkeypatch.setattr(bench_run, "model_for", lambda *a: tmp_path)
+    s = check_settings(Settings(tiny=False))
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("openvino",), ("npu",), s), cache=tmp_path)
+    by = {t["api"]: t for t in bench_run.run_bench(opts, echo=lambda line: None)["targets"]}
+    assert by["OVModelForCausalLM"]["status"] == "skip"
+    assert "dynamic shapes" in by["OVModelForCausalLM"]["reason"]
+    assert by[API_OV_GENAI]["status"] == "pass"
+    assert "OVModelForCausalLM" not in asked
+
+
 # --- schema -------------------------------------------------------------------------------------------------------
 
 def test_schema_rejects_invalid_documents(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import AipcError
 from ..fsutil import atomic_write_json, atomic_write_text
 from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
+from ..verify.devices import choose_openvino_device
 from ..verify.export import ensure_export, is_export
 from ..verify.model import load_golden
 from ..verify.paths import PathSkipped, venv_spec
@@ -27,7 +28,7 @@ from ..verify.tinymodel import ensure_tiny_model
 from . import charts as charts_mod
 from .machine import machine_info
 from .metrics import cell_result, overhead
-from .plan import Settings, Target, request
+from .plan import API_OPTIMUM, Settings, Target, request
 from .report import agreement_lines, markdown, overhead_lines, runs_csv, summary_csv, table_rows, text_table
 from .schema import SCHEMA_NAME, SCHEMA_VERSION, validate
 from .stats import summarize
@@ -179,9 +180,20 @@ def as_exported(t: Target, exported: bool, settings: Settings) -> Target:
     return replace(t, precision="as-exported") if exported and settings.precision is None else t
 
 
+def refusal(t: Target) -> str | None:
+    """Why verify refuses the target's API on its device even where the device is present (OVModelForCausalLM
+    on the NPU: dynamic shapes), or None."""
+    if t.path != "openvino":
+        return None
+    choice = choose_openvino_device(t.device, [t.device.upper()], "optimum" if t.api == API_OPTIMUM else "genai")
+    return None if choice.device else choice.reason
+
+
 def run_target(t: Target, model: ModelInfo, opts: BenchOptions, shared: Shared, echo: Echo) -> dict[str, Any]:
     t0 = time.monotonic()
     s = opts.settings
+    if (why := refusal(t)) is not None:
+        return _empty_target(t, "skip", why)
     exported = t.export is not None and is_export(t.export, model.path)
     t = as_exported(t, exported, s)
     try:

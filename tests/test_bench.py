@@ -292,6 +292,23 @@ def test_optimum_on_the_npu_is_a_skip_with_verifys_reason(monkeypatch: pytest.Mo
     assert "OVModelForCausalLM" not in asked
 
 
+def test_an_unreadable_power_supply_is_unknown_power_not_a_lost_run(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    from aipc.bench import machine
+
+    supply = tmp_path / "AC"
+    supply.mkdir()
+    (supply / "type").write_text("Mains\n", encoding="utf-8")
+    (supply / "online").mkdir()  # reading it raises IsADirectoryError (an OSError), like a sysfs read error
+    real_path = machine.Path
+    monkeypatch.setattr(machine.sys, "platform", "linux")
+    monkeypatch.setattr(machine, "Path", lambda p: tmp_path if p == "/sys/class/power_supply" else real_path(p))
+    assert machine._power() is None
+    (supply / "online").rmdir()
+    (supply / "online").write_text("1\n", encoding="utf-8")
+    assert machine._power() == "AC"
+
+
 # --- schema -------------------------------------------------------------------------------------------------------
 
 def test_schema_rejects_invalid_documents(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

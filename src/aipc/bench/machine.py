@@ -66,11 +66,11 @@ def _power() -> str | None:
         supplies = Path("/sys/class/power_supply")
         try:
             mains = [p for p in supplies.iterdir() if (p / "type").read_text().strip() == "Mains"]
-        except OSError:
+            if not mains:
+                return None
+            online = any((p / "online").read_text().strip() == "1" for p in mains if (p / "online").exists())
+        except OSError:  # an unreadable supply is an unknown power source, not a lost bench run
             return None
-        if not mains:
-            return None
-        online = any((p / "online").read_text().strip() == "1" for p in mains if (p / "online").exists())
         return "AC" if online else "battery"
     if sys.platform.startswith("win"):
         try:

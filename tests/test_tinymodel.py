@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aipc.venvs import ensure_venv
+from aipc.errors import AipcError
+from aipc.venvs import VenvSpec, ensure_venv, venvs_root
+from aipc.verify import tinymodel
 from aipc.verify.model import load_golden, model_problems
 from aipc.verify.paths import venv_spec
 from aipc.verify.tinymodel import ensure_tiny_model, is_intact, make_tiny_into
@@ -22,7 +26,7 @@ def test_tiny_model_is_deterministic_and_follows_the_recipe(tmp_path: Path) -> N
     cached = ensure_tiny_model(cache)
     assert is_intact(cached) and model_problems(cached) == []
     # a second, fresh run of the generator gives the same bytes
-    python = ensure_venv(venv_spec("genai", tmp_path / "no-wheels", cache=cache), cache / "venvs")
+    python = ensure_venv(venv_spec("genai", tmp_path / "no-wheels", cache=cache), venvs_root(cache))
     fresh = tmp_path / "fresh"
     make_tiny_into(python, fresh)
     for name in BYTE_IDENTICAL:
@@ -45,3 +49,41 @@ def test_tiny_model_is_deterministic_and_follows_the_recipe(tmp_path: Path) -> N
     assert len(golden["golden"]) == golden["max_new_tokens"] == 16
     assert golden["prompt"].endswith("<|assistant|>\n") and golden["prompt_ids"][0] == 514  # no BOS, <|system|>
     assert not set(golden["golden"]) & set(golden["eos_token_ids"])
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="a shell script stands in for the interpreter")
+def test_a_failed_generator_names_its_last_line_and_leaves_a_log(tmp_path: Path) -> None:
+    fake = tmp_path / "fake_python.py"
+    fake.write_text("import sys\nprint('loading', file=sys.stderr)\n"
+                    "print('ImportError: no torch', file=sys.stderr)\nsys.exit(3)\n")
+    # the "interpreter" is python itself running the fake script, which ignores make_tiny.py's arguments
+    wrapper = tmp_path / "py"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {fake} \"$@\"\n")
+    wrapper.chmod(0o755)
+    with pytest.raises(AipcError, match="generator failed: ImportError: no torch") as info:
+        make_tiny_into(wrapper, tmp_path / "models" / "out", cache=tmp_path / "cache")
+    log = tmp_path / "cache" / "logs" / "tiny-model.log"
+    assert str(log) in info.value.message
+    text = log.read_text()
+    assert "make_tiny.py --out" in text and "ImportError: no torch" in text and "# exit 3" in text
+
+
+def test_ensure_tiny_model_uses_the_callers_wheels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Path] = []
+
+    def fake_spec(path: str, wheels: Path, cache: Path | None = None) -> VenvSpec:
+        seen.append(wheels)
+        return VenvSpec("fake", ())
+
+    def fake_make(python: Path, out: Path, **kw: Any) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text("{}")
+
+    monkeypatch.setattr(tinymodel, "venv_spec", fake_spec)
+    monkeypatch.setattr(tinymodel, "ensure_venv", lambda spec, root, echo=None: Path(sys.executable))
+    monkeypatch.setattr(tinymodel, "make_tiny_into", fake_make)
+    monkeypatch.setenv("AIPC_WHEELS", str(tmp_path / "default-wheels"))
+    made = ensure_tiny_model(tmp_path / "c1", wheels=tmp_path / "bench-wheels")
+    assert seen == [tmp_path / "bench-wheels"] and is_intact(made)
+    ensure_tiny_model(tmp_path / "c2")
+    assert seen[-1] == tmp_path / "default-wheels"

@@ -75,7 +75,7 @@ def test_dml_requested_without_dml_is_a_skip_not_a_failure(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_export_cli_and_group_size_fallback_on_a_real_small_model(tmp_path: Path) -> None:
-    from aipc.venvs import ensure_venv
+    from aipc.venvs import ensure_venv, venvs_root
     from aipc.verify.export import ensure_export, export_notes
     from aipc.verify.paths import venv_spec
     from aipc.verify.tinymodel import make_tiny_into
@@ -89,7 +89,7 @@ def test_export_cli_and_group_size_fallback_on_a_real_small_model(tmp_path: Path
 
     # hidden size 64: NNCF refuses group size 128 (paths-offline.md section 2); the recipe falls back to 64
     cache = shared_cache()
-    python = ensure_venv(venv_spec("genai", tmp_path / "no-wheels", cache=cache), cache / "venvs")
+    python = ensure_venv(venv_spec("genai", tmp_path / "no-wheels", cache=cache), venvs_root(cache))
     small = tmp_path / "h64"
     make_tiny_into(python, small, hidden=64)
     spec = venv_spec("openvino", tmp_path / "no-wheels", cache=cache)

@@ -8,15 +8,15 @@ records every file's sha256, so a damaged cached copy is detected and made again
 from __future__ import annotations
 
 import json
-import os
-import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import AipcError
+from ..errors import AipcError, StepFailed
 from ..fsutil import atomic_path, atomic_write_json, sha256_file, sha256_text
-from ..venvs import cache_dir, ensure_venv
+from ..runner import Command, Runner, Step
+from ..venvs import cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
 from .paths import CONSTRAINTS_DIR, WORKERS_DIR, venv_spec
 from .smoke import WORKER_ENV
@@ -26,16 +26,15 @@ STAMP = "aipc-tiny.json"
 HIDDEN = 128
 LAYERS = 2
 MAX_NEW_TOKENS = 16
-TIMEOUT = 600.0
 
 
-def tiny_fingerprint(hidden: int = HIDDEN, layers: int = LAYERS, max_new_tokens: int = MAX_NEW_TOKENS) -> str:
+def tiny_fingerprint() -> str:
     material = {
         "script": sha256_file(MAKE_TINY),
         "constraints": sha256_file(CONSTRAINTS_DIR / "genai.txt"),
-        "hidden": hidden,
-        "layers": layers,
-        "max_new_tokens": max_new_tokens,
+        "hidden": HIDDEN,
+        "layers": LAYERS,
+        "max_new_tokens": MAX_NEW_TOKENS,
     }
     return sha256_text(json.dumps(material, sort_keys=True))[:16]
 
@@ -61,39 +60,45 @@ def is_intact(folder: Path) -> bool:
     return isinstance(stamp, dict) and stamp.get("files") == _file_hashes(folder)
 
 
-def ensure_tiny_model(cache: Path | None = None, *, echo: Callable[[str], None] | None = None) -> Path:
-    """The deterministic tiny Phi-3 folder (with ``golden.json``), made on first use and cached."""
+def ensure_tiny_model(cache: Path | None = None, *, echo: Callable[[str], None] | None = None,
+                      wheels: Path | None = None) -> Path:
+    """The deterministic tiny Phi-3 folder (with ``golden.json``), made on first use and cached.
+
+    It is made in the genai venv of ``wheels`` (default :func:`aipc.wheelhouse.wheels_dir`): pass the folder the
+    caller's own genai venv uses, so both share one spec and one venv."""
     cache = (cache or cache_dir()).resolve()
     dest = tiny_model_dir(cache)
     if is_intact(dest):
         return dest
     say = echo or (lambda s: None)
-    spec = venv_spec("genai", wheels_dir(), cache=cache)
-    python = ensure_venv(spec, cache / "venvs", echo=echo)
+    spec = venv_spec("genai", wheels or wheels_dir(), cache=cache)
+    python = ensure_venv(spec, venvs_root(cache), echo=echo)
     t0 = time.monotonic()
     say(f"[aipc] tiny-model: making {dest.name}")
     with atomic_path(dest) as tmp:
-        make_tiny_into(python, tmp)
+        make_tiny_into(python, tmp, cache=cache, echo=echo)
         atomic_write_json(tmp / STAMP, {"fingerprint": tiny_fingerprint(), "files": _file_hashes(tmp)})
     say(f"[aipc] tiny-model: ready in {time.monotonic() - t0:.1f} s ({dest})")
     return dest
 
 
 def make_tiny_into(python: Path, out: Path, *, hidden: int = HIDDEN, layers: int = LAYERS,
-                   max_new_tokens: int = MAX_NEW_TOKENS, timeout: float = TIMEOUT) -> None:
-    """Run the generator in ``python``'s venv, writing the model to ``out``."""
-    env = {**os.environ, **WORKER_ENV}
-    env.pop("PYTHONPATH", None)
+                   max_new_tokens: int = MAX_NEW_TOKENS, cache: Path | None = None,
+                   echo: Callable[[str], None] | None = None) -> None:
+    """Run the generator in ``python``'s venv, writing the model to ``out`` (log: ``<cache>/logs/tiny-model.log``)."""
     argv = [str(python), str(MAKE_TINY), "--out", str(out), "--hidden", str(hidden), "--layers", str(layers),
             "--max-new-tokens", str(max_new_tokens)]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=timeout, env=env,
-                              stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired:
-        raise AipcError(f"tiny-model: generator timed out after {timeout:g} s") from None
-    if proc.returncode != 0:
-        last = next((ln.strip() for ln in reversed(proc.stderr.splitlines()) if ln.strip()), "")
-        raise AipcError(
-            f"tiny-model: generator exited with code {proc.returncode}: {last[:300]}",
-            hint="check the genai venv (delete <aipc cache>/venvs/path-genai to rebuild it)",
-        )
+    # the generator runs with the workers' environment; an empty PYTHONPATH keeps aipc's out of the venv
+    env = {**WORKER_ENV, "PYTHONPATH": ""}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    step = Step("tiny-model", f"make aipc's tiny Phi-3 in {out}",
+                [Command.make(argv, out.parent, env)])
+    logs = (cache or cache_dir()) / "logs"
+    with tempfile.TemporaryDirectory(prefix="aipc-tiny-") as state:
+        try:
+            Runner(Path(state), logs, force=True, echo=echo or (lambda s: None)).run(step)
+        except StepFailed as exc:
+            raise AipcError(
+                f"tiny-model: generator failed: {exc.last_line[:300] or exc} (log: {logs / 'tiny-model.log'})",
+                hint="check the genai venv (delete <aipc cache>/venvs/path-genai to rebuild it)",
+            ) from None

@@ -5,7 +5,7 @@ run counts. Pure data; :mod:`aipc.bench.run` executes it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import UsageError
@@ -54,7 +54,6 @@ API_GENAI = "onnxruntime-genai"
 API_OPTIMUM = "OVModelForCausalLM"
 API_OV_GENAI = "openvino_genai.LLMPipeline"
 API_NPU_LIB = "intel-npu-acceleration-library"
-APIS = (API_GENAI, API_OPTIMUM, API_OV_GENAI, API_NPU_LIB)
 
 # (path, api, device, worker, export kind)
 _ALL: tuple[tuple[str, str, str, str, str | None], ...] = (
@@ -80,7 +79,6 @@ class Settings:
     precision: str | None = None  # None: fp32 for the tiny model, int4 for real ones (NPU targets: always int4)
     timeout: float = 900.0
     allow_fallback: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {

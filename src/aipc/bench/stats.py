@@ -32,10 +32,6 @@ class Summary:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Summary:
-        return cls(**{k: data[k] for k in ("n", "mean", "median", "stdev", "p90", "min", "max")})
-
 
 def percentile(values: Sequence[float], q: float) -> float:
     """Linear-interpolation percentile, ``q`` in [0, 100]."""

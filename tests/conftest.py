@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,3 +42,35 @@ def write_pins(tmp_path: Path, **replace: str) -> Path:
     path = tmp_path / "pins.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def run_aipc(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120,
+             clean_env: bool = False) -> subprocess.CompletedProcess[str]:
+    """``python -m aipc ARGS`` in a subprocess (output captured as text, never raises on a non-zero exit).
+
+    ``env`` is laid over this process's environment; with ``clean_env`` the outer ``AIPC_*`` and ``GIT_*`` variables
+    are dropped first (so a developer's AIPC_WORKDIR or a hook's GIT_DIR cannot leak into the test).
+    """
+    import sys
+
+    base = dict(os.environ)
+    if clean_env:
+        base = {k: v for k, v in base.items() if not k.startswith(("AIPC_", "GIT_"))}
+    base.update(env or {})
+    return subprocess.run([sys.executable, "-m", "aipc", *args], capture_output=True, text=True, env=base, cwd=cwd,
+                          timeout=timeout, check=False)
+
+
+def assert_one_line_error(rc: int, stderr: str, *needles: str, code: int | None = None, alone: bool = False) -> str:
+    """The CLI's failure contract: a non-zero exit (``code`` exactly, when given), no traceback, exactly one
+    ``aipc: error: ...`` line, printed last (with ``alone``: nothing else on stderr), containing every needle.
+    Returns that line."""
+    assert rc != 0 if code is None else rc == code, (rc, stderr)
+    assert "Traceback" not in stderr, stderr
+    printed = stderr.strip().splitlines()
+    errors = [ln for ln in printed if ln.startswith("aipc: error:")]
+    assert len(errors) == 1 and printed[-1] == errors[0], stderr
+    assert not alone or len(printed) == 1, stderr
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+    return errors[0]

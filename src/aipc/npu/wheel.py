@@ -13,10 +13,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from packaging.utils import parse_wheel_filename
-
 from ..errors import AipcError
 from ..platforms import Platform
+from ..wheelhouse import WheelInfo
 
 PACKAGE = "intel_npu_acceleration_library"
 WHEEL_DIST = "intel_npu_acceleration_library"
@@ -44,10 +43,9 @@ def inspect_wheel(path: Path, platform: Platform) -> list[str]:
     """Problems with a built wheel (empty list when it is what aipc promises)."""
     problems = []
     try:
-        _name, _version, _build, tags = parse_wheel_filename(path.name)
-    except Exception as exc:
-        return [f"{path.name}: not a wheel file name ({exc})"]
-    tag_texts = sorted(str(t) for t in tags)
+        tag_texts = WheelInfo.from_path(path).tags
+    except AipcError as exc:
+        return [exc.message]
     want_plat = platform.wheel_platform_tag_prefix
     if not all(t.startswith("py3-none-") for t in tag_texts):
         problems.append(f"tag {'.'.join(tag_texts)} is not py3-none-*: the wheel would be tied to one CPython")

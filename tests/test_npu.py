@@ -23,6 +23,7 @@ from aipc.npu import build, isa, path, sdist
 from aipc.npu.wheel import inspect_wheel, required_members, wheel_name
 from aipc.platforms import get_platform
 from aipc.runner import plan_json
+from conftest import write_pins
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = sdist.SdistPin.from_pins(build.load_pins())
@@ -73,6 +74,21 @@ def test_pins_hold_the_sdist_sha_and_openvino_rule() -> None:
     assert PIN.file == "intel_npu_acceleration_library-1.4.0.tar.gz"
     assert pins.npu["openvino"] == "2024.4.0"
     assert pins.npu["openvino_max_exclusive"] == "2025.1"
+
+
+def test_npu_pin_reads_every_key_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    pin = sdist.NpuPin.from_pins(build.load_pins())
+    assert pin.sdist == PIN
+    assert (pin.openvino, pin.openvino_max_exclusive) == ("2024.4.0", "2025.1")
+    assert (pin.python_min, pin.python_max, pin.python_span) == ((3, 8), (3, 12), "3.8-3.12")
+    assert [r.split("==")[0] for r in pin.build_requires] == ["scikit-build-core", "cmake", "ninja"]
+    no_max = write_pins(tmp_path, **{'openvino_max_exclusive = "2025.1"\n': ""})
+    with pytest.raises(AipcError, match=r"\[npu\] lacks openvino_max_exclusive"):
+        sdist.NpuPin.from_pins(build.load_pins(no_max))
+    (tmp_path / "b").mkdir()
+    bad_py = write_pins(tmp_path / "b", **{'python_max = "3.12"': 'python_max = "3"'})
+    with pytest.raises(AipcError, match=r"python_max = '3' is not MAJOR.MINOR"):
+        sdist.NpuPin.from_pins(build.load_pins(bad_py))
 
 
 def test_verify_sdist_refuses_a_hash_mismatch(tmp_path: Path) -> None:
@@ -185,10 +201,10 @@ def test_openvino_before_2025_1_is_accepted(tmp_path: Path) -> None:
 
 
 def test_installed_openvino_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The build venv's openvino (probed with get_cmake_path()) obeys the rule: injected with a fake package."""
+    """The build venv's openvino (imported, version from its metadata) obeys the rule: injected with a fake package."""
     fake_openvino(tmp_path / "site", "2026.4.1")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
-    assert build.probe_openvino(Path(sys.executable))[0] == "2026.4.1"
+    assert build.probe_openvino(Path(sys.executable)) == "2026.4.1"
     cfg = build.make_config(build_dir=tmp_path / "b", wheels=tmp_path / "w")
     with pytest.raises(AipcError, match=r"OpenVINO 2026\.4\.1 \(installed in .*\) is too new"):
         cfg.check_venv_openvino(Path(sys.executable))

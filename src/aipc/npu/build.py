@@ -44,11 +44,10 @@ from . import isa, sdist
 from .wheel import check_wheel, extract_member, lib_dir, wheel_name
 
 PROJECT_FILES = ("pyproject.toml", "CMakeLists.txt", "openvino_preload.cpp")
-# CPython versions PyPI has openvino wheels for, per version aipc may build against (2024.4.0: cp38-cp312 only).
-# The build venv needs one of them; the wheel built there still serves every CPython >= 3.10 (py3-none).
-OPENVINO_WHEEL_PYTHONS = {"2024.4.0": ((3, 8), (3, 12))}
 # 2024-11-22, the date of the v1.4.0 tag: fixed zip timestamps (scikit-build-core honours SOURCE_DATE_EPOCH)
 SOURCE_DATE_EPOCH = "1732233600"
+# --force reruns these; the sdist, its unpacked sources and the build venv stay
+REBUILT_BY_FORCE = ("npu-wheel", "npu-collect")
 Echo = Callable[[str], None]
 
 
@@ -105,22 +104,16 @@ def openvino_dir_version(path: Path) -> tuple[str, Path]:
     return f"{parts['MAJOR']}.{parts['MINOR']}.{parts['PATCH']}", cmake_dir
 
 
-_PROBE = (
-    "import json, importlib.metadata as m\n"
-    "from openvino.utils import get_cmake_path\n"
-    "print(json.dumps({'version': m.version('openvino'), 'cmake': str(get_cmake_path())}))\n"
-)
+_PROBE = "import importlib.metadata as m; import openvino.utils; print(m.version('openvino'))"
 
 
-def probe_openvino(python: Path) -> tuple[str, Path]:
-    """(version, cmake dir) of the openvino wheel installed in a venv (``openvino.utils.get_cmake_path()``)."""
+def probe_openvino(python: Path) -> str:
+    """The version of the openvino wheel installed in a venv (imported, so a broken install is an error)."""
     proc = subprocess.run([str(python), "-c", _PROBE], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or [""])[-1]
         raise AipcError(f"cannot query openvino in {python}: {tail[:200]}", hint="delete the build venv and rerun")
-    data = json.loads(proc.stdout.strip().splitlines()[-1])
-    version, cmake_dir = openvino_dir_version(Path(data["cmake"]))
-    return version, cmake_dir
+    return proc.stdout.strip().splitlines()[-1]
 
 
 # --- configuration and plan ------------------------------------------------------------------------------------
@@ -138,20 +131,21 @@ class NpuBuild:
     openvino_dir: Path | None = None  # --openvino-dir: a pre-installed openvino package
     find_links: Path | None = None  # --find-links: offline wheelhouse for the build venv and the sdist
     python: str = field(default_factory=base_python)
+    npu: sdist.NpuPin = field(init=False)  # the [npu] pins, read once
     pin: sdist.SdistPin = field(init=False)
     openvino_version: str = field(init=False)
     openvino_cmake_dir: Path | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.pin = sdist.SdistPin.from_pins(self.pins)
-        npu = self.pins.npu
-        max_excl = str(npu.get("openvino_max_exclusive", "2025.1"))
+        self.npu = sdist.NpuPin.from_pins(self.pins)
+        self.pin = self.npu.sdist
+        max_excl = self.npu.openvino_max_exclusive
         if self.openvino_dir is not None:
             version, cmake_dir = openvino_dir_version(self.openvino_dir)
             check_openvino_version(version, max_excl, f"from {self.openvino_dir}")
             self.openvino_version, self.openvino_cmake_dir = version, cmake_dir
         else:
-            version = self.openvino or str(npu.get("openvino", "2024.4.0"))
+            version = self.openvino or self.npu.openvino
             check_openvino_version(version, max_excl, "--openvino" if self.openvino else "[npu] openvino")
             self.openvino_version = version
         if self.openvino_dir is None:
@@ -175,18 +169,19 @@ class NpuBuild:
         return major, minor
 
     def check_build_python(self) -> None:
-        """The build venv installs the openvino wheel: its interpreter must be one PyPI has that wheel for."""
-        span = OPENVINO_WHEEL_PYTHONS.get(self.openvino_version)
-        if span is None:
+        """The build venv installs the openvino wheel: its interpreter must be one PyPI has that wheel for
+        (known for the pinned openvino: ``[npu] python_min``-``python_max``; another ``--openvino`` is not checked)."""
+        if self.openvino_version != self.npu.openvino:
             return
         have = self.python_version()
-        if not span[0] <= have <= span[1]:
-            lo, hi = (f"{v[0]}.{v[1]}" for v in span)
+        if not self.npu.python_fits(have):
+            span = self.npu.python_span
             raise AipcError(
-                f"openvino {self.openvino_version} has wheels for CPython {lo}-{hi} only, but the build venv would "
+                f"openvino {self.openvino_version} has wheels for CPython {span} only, but the build venv would "
                 f"use CPython {have[0]}.{have[1]} ({self.python})",
-                hint=f"pass --python with a CPython {lo}-{hi} interpreter (the wheel built there serves every "
-                     "CPython >= 3.10), or --openvino-dir with an installed openvino < 2025.1",
+                hint=f"pass --python with a CPython {span} interpreter (the wheel built there serves every "
+                     f"CPython >= 3.10), or --openvino-dir with an installed openvino "
+                     f"< {self.npu.openvino_max_exclusive}",
             )
 
     # paths -------------------------------------------------------------------------------------------------------
@@ -239,7 +234,7 @@ class NpuBuild:
         return wheel_name(self.pin.version, self.platform)
 
     def venv_spec(self) -> VenvSpec:
-        reqs = [str(r) for r in self.pins.npu.get("build_requires", ["scikit-build-core", "cmake", "ninja"])]
+        reqs = list(self.npu.build_requires)
         if self.openvino_dir is None:
             reqs.append(f"openvino=={self.openvino_version}")
         index = ("--no-index", "--find-links", str(self.find_links)) if self.find_links else ()
@@ -263,7 +258,7 @@ class NpuBuild:
             "openvino": self.openvino_version,
             "platform": self.platform.name,
             "flags": " ".join(self.platform.npu_compile_flags),
-            "build_requires": [str(r) for r in self.pins.npu.get("build_requires", [])],
+            "build_requires": list(self.npu.build_requires),
             "project_sha256": self.project_digest(),
         }
 
@@ -273,7 +268,7 @@ class NpuBuild:
             str(py), "-m", "pip", "wheel", "--disable-pip-version-check", "--no-build-isolation", "--no-deps",
             "-w", str(self._pure(self.out_dir)), str(self._pure(self.project)),
             "-C", f"cmake.define.NPU_SDIST_DIR={self._pure(self.src_dir)}",
-            "-C", f"cmake.define.NPU_OPENVINO_MAX_EXCLUSIVE={self.pins.npu.get('openvino_max_exclusive', '2025.1')}",
+            "-C", f"cmake.define.NPU_OPENVINO_MAX_EXCLUSIVE={self.npu.openvino_max_exclusive}",
             "-C", f"build-dir={self._pure(self.cmake_build_dir)}",
         ]
         if self.openvino_cmake_dir is not None:
@@ -345,9 +340,8 @@ class NpuBuild:
 
     def check_venv_openvino(self, python: Path) -> None:
         """The openvino really installed in the build venv must obey the version rule (and be the planned one)."""
-        version, _cmake_dir = probe_openvino(python)
-        check_openvino_version(version, str(self.pins.npu.get("openvino_max_exclusive", "2025.1")),
-                               f"installed in {python}")
+        version = probe_openvino(python)
+        check_openvino_version(version, self.npu.openvino_max_exclusive, f"installed in {python}")
         if version != self.openvino_version:
             raise AipcError(f"build venv has openvino {version}, planned {self.openvino_version}",
                             hint=f"delete {self.build_dir / 'venvs'} and rerun")
@@ -357,7 +351,7 @@ class NpuBuild:
             raise AipcError(f"pip wheel produced no {wheel.name} in {wheel.parent}",
                             hint="see the npu-wheel log; rerun with --force")
         check_wheel(wheel, self.platform)
-        if self.platform.binary_format == "elf" and host_platform_name() == "linux":
+        if self.platform.binary_format == "elf":  # run_build runs on the target platform only
             # what aipc compiled: the native library and the libopenvino.so preload library
             for name in (self.platform.npu_native_lib, self.platform.npu_openvino_lib):
                 with tempfile.TemporaryDirectory() as tmp:
@@ -377,19 +371,11 @@ def run_build(cfg: NpuBuild, *, force: bool = False, echo: Echo | None = None) -
             f"cannot build for {cfg.platform.name} on {host_platform_name()}",
             hint="build on the target platform; use --plan to see the Windows commands here",
         )
-    steps = cfg.steps(echo=echo)
     state, logs = cfg.build_dir / "state", cfg.build_dir / "logs"
-    runner = Runner(state, logs, echo=echo)
-    forced = Runner(state, logs, echo=echo, force=force)
-    results = []
-    for step in steps:
-        if step.name in ("npu-sdist", "npu-unpack", "npu-build-venv"):
-            results.append(runner.run(step))
-            continue
-        if step.name == "npu-wheel" and cfg.openvino_dir is None and not forced.is_current(step):
-            # the rule holds for what is really installed, also when the venv step was skipped
-            cfg.check_venv_openvino(Path(cfg.venv_python()))
-        results.append(forced.run(step))
+    # the venv's openvino was checked when the venv was made, and its fingerprint holds openvino==X
+    keep = Runner(state, logs, echo=echo)
+    rebuild = Runner(state, logs, echo=echo, force=force)
+    results = [(rebuild if step.name in REBUILT_BY_FORCE else keep).run(step) for step in cfg.steps(echo=echo)]
     return cfg.wheels / cfg.wheel_file, results
 
 

@@ -6,13 +6,13 @@ shared/docs/npu.md section 2 (the PyPI sdist equals tag v1.4.0 apart from CRLF l
 
 from __future__ import annotations
 
-import shutil
+import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import AipcError, UsageError
-from ..fsutil import atomic_path, sha256_file
+from ..fsutil import atomic_copy, atomic_path, sha256_file
 from ..pins import Pins
 from ..runner import Command
 
@@ -45,6 +45,54 @@ class SdistPin:
     @property
     def requirement(self) -> str:
         return f"{DIST}=={self.version}"
+
+
+def _python(text: str, key: str, pins: Pins) -> tuple[int, int]:
+    try:
+        major, minor = (int(x) for x in text.split("."))
+    except ValueError:
+        raise AipcError(f"{pins.path}: [npu] {key} = {text!r} is not MAJOR.MINOR",
+                        hint="restore the [npu] table from src/aipc/pins.toml") from None
+    return major, minor
+
+
+@dataclass(frozen=True)
+class NpuPin:
+    """Every ``[npu]`` fact the build and the path use, read once; a missing key is an error, never a default."""
+
+    sdist: SdistPin
+    openvino: str  # the openvino wheel the build venv installs
+    openvino_max_exclusive: str  # refused from here on (element-type enum shift)
+    # CPython span of the library's PyPI wheels (win_amd64) and of the pinned openvino's wheels
+    python_min: tuple[int, int]
+    python_max: tuple[int, int]
+    build_requires: tuple[str, ...]
+
+    KEYS = ("openvino", "openvino_max_exclusive", "python_min", "python_max", "build_requires")
+
+    @classmethod
+    def from_pins(cls, pins: Pins) -> NpuPin:
+        npu = pins.npu
+        missing = [k for k in cls.KEYS if k not in npu]
+        if missing:
+            raise AipcError(f"{pins.path}: [npu] lacks {', '.join(missing)}",
+                            hint="restore the [npu] table from src/aipc/pins.toml")
+        return cls(
+            sdist=SdistPin.from_pins(pins),
+            openvino=str(npu["openvino"]),
+            openvino_max_exclusive=str(npu["openvino_max_exclusive"]),
+            python_min=_python(str(npu["python_min"]), "python_min", pins),
+            python_max=_python(str(npu["python_max"]), "python_max", pins),
+            build_requires=tuple(str(r) for r in npu["build_requires"]),
+        )
+
+    def python_fits(self, python: tuple[int, int]) -> bool:
+        return self.python_min <= python <= self.python_max
+
+    @property
+    def python_span(self) -> str:
+        """``3.8-3.12``"""
+        return "-".join(f"{v[0]}.{v[1]}" for v in (self.python_min, self.python_max))
 
 
 def requirement_file(dest: Path) -> Path:
@@ -107,9 +155,8 @@ def verify_sdist(path: Path, pin: SdistPin) -> str:
 
 
 def obtain_sdist(dest: Path, pin: SdistPin, *, given: Path | None, download: Command | None) -> Path:
-    """Put the verified sdist at ``dest`` (atomically). ``given`` wins over ``download`` (the pip command)."""
-    import subprocess
-
+    """Put the verified sdist at ``dest``. ``given`` wins over ``download`` (the :func:`download_command` of
+    ``dest.parent``); a file that fails the sha256 check never stays at ``dest``."""
     if dest.is_file():
         try:
             verify_sdist(dest, pin)
@@ -119,37 +166,35 @@ def obtain_sdist(dest: Path, pin: SdistPin, *, given: Path | None, download: Com
     if given is not None:
         src = locate_sdist(given, pin)
         verify_sdist(src, pin)
-        with atomic_path(dest) as tmp:
-            shutil.copy2(src, tmp)
+        atomic_copy(src, dest)
         return dest
     if download is None:
         raise AipcError(f"no sdist at {dest} and no way to fetch it", hint="pass --sdist PATH")
-    dl_dir = Path(download.argv[download.argv.index("-d") + 1])
-    req = Path(download.argv[download.argv.index("-r") + 1])
+    req = requirement_file(dest.parent)
     req.parent.mkdir(parents=True, exist_ok=True)
     req.write_text(requirement_text(pin), encoding="utf-8")
-    with atomic_path(dl_dir) as tmp_dir:
-        argv = [*download.argv]
-        argv[argv.index("-d") + 1] = str(tmp_dir)
-        tmp_dir.mkdir(parents=True)
-        proc = subprocess.run(argv, cwd=download.cwd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 and "Expected sha256" in proc.stderr:
-            served = proc.stderr.split("Got", 1)[-1].split()[0] if "Got" in proc.stderr else "another hash"
-            raise AipcError(
-                f"the {pin.file} served by the index has sha256 {served}, expected {pin.sha256} (pinned in [npu] "
-                f"sdist_sha256): refusing a tampered or different sdist (pip stopped before running its setup.py)",
-                hint="check the index / --find-links you use, or pass the genuine file with --sdist",
-            )
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
-            raise AipcError(
-                f"pip download of {pin.requirement} failed (exit {proc.returncode}): {tail[0][:200]}",
-                hint="check network access to PyPI, or work offline with --sdist PATH (and --find-links DIR)",
-            )
-        got = tmp_dir / pin.file
-        if not got.is_file():
-            raise AipcError(f"pip download did not produce {pin.file}", hint="pass the sdist with --sdist PATH")
-        verify_sdist(got, pin)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(download.argv, cwd=download.cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 and "Expected sha256" in proc.stderr:
+        served = proc.stderr.split("Got", 1)[-1].split()[0] if "Got" in proc.stderr else "another hash"
+        raise AipcError(
+            f"the {pin.file} served by the index has sha256 {served}, expected {pin.sha256} (pinned in [npu] "
+            f"sdist_sha256): refusing a tampered or different sdist (pip stopped before running its setup.py)",
+            hint="check the index / --find-links you use, or pass the genuine file with --sdist",
+        )
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+        raise AipcError(
+            f"pip download of {pin.requirement} failed (exit {proc.returncode}): {tail[0][:200]}",
+            hint="check network access to PyPI, or work offline with --sdist PATH (and --find-links DIR)",
+        )
+    if not dest.is_file():
+        raise AipcError(f"pip download did not produce {pin.file}", hint="pass the sdist with --sdist PATH")
+    try:
+        verify_sdist(dest, pin)
+    except AipcError:
+        dest.unlink()
+        raise
     return dest
 
 

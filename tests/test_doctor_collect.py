@@ -287,12 +287,12 @@ def test_collect_windows_with_recorded_output(monkeypatch: pytest.MonkeyPatch) -
 
     def fake_run(argv: Any, timeout: float = 0, **_: Any) -> Output:
         calls.append(tuple(argv))
-        return Output(tuple(argv), 0, PS_OUTPUT, "")
+        return Output(0, PS_OUTPUT, "")
 
     monkeypatch.setattr(windows, "run", fake_run)
     data = windows.collect_windows()
     assert data["long_paths_enabled"] == 0 and calls[0][0] == "powershell.exe"
-    monkeypatch.setattr(windows, "run", lambda argv, timeout=0, **_: Output(tuple(argv), None, "", "",
+    monkeypatch.setattr(windows, "run", lambda argv, timeout=0, **_: Output(None, "", "",
                                                                               "timeout after 30 s"))
     assert windows.collect_windows() == {"error": "PowerShell facts script failed: timeout after 30 s"}
 
@@ -328,8 +328,8 @@ def test_parse_vswhere_and_msvc_scan(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def fake_run(argv: list[str], timeout: float = 0, **_: Any) -> Output:
         seen.append(list(argv))
         if "-requires" in argv:  # only the Community instance has the C++ workload
-            return Output(tuple(argv), 0, json.dumps([json.loads(everything)[0]]), "")
-        return Output(tuple(argv), 0, everything, "")
+            return Output(0, json.dumps([json.loads(everything)[0]]), "")
+        return Output(0, everything, "")
 
     monkeypatch.setattr(windows, "run", fake_run)
     vs = windows.collect_visual_studio()

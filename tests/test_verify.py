@@ -250,7 +250,8 @@ def test_progress_plain_and_live() -> None:
 WIN_ONE_GPU = '{"Name":"Intel(R) Arc(TM) Graphics","AdapterCompatibility":"Intel Corporation",' \
               '"DriverVersion":"32.0.101.6129","PNPDeviceID":"PCI\\\\VEN_8086&DEV_7D55","Status":"OK"}'
 WIN_TWO = ('[{"Name":"Microsoft Basic Display Adapter","Status":"OK"},'
-           '{"Name":"NVIDIA GeForce RTX 4060 Laptop GPU","AdapterCompatibility":"NVIDIA","Status":"OK"},'
+           '{"Name":"NVIDIA GeForce RTX 4060 Laptop GPU","AdapterCompatibility":"NVIDIA",'
+           '"DriverVersion":"32.0.15.6094","Status":"OK"},'
            '{"Name":"Intel(R) Graphics","Status":"Error"}]')
 
 
@@ -265,6 +266,23 @@ def test_parse_video_controllers_fixtures() -> None:
 def test_no_dx12_gpu_off_windows() -> None:
     gpus, why = devices.detect_dx12_gpus("linux")
     assert gpus == [] and "Windows only" in why
+
+
+def test_detect_dx12_gpus_uses_the_doctor_rule_and_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aipc.doctor.proc import Output
+
+    calls: list[tuple[list[str], float]] = []
+
+    def fake_run(argv: list[str], timeout: float) -> Output:
+        calls.append((argv, timeout))
+        return Output(0, WIN_TWO[:-1] + ',{"Name":"Old GPU","DriverVersion":"10.0.1.2","Status":"OK"}]', "")
+
+    monkeypatch.setattr(devices, "run", fake_run)
+    gpus, why = devices.detect_dx12_gpus("windows", timeout=5)
+    assert [g.name for g in gpus] == ["NVIDIA GeForce RTX 4060 Laptop GPU"] and why == ""  # WDDM 1.x is not DX12
+    assert calls[0][0][0] == "powershell.exe" and "-EncodedCommand" in calls[0][0] and calls[0][1] == 5
+    monkeypatch.setattr(devices, "run", lambda argv, timeout: Output(None, "", "", "timeout after 5 s"))
+    assert devices.detect_dx12_gpus("windows") == ([], "could not list display adapters (timeout after 5 s)")
 
 
 def test_genai_device_choice() -> None:

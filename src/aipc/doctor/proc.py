@@ -12,7 +12,6 @@ DEFAULT_TIMEOUT = 15.0
 
 @dataclass(frozen=True)
 class Output:
-    argv: tuple[str, ...]
     returncode: int | None  # None: did not run (not found, timeout)
     stdout: str
     stderr: str
@@ -44,7 +43,6 @@ def describe_returncode(code: int | None) -> str:
 
 def run(
     argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT, env: Mapping[str, str] | None = None,
-    cwd: str | None = None,
 ) -> Output:
     args = tuple(str(a) for a in argv)
     full_env = None
@@ -54,13 +52,13 @@ def run(
     try:
         proc = subprocess.run(
             args, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout,
-            stdin=subprocess.DEVNULL, env=full_env, cwd=cwd, check=False,
+            stdin=subprocess.DEVNULL, env=full_env, check=False,
         )
     except FileNotFoundError:
-        return Output(args, None, "", "", f"not found: {args[0]}")
+        return Output(None, "", "", f"not found: {args[0]}")
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        return Output(args, None, out, "", f"timeout after {timeout:g} s")
+        return Output(None, out, "", f"timeout after {timeout:g} s")
     except OSError as exc:
-        return Output(args, None, "", "", f"cannot run {args[0]}: {exc}")
-    return Output(args, proc.returncode, proc.stdout, proc.stderr)
+        return Output(None, "", "", f"cannot run {args[0]}: {exc}")
+    return Output(proc.returncode, proc.stdout, proc.stderr)

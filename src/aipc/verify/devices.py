@@ -10,15 +10,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from ..doctor.proc import run
+from ..doctor.windows import is_dx12_adapter, powershell_argv
 from ..errors import UsageError
 
 DEVICES = ("auto", "cpu", "gpu", "npu", "dml")
-# display adapters that are not DirectX 12 hardware
-_SOFTWARE_ADAPTERS = ("microsoft basic display adapter", "microsoft remote display adapter", "microsoft basic render")
 POWERSHELL_GPU_QUERY = (
     "Get-CimInstance Win32_VideoController | "
     "Select-Object Name,AdapterCompatibility,DriverVersion,PNPDeviceID,Status | ConvertTo-Json -Compress"
@@ -48,7 +47,8 @@ class GpuAdapter:
 
 
 def parse_video_controllers(text: str) -> list[GpuAdapter]:
-    """Hardware display adapters from ``Get-CimInstance Win32_VideoController | ConvertTo-Json`` output."""
+    """DirectX 12 adapters (the doctor's rule, :func:`aipc.doctor.windows.is_dx12_adapter`) from
+    ``Get-CimInstance Win32_VideoController | ConvertTo-Json`` output."""
     text = text.strip()
     if not text:
         return []
@@ -57,31 +57,21 @@ def parse_video_controllers(text: str) -> list[GpuAdapter]:
     except ValueError:
         return []
     rows = data if isinstance(data, list) else [data]
-    out = []
-    for row in rows:
-        if not isinstance(row, dict):
-            continue
-        name = str(row.get("Name") or "").strip()
-        if not name or name.lower().startswith(_SOFTWARE_ADAPTERS):
-            continue
-        status = str(row.get("Status") or "OK")
-        if status not in ("OK", ""):
-            continue
-        out.append(GpuAdapter(name, str(row.get("AdapterCompatibility") or ""), str(row.get("DriverVersion") or "")))
-    return out
+    return [GpuAdapter(str(row["Name"]).strip(), str(row.get("AdapterCompatibility") or ""),
+                       str(row.get("DriverVersion") or ""))
+            for row in rows
+            if isinstance(row, dict) and is_dx12_adapter(row.get("Name"), row.get("DriverVersion"), row.get("Status"))]
 
 
 def detect_dx12_gpus(platform: str, *, timeout: float = 20.0) -> tuple[list[GpuAdapter], str]:
     """DirectX 12 capable GPUs (Windows only) and, when there are none, why."""
     if platform != "windows":
         return [], "DirectX 12 / DirectML exists on Windows only"
-    try:
-        proc = subprocess.run(["powershell", "-NoProfile", "-NonInteractive", "-Command", POWERSHELL_GPU_QUERY],
-                              capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return [], f"could not list display adapters ({exc})"
-    gpus = parse_video_controllers(proc.stdout)
-    return gpus, "" if gpus else "no hardware display adapter (DirectX 12 GPU) found"
+    out = run(powershell_argv(POWERSHELL_GPU_QUERY), timeout=timeout)
+    if out.returncode is None:
+        return [], f"could not list display adapters ({out.reason()})"
+    gpus = parse_video_controllers(out.stdout)
+    return gpus, "" if gpus else "no hardware display adapter with a DirectX 12 (WDDM 2.0+) driver found"
 
 
 def choose_genai_device(requested: str, *, dml_wheel: bool, gpus: list[GpuAdapter], gpu_reason: str = "") -> Choice:

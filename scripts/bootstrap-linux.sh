@@ -182,26 +182,11 @@ fi
 # --- 5. the NPU driver (not packaged by Debian/Ubuntu) -------------------------------------------------------------
 say ""
 say "Intel NPU (Core Ultra) on Linux:"
-if [ -e /dev/accel/accel0 ]; then
-    say "  ok: /dev/accel/accel0 exists"
-    if [ -r /dev/accel/accel0 ] && [ -w /dev/accel/accel0 ]; then
-        say "  ok: you can open /dev/accel/accel0"
-    else
-        say "  you cannot open /dev/accel/accel0: sudo usermod -a -G render \"\$USER\", then log out and in"
-        say "  (or: sudo chown root:render /dev/accel/accel0 && sudo chmod g+rw /dev/accel/accel0)"
-    fi
-else
-    if [ -d /sys/module/intel_vpu ]; then
-        say "  the intel_vpu kernel module is loaded, but /dev/accel/accel0 is missing (check: dmesg | grep intel_vpu)"
-    else
-        say "  no NPU device: the intel_vpu kernel module is not loaded (try: sudo modprobe intel_vpu;"
-        say "  Ubuntu 22.04 needs kernel 6.6+; WSL2 has no NPU)"
-    fi
-fi
 say "  driver: the user-space packages come from https://github.com/intel/linux-npu-driver/releases"
 say "    (intel-driver-compiler-npu, intel-fw-npu, intel-level-zero-npu, plus the level-zero loader):"
 say "    download the .deb files of the latest release for your Ubuntu version, then: sudo dpkg -i *.deb"
 say "  access: sudo usermod -a -G render \"\$USER\" (log out and in); the device is /dev/accel/accel0"
+say "  (aipc doctor checks the kernel module, the device and your access)"
 
 # --- 6. aipc doctor -----------------------------------------------------------------------------------------------
 say ""

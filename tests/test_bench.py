@@ -309,6 +309,26 @@ def test_an_unreadable_power_supply_is_unknown_power_not_a_lost_run(monkeypatch:
     assert machine._power() == "AC"
 
 
+def test_the_tiny_model_is_made_in_the_benchs_own_genai_venv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """ensure_tiny_model gets the bench's --wheels, so its genai venv and the bench's are one spec (not rebuilt)."""
+    seen: dict[str, Any] = {}
+    model = tmp_path / "tiny"
+    model.mkdir()
+    (model / "golden.json").write_text(json.dumps({"golden": [5, 6], "messages": [{"role": "user", "content": "hi"}],
+                                                   "prompt_ids": [1]}), encoding="utf-8")
+
+    def ensure_tiny_model(cache: Path | None = None, **kw: Any) -> Path:
+        seen.update(kw, cache=cache)
+        return model
+
+    monkeypatch.setattr(bench_run, "ensure_tiny_model", ensure_tiny_model)
+    opts = bench_run.BenchOptions(settings=Settings(), targets=[], wheels=tmp_path / "my-wheels", cache=tmp_path)
+    info = bench_run.resolve_model(opts, echo=lambda line: None)
+    assert seen["wheels"] == tmp_path / "my-wheels" and seen["cache"] == tmp_path
+    assert (info.kind, info.golden) == ("tiny", {"messages": [{"role": "user", "content": "hi"}], "prompt_ids": [1],
+                                                 "ids": [5, 6]})
+
+
 # --- schema -------------------------------------------------------------------------------------------------------
 
 def test_schema_rejects_invalid_documents(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ class Shared:
 
 def resolve_model(opts: BenchOptions, echo: Echo) -> ModelInfo:
     if opts.model is None:
-        path, kind = Path(ensure_tiny_model(opts.cache, echo=echo)), "tiny"
+        path, kind = Path(ensure_tiny_model(opts.cache, echo=echo, wheels=opts.wheels)), "tiny"
     else:
         path, kind = Path(opts.model).resolve(), "user"
     raw = load_golden(path)

@@ -12,27 +12,26 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from aipc.pins import DEFAULT_PINS, load_pins
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LINUX = ROOT / "scripts" / "bootstrap-linux.sh"
 WINDOWS = ROOT / "scripts" / "bootstrap-windows.ps1"
-PINS = ROOT / "src" / "aipc" / "pins.toml"
+PINS = DEFAULT_PINS
 BASH = shutil.which("bash")
 
 needs_bash = pytest.mark.skipif(BASH is None, reason="bash is not installed")
 
 
-def pins() -> dict[str, object]:
-    return tomllib.loads(PINS.read_text(encoding="utf-8"))
+def pins() -> dict[str, dict[str, object]]:
+    """The shipped pins by section, as the scripts read them (``pin SECTION KEY`` / ``Get-Pin SECTION KEY``)."""
+    p = load_pins(DEFAULT_PINS)
+    return {"toolchain": dict(p.toolchain), "python": {"wheel_versions": list(p.wheel_pythons)}, "npu": p.npu,
+            "drivers": dict(p.drivers), "releases": dict(p.releases), "nuget": dict(p.nuget)}
 
 
 def strip_comments(text: str, powershell: bool) -> str:
@@ -53,11 +52,13 @@ def pin_keys(path: Path) -> set[tuple[str, str]]:
 
 
 def pinned_literals() -> set[str]:
-    data = pins()
-    values = {str(v) for v in data["toolchain"].values()}  # type: ignore[union-attr]
-    values |= {str(v) for v in data["python"]["wheel_versions"]}  # type: ignore[index]
-    values |= {str(v) for v in data["drivers"].values()}  # type: ignore[union-attr]
-    return values
+    p = load_pins(DEFAULT_PINS)
+    return {*p.toolchain.values(), *p.wheel_pythons, *p.drivers.values()}
+
+
+def hard_coded(code: str, values: set[str]) -> list[str]:
+    """The pinned values written as literals in ``code`` (a version, not part of a longer one or of a name)."""
+    return sorted(v for v in values if re.search(rf"(?<![\w.]){re.escape(v)}(?![\w]|\.\d)", code))
 
 
 @pytest.mark.parametrize("script", [LINUX, WINDOWS], ids=["linux", "windows"])
@@ -66,8 +67,8 @@ def test_pin_references_resolve(script: Path) -> None:
     keys = pin_keys(script)
     assert ("toolchain", "cmake_min") in keys and ("toolchain", "ninja_min") in keys
     for section, key in keys:
-        assert isinstance(data.get(section), dict), f"{script.name} reads [{section}], which pins.toml does not have"
-        assert key in data[section], f"{script.name} reads {section}.{key}, which pins.toml does not have"  # type: ignore[operator]
+        assert section in data, f"{script.name} reads [{section}], which pins.toml does not have"
+        assert key in data[section], f"{script.name} reads {section}.{key}, which pins.toml does not have"
 
 
 def test_windows_reads_every_toolchain_pin_it_installs() -> None:
@@ -81,16 +82,18 @@ def test_windows_reads_every_toolchain_pin_it_installs() -> None:
 @pytest.mark.parametrize("script", [LINUX, WINDOWS], ids=["linux", "windows"])
 def test_no_hard_coded_pinned_versions(script: Path) -> None:
     code = strip_comments(script.read_text(encoding="utf-8"), script.suffix == ".ps1")
-    for value in pinned_literals():
-        hit = re.search(rf"(?<![\w.]){re.escape(value)}(?![\w]|\.\d)", code)
-        assert not hit, f"{script.name} hard-codes the pinned value {value!r}: read it from pins.toml instead"
+    found = hard_coded(code, pinned_literals())
+    assert not found, f"{script.name} hard-codes the pinned values {found}: read them from pins.toml instead"
 
 
 def test_literal_checker_catches_a_literal(tmp_path: Path) -> None:
     bad = tmp_path / "bad.sh"
     bad.write_text('# cmake 3.28 in a comment is fine\nCMAKE_MIN="3.28"\n', encoding="utf-8")
     code = strip_comments(bad.read_text(encoding="utf-8"), powershell=False)
-    assert "3.28" in code and code.count("3.28") == 1
+    assert hard_coded(code, {"3.28", "1.11"}) == ["3.28"]
+    # not a hit: a longer version, a version inside a name, the value only in a comment
+    assert hard_coded('X="3.28.1"; Y="v13.28"; Z=py3.28x\n', {"3.28"}) == []
+    assert hard_coded(strip_comments("# 3.28\n", powershell=False), {"3.28"}) == []
     assert pin_keys(bad) == set()
 
 
@@ -119,8 +122,8 @@ def test_linux_dry_run_on_this_machine(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     tc = pins()["toolchain"]
-    assert f"cmake >= {tc['cmake_min']}, ninja >= {tc['ninja_min']}" in out  # type: ignore[index]
-    assert f"Python {tc['python_min']} - {tc['python_max']}" in out  # type: ignore[index]
+    assert f"cmake >= {tc['cmake_min']}, ninja >= {tc['ninja_min']}" in out
+    assert f"Python {tc['python_min']} - {tc['python_max']}" in out
     assert f"would run: python3 -m venv {venv}" in out
     assert f"would run: {venv}/bin/python -m pip install -e {ROOT}" in out
     assert f"would run: {venv}/bin/python -m aipc doctor" in out

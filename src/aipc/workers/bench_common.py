@@ -131,11 +131,49 @@ def callback_cost_us(callback: Callable[[], object], n: int) -> float:
     return best * 1e6
 
 
-def run_grid(req: dict, encode: Callable[[str], list], generate: Callable[[str, int], dict]) -> list:
+class Clock:
+    """The per-token timestamp sink of the streamer callbacks: seconds since ``start()`` (the request start)."""
+
+    def __init__(self) -> None:
+        self.t0 = now()
+        self.times: list = []
+
+    def start(self) -> None:
+        self.t0 = now()
+        self.times = []
+
+    def tick(self, count: int = 1) -> None:
+        t = now() - self.t0
+        self.times.extend([t] * count)
+
+
+def hf_streamer(clock: Clock, prompt_seen: bool = False):
+    """A transformers streamer that ticks ``clock`` once per generated token (``generate`` calls ``put`` with the
+    prompt ids first, then once per token). transformers is imported here, inside the worker's venv."""
+    from transformers.generation.streamers import BaseStreamer
+
+    class TimingStreamer(BaseStreamer):
+        def __init__(self) -> None:
+            self.prompt_seen = prompt_seen
+
+        def put(self, value):  # first call: the prompt ids; then one call per generated token
+            if not self.prompt_seen:
+                self.prompt_seen = True
+                return
+            clock.tick(1)
+
+        def end(self):
+            return None
+
+    return TimingStreamer()
+
+
+def run_grid(req: dict, encode: Callable[[str], list],
+             generate: Callable[[str, int], dict]) -> tuple[list, bool]:
     """Run every grid cell: warm-up runs first (marked by position), then the repetitions.
 
     ``generate(text, n)`` returns {"token_times": [...], "end": s, "reference": {...} | None, "tokens": [...]}
-    with times since its own request start.
+    with times since its own request start. Returns the cells and whether the peak-RSS counter could be reset.
     """
     bench = req["bench"]
     words = list(bench["words"])

@@ -15,9 +15,24 @@ import os
 import sys
 import warnings
 
+# before torch is imported (by the library): its model cache is a pickled module (npu.md section 3)
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_common import callback_cost_us, golden_check, main, memory_note, now, peak_rss, run_grid, versions
+from bench_common import (
+    Clock,
+    callback_cost_us,
+    golden_check,
+    hf_streamer,
+    main,
+    memory_note,
+    now,
+    peak_rss,
+    run_grid,
+    versions,
+)
+from smoke_npu import PRECISIONS, compile_dtype
 
 API = "intel-npu-acceleration-library"
 PACKAGES = ("intel-npu-acceleration-library", "torch", "transformers", "openvino")
@@ -44,20 +59,6 @@ def probe(req: dict) -> dict:
     return {"status": "pass", "device": "NPU", "reason": "NPU available"}
 
 
-def _dtype(precision: str):
-    import torch
-
-    if precision == "int4":
-        try:
-            from intel_npu_acceleration_library.dtypes import int4
-        except ImportError:
-            import intel_npu_acceleration_library as npl
-
-            int4 = npl.int4
-        return int4
-    return {"int8": torch.int8, "fp16": torch.float16}.get(precision)
-
-
 def run(req: dict) -> dict:
     gate = probe(req)
     if gate["status"] != "pass":
@@ -67,18 +68,16 @@ def run(req: dict) -> dict:
     from intel_npu_acceleration_library import compile as npu_compile
     from intel_npu_acceleration_library.compiler import CompilerConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.generation.streamers import BaseStreamer
 
     precision = str(req.get("precision") or "int4")
-    dtype = _dtype(precision)
-    if dtype is None:
+    if precision not in PRECISIONS:
         return {"status": "fail", "device": device,
                 "reason": f"precision {precision!r} is not supported by the NPU library (int4, int8, fp16)"}
     details: dict = {"versions": versions(*PACKAGES)}
     t = now()
     tok = AutoTokenizer.from_pretrained(req["model"])
     model = AutoModelForCausalLM.from_pretrained(req["model"], torch_dtype=torch.float32).eval()
-    model = npu_compile(model, CompilerConfig(dtype=dtype))
+    model = npu_compile(model, CompilerConfig(dtype=compile_dtype(precision)))
     details["load_s"] = round(now() - t, 6)
     load_peak = peak_rss()
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -93,21 +92,7 @@ def run(req: dict) -> dict:
     else:
         details["driver_version"] = None
         details["device_name"] = "CPU (the library's fallback without an NPU)"
-    times: list = []
-    t0 = [now()]
-
-    class TimingStreamer(BaseStreamer):
-        def __init__(self) -> None:
-            self.prompt_seen = False
-
-        def put(self, value):  # first call: the prompt ids; then one call per generated token
-            if not self.prompt_seen:
-                self.prompt_seen = True
-                return
-            times.append(now() - t0[0])
-
-        def end(self):
-            return None
+    clock = Clock()
 
     ids = req.get("golden_prompt_ids")
     if not ids:
@@ -129,25 +114,23 @@ def run(req: dict) -> dict:
         return [int(i) for i in tok(text, add_special_tokens=False)["input_ids"]]
 
     def generate(text: str, n: int) -> dict:
-        times.clear()
-        t0[0] = now()
+        streamer = hf_streamer(clock)  # before the request starts: not in TTFT
+        clock.start()
         enc = tok(text, return_tensors="pt", add_special_tokens=False)
         with torch.no_grad():
             model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=pad,
-                           streamer=TimingStreamer())
-        return {"token_times": list(times), "end": now() - t0[0], "reference": None}
+                           streamer=streamer)
+        return {"token_times": list(clock.times), "end": now() - clock.t0, "reference": None}
 
     cells, resettable = run_grid(req, encode, generate)
     details["cells"] = cells
     peaks = [load_peak or 0] + [r["peak_rss_bytes"] or 0 for c in cells for r in c["runs"]]
     details["memory"] = {"peak_rss_bytes": max(peaks) or None, "device_memory_bytes": None,
                          "note": memory_note(resettable) + "; NPU memory is not exposed by the library"}
-    probe_streamer = TimingStreamer()
-    probe_streamer.prompt_seen = True
+    probe_streamer = hf_streamer(Clock(), prompt_seen=True)
     value = torch.tensor([1])
     details["callback_us"] = callback_cost_us(lambda: probe_streamer.put(value),
                                               int(req["bench"].get("callback_probe", 2000)))
-    times.clear()
     return {"status": "pass", "device": device, "reason": details["golden"]["note"], "tokens": check_tokens,
             "n_tokens": len(check_tokens), "details": details}
 

@@ -18,7 +18,18 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_common import callback_cost_us, golden_check, main, memory_note, now, peak_rss, run_grid, versions
+from bench_common import (
+    Clock,
+    callback_cost_us,
+    golden_check,
+    hf_streamer,
+    main,
+    memory_note,
+    now,
+    peak_rss,
+    run_grid,
+    versions,
+)
 from devices import available_devices, npu_sizing, optimum_config, pipeline_props, resolve_device
 
 API_OPTIMUM = "OVModelForCausalLM"
@@ -77,22 +88,6 @@ def _device_facts(device: str) -> dict:
     return out
 
 
-class _Clock:
-    """The per-token timestamp sink shared by both APIs' callbacks."""
-
-    def __init__(self) -> None:
-        self.t0 = now()
-        self.times: list = []
-
-    def start(self) -> None:
-        self.t0 = now()
-        self.times = []
-
-    def tick(self, count: int = 1) -> None:
-        t = now() - self.t0
-        self.times.extend([t] * count)
-
-
 def run(req: dict) -> dict:
     gate = probe(req)
     if gate["status"] != "pass":
@@ -100,7 +95,7 @@ def run(req: dict) -> dict:
     device = gate["device"]
     api = req.get("api") or API_GENAI
     details: dict = {"versions": versions(*PACKAGES)}
-    clock = _Clock()
+    clock = Clock()
     if api == API_GENAI:
         check_tokens, encode, generate, load_s, probe_cb, mem = _setup_genai(req, device, clock)
     else:
@@ -139,7 +134,7 @@ def _prompt_ids(req: dict, apply_template) -> list:
     return [int(i) for i in ids] if ids else apply_template(req["messages"])
 
 
-def _setup_genai(req: dict, device: str, clock: _Clock):
+def _setup_genai(req: dict, device: str, clock: Clock):
     import numpy as np
     import openvino as ov
     import openvino_genai as ov_genai
@@ -194,7 +189,7 @@ def _setup_genai(req: dict, device: str, clock: _Clock):
         return {"token_times": list(clock.times), "end": end, "reference": reference}
 
     def probe_cb(n: int) -> float:
-        sink = _Clock()
+        sink = Clock()
 
         class Probe(ov_genai.StreamerBase):
             def write(self, token):
@@ -213,30 +208,16 @@ def _setup_genai(req: dict, device: str, clock: _Clock):
     return check_tokens, encode, generate, round(load_s, 6), probe_cb, device_memory
 
 
-def _setup_optimum(req: dict, device: str, clock: _Clock):
+def _setup_optimum(req: dict, device: str, clock: Clock):
     import torch
     from optimum.intel import OVModelForCausalLM
     from transformers import AutoTokenizer
-    from transformers.generation.streamers import BaseStreamer
 
     t = now()
     tok = AutoTokenizer.from_pretrained(req["model"])
     model = OVModelForCausalLM.from_pretrained(req["model"], device=device, ov_config=optimum_ov_config(req))
     load_s = now() - t
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-
-    class TimingStreamer(BaseStreamer):
-        def __init__(self) -> None:
-            self.prompt_seen = False
-
-        def put(self, value):  # first call: the prompt ids; then one call per generated token
-            if not self.prompt_seen:
-                self.prompt_seen = True
-                return
-            clock.tick(1)
-
-        def end(self):
-            return None
 
     def template(messages):
         prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -253,21 +234,17 @@ def _setup_optimum(req: dict, device: str, clock: _Clock):
         return [int(i) for i in tok(text, add_special_tokens=False)["input_ids"]]
 
     def generate(text: str, n: int) -> dict:
+        streamer = hf_streamer(clock)  # before the request starts: not in TTFT
         clock.start()
         enc = tok(text, return_tensors="pt", add_special_tokens=False)
         model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=pad,
-                       streamer=TimingStreamer())
+                       streamer=streamer)
         return {"token_times": list(clock.times), "end": now() - clock.t0, "reference": None}
 
     def probe_cb(n: int) -> float:
-        s = TimingStreamer()
-        s.prompt_seen = True
-        saved = (clock.t0, clock.times)
-        clock.start()
+        s = hf_streamer(Clock(), prompt_seen=True)
         value = torch.tensor([1])
-        cost = callback_cost_us(lambda: s.put(value), n)
-        clock.t0, clock.times = saved
-        return cost
+        return callback_cost_us(lambda: s.put(value), n)
 
     def device_memory():
         if not device.startswith("GPU"):

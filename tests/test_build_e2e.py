@@ -5,6 +5,7 @@ with its one-line message and non-zero exit."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -16,17 +17,13 @@ from pathlib import Path
 import pytest
 
 from aipc.wheelhouse import read_manifest, verify_sums
+from conftest import assert_one_line_error, run_aipc
 from fixture_upstreams import Upstreams, make_genai_repo, make_ort_repo, make_upstreams, write_pins
 
 STEPS = ("fetch", "build-ort", "stage", "build-genai", "wheels")
 
 
-def aipc(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-         timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIPC_", "GIT_"))}
-    base.update(env or {})
-    return subprocess.run([sys.executable, "-m", "aipc", *args], capture_output=True, text=True, env=base, cwd=cwd,
-                          timeout=timeout)
+aipc = functools.partial(run_aipc, clean_env=True)  # the developer's AIPC_*/GIT_* must not leak in
 
 
 def build_args(root: Path, *extra: str) -> list[str]:
@@ -35,17 +32,6 @@ def build_args(root: Path, *extra: str) -> list[str]:
 
 def pins_env(up: Upstreams | Path) -> dict[str, str]:
     return {"AIPC_PINS": str(up.pins if isinstance(up, Upstreams) else up)}
-
-
-def assert_error(proc: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("aipc: error:")]
-    assert len(errors) == 1, proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == errors[0]  # the last thing printed, one line
-    for fragment in fragments:
-        assert fragment in errors[0], (fragment, errors[0])
-    return errors[0]
 
 
 def skipped(proc: subprocess.CompletedProcess[str]) -> set[str]:
@@ -134,11 +120,11 @@ def test_interrupted_builds_resume_and_wheels_never_hold_a_partial_file(tmp_path
     wheels = tmp_path / "wheels"
 
     first = aipc("build", *build_args(tmp_path), env=env, cwd=tmp_path)  # ORT build killed half way
-    assert_error(first, 1, "step build-ort", "exited with -9", "build-ort.log")
+    assert_one_line_error(first.returncode, first.stderr, "step build-ort", "exited with -9", "build-ort.log", code=1)
     assert (tmp_path / "ort-killed").is_file() and wheel_files(wheels) == []
 
     second = aipc("build", *build_args(tmp_path), env=env, cwd=tmp_path)  # resumes; genai build killed half way
-    assert_error(second, 1, "step build-genai", "exited with -9")
+    assert_one_line_error(second.returncode, second.stderr, "step build-genai", "exited with -9", code=1)
     assert skipped(second) == {"fetch"} and "[aipc] build-ort: finished" in second.stderr
     partial = list((tmp_path / "w" / "genai" / "build" / "Linux" / "Release" / "wheel").glob("*.whl"))
     assert partial and not zipfile.is_zipfile(partial[0])  # the fixture left a half-written wheel behind
@@ -183,7 +169,8 @@ def test_fetch_from_local_git_repositories_given_on_the_command_line(tmp_path: P
     pins.write_text(text.replace(f'repo = "{genai.path.as_posix()}"',
                                  'repo = "https://github.com/microsoft/onnxruntime-genai.git"'))
     refused = aipc("fetch", *build_args(tmp_path), env=pins_env(pins))
-    assert_error(refused, 2, "offline: refusing to clone ONNX Runtime from https://github.com")
+    assert_one_line_error(refused.returncode, refused.stderr,
+                          "offline: refusing to clone ONNX Runtime from https://github.com", code=2)
     proc = aipc("fetch", *build_args(tmp_path), "--ort-repo", str(ort.path), "--genai-repo", f"file://{genai.path}",
                 env=pins_env(pins))
     assert proc.returncode == 0, proc.stderr
@@ -237,7 +224,7 @@ def test_fetch_gives_up_after_bounded_retries(tmp_path: Path) -> None:
     env = {**pins_env(up), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_GIT_COUNT": str(count),
            "FAKE_GIT_FAILS": "100", "AIPC_FETCH_BACKOFF": "0"}
     proc = aipc("fetch", *build_args(tmp_path), "--fetch-retries", "3", env=env)
-    assert_error(proc, 1, "failed after 3 attempts", "Could not resolve host")
+    assert_one_line_error(proc.returncode, proc.stderr, "failed after 3 attempts", "Could not resolve host", code=1)
     assert count.read_text().strip() == "3"
     assert not (tmp_path / "w" / "ort").exists()
 
@@ -247,7 +234,8 @@ def test_fetch_gives_up_after_bounded_retries(tmp_path: Path) -> None:
 
 def test_missing_source_directory(tmp_path: Path) -> None:
     proc = aipc("build", *build_args(tmp_path), "--ort-source", str(tmp_path / "nope"))
-    assert_error(proc, 2, f"ONNX Runtime source directory {tmp_path / 'nope'} does not exist", "--ort-source")
+    assert_one_line_error(proc.returncode, proc.stderr,
+                          f"ONNX Runtime source directory {tmp_path / 'nope'} does not exist", "--ort-source", code=2)
 
 
 def test_wrong_commit_is_refused(tmp_path: Path) -> None:
@@ -256,12 +244,15 @@ def test_wrong_commit_is_refused(tmp_path: Path) -> None:
     # the pins name a commit the tag does not point to (e.g. the tag was moved upstream)
     pins = write_pins(tmp_path / "pins.toml", ort, genai, ort_commit=ort.head)
     proc = aipc("build", *build_args(tmp_path), env=pins_env(pins))
-    assert_error(proc, 1, f"is at commit {ort.commit}, but the pins say v1.24.4 = {ort.head}")
+    assert_one_line_error(proc.returncode, proc.stderr,
+                          f"is at commit {ort.commit}, but the pins say v1.24.4 = {ort.head}", code=1)
     assert not (tmp_path / "w" / "ort").exists()  # the refused clone is not kept
     # an existing checkout at another commit than the pinned one is refused too
     pins = write_pins(tmp_path / "pins.toml", ort, genai)
     proc = aipc("build", *build_args(tmp_path), "--ort-source", str(ort.path), env=pins_env(pins))
-    assert_error(proc, 1, f"checkout {ort.path} is at commit {ort.head}, but the pins say v1.24.4 = {ort.commit}")
+    assert_one_line_error(proc.returncode, proc.stderr,
+                          f"checkout {ort.path} is at commit {ort.head}, but the pins say v1.24.4 = {ort.commit}",
+                          code=1)
 
 
 def test_incompatible_pins_are_refused_before_anything(tmp_path: Path) -> None:
@@ -269,8 +260,9 @@ def test_incompatible_pins_are_refused_before_anything(tmp_path: Path) -> None:
     genai = make_genai_repo(tmp_path / "upstreams" / "onnxruntime-genai", version="0.13.1")
     pins = write_pins(tmp_path / "pins.toml", ort, genai)
     proc = aipc("build", *build_args(tmp_path), env=pins_env(pins))
-    assert_error(proc, 1, "onnxruntime-genai 0.13.1 needs ONNX Runtime >= 1.25.0.dev20260125, but ORT 1.24.4",
-                 "| v0.13.0-v0.13.2, v0.14.0")
+    assert_one_line_error(proc.returncode, proc.stderr,
+                          "onnxruntime-genai 0.13.1 needs ONNX Runtime >= 1.25.0.dev20260125, but ORT 1.24.4",
+                          "| v0.13.0-v0.13.2, v0.14.0", code=1)
     assert not (tmp_path / "w").exists()
 
 
@@ -278,10 +270,14 @@ def test_incompatible_pins_are_refused_before_anything(tmp_path: Path) -> None:
 def test_genai_requirement_not_satisfied_by_the_ort_wheel(tmp_path: Path) -> None:
     up = make_upstreams(tmp_path, genai_requires_name="onnxruntime-directml")
     proc = aipc("build", *build_args(tmp_path), env=pins_env(up))
-    assert_error(proc, 1, "requires onnxruntime-directml>=1.24.4, but the ORT wheel built is onnxruntime 1.24.4")
+    assert_one_line_error(proc.returncode, proc.stderr,
+                          "requires onnxruntime-directml>=1.24.4, but the ORT wheel built is onnxruntime 1.24.4",
+                          code=1)
     assert [n for n in wheel_files(tmp_path / "wheels") if n.endswith(".whl")] == []
 
 
 def test_offline_refuses_network_repositories(tmp_path: Path) -> None:
     proc = aipc("fetch", *build_args(tmp_path))  # the shipped pins point at github.com
-    assert_error(proc, 2, "offline: refusing to clone ONNX Runtime from https://github.com/microsoft/onnxruntime.git")
+    assert_one_line_error(proc.returncode, proc.stderr,
+                          "offline: refusing to clone ONNX Runtime from https://github.com/microsoft/onnxruntime.git",
+                          code=2)

@@ -17,7 +17,7 @@ from aipc.build.stage import find_artifact_dir, stage_ort_home
 from aipc.errors import AipcError
 from aipc.fsutil import sha256_file
 from aipc.platforms import get_platform, host_platform_name
-from conftest import shared_cache
+from conftest import assert_one_line_error, run_aipc, shared_cache
 from ort_fixtures import (
     EXTRA_HEADERS,
     SESSION_HEADERS,
@@ -35,20 +35,8 @@ RunCli = Callable[[list[str]], tuple[int, str, str]]
 
 
 @pytest.fixture
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> RunCli:
-    """``aipc.cli.main`` with ``stage`` registered (added here if the build area's cli does not register it yet)."""
-    import aipc.build.cli as build_cli
-
-    parser = aipc_cli.build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    if "stage" not in getattr(sub, "choices", {}):
-        original = build_cli.register
-
-        def register(subparsers):  # type: ignore[no-untyped-def]
-            original(subparsers)
-            stage.register_cli(subparsers)
-
-        monkeypatch.setattr(build_cli, "register", register)
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """``aipc.cli.main`` in this process: (exit code, stdout, stderr)."""
 
     def run(argv: list[str]) -> tuple[int, str, str]:
         capsys.readouterr()
@@ -226,11 +214,7 @@ def _stage_good(tmp_path: Path, platform: str, run_cli: RunCli) -> tuple[Path, P
 
 
 def _assert_one_line_failure(rc: int, err: str, *needles: str) -> None:
-    lines = err.strip().splitlines()
-    assert rc != 0
-    assert len(lines) == 1 and lines[0].startswith("aipc: error:"), err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
+    assert_one_line_error(rc, err, *needles, alone=True)
 
 
 def test_missing_source_directory(tmp_path: Path, run_cli: RunCli) -> None:
@@ -436,18 +420,15 @@ def test_real_library_header_ahead_of_version_number_names_both(
 
 def test_command_line_contract_in_a_subprocess(tmp_path: Path) -> None:
     """``aipc stage --platform P --ort-source SRC --ort-build BUILD --out ORT_HOME`` as checks outside drive it."""
-    import subprocess
-
     parser = aipc_cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert "stage" in getattr(sub, "choices", {}), "aipc.build.cli must register `stage` (stage.register_cli)"
     src, build = _tree(tmp_path, "windows", "Ninja")
     out = tmp_path / "ORT_HOME"
-    argv = [sys.executable, "-m", "aipc", *_argv("windows", src, build, out)]
-    ok = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    argv = _argv("windows", src, build, out)
+    ok = run_aipc(*argv)
     assert ok.returncode == 0, ok.stderr
     assert json.loads((out / "manifest.json").read_text())["platform"] == "windows"
     (build / "Release" / "onnxruntime.lib").unlink()
-    bad = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    bad = run_aipc(*argv)
     _assert_one_line_failure(bad.returncode, bad.stderr, "missing onnxruntime.lib")

@@ -141,3 +141,23 @@ def test_add_wheels_writes_sums_and_manifest(tmp_path: Path) -> None:
     (out / "demo-1.0-py3-none-any.whl").write_bytes(b"tampered")
     assert verify_sums(out) == ["demo-1.0-py3-none-any.whl: sha256 does not match SHA256SUMS"]
     assert json.loads((out / "manifest.json").read_text())["schema"] == 1
+
+
+def test_find_wheels_orders_newest_first_and_can_prefer_a_version(tmp_path: Path) -> None:
+    import os
+
+    from aipc.wheelhouse import find_wheels
+
+    names = ["demo-1.24.3-py3-none-any.whl", "demo-1.24.5-py3-none-any.whl", "demo-1.24.4-cp311-none-any.whl",
+             "demo-1.24.4-cp312-none-any.whl", "other-9.0-py3-none-any.whl", "not a wheel.whl"]
+    for i, name in enumerate(names):
+        (tmp_path / name).write_bytes(b"")
+        os.utime(tmp_path / name, (1000 + i, 1000 + i))
+    newest = ["demo-1.24.5-py3-none-any.whl", "demo-1.24.4-cp312-none-any.whl", "demo-1.24.4-cp311-none-any.whl",
+              "demo-1.24.3-py3-none-any.whl"]
+    assert [p.name for p in find_wheels(tmp_path, "Demo")] == newest
+    preferred = [p.name for p in find_wheels(tmp_path, "demo", prefer_version="1.24.4.0")]
+    assert preferred == [newest[1], newest[2], newest[0], newest[3]]
+    assert [p.name for p in find_wheels(tmp_path, "demo", prefer_version="2.0")] == newest
+    assert [p.name for p in find_wheels(tmp_path, "demo", prefer_version="not-a-version")] == newest
+    assert find_wheels(tmp_path / "missing", "demo") == []

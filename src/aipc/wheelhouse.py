@@ -143,11 +143,12 @@ def wheel_fits_host(wheel: Path) -> bool:
     return any(t in supported for t in tags)
 
 
-def find_wheels(directory: Path, dist_name: str) -> list[Path]:
+def find_wheels(directory: Path, dist_name: str, prefer_version: str | None = None) -> list[Path]:
     """Wheels in ``directory`` whose normalized distribution name is ``dist_name``: newest version first, and among
-    wheels of one version (e.g. one per Python) the most recently written first."""
+    wheels of one version (e.g. one per Python) the most recently written first. With ``prefer_version``, the
+    wheels of that version (compared as versions: ``1.24.4`` == ``1.24.4.0``) come before all others."""
     from packaging.utils import canonicalize_name
-    from packaging.version import Version
+    from packaging.version import InvalidVersion, Version
 
     want = canonicalize_name(dist_name)
     found = []
@@ -159,7 +160,12 @@ def find_wheels(directory: Path, dist_name: str) -> list[Path]:
                 continue
             if canonicalize_name(info.name) == want:
                 found.append((Version(info.version), path.stat().st_mtime, path))
-    return [p for _, _, p in sorted(found, reverse=True)]
+    ordered = sorted(found, reverse=True)
+    try:
+        preferred = Version(prefer_version) if prefer_version is not None else None
+    except InvalidVersion:
+        preferred = None
+    return [p for v, _, p in ordered if v == preferred] + [p for v, _, p in ordered if v != preferred]
 
 
 def merge_wheelhouses(dest: Path, parts: list[Path]) -> list[dict[str, Any]]:

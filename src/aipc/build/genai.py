@@ -15,10 +15,9 @@ from pathlib import Path
 from ..errors import AipcError
 from ..pins import Pins
 from ..runner import Command
-from .ort import pick_wheel, use_ccache
+from ..wheelhouse import find_wheels
+from .ort import NO_WHEEL, use_ccache
 from .settings import BuildSettings
-
-NO_WHEEL = "(no wheel built yet)"
 
 
 def genai_build_argv(settings: BuildSettings, pins: Pins) -> list[str]:
@@ -55,16 +54,17 @@ def wheel_dir(settings: BuildSettings) -> Path:
 
 def find_genai_wheel(settings: BuildSettings, expected_version: str | None = None) -> Path:
     directory = wheel_dir(settings)
-    wheel = pick_wheel(directory, settings.platform.genai_wheel_dist, expected_version)
-    if wheel is None:
+    wheels = find_wheels(directory, settings.platform.genai_wheel_dist, prefer_version=expected_version)
+    if not wheels:
         raise AipcError(
             f"no {settings.platform.genai_wheel_dist} wheel in {directory}",
             hint="run `aipc build-genai` (a rerun resumes an interrupted build)",
         )
-    return wheel
+    return wheels[0]
 
 
 def expected_outputs(settings: BuildSettings, expected_version: str | None) -> list[Path]:
     directory = wheel_dir(settings)
-    wheel = pick_wheel(directory, settings.platform.genai_wheel_dist, expected_version) if settings.is_host else None
-    return [wheel or directory / NO_WHEEL]
+    dist = settings.platform.genai_wheel_dist
+    wheels = find_wheels(directory, dist, prefer_version=expected_version) if settings.is_host else []
+    return [wheels[0] if wheels else directory / NO_WHEEL]

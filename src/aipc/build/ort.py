@@ -16,12 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from packaging.version import InvalidVersion, Version
-
 from ..errors import AipcError
 from ..platforms import Platform
 from ..runner import Command
-from ..wheelhouse import WheelInfo, find_wheels
+from ..wheelhouse import find_wheels
 from .settings import BuildSettings
 
 UNIT_TESTS_OFF = "onnxruntime_BUILD_UNIT_TESTS=OFF"
@@ -87,29 +85,15 @@ def find_artifact_dir(platform: Platform, build_dir: Path, config: str, generato
     )
 
 
-def pick_wheel(directory: Path, dist: str, expected_version: str | None = None) -> Path | None:
-    """The wheel of ``dist`` in ``directory``: the expected version if present, else the newest; None if none."""
-    found = find_wheels(directory, dist)
-    if expected_version is not None:
-        try:
-            exp = Version(expected_version)
-        except InvalidVersion:
-            exp = None
-        exact = [p for p in found if Version(WheelInfo.from_path(p).version) == exp]
-        if exact:
-            return exact[0]
-    return found[0] if found else None
-
-
 def find_ort_wheel(platform: Platform, artifact_dir: Path, expected_version: str | None = None) -> Path:
     dist_dir = artifact_dir / "dist"
-    wheel = pick_wheel(dist_dir, platform.ort_wheel_dist, expected_version)
-    if wheel is None:
+    wheels = find_wheels(dist_dir, platform.ort_wheel_dist, prefer_version=expected_version)
+    if not wheels:
         raise AipcError(
             f"no {platform.ort_wheel_dist} wheel in {dist_dir}",
             hint="run `aipc build-ort` (it passes --build_wheel); a rerun resumes an interrupted build",
         )
-    return wheel
+    return wheels[0]
 
 
 def discover_ort(settings: BuildSettings, expected_version: str | None = None) -> OrtArtifacts:
@@ -122,5 +106,5 @@ def expected_outputs(settings: BuildSettings, expected_version: str | None) -> l
     """What build-ort promises, for the runner's up-to-date check."""
     plat = settings.platform
     art = Path(artifact_candidates(plat, settings.ort_build_dir, settings.config, settings.layout_generator)[0])
-    wheel = pick_wheel(art / "dist", plat.ort_wheel_dist, expected_version) if settings.is_host else None
-    return [art / plat.ort_main_lib, wheel or art / "dist" / NO_WHEEL]
+    wheels = find_wheels(art / "dist", plat.ort_wheel_dist, prefer_version=expected_version) if settings.is_host else []
+    return [art / plat.ort_main_lib, wheels[0] if wheels else art / "dist" / NO_WHEEL]

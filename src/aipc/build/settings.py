@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..platforms import PLATFORM_NAMES, Platform, get_platform, host_platform_name
+from ..wheelhouse import DEFAULT_WHEELS_DIR
 
 GENERATORS = ("vs", "ninja")
 CONFIGS = ("Release", "RelWithDebInfo", "Debug", "MinSizeRel")
@@ -254,7 +255,7 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
     if raw.wheels:
         wheels = path(raw.wheels)
     elif is_host:
-        wheels = Path(os.path.abspath(here / "wheels"))
+        wheels = Path(os.path.abspath(here / DEFAULT_WHEELS_DIR))
     else:
         wheels = workdir / "wheels"
     genai_dir = genai_source or workdir / "genai"

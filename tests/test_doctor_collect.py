@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from aipc.build.vswhere import VC_COMPONENT
 from aipc.doctor import collect, linux, windows
 from aipc.doctor.facts import SCHEMA, get, load_facts, save_facts, validate_facts
 from aipc.doctor.proc import Output, describe_returncode, run
@@ -134,7 +135,7 @@ def test_find_linux_ort_libraries(tmp_path: Path) -> None:
     (a / "libonnxruntime.so.1.17.1").write_bytes(b"")
     (a / "libonnxruntime.so").symlink_to("libonnxruntime.so.1.17.1")
     (b / "libonnxruntime.so.1.24.4").write_bytes(b"")
-    libs = collect.find_linux_ort_libraries(f"{a}{os.pathsep}{tmp_path / 'missing'}", (str(b),))
+    libs = linux.find_ort_libraries(f"{a}{os.pathsep}{tmp_path / 'missing'}", (str(b),))
     assert [(Path(x["path"]).name, x["where"], x["version"]) for x in libs] == [
         ("libonnxruntime.so", "ld_library_path", "1.17.1"),  # the symlink; its target is the same file
         ("libonnxruntime.so.1.24.4", "system", "1.24.4"),
@@ -280,6 +281,9 @@ def test_powershell_script_is_passed_encoded() -> None:
     for needle in ("Win32_OperatingSystem", "LongPathsEnabled", "KitsRoot10", "DEVPKEY_Device_DriverVersion",
                    "Win32_VideoController", "onnxruntime.dll", r"VC\Runtimes\x64", "ConvertTo-Json"):
         assert needle in script
+    # the NPU PCI IDs come from the one table in linux.py
+    assert "$ids = @('VEN_8086&DEV_7D1D', 'VEN_8086&DEV_AD1D', 'VEN_8086&DEV_643E', 'VEN_8086&DEV_B03E')" in script
+    assert len(linux.NPU_PCI_IDS) == 4
 
 
 def test_collect_windows_with_recorded_output(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -335,7 +339,7 @@ def test_parse_vswhere_and_msvc_scan(tmp_path: Path, monkeypatch: pytest.MonkeyP
     vs = windows.collect_visual_studio()
     assert [i["has_vc_tools"] for i in vs["instances"]] == [True, False]
     assert vs["instances"][1]["msvc_toolsets"] == [{"version": "14.39.33519", "cl_x64": True}]
-    assert seen[1][3:5] == ["-requires", windows.VC_TOOLS_COMPONENT]
+    assert seen[1][3:5] == ["-requires", VC_COMPONENT]
     assert seen[1][-3:] == ["-format", "json", "-utf8"]
     monkeypatch.setattr(windows, "vswhere_path", lambda env=None: tmp_path / "absent.exe")
     assert windows.collect_visual_studio() == {"vswhere": None, "instances": []}

@@ -13,10 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from ..build.ortlib import api_version_for
 from ..errors import PinsError
 from ..pins import Pins, compat_row_for
+from ..platforms import ORT_DISTS, PLATFORM_NAMES, get_platform
 from .facts import Facts, get
 from .windows import is_dx12_adapter, is_hardware_adapter, wddm_of
 
@@ -43,7 +46,6 @@ VS_BUILDTOOLS = (
     '"--wait --passive --add Microsoft.VisualStudio.Workload.VCTools --includeRecommended"'
 )
 VS_INSTALLER = r'"C:\Program Files (x86)\Microsoft Visual Studio\Installer\setup.exe"'
-ORT_DISTS = ("onnxruntime", "onnxruntime-directml", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-qnn")
 GENAI_DISTS = ("onnxruntime-genai", "onnxruntime-genai-directml", "onnxruntime-genai-cuda")
 
 
@@ -646,11 +648,11 @@ def check_openvino(facts: Facts, pins: Pins, r: _R) -> CheckResult:
 # --- runtime hazards ------------------------------------------------------------------------------------------------
 
 def ort_api_version(ver: Any) -> int | None:
-    """ORT's C API version is its minor version (1.24.x -> 24)."""
+    """ORT's C API version (:func:`aipc.build.ortlib.api_version_for`) of a package or DLL version (1.17.1.0 ok)."""
     v = version(ver)
     if v is None or len(v.release) < 2 or v.release[0] != 1:
         return None
-    return v.release[1]
+    return api_version_for(".".join(map(str, (*v.release, 0)[:3])))
 
 
 @check("runtime", "stray ONNX Runtime library")
@@ -701,6 +703,12 @@ def _all(items: list[str]) -> str:
     return "both" if len(items) == 2 else "all"
 
 
+def _wheel_dists(facts: Facts) -> tuple[str, str]:
+    """The ORT and genai distributions aipc builds for the facts' platform (Linux's when it is unknown)."""
+    plat = get_platform(platform_of(facts) if platform_of(facts) in PLATFORM_NAMES else "linux")
+    return canonicalize_name(plat.ort_wheel_dist), canonicalize_name(plat.genai_wheel_dist)
+
+
 @check("runtime", "ONNX Runtime packages")
 def check_ort_packages(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if get(facts, "packages.installed", dict) is None:
@@ -709,7 +717,7 @@ def check_ort_packages(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     where = get(facts, "packages.interpreter", str) or "this Python"
     ort = [d for d in ORT_DISTS if d in pkgs]
     genai = [d for d in GENAI_DISTS if d in pkgs]
-    keep_ort = "onnxruntime-directml" if platform_of(facts) == "windows" else "onnxruntime"
+    keep_ort, keep_genai = _wheel_dists(facts)
     problems, fixes = [], []
     if len(ort) > 1:
         problems.append(" and ".join(f"{d} {pkgs[d]}" for d in ort) + f" are {_all(ort)} installed; they share the "
@@ -718,8 +726,7 @@ def check_ort_packages(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if len(genai) > 1:
         problems.append(" and ".join(f"{d} {pkgs[d]}" for d in genai) + f" are {_all(genai)} installed; they share the "
                         "`onnxruntime_genai` module")
-        keep = "onnxruntime-genai-directml" if platform_of(facts) == "windows" else "onnxruntime-genai"
-        fixes.append(f"python -m pip uninstall -y {' '.join(genai)} && python -m pip install {keep}")
+        fixes.append(f"python -m pip uninstall -y {' '.join(genai)} && python -m pip install {keep_genai}")
     if problems:
         return r("fail", f"in {where}: " + "; ".join(problems), " ; ".join(fixes))
     listed = ", ".join(f"{d} {pkgs[d]}" for d in (*ort, *genai))

@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from .. import __version__
 from ..platforms import host_platform_name
 from ..venvs import venv_python, venvs_root
@@ -41,15 +43,9 @@ TOOL_TIMEOUT = 10.0
 _VERSION_RE = re.compile(r"(\d+\.\d+(?:\.\d+){0,2})")
 
 
-def normalize_dist(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 # --- host and python ------------------------------------------------------------------------------------------------
 
-def collect_host(workdir: Path) -> dict[str, Any]:
-    system = platform.system()
-    plat = "windows" if system == "Windows" else "linux" if system == "Linux" else system.lower()
+def collect_host(workdir: Path, plat: str) -> dict[str, Any]:
     try:
         usage = shutil.disk_usage(workdir)
         disk_free: int | None = usage.free
@@ -58,7 +54,7 @@ def collect_host(workdir: Path) -> dict[str, Any]:
         disk_free = disk_total = None
     return {
         "platform": plat,
-        "system": system,
+        "system": platform.system(),
         "release": platform.release(),
         "version": platform.version(),
         "machine": platform.machine(),
@@ -132,47 +128,12 @@ def collect_packages() -> dict[str, Any]:
     found: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         try:
-            name = normalize_dist(dist.metadata["Name"] or "")
+            name = canonicalize_name(dist.metadata["Name"] or "")
         except (KeyError, TypeError):
             continue
         if name in PACKAGES and name not in found:
             found[name] = dist.version
     return {"interpreter": sys.executable, "installed": dict(sorted(found.items()))}
-
-
-# --- ONNX Runtime shared libraries on the loader's search path (Linux; Windows is in windows.py) -----------------
-
-LINUX_SYSTEM_LIB_DIRS = ("/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib", "/lib/x86_64-linux-gnu")
-_SO_VERSION_RE = re.compile(r"libonnxruntime\.so\.(\d+\.\d+\.\d+)")
-
-
-def ort_version_from_soname(path: Path) -> str | None:
-    """``libonnxruntime.so.1.17.1`` (or a symlink to it) -> ``1.17.1``."""
-    for candidate in (path.name, path.resolve().name if path.is_symlink() else ""):
-        match = _SO_VERSION_RE.search(candidate)
-        if match:
-            return match.group(1)
-    return None
-
-
-def find_linux_ort_libraries(ld_library_path: str, system_dirs: tuple[str, ...] = LINUX_SYSTEM_LIB_DIRS,
-                             ) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    dirs = [(d, "ld_library_path") for d in ld_library_path.split(os.pathsep) if d]
-    dirs += [(d, "system") for d in system_dirs]
-    for directory, where in dirs:
-        try:
-            entries = sorted(Path(directory).glob("libonnxruntime.so*"))
-        except OSError:
-            continue
-        for lib in entries:
-            key = str(lib.resolve())
-            if key in seen:
-                continue
-            seen.add(key)
-            found.append({"path": str(lib), "where": where, "version": ort_version_from_soname(lib)})
-    return found
 
 
 # --- OpenVINO devices (subprocess) --------------------------------------------------------------------------------
@@ -196,8 +157,8 @@ try:
     if "NPU" in devices:
         try:
             out["npu_driver_version"] = int(core.get_property("NPU", "NPU_DRIVER_VERSION"))
-        except Exception as exc:
-            out["npu_driver_error"] = str(exc).strip().splitlines()[-1:] or [""]
+        except Exception:
+            pass
 except Exception as exc:
     out = {"status": "error", "error": (type(exc).__name__ + ": " + str(exc)).strip().splitlines()[0]}
 sys.stdout.write("\nAIPC-OPENVINO " + json.dumps(out) + "\n")
@@ -286,7 +247,7 @@ def _set(facts: Facts, dotted: str, value: Any) -> None:
 def collectors_for(plat: str, workdir: Path, venv_root: Path | None = None) -> dict[str, Collector]:
     """Named collectors; the name is the dotted place of the result in the facts."""
     jobs: dict[str, Collector] = {
-        "host": lambda: collect_host(workdir),
+        "host": lambda: collect_host(workdir, plat),
         "python": collect_python,
         "packages": collect_packages,
         "devices.openvino": lambda: collect_openvino(venv_root),
@@ -297,7 +258,7 @@ def collectors_for(plat: str, workdir: Path, venv_root: Path | None = None) -> d
         from . import linux
 
         jobs["linux"] = linux.collect_linux
-        jobs["runtime.ort_libraries"] = lambda: find_linux_ort_libraries(os.environ.get("LD_LIBRARY_PATH", ""))
+        jobs["runtime.ort_libraries"] = lambda: linux.find_ort_libraries(os.environ.get("LD_LIBRARY_PATH", ""))
     elif plat == "windows":
         from . import windows
 
@@ -329,8 +290,6 @@ def collect_facts(workdir: Path | None = None, venv_root: Path | None = None) ->
                 facts["errors"][name] = f"{type(exc).__name__}: {exc}"
     # whole sections first, then the dotted entries into them
     for name in sorted(results, key=lambda n: n.count(".")):
-        if name in ("linux", "windows") and results[name] is None:
-            continue
         _set(facts, name, results[name])
     if plat == "windows" and isinstance(facts.get("windows"), dict):
         from . import windows

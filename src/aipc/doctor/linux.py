@@ -16,7 +16,9 @@ from typing import Any
 # PCI device IDs of Intel NPUs (shared/docs/npu.md section 5; Lunar/Panther Lake from a third-party table).
 NPU_PCI_IDS = {"7d1d": "Meteor Lake", "ad1d": "Arrow Lake", "643e": "Lunar Lake", "b03e": "Panther Lake"}
 NPU_UMD_LIBS = ("libze_intel_npu.so", "libze_intel_vpu.so", "libze_loader.so.1", "libnpu_driver_compiler.so")
-LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib", "/usr/local/lib", "/lib/x86_64-linux-gnu", "/usr/lib64")
+# system library directories, in the order the loader searches them on Debian/Ubuntu (plus Fedora's lib64)
+LIB_DIRS = ("/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib", "/lib/x86_64-linux-gnu", "/usr/lib64")
+_SO_VERSION_RE = re.compile(r"libonnxruntime\.so\.(\d+\.\d+\.\d+)")
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -153,6 +155,35 @@ def find_libs(names: tuple[str, ...], dirs: tuple[str, ...] = LIB_DIRS) -> dict[
             if hit is not None:
                 found[name] = str(hit)
                 break
+    return found
+
+
+def ort_version_from_soname(path: Path) -> str | None:
+    """``libonnxruntime.so.1.17.1`` (or a symlink to it) -> ``1.17.1``."""
+    for candidate in (path.name, path.resolve().name if path.is_symlink() else ""):
+        match = _SO_VERSION_RE.search(candidate)
+        if match:
+            return match.group(1)
+    return None
+
+
+def find_ort_libraries(ld_library_path: str, system_dirs: tuple[str, ...] = LIB_DIRS) -> list[dict[str, Any]]:
+    """ONNX Runtime shared libraries on the loader's search path (Windows: the PowerShell script in windows.py)."""
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    dirs = [(d, "ld_library_path") for d in ld_library_path.split(os.pathsep) if d]
+    dirs += [(d, "system") for d in system_dirs]
+    for directory, where in dirs:
+        try:
+            entries = sorted(Path(directory).glob("libonnxruntime.so*"))
+        except OSError:
+            continue
+        for lib in entries:
+            key = str(lib.resolve())
+            if key in seen:
+                continue
+            seen.add(key)
+            found.append({"path": str(lib), "where": where, "version": ort_version_from_soname(lib)})
     return found
 
 

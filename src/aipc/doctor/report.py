@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from .checks import CheckResult, summary
+from .checks import CheckResult, exit_code, summary
 from .facts import Facts, get
 
 MARK = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
@@ -47,6 +47,6 @@ def json_report(results: list[CheckResult], facts: Facts, seconds: float, source
         "seconds": round(seconds, 3),
         "collect_seconds": facts.get("collect_seconds"),
         "summary": summary(results),
-        "exit_code": 1 if any(r.status == "fail" for r in results) else 0,
+        "exit_code": exit_code(results),
         "checks": [r.to_json() for r in results],
     }

@@ -15,11 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..build.vswhere import DEFAULT_PROGRAM_FILES_X86, VC_COMPONENT
+from .linux import NPU_PCI_IDS
 from .proc import run
 
 POWERSHELL_TIMEOUT = 30.0
 VSWHERE_TIMEOUT = 15.0
-VC_TOOLS_COMPONENT = "Microsoft.VisualStudio.Component.VC.Tools.x86.x64"
 
 # Display adapters that are not DirectX 12 hardware (software rendering, remote sessions); lower-case name prefixes.
 SOFTWARE_ADAPTERS = ("microsoft basic display adapter", "microsoft basic render", "microsoft remote display")
@@ -76,7 +77,7 @@ $kits = Reg 'HKLM:\SOFTWARE\Microsoft\Windows Kits\Installed Roots' 'KitsRoot10'
 if (-not $kits) { $kits = Reg 'HKLM:\SOFTWARE\WOW6432Node\Microsoft\Windows Kits\Installed Roots' 'KitsRoot10' }
 $r.kits_root = $kits
 try {
-  $ids = @('VEN_8086&DEV_7D1D', 'VEN_8086&DEV_AD1D', 'VEN_8086&DEV_643E', 'VEN_8086&DEV_B03E')
+  $ids = @(%NPU_IDS%)
   $npu = @(Get-CimInstance Win32_PnPEntity | Where-Object {
     $n = "$($_.Name)"; $h = "$($_.PNPDeviceID)"
     ($n -match 'AI Boost|NPU Accelerator') -or (@($ids | Where-Object { $h -like "*$_*" }).Count -gt 0) })
@@ -134,7 +135,7 @@ foreach ($k in $vcKeys) {
 $r.vc_runtime = $vc
 $r.msvcp140 = Ver (Join-Path $sys32 'msvcp140.dll')
 [Console]::Out.Write((ConvertTo-Json -InputObject $r -Depth 6 -Compress))
-"""
+""".replace("%NPU_IDS%", ", ".join(f"'VEN_8086&DEV_{dev.upper()}'" for dev in NPU_PCI_IDS))
 
 # Keys of the PowerShell document that are lists; PowerShell 5.1 may serialize a one-element list as an object.
 _LIST_KEYS = ("npu", "gpus", "ort_dlls")
@@ -166,14 +167,14 @@ def parse_powershell_output(stdout: str) -> dict[str, Any]:
 
 def vswhere_path(env: dict[str, str] | None = None) -> Path:
     env = dict(os.environ) if env is None else env
-    base = env.get("ProgramFiles(x86)") or r"C:\Program Files (x86)"
+    base = env.get("ProgramFiles(x86)") or DEFAULT_PROGRAM_FILES_X86
     return Path(base) / "Microsoft Visual Studio" / "Installer" / "vswhere.exe"
 
 
 def vswhere_argv(vswhere: Path, requires_vc: bool) -> list[str]:
     argv = [str(vswhere), "-products", "*"]
     if requires_vc:
-        argv += ["-requires", VC_TOOLS_COMPONENT]
+        argv += ["-requires", VC_COMPONENT]
     return [*argv, "-format", "json", "-utf8"]
 
 

@@ -1,6 +1,6 @@
 """aipc nox sessions: thin wrappers over the ``aipc`` command line (the logic lives in ``src/aipc``).
 
-Bare ``nox`` runs the main job, ``verify``. Heavy build sessions are not in the default set.
+Bare ``nox`` runs the main job, ``verify`` (``nox.options.sessions``); every other session is run by name.
 Extra arguments after ``--`` go to the ``aipc`` command, e.g. ``nox -s verify -- --paths genai``.
 """
 
@@ -41,7 +41,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff and mypy over the package, the noxfile and the tests."""
+    """ruff over the package, the noxfile and the tests; mypy (strict) over the package and the noxfile."""
     session.install("-e", f"{ROOT}[test]")
     session.run("ruff", "check", "src", "tests", "noxfile.py")
     session.run("mypy")
@@ -54,65 +54,64 @@ def doctor(session: nox.Session) -> None:
     session.run(sys.executable, "-m", "aipc", "doctor", *session.posargs, env=env, external=True)
 
 
-@nox.session(default=False)
+@nox.session
 def pins(session: nox.Session) -> None:
     """Print the pinned upstream versions and the genai <-> ORT compatibility table."""
     _aipc(session, "pins")
 
 
-@nox.session(default=False)
+@nox.session
 def plan(session: nox.Session) -> None:
     """Print every command of the build (fetch ... wheels) with its cwd and environment, running nothing."""
     _aipc(session, "plan")
 
 
-@nox.session(default=False)
+@nox.session
 def fetch(session: nox.Session) -> None:
     """Clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify their commits."""
     _aipc(session, "fetch")
 
 
-@nox.session(default=False)
+@nox.session
 def build_ort(session: nox.Session) -> None:
     """Build ONNX Runtime (DirectML on Windows) as a shared library and a wheel."""
     _aipc(session, "build-ort")
 
 
-@nox.session(default=False)
+@nox.session
 def stage(session: nox.Session) -> None:
     """Stage a complete, validated ORT_HOME (flat include/, lib/, manifest.json) from the ORT build."""
-    session.install("-e", str(ROOT))
     if session.posargs:  # the contract form: --platform P --ort-source SRC --ort-build BUILD --out ORT_HOME
-        session.run("aipc", "stage", *session.posargs)
+        _aipc(session, "stage")
     else:  # the pipeline's stage step on the default work directory layout
-        session.run("aipc", "build", "--steps", "stage")
+        _aipc(session, "build", "--steps", "stage")
 
 
-@nox.session(default=False)
+@nox.session
 def build_genai(session: nox.Session) -> None:
     """Build the onnxruntime-genai (DirectML) wheel against the staged ORT_HOME."""
     _aipc(session, "build-genai")
 
 
-@nox.session(default=False)
+@nox.session
 def wheels(session: nox.Session) -> None:
     """Collect the ORT and genai wheels into wheels/ with SHA256SUMS and manifest.json."""
     _aipc(session, "wheels")
 
 
-@nox.session(default=False)
+@nox.session
 def build(session: nox.Session) -> None:
     """Run the whole build: fetch, build-ort, stage, build-genai, wheels (each step skipped when up to date)."""
     _aipc(session, "build")
 
 
-@nox.session(default=False)
+@nox.session
 def build_npu(session: nox.Session) -> None:
     """Rebuild intel-npu-acceleration-library offline (scikit-build-core) into a portable wheel in wheels/."""
     _aipc(session, "build-npu")
 
 
-@nox.session(default=False)
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmark TTFT, tokens/s and memory per path and device; writes bench.json, CSV, PNG charts, Markdown."""
     session.install("-e", f"{ROOT}[plot]")

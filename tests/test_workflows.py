@@ -149,21 +149,58 @@ def session_drift(workflow_text: str, sessions: set[str], where: str = "workflow
     return problems
 
 
+def _aipc_command(call: ast.Call) -> str | None:
+    """The ``aipc`` subcommand of ``_aipc(session, "CMD", ...)`` or ``session.run(..., "aipc", "CMD", ...)``."""
+    consts = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
+    if isinstance(call.func, ast.Name) and call.func.id == "_aipc" and len(consts) > 1 and consts[1]:
+        return str(consts[1])
+    if "aipc" in consts and consts.index("aipc") + 1 < len(consts):
+        nxt = consts[consts.index("aipc") + 1]
+        if isinstance(nxt, str):
+            return nxt
+    return None
+
+
+def _posargs_test(test: ast.expr) -> bool | None:
+    """True for ``if session.posargs``, False for ``if not session.posargs``, None for any other condition."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = _posargs_test(test.operand)
+        return None if inner is None else not inner
+    if isinstance(test, ast.Attribute) and test.attr == "posargs":
+        return True
+    return None
+
+
+def _aipc_calls(body: list[ast.stmt], with_posargs: bool | None) -> list[tuple[bool | None, str]]:
+    """(branch, command) per aipc call: branch True/False inside an ``if session.posargs`` branch, else None."""
+    found: list[tuple[bool | None, str]] = []
+    for stmt in body:
+        polarity = _posargs_test(stmt.test) if isinstance(stmt, ast.If) else None
+        if isinstance(stmt, ast.If) and polarity is not None:
+            found += _aipc_calls(stmt.body, polarity) + _aipc_calls(stmt.orelse, not polarity)
+            continue
+        for node in ast.walk(stmt):
+            command = _aipc_command(node) if isinstance(node, ast.Call) else None
+            if command:
+                found.append((with_posargs, command))
+    return found
+
+
 def noxfile_aipc_commands(source: str) -> dict[str, str]:
-    """Session name -> the ``aipc`` subcommand it runs (``_aipc(session, "CMD")`` or ``...run(..., "aipc", "CMD")``)."""
+    """Session name -> the ``aipc`` subcommand that receives the session's posargs (``nox -s S -- ARGS``).
+
+    A session that runs another command without posargs (``if session.posargs: ... else: ...``) maps to the
+    command of the posargs branch.
+    """
     sessions = noxfile_sessions(source)
+    rank = {True: 0, None: 1, False: 2}
     commands: dict[str, str] = {}
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.FunctionDef) or node.name not in sessions:
             continue
-        for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
-            consts = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
-            if isinstance(call.func, ast.Name) and call.func.id == "_aipc" and len(consts) > 1 and consts[1]:
-                commands[node.name] = str(consts[1])
-            elif "aipc" in consts and consts.index("aipc") + 1 < len(consts):
-                nxt = consts[consts.index("aipc") + 1]
-                if isinstance(nxt, str):
-                    commands[node.name] = nxt
+        calls = _aipc_calls(node.body, None)
+        if calls:
+            commands[node.name] = min(calls, key=lambda c: rank[c[0]])[1]
     return commands
 
 
@@ -340,10 +377,33 @@ def test_drift_checker_catches_a_bogus_session() -> None:
 def test_workflow_arguments_are_accepted_by_aipc() -> None:
     commands = noxfile_aipc_commands(NOXFILE.read_text(encoding="utf-8"))
     assert commands.get("build") == "build" and commands.get("bench") == "bench" and commands.get("doctor") == "doctor"
+    assert commands.get("stage") == "stage"  # posargs go to `aipc stage`, not to the no-posargs `aipc build` form
     problems: list[str] = []
     for path in workflow_files():
         problems += posargs_problems(path.read_text(encoding="utf-8"), commands, path.name)
     assert not problems, "\n".join(problems)
+
+
+def test_session_command_is_the_one_that_gets_the_posargs() -> None:
+    src = (
+        "import nox\n"
+        "@nox.session\n"
+        "def a(session):\n"
+        "    if session.posargs:\n"
+        "        _aipc(session, 'stage')\n"
+        "    else:\n"
+        "        _aipc(session, 'build', '--steps', 'stage')\n"
+        "@nox.session\n"
+        "def b(session):\n"
+        "    if not session.posargs:\n"
+        "        session.run('aipc', 'build')\n"
+        "    else:\n"
+        "        session.run('aipc', 'pins', *session.posargs)\n"
+        "@nox.session\n"
+        "def c(session):\n"
+        "    _aipc(session, 'verify')\n"
+    )
+    assert noxfile_aipc_commands(src) == {"a": "stage", "b": "pins", "c": "verify"}
 
 
 def test_argument_checker_catches_drift() -> None:

@@ -641,3 +641,15 @@ def test_broken_openvino_fix_names_the_real_venv_or_interpreter(pins: Pins) -> N
     res = verdicts(facts, pins)["OpenVINO devices"]
     assert "C:\\Python312\\python.exe -m pip install --force-reinstall openvino" in res.fix
     assert "delete" not in res.fix and "~/.cache" not in res.fix
+
+
+def test_one_dx12_adapter_rule() -> None:
+    from aipc.doctor.windows import is_dx12_adapter
+
+    assert is_dx12_adapter("Intel(R) Arc(TM) Graphics", "32.0.101.6129", "OK")
+    assert is_dx12_adapter("NVIDIA GeForce RTX 4060 Laptop GPU", "32.0.15.6094", None)  # status not reported
+    assert not is_dx12_adapter("Intel(R) Arc(TM) Graphics", "32.0.101.6129", "Error")  # not working
+    assert not is_dx12_adapter("Intel(R) HD Graphics", "10.18.10.4425", "OK")  # WDDM 1.x
+    assert not is_dx12_adapter("Microsoft Basic Render Driver", "10.0.26100.1", "OK")
+    assert not is_dx12_adapter("Microsoft Remote Display Adapter", "30.0.1.1", "OK")
+    assert not is_dx12_adapter("", "32.0.101.6129", "OK")

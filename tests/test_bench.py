@@ -559,6 +559,14 @@ def test_openvino_bench_worker_computes_fp32_in_f32() -> None:
     assert ov.genai_props(int4, "NPU") == {"MAX_PROMPT_LEN": 576, "MIN_RESPONSE_LEN": 128}  # sized for the grid
 
 
+def test_generate_gets_only_ids_and_mask() -> None:
+    """A tokenizer that also returns token_type_ids must not reach generate (the NPU-compiled model rejects it)."""
+    common = load_worker_common()
+    enc = {"input_ids": [[1, 2]], "attention_mask": [[1, 1]], "token_type_ids": [[0, 0]]}
+    assert common.generate_inputs(enc) == {"input_ids": [[1, 2]], "attention_mask": [[1, 1]]}
+    assert common.generate_inputs({"input_ids": [[1]]}) == {"input_ids": [[1]]}
+
+
 # --- one real bench: the genai path on the tiny model (venv, tiny model and export shared with verify's tests) ----
 
 @pytest.mark.slow

@@ -168,6 +168,12 @@ def hf_streamer(clock: Clock, prompt_seen: bool = False):
     return TimingStreamer()
 
 
+def generate_inputs(enc) -> dict:
+    """The tokenizer output a transformers ``generate`` gets: ids and attention mask only (a tokenizer may add
+    ``token_type_ids``, which models compiled by the NPU library reject as an unused model kwarg)."""
+    return {k: enc[k] for k in ("input_ids", "attention_mask") if k in enc}
+
+
 def run_grid(req: dict, encode: Callable[[str], list],
              generate: Callable[[str, int], dict]) -> tuple[list, bool]:
     """Run every grid cell: warm-up runs first (marked by position), then the repetitions.

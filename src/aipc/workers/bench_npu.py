@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import (
     Clock,
     callback_cost_us,
+    generate_inputs,
     golden_check,
     hf_streamer,
     main,
@@ -118,8 +119,8 @@ def run(req: dict) -> dict:
         clock.start()
         enc = tok(text, return_tensors="pt", add_special_tokens=False)
         with torch.no_grad():
-            model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=pad,
-                           streamer=streamer)
+            model.generate(**generate_inputs(enc), max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                           pad_token_id=pad, streamer=streamer)
         return {"token_times": list(clock.times), "end": now() - clock.t0, "reference": None}
 
     cells, resettable = run_grid(req, encode, generate)

@@ -516,7 +516,7 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """verify with fake venvs, exports and workers: exercises the orchestration without installing anything."""
     model = write_model(tmp_path / "tiny")
     worker = fake_worker(tmp_path, FAKE_PATH_WORKER, "fake_path_worker.py")
-    monkeypatch.setattr(run, "ensure_tiny_model", lambda cache, echo=None: model)
+    monkeypatch.setattr(run, "ensure_tiny_model", lambda cache, echo=None, wheels=None: model)
     monkeypatch.setattr(run, "ensure_venv", lambda spec, root, echo=None: Path(sys.executable))
     monkeypatch.setattr(run, "worker_path", lambda path: worker)
 
@@ -779,3 +779,30 @@ def test_verify_picks_cpu_when_only_ort_is_dml(fake_env: Path, monkeypatch: pyte
     (row,) = run.Verifier(run.Options(paths=["genai"], precision="int4", wheels=wheels),
                           gpu_facts=lambda plat: (gpus, "")).run()
     assert row.details["export"].endswith("genai-int4-dml"), row
+
+
+def test_rows_skipped_by_their_device_choice_install_no_venv(fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """genai and npu decide their device before the venv: a row that will be skipped costs no venv install, and
+    the GPUs are probed only when DirectML could be used or was asked for."""
+    installed: list[str] = []
+    probes: list[str] = []
+
+    def fake_ensure(spec: VenvSpec, root: Path, echo: Any = None) -> Path:
+        installed.append(spec.name)
+        return Path(sys.executable)
+
+    def gpu_facts(plat: str) -> tuple[list[Any], str]:
+        probes.append(plat)
+        return [], "no GPU here"
+
+    monkeypatch.setattr(run, "ensure_venv", fake_ensure)
+    monkeypatch.setattr(run, "venv_spec", lambda path, wheels, cache=None: VenvSpec(f"{path}-fake", ()))
+    rows = run.Verifier(run.Options(paths=["genai"], device="dml"), gpu_facts=gpu_facts).run()
+    assert [r.status for r in rows] == ["skip", "skip"] and "DirectML not available" in rows[0].reason
+    rows = run.Verifier(run.Options(paths=["npu"], precision="fp32"), gpu_facts=gpu_facts).run()
+    assert [r.status for r in rows] == ["skip"]
+    assert installed == [] and len(probes) == 1  # --device dml asked for the GPUs
+    # auto without a DirectML genai wheel: CPU, no GPU probe; the venv is made once for both rows
+    rows = run.Verifier(run.Options(paths=["genai"]), gpu_facts=gpu_facts).run()
+    assert [r.status for r in rows] == ["pass", "pass"] and installed == ["genai-fake"] and len(probes) == 1
+    assert rows[0].details["device_choice"].startswith("CPU (DirectML not available: no DirectML build")

@@ -74,23 +74,27 @@ def detect_dx12_gpus(platform: str, *, timeout: float = 20.0) -> tuple[list[GpuA
     return gpus, "" if gpus else "no hardware display adapter with a DirectX 12 (WDDM 2.0+) driver found"
 
 
-def choose_genai_device(requested: str, *, dml_wheel: bool, gpus: list[GpuAdapter], gpu_reason: str = "") -> Choice:
-    """cpu or dml for the onnxruntime-genai path."""
+def choose_genai_device(requested: str, *, dml_wheel: bool, gpus: list[GpuAdapter] | None,
+                        gpu_reason: str = "") -> Choice:
+    """cpu or dml for the onnxruntime-genai path; ``gpus`` None: not probed (nothing to run DirectML with)."""
     check_device(requested)
     no_dml = []
     if not dml_wheel:
         no_dml.append("no DirectML build of onnxruntime-genai in wheels/ (run `nox -s build`)")
-    if not gpus:
+    if gpus is None:
+        if dml_wheel:
+            no_dml.append("GPUs not probed")
+    elif not gpus:
         no_dml.append(gpu_reason or "no DirectX 12 GPU")
     if requested == "cpu":
         return Choice("cpu", "CPU requested", "cpu")
     if requested == "npu":
         return Choice(None, "onnxruntime-genai has no NPU provider in this path (use openvino-npu)")
     if requested in ("gpu", "dml"):
-        if no_dml:
+        if not gpus or no_dml:
             return Choice(None, "DirectML not available: " + "; ".join(no_dml))
         return Choice("dml", f"DirectML on {gpus[0].name}", "dml")
-    if no_dml:
+    if not gpus or no_dml:
         return Choice("cpu", "CPU (DirectML not available: " + "; ".join(no_dml) + ")", "cpu")
     return Choice("dml", f"DirectML on {gpus[0].name}", "dml")
 

@@ -18,12 +18,12 @@ from typing import Any
 from .. import __version__
 from ..errors import AipcError, UsageError
 from ..platforms import host_platform_name
-from ..venvs import VenvSpec, cache_dir, ensure_venv
+from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
 from .devices import Choice, check_device, choose_genai_device, choose_openvino_device, detect_dx12_gpus
 from .export import ensure_export, export_notes, is_export
 from .model import load_golden, model_problems
-from .paths import PATHS, VENV_OF, PathSkipped, check_path, has_dml_genai, npu_module_spec, venv_spec, worker_path
+from .paths import PATHS, PathSkipped, check_path, has_dml_genai, npu_module_spec, venv_spec, worker_path
 from .progress import Progress
 from .report import Row
 from .smoke import run_worker
@@ -105,10 +105,8 @@ class Options:
 @dataclass
 class Context:
     model: Path | None
-    model_kind: str  # "tiny" | "user"
     base_request: dict[str, Any]
     problem: str = ""  # when set, every row fails with it
-    golden: dict[str, Any] | None = None
 
 
 class Verifier:
@@ -132,32 +130,30 @@ class Verifier:
     # ---------------------------------------------------------------------------------------------- model --
     def prepare_model(self) -> Context:
         n = self.opts.max_new_tokens
+        req: dict[str, Any] = {"messages": DEFAULT_MESSAGES, "golden": None, "prompt_ids": None, "max_new_tokens": n}
         if self.opts.model is None:
             self.progress.note("tiny model: making or reusing aipc's tiny Phi-3")
             t0 = time.monotonic()
-            try:
-                model = ensure_tiny_model(self.cache, echo=self.progress.note)
+            try:  # in the genai venv of our wheels folder: the same venv the genai path runs in
+                model = ensure_tiny_model(self.cache, echo=self.progress.note, wheels=self.wheels)
                 self.setup_seconds["tiny_model"] = round(time.monotonic() - t0, 3)
                 golden = load_golden(model)
             except AipcError as exc:
-                return Context(None, "tiny", {}, problem=f"tiny model could not be made: {exc.one_line()}")
+                return Context(None, {}, problem=f"tiny model could not be made: {exc.one_line()}")
             assert golden is not None
-            req = {"messages": golden["messages"], "golden": golden["golden"], "prompt_ids": golden["prompt_ids"],
-                   "max_new_tokens": int(golden.get("max_new_tokens", n))}
-            return Context(model, "tiny", req, golden=golden)
-        model = Path(self.opts.model).resolve()
-        req = {"messages": DEFAULT_MESSAGES, "golden": None, "prompt_ids": None, "max_new_tokens": n}
-        problems = model_problems(model)
-        if problems and not any(is_export(kind, model) for kind in ("genai", "openvino")):
-            return Context(model, "user", req, problem="; ".join(problems))
-        try:
-            golden = load_golden(model)
-        except AipcError as exc:
-            return Context(model, "user", req, problem=exc.one_line())
-        if golden is not None:  # a copy of aipc's tiny model (aipc tiny-model OUT)
+        else:
+            model = Path(self.opts.model).resolve()
+            problems = model_problems(model)
+            if problems and not any(is_export(kind, model) for kind in ("genai", "openvino")):
+                return Context(model, req, problem="; ".join(problems))
+            try:
+                golden = load_golden(model)  # a copy of aipc's tiny model (aipc tiny-model OUT) has one
+            except AipcError as exc:
+                return Context(model, req, problem=exc.one_line())
+        if golden is not None:
             req.update(messages=golden["messages"], golden=golden["golden"], prompt_ids=golden["prompt_ids"],
                        max_new_tokens=int(golden.get("max_new_tokens", n)))
-        return Context(model, "user", req, golden=golden)
+        return Context(model, req)
 
     # ----------------------------------------------------------------------------------------------- run --
     def run(self) -> list[Row]:
@@ -203,21 +199,33 @@ class Verifier:
                 self.progress.start(r, "")
                 self._finish(r, "fail", f"venv spec: {exc.one_line()}")
             return
+        # genai and npu decide their device from the options and the spec alone: skipped rows install nothing
+        todo = []
+        for case, row in zip(cases, rows, strict=True):
+            choice = self._early_choice(path, case, spec)
+            if choice is not None and choice.device is None:
+                self.progress.start(row, "device")
+                row.details["device_choice"] = choice.reason
+                self._finish(row, "skip", choice.reason)
+            else:
+                todo.append((case, row, choice))
+        if not todo:
+            return
         try:
             t0 = time.monotonic()
-            python = ensure_venv(spec, self.cache / "venvs", echo=self.progress.note)
+            python = ensure_venv(spec, venvs_root(self.cache), echo=self.progress.note)
             venv_seconds = time.monotonic() - t0
         except AipcError as exc:
-            for r in rows:
+            for _, r, _ in todo:
                 self.progress.start(r, "")
                 self._finish(r, "fail", f"venv install failed: {exc.one_line()}")
             return
-        for case, row in zip(cases, rows, strict=True):
+        for case, row, choice in todo:
             self.progress.start(row, "device")
             row.details["venv_seconds"] = round(venv_seconds, 3)
             venv_seconds = 0.0
             try:
-                self._run_case(path, case, row, ctx, spec, python)
+                self._run_case(path, case, row, ctx, spec, python, choice)
             except AipcError as exc:
                 self._finish(row, "fail", exc.one_line())
             except OSError as exc:  # e.g. a full disk while exporting: this row fails, the others still run
@@ -239,13 +247,17 @@ class Verifier:
         reasons = [ln.split(marker, 1)[1] for ln in lines if marker in ln]
         return reasons[-1] if reasons else (lines[-1] if lines else "unknown error")
 
-    def _choose(self, path: str, case: Case, spec: VenvSpec, python: Path) -> Choice:
+    def _early_choice(self, path: str, case: Case, spec: VenvSpec) -> Choice | None:
+        """The device of a genai or npu row, decided before the venv exists; None for the OpenVINO paths (they ask
+        the venv's OpenVINO which devices it sees)."""
         device = self.opts.device
         if path == "genai":
+            dml = has_dml_genai(spec.local_wheels)
+            if not dml and device not in ("gpu", "dml"):  # no GPU question to answer: spare the probe
+                return choose_genai_device(device, dml_wheel=False, gpus=None)
             if self.gpus is None:  # asked once per run (PowerShell on Windows)
                 self.gpus = self.gpu_facts(host_platform_name())
             gpus, why = self.gpus
-            dml = has_dml_genai(spec.local_wheels)
             return choose_genai_device(device, dml_wheel=dml, gpus=list(gpus), gpu_reason=why)
         if path == "npu":
             if device in ("gpu", "dml"):
@@ -253,6 +265,10 @@ class Verifier:
             if case.precision not in NPU_PRECISIONS:
                 return Choice(None, f"the NPU library compiles {'/'.join(NPU_PRECISIONS)} only, not {case.precision}")
             return Choice(device, "the library picks the NPU, else falls back to CPU")
+        return None
+
+    def _openvino_choice(self, path: str, case: Case, python: Path) -> Choice:
+        device = self.opts.device
         available = self._ov_devices(python)
         if isinstance(available, str):
             raise AipcError(f"OpenVINO device probe failed: {available}")
@@ -277,9 +293,11 @@ class Verifier:
                 self.devices["openvino"] = [str(d.get("device")) for d in res["details"].get("devices", [])]
         return self.devices["openvino"]
 
-    def _run_case(self, path: str, case: Case, row: Row, ctx: Context, spec: VenvSpec, python: Path) -> None:
+    def _run_case(self, path: str, case: Case, row: Row, ctx: Context, spec: VenvSpec, python: Path,
+                  choice: Choice | None) -> None:
         assert ctx.model is not None
-        choice = self._choose(path, case, spec, python)
+        if choice is None:
+            choice = self._openvino_choice(path, case, python)
         row.details["device_choice"] = choice.reason
         if choice.device is None:
             self._finish(row, "skip", choice.reason)
@@ -356,6 +374,3 @@ def run_meta(opts: Options, ctx_model: Path | None, started: float, wall: float,
         "setup_seconds": setup,
     }
 
-
-def venv_of(path: str) -> str:
-    return VENV_OF[check_path(path)]

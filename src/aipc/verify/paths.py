@@ -23,7 +23,6 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_text, sha256_text
 from ..pins import load_pins
-from ..platforms import get_platform
 from ..venvs import VenvSpec, cache_dir
 from ..wheelhouse import find_wheels, wheel_fits_host
 
@@ -79,14 +78,14 @@ def check_path(path: str) -> str:
 
 def genai_local_wheels(wheels: Path) -> LocalWheels:
     """aipc's onnxruntime(-genai) wheels in ``wheels/`` that fit this host, DirectML builds first."""
-    plat = get_platform()
     chosen: list[Path] = []
     ignored: list[str] = []
     # a genai wheel decides; its ORT companion comes along when present (else pip takes ORT from the index)
-    genai_dists = ("onnxruntime-genai-directml", plat.genai_wheel_dist, "onnxruntime-genai")
-    ort_dists = ("onnxruntime-directml", plat.ort_wheel_dist, "onnxruntime")
+    # (each platform's own build, Platform.genai_wheel_dist / ort_wheel_dist, is one of these names)
+    genai_dists = ("onnxruntime-genai-directml", "onnxruntime-genai")
+    ort_dists = ("onnxruntime-directml", "onnxruntime")
     for group in (genai_dists, ort_dists):
-        for dist in dict.fromkeys(canonicalize_name(d) for d in group):
+        for dist in group:
             fits = []
             for w in find_wheels(wheels, dist):
                 if wheel_fits_host(w):

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 STATUSES = ("pass", "fail", "skip")
-RESULT_KEYS = ("status", "api", "device", "precision", "tokens", "n_tokens", "seconds", "reason", "details")
 # environment every worker gets: never reach a model hub, never read the user's site-packages
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONNOUSERSITE": "1", "PYTHONUTF8": "1"}
 
@@ -52,10 +51,6 @@ def fail_result(request: Mapping[str, Any], reason: str, seconds: float = 0.0, *
     return normalize_result(
         {"status": "fail", "reason": reason, "seconds": seconds, "details": details}, request
     )
-
-
-def skip_result(request: Mapping[str, Any], reason: str, **fields: Any) -> dict[str, Any]:
-    return normalize_result({"status": "skip", "reason": reason, **fields}, request)
 
 
 def normalize_result(raw: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,7 +92,6 @@ def normalize_result(raw: Mapping[str, Any], request: Mapping[str, Any]) -> dict
 
 def run_worker(
     python: Path, worker: Path, request: dict[str, Any], timeout: float, *, env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
 ) -> dict[str, Any]:
     """Run a worker and return its (normalized) result; every failure mode becomes a ``fail`` with its reason.
 
@@ -109,8 +103,8 @@ def run_worker(
         tmp = Path(tmp_name)
         req_path, res_path, err_path = tmp / "request.json", tmp / "result.json", tmp / "stderr.txt"
         req_path.write_text(json.dumps(request, indent=2), encoding="utf-8")
-        run_dir = cwd or tmp / "cwd"
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = tmp / "cwd"
+        run_dir.mkdir()
         full_env = dict(os.environ)
         full_env.pop("PYTHONPATH", None)  # aipc is not installed in path venvs; keep them clean
         full_env.update(WORKER_ENV)

@@ -512,7 +512,7 @@ FAKE_PATH_WORKER = """
 
 
 @pytest.fixture
-def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_cache: Path) -> Path:
     """verify with fake venvs, exports and workers: exercises the orchestration without installing anything."""
     model = write_model(tmp_path / "tiny")
     worker = fake_worker(tmp_path, FAKE_PATH_WORKER, "fake_path_worker.py")
@@ -526,7 +526,6 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         return out
 
     monkeypatch.setattr(run, "ensure_export", fake_export)
-    monkeypatch.setenv("AIPC_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -601,9 +600,9 @@ def test_smoke_accepts_an_export_folder(fake_env: Path, capsys: pytest.CaptureFi
     (["export", "genai", "/no/such/model", "out"], "model folder /no/such/model does not exist"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv: list[str], msg: str, capsys: pytest.CaptureFixture[str],
-                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           isolated_cache: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AIPC_CACHE", str(tmp_path / "cache"))
     try:
         rc = main(argv)
     except SystemExit as exc:  # argparse usage errors

@@ -50,15 +50,13 @@ def run_verify(cache: Path, work: Path, label: str, extra: list[str], no_pip_cac
     if proc.returncode != 0:
         print("\n".join(proc.stdout.splitlines()[-20:]))
     data = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {"results": []}
-    rows = data.get("results", [])
-    smoke = sum(float(r.get("seconds") or 0.0) for r in rows)
     per_path: dict[str, float] = {}
-    for r in rows:
+    for r in data.get("results", []):
         per_path[r["path"]] = per_path.get(r["path"], 0.0) + float(r.get("seconds") or 0.0)
-    statuses = {r["path"] + " " + r["api"] + " " + r["precision"]: r["status"] for r in rows}
-    return {"label": label, "exit_code": proc.returncode, "wall": wall, "smoke": smoke, "per_path": per_path,
-            "setup": data.get("setup_seconds", {}),
-            "statuses": statuses, "summary": data.get("summary", {}), "log": str(work / f"{label}.log")}
+    return {"label": label, "exit_code": proc.returncode, "wall": wall,
+            "smoke": float(data.get("smoke_seconds") or 0.0), "per_path": per_path,
+            "setup": data.get("setup_seconds", {}), "summary": data.get("summary", {}),
+            "log": str(work / f"{label}.log")}
 
 
 def report(res: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -293,6 +294,11 @@ def test_project_has_our_portable_flags_and_no_download() -> None:
         assert banned not in code
     for flag in ("-march=x86-64-v3", "-Werror", "/arch:AVX2", "/WX", "$ORIGIN"):
         assert flag in code
+    # one NPU_ARCH_FLAGS per compiler family, used by every target, and the platforms' provenance names the same
+    arch = [tuple(m.split()) for m in re.findall(r"set\(NPU_ARCH_FLAGS ([^)]*)\)", code)]
+    assert arch == [get_platform("linux").npu_compile_flags, get_platform("windows").npu_compile_flags]
+    assert code.count("PRIVATE ${NPU_ARCH_FLAGS})") == 2  # the native library and the libopenvino.so preload
+    assert "-march=x86-64-v3" not in code.replace("set(NPU_ARCH_FLAGS -march=x86-64-v3", "")  # no second copy
     pyproject = (ROOT / "native" / "npu" / "pyproject.toml").read_text()
     assert 'wheel.py-api = "py3"' in pyproject
     assert 'build-backend = "scikit_build_core.build"' in pyproject

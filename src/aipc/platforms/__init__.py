@@ -65,7 +65,8 @@ class Platform:
     npu_native_lib: str = ""
     # the OpenVINO library name bindings.py loads or that the native library imports
     npu_openvino_lib: str = ""
-    # the architecture / warning flags aipc's native/npu/CMakeLists.txt uses with this platform's compiler
+    # the architecture / warning flags aipc's native/npu/CMakeLists.txt uses with this platform's compiler: its
+    # NPU_ARCH_FLAGS (the wheel's provenance records them; tests/test_npu.py checks that both name the same flags)
     npu_compile_flags: tuple[str, ...] = ()
 
     def config_dirs(self, generator: str, config: str) -> tuple[str, ...]:

@@ -462,7 +462,7 @@ def test_pip_download_refuses_a_tampered_sdist_before_running_it(tmp_path: Path)
     index.mkdir()
     make_sdist(index)  # named like the real one, different bytes
     dest = tmp_path / "b" / "sdist" / PIN.file
-    cmd = sdist.download_command(PIN, dest.parent, sys.executable, find_links=index)
+    cmd = sdist.download_command(PIN, sdist.incoming_dir(dest.parent), sys.executable, find_links=index)
     with pytest.raises(AipcError, match=r"refusing a tampered or different sdist \(pip stopped before"):
         sdist.obtain_sdist(dest, PIN, given=None, download=cmd)
     assert not dest.exists()
@@ -485,3 +485,29 @@ def test_build_python_without_an_openvino_wheel_is_refused(tmp_path: Path) -> No
     proc = run_cli("build-npu", "--plan", "--python", str(fake), "--openvino-dir", str(pkg), "--build-dir",
                    str(tmp_path / "b"))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_download_lands_through_staging_and_an_interrupted_one_leaves_nothing(tmp_path: Path) -> None:
+    """pip writes into incoming_dir(); only a verified file is renamed onto the sdist's own name."""
+    import dataclasses
+
+    from aipc.fsutil import sha256_file
+    from aipc.runner import Command
+
+    (tmp_path / "fixture").mkdir()
+    fixture = make_sdist(tmp_path / "fixture")
+    pin = dataclasses.replace(PIN, sha256=sha256_file(fixture))
+    dest = tmp_path / "b" / "sdist" / pin.file
+    staging = sdist.incoming_dir(dest.parent)
+
+    def fake_pip(code: str) -> Command:
+        return Command.make([sys.executable, "-c", code, str(fixture), str(staging / pin.file)], tmp_path)
+
+    half = "import sys; open(sys.argv[2], 'wb').write(open(sys.argv[1], 'rb').read()[:100]); sys.exit('killed')"
+    with pytest.raises(AipcError, match=r"pip download of .* failed"):
+        sdist.obtain_sdist(dest, pin, given=None, download=fake_pip(half))
+    assert not dest.exists() and not staging.exists()
+
+    whole = "import shutil, sys; shutil.copy(sys.argv[1], sys.argv[2])"
+    assert sdist.obtain_sdist(dest, pin, given=None, download=fake_pip(whole)) == dest
+    assert sha256_file(dest) == pin.sha256 and not staging.exists()

@@ -283,7 +283,8 @@ class NpuBuild:
         if self.sdist_given is None and self.find_links is not None and (self.find_links / self.pin.file).is_file():
             self.sdist_given = self.find_links  # offline: take it from the wheelhouse, no pip metadata step
         download = None if self.sdist_given else self._cmd(
-            sdist.download_argv(self.pin, self.sdist_file.parent, self._interpreter(), self.find_links),
+            sdist.download_argv(self.pin, sdist.incoming_dir(self.sdist_file.parent), self._interpreter(),
+                                self.find_links),
             self.build_dir)
         sdist_cmd = download or self._cmd(
             [self._interpreter(), "-c", sdist.COPY_VERIFIED, self._given_file(), self.sdist_file, self.pin.sha256],

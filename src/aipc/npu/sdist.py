@@ -6,6 +6,8 @@ shared/docs/npu.md section 2 (the PyPI sdist equals tag v1.4.0 apart from CRLF l
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -95,6 +97,12 @@ class NpuPin:
         return "-".join(f"{v[0]}.{v[1]}" for v in (self.python_min, self.python_max))
 
 
+def incoming_dir(sdist_dir: Path) -> Path:
+    """Where the pipeline's ``pip download`` writes: the sdist is verified there, then renamed into ``sdist_dir``,
+    so an interrupted download never leaves a partial file under the sdist's own name."""
+    return sdist_dir / ".incoming"
+
+
 def requirement_file(dest: Path) -> Path:
     """The hash-pinned requirement ``pip download`` reads (written next to ``dest`` by :func:`obtain_sdist`)."""
     return dest.parent / "sdist-requirement.txt"
@@ -155,8 +163,8 @@ def verify_sdist(path: Path, pin: SdistPin) -> str:
 
 
 def obtain_sdist(dest: Path, pin: SdistPin, *, given: Path | None, download: Command | None) -> Path:
-    """Put the verified sdist at ``dest``. ``given`` wins over ``download`` (the :func:`download_command` of
-    ``dest.parent``); a file that fails the sha256 check never stays at ``dest``."""
+    """Put the verified sdist at ``dest``. ``given`` wins over ``download`` (a :func:`download_command`
+    into ``incoming_dir(dest.parent)``); only a file that passed the sha256 check is renamed onto ``dest``."""
     if dest.is_file():
         try:
             verify_sdist(dest, pin)
@@ -170,31 +178,33 @@ def obtain_sdist(dest: Path, pin: SdistPin, *, given: Path | None, download: Com
         return dest
     if download is None:
         raise AipcError(f"no sdist at {dest} and no way to fetch it", hint="pass --sdist PATH")
-    req = requirement_file(dest.parent)
-    req.parent.mkdir(parents=True, exist_ok=True)
+    staging = incoming_dir(dest.parent)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    req = requirement_file(staging)
     req.write_text(requirement_text(pin), encoding="utf-8")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(download.argv, cwd=download.cwd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0 and "Expected sha256" in proc.stderr:
-        served = proc.stderr.split("Got", 1)[-1].split()[0] if "Got" in proc.stderr else "another hash"
-        raise AipcError(
-            f"the {pin.file} served by the index has sha256 {served}, expected {pin.sha256} (pinned in [npu] "
-            f"sdist_sha256): refusing a tampered or different sdist (pip stopped before running its setup.py)",
-            hint="check the index / --find-links you use, or pass the genuine file with --sdist",
-        )
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
-        raise AipcError(
-            f"pip download of {pin.requirement} failed (exit {proc.returncode}): {tail[0][:200]}",
-            hint="check network access to PyPI, or work offline with --sdist PATH (and --find-links DIR)",
-        )
-    if not dest.is_file():
-        raise AipcError(f"pip download did not produce {pin.file}", hint="pass the sdist with --sdist PATH")
     try:
-        verify_sdist(dest, pin)
-    except AipcError:
-        dest.unlink()
-        raise
+        proc = subprocess.run(download.argv, cwd=download.cwd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 and "Expected sha256" in proc.stderr:
+            served = proc.stderr.split("Got", 1)[-1].split()[0] if "Got" in proc.stderr else "another hash"
+            raise AipcError(
+                f"the {pin.file} served by the index has sha256 {served}, expected {pin.sha256} (pinned in [npu] "
+                f"sdist_sha256): refusing a tampered or different sdist (pip stopped before running its setup.py)",
+                hint="check the index / --find-links you use, or pass the genuine file with --sdist",
+            )
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+            raise AipcError(
+                f"pip download of {pin.requirement} failed (exit {proc.returncode}): {tail[0][:200]}",
+                hint="check network access to PyPI, or work offline with --sdist PATH (and --find-links DIR)",
+            )
+        got = staging / pin.file
+        if not got.is_file():
+            raise AipcError(f"pip download did not produce {pin.file}", hint="pass the sdist with --sdist PATH")
+        verify_sdist(got, pin)
+        os.replace(got, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return dest
 
 

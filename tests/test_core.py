@@ -161,3 +161,30 @@ def test_find_wheels_orders_newest_first_and_can_prefer_a_version(tmp_path: Path
     assert [p.name for p in find_wheels(tmp_path, "demo", prefer_version="2.0")] == newest
     assert [p.name for p in find_wheels(tmp_path, "demo", prefer_version="not-a-version")] == newest
     assert find_wheels(tmp_path / "missing", "demo") == []
+
+
+def test_runner_timeout_stops_a_silent_hang_with_its_children(tmp_path: Path) -> None:
+    """A command that prints nothing and never ends is killed at its timeout, together with what it started."""
+    import os
+    import time
+
+    pidfile = tmp_path / "grandchild.pid"
+    code = ("import subprocess, sys, time; "
+            "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            f"open({str(pidfile)!r}, 'w').write(str(c.pid)); time.sleep(60)")
+    step = Step("hang", "hangs", [Command.make([sys.executable, "-c", code], tmp_path, timeout=2)])
+    runner = Runner(tmp_path / "state", tmp_path / "logs", echo=lambda s: None)
+    t0 = time.monotonic()
+    with pytest.raises(StepFailed, match="hit its timeout and was stopped"):
+        runner.run(step)
+    assert time.monotonic() - t0 < 30
+    assert not (tmp_path / "state" / "hang.stamp.json").exists()
+    grandchild = int(pidfile.read_text())
+    for _ in range(50):  # reaped by init shortly after the kill
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the grandchild survived the timeout")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from aipc import proctree
 from aipc.cli import main
 from aipc.errors import UsageError
 from aipc.venvs import VenvSpec
@@ -660,14 +661,14 @@ def test_windows_timeout_kills_the_process_tree_with_taskkill() -> None:
         calls.append(argv)
         return subprocess.CompletedProcess(argv, 0)
 
-    smoke._kill(FakeProc(), platform="win32", run=fake_run)  # type: ignore[arg-type]
+    proctree.kill_tree(FakeProc(), platform="win32", run=fake_run)  # type: ignore[arg-type]
     assert calls == [["taskkill", "/T", "/F", "/PID", "4242"]] and killed == []
 
     def failing_run(argv: list[str], **kw: Any) -> Any:
         calls.append(argv)
         return subprocess.CompletedProcess(argv, 128)  # e.g. taskkill not found / access denied
 
-    smoke._kill(FakeProc(), platform="win32", run=failing_run)  # type: ignore[arg-type]
+    proctree.kill_tree(FakeProc(), platform="win32", run=failing_run)  # type: ignore[arg-type]
     assert killed == [4242]  # falls back to killing the worker itself
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any, TextIO
 
 from .errors import StepFailed
 from .fsutil import atomic_write_json, sha256_text
+from .proctree import kill_tree, new_group_kwargs
 
 Echo = Callable[[str], None]
 
@@ -38,12 +40,15 @@ class Command:
     argv: tuple[str, ...]
     cwd: str
     env: Mapping[str, str] = field(default_factory=dict)
+    # seconds before the command and every process it started are killed (a hang becomes a StepFailed)
+    timeout: float | None = None
 
     @classmethod
     def make(
         cls, argv: Sequence[str | os.PathLike[str]], cwd: str | os.PathLike[str], env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> Command:
-        return cls(tuple(os.fspath(a) for a in argv), os.fspath(cwd), dict(env or {}))
+        return cls(tuple(os.fspath(a) for a in argv), os.fspath(cwd), dict(env or {}), timeout)
 
     def to_json(self) -> dict[str, Any]:
         return {"argv": list(self.argv), "cwd": self.cwd, "env": dict(sorted(self.env.items()))}
@@ -147,7 +152,7 @@ class Runner:
         try:
             proc = subprocess.Popen(
                 list(cmd.argv), cwd=cmd.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, text=True, errors="replace",
+                stdin=subprocess.DEVNULL, text=True, errors="replace", **new_group_kwargs(),
             )
         except FileNotFoundError as exc:
             raise StepFailed(
@@ -156,6 +161,16 @@ class Runner:
             ) from None
         except NotADirectoryError:
             raise StepFailed(f"step {step.name}: working directory {cmd.cwd} does not exist") from None
+        expired = threading.Event()
+        watchdog = None
+        if cmd.timeout is not None:
+            def expire() -> None:
+                expired.set()
+                kill_tree(proc)
+
+            watchdog = threading.Timer(cmd.timeout, expire)
+            watchdog.daemon = True
+            watchdog.start()
         last: list[str] = []
         try:
             assert proc.stdout is not None
@@ -164,18 +179,22 @@ class Runner:
                 last = ([*last, line.rstrip()])[-5:]
             rc = proc.wait()
         except BaseException:
-            proc.kill()
+            kill_tree(proc)
             proc.wait()
             log.write("\n# interrupted\n")
             raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         seconds = time.monotonic() - t0
         log.write(f"# exit {rc} after {seconds:.1f} s\n")
         log.flush()
         self.echo(f"[aipc]   exit {rc} in {seconds:.1f} s")
         if rc != 0:
             tail = next((ln for ln in reversed(last) if ln.strip()), "")
+            what = "hit its timeout and was stopped with its child processes" if expired.is_set() else f"exited with {rc}"
             raise StepFailed(
-                f"step {step.name}: `{cmd.display()}` exited with {rc} after {seconds:.1f} s"
+                f"step {step.name}: `{cmd.display()}` {what} after {seconds:.1f} s"
                 + (f" (last line: {tail.strip()[:200]})" if tail else "")
                 + f"; full log: {log_path}",
                 last_line=tail.strip(),

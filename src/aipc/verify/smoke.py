@@ -8,17 +8,17 @@ not report one itself. aipc itself never crashes or hangs because of a worker.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from ..proctree import kill_tree, new_group_kwargs
 
 STATUSES = ("pass", "fail", "skip")
 # environment every worker gets: never reach a model hub, never read the user's site-packages
@@ -110,11 +110,7 @@ def run_worker(
         full_env.update(WORKER_ENV)
         full_env.update(env or {})
         argv = [str(python), str(worker), "--request", str(req_path), "--result", str(res_path)]
-        kwargs: dict[str, Any] = {}
-        if sys.platform.startswith("win"):
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
-        else:
-            kwargs["start_new_session"] = True
+        kwargs = new_group_kwargs()
         timed_out = False
         try:
             with err_path.open("w", encoding="utf-8", errors="replace") as err:
@@ -125,10 +121,10 @@ def run_worker(
                     rc = proc.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:
                     timed_out = True
-                    _kill(proc)
+                    kill_tree(proc)
                     rc = proc.wait()
                 except BaseException:
-                    _kill(proc)
+                    kill_tree(proc)
                     proc.wait()
                     raise
         except OSError as exc:
@@ -167,18 +163,3 @@ def run_worker(
         return res
 
 
-def _kill(proc: subprocess.Popen[Any], *, platform: str = sys.platform,
-          run: Callable[..., subprocess.CompletedProcess[Any]] = subprocess.run) -> None:
-    """Kill the worker and its children: the process group on POSIX, the process tree (``taskkill /T``) on
-    Windows; the worker alone when that fails."""
-    try:
-        if platform.startswith("win"):
-            done = run(["taskkill", "/T", "/F", "/PID", str(proc.pid)], stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=30, check=False)
-            if done.returncode != 0:
-                proc.kill()
-        else:
-            os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, OSError, subprocess.TimeoutExpired):
-        with contextlib.suppress(OSError):
-            proc.kill()

@@ -82,6 +82,10 @@ def ensure_tiny_model(cache: Path | None = None, *, echo: Callable[[str], None] 
     return dest
 
 
+# seconds the generator may take (5-7 s measured, mostly importing torch); a hang is stopped, never waited on
+TIMEOUT = 600.0
+
+
 def make_tiny_into(python: Path, out: Path, *, hidden: int = HIDDEN, layers: int = LAYERS,
                    max_new_tokens: int = MAX_NEW_TOKENS, cache: Path | None = None,
                    echo: Callable[[str], None] | None = None) -> None:
@@ -92,7 +96,7 @@ def make_tiny_into(python: Path, out: Path, *, hidden: int = HIDDEN, layers: int
     env = {**WORKER_ENV, "PYTHONPATH": ""}
     out.parent.mkdir(parents=True, exist_ok=True)
     step = Step("tiny-model", f"make aipc's tiny Phi-3 in {out}",
-                [Command.make(argv, out.parent, env)])
+                [Command.make(argv, out.parent, env, timeout=TIMEOUT)])
     logs = (cache or cache_dir()) / "logs"
     with tempfile.TemporaryDirectory(prefix="aipc-tiny-") as state:
         try:

@@ -24,28 +24,10 @@ from aipc.npu import build, isa, path, sdist
 from aipc.npu.wheel import inspect_wheel, required_members, wheel_name
 from aipc.platforms import get_platform
 from aipc.runner import plan_json
-from conftest import write_pins
+from conftest import assert_one_line_error, run_aipc, write_pins
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = sdist.SdistPin.from_pins(build.load_pins())
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "aipc", *args], capture_output=True, text=True, env=full_env,
-                          check=False, timeout=120)
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str, rc: int = 1) -> str:
-    assert proc.returncode == rc, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("aipc: error:")]
-    assert len(lines) == 1, proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def make_sdist(tmp_path: Path, *, extra: dict[str, bytes] | None = None, top: str | None = None) -> Path:
@@ -102,10 +84,11 @@ def test_verify_sdist_refuses_a_hash_mismatch(tmp_path: Path) -> None:
 
 def test_cli_refuses_a_tampered_sdist(tmp_path: Path) -> None:
     bad = make_sdist(tmp_path)
-    proc = run_cli("build-npu", "--sdist", str(bad), "--build-dir", str(tmp_path / "b"), "--wheels",
-                   str(tmp_path / "w"))
-    line = assert_one_line_error(proc, "sha256", "85bc37169189a0bfdb536a74de454925a4750adc1000d29a6c87de1f1a3a8d7d",
-                                 "fix:")
+    proc = run_aipc("build-npu", "--sdist", str(bad), "--build-dir", str(tmp_path / "b"), "--wheels",
+                    str(tmp_path / "w"))
+    line = assert_one_line_error(proc.returncode, proc.stderr,
+                                 "sha256", "85bc37169189a0bfdb536a74de454925a4750adc1000d29a6c87de1f1a3a8d7d",
+                                 "fix:", code=1)
     assert sha256_file(bad) in line
     assert not (tmp_path / "w").exists()
     assert not (tmp_path / "b" / "sdist" / PIN.file).exists()  # nothing unverified is kept
@@ -182,14 +165,15 @@ def fake_openvino(root: Path, version: str) -> Path:
 def test_openvino_dir_too_new_is_refused(tmp_path: Path, version: str) -> None:
     pkg = fake_openvino(tmp_path, version)
     assert build.openvino_dir_version(pkg) == (version, pkg / "cmake")
-    proc = run_cli("build-npu", "--plan", "--openvino-dir", str(pkg), "--build-dir", str(tmp_path / "b"))
-    assert_one_line_error(proc, f"OpenVINO {version}", "too new", "Unsupported dtype", "openvino==2024.4.0")
+    proc = run_aipc("build-npu", "--plan", "--openvino-dir", str(pkg), "--build-dir", str(tmp_path / "b"))
+    assert_one_line_error(proc.returncode, proc.stderr, f"OpenVINO {version}", "too new", "Unsupported dtype",
+                          "openvino==2024.4.0", code=1)
 
 
 def test_cli_refuses_a_too_new_openvino_version_before_building(tmp_path: Path) -> None:
-    proc = run_cli("build-npu", "--openvino", "2026.4.1", "--build-dir", str(tmp_path / "b"),
-                   "--wheels", str(tmp_path / "w"))
-    assert_one_line_error(proc, "OpenVINO 2026.4.1 (--openvino) is too new", "2025.1")
+    proc = run_aipc("build-npu", "--openvino", "2026.4.1", "--build-dir", str(tmp_path / "b"),
+                    "--wheels", str(tmp_path / "w"))
+    assert_one_line_error(proc.returncode, proc.stderr, "OpenVINO 2026.4.1 (--openvino) is too new", "2025.1", code=1)
     assert not (tmp_path / "b").exists()
 
 
@@ -257,7 +241,7 @@ def test_windows_plan_composed_on_linux(tmp_path: Path) -> None:
     assert any(a.startswith("build-dir=") and a.endswith("\\cmake\\windows") for a in wheel["argv"])
     assert cfg.wheel_file == "intel_npu_acceleration_library-1.4.0-py3-none-win_amd64.whl"
     assert cfg.provenance()["flags"] == "/arch:AVX2 /W3 /WX"
-    proc = run_cli("build-npu", "--plan", "--json", "--platform", "windows", "--build-dir", str(tmp_path / "b"))
+    proc = run_aipc("build-npu", "--plan", "--json", "--platform", "windows", "--build-dir", str(tmp_path / "b"))
     assert proc.returncode == 0, proc.stderr
     assert any("Scripts\\python.exe" in e["argv"][0] for e in json.loads(proc.stdout))
 
@@ -283,8 +267,8 @@ def test_windows_plan_on_linux_spells_every_path_the_windows_way(tmp_path: Path)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="host-specific message")
 def test_building_for_another_platform_is_refused(tmp_path: Path) -> None:
-    proc = run_cli("build-npu", "--platform", "windows", "--build-dir", str(tmp_path / "b"))
-    assert_one_line_error(proc, "cannot build for windows on linux", "--plan", rc=2)
+    proc = run_aipc("build-npu", "--platform", "windows", "--build-dir", str(tmp_path / "b"))
+    assert_one_line_error(proc.returncode, proc.stderr, "cannot build for windows on linux", "--plan", code=2)
 
 
 def test_project_has_our_portable_flags_and_no_download() -> None:
@@ -472,18 +456,19 @@ def test_build_python_without_an_openvino_wheel_is_refused(tmp_path: Path) -> No
     fake = tmp_path / "python3.13"
     fake.write_text("#!/bin/sh\necho 3 13\n")
     fake.chmod(0o755)
-    proc = run_cli("build-npu", "--plan", "--python", str(fake), "--build-dir", str(tmp_path / "b"))
-    assert_one_line_error(proc, "openvino 2024.4.0 has wheels for CPython 3.8-3.12 only", "CPython 3.13",
-                          "--python")
+    proc = run_aipc("build-npu", "--plan", "--python", str(fake), "--build-dir", str(tmp_path / "b"))
+    assert_one_line_error(proc.returncode, proc.stderr, "openvino 2024.4.0 has wheels for CPython 3.8-3.12 only",
+                          "CPython 3.13",
+                          "--python", code=1)
     broken = tmp_path / "broken"
     broken.write_text("#!/bin/sh\nexit 3\n")
     broken.chmod(0o755)
-    proc = run_cli("build-npu", "--plan", "--python", str(broken), "--build-dir", str(tmp_path / "b"))
-    assert_one_line_error(proc, "is not a working Python interpreter", rc=2)
+    proc = run_aipc("build-npu", "--plan", "--python", str(broken), "--build-dir", str(tmp_path / "b"))
+    assert_one_line_error(proc.returncode, proc.stderr, "is not a working Python interpreter", code=2)
     # an installed OpenVINO needs no wheel: any interpreter will do
     pkg = fake_openvino(tmp_path, "2024.4.0")
-    proc = run_cli("build-npu", "--plan", "--python", str(fake), "--openvino-dir", str(pkg), "--build-dir",
-                   str(tmp_path / "b"))
+    proc = run_aipc("build-npu", "--plan", "--python", str(fake), "--openvino-dir", str(pkg), "--build-dir",
+                    str(tmp_path / "b"))
     assert proc.returncode == 0, proc.stderr
 
 

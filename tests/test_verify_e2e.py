@@ -4,23 +4,20 @@ so a warm rerun only runs the smokes)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import shared_cache
+from conftest import run_aipc, shared_cache
 
 
 def aipc(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, AIPC_CACHE=str(shared_cache()), AIPC_WHEELS=str(cwd / "no-wheels"))
-    return subprocess.run([sys.executable, "-m", "aipc", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=1800, check=False)
+    env = {"AIPC_CACHE": str(shared_cache()), "AIPC_WHEELS": str(cwd / "no-wheels")}
+    return run_aipc(*args, env=env, cwd=cwd, timeout=1800)
 
 
 @pytest.mark.slow

@@ -192,7 +192,8 @@ class Runner:
         self.echo(f"[aipc]   exit {rc} in {seconds:.1f} s")
         if rc != 0:
             tail = next((ln for ln in reversed(last) if ln.strip()), "")
-            what = "hit its timeout and was stopped with its child processes" if expired.is_set() else f"exited with {rc}"
+            stopped = "hit its timeout and was stopped with its child processes"
+            what = stopped if expired.is_set() else f"exited with {rc}"
             raise StepFailed(
                 f"step {step.name}: `{cmd.display()}` {what} after {seconds:.1f} s"
                 + (f" (last line: {tail.strip()[:200]})" if tail else "")

@@ -56,6 +56,7 @@ class Pins:
     genai_has_no_telemetry: bool
     nuget: dict[str, str]
     toolchain: dict[str, str]
+    build_tools: dict[str, str]
     wheel_pythons: tuple[str, ...]
     releases: dict[str, str]
     npu: dict[str, Any]
@@ -137,6 +138,7 @@ def load_pins(path: Path | None = None) -> Pins:
         genai_has_no_telemetry=bool(genai_table.get("has_no_telemetry", False)),
         nuget={str(k): str(v) for k, v in _table(data, "nuget", path).items()},
         toolchain={str(k): str(v) for k, v in _table(data, "toolchain", path).items()},
+        build_tools={str(k): str(v) for k, v in _table(data, "build_tools", path).items()},
         wheel_pythons=tuple(str(v) for v in python.get("wheel_versions", [])),
         releases={str(k): str(v) for k, v in _table(data, "releases", path).items()},
         npu=dict(_table(data, "npu", path)),

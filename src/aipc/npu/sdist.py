@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tarfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from ..archives import safe_extract
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_copy, atomic_path, sha256_file
 from ..pins import Pins
@@ -208,26 +208,11 @@ def obtain_sdist(dest: Path, pin: SdistPin, *, given: Path | None, download: Com
     return dest
 
 
-def _safe_members(tar: tarfile.TarFile, top: str) -> list[tarfile.TarInfo]:
-    members = []
-    for m in tar.getmembers():
-        p = PurePosixPath(m.name)
-        if p.is_absolute() or ".." in p.parts or not p.parts or p.parts[0] != top:
-            raise AipcError(f"sdist member {m.name!r} lies outside {top}/", hint="use the genuine PyPI sdist")
-        if not (m.isfile() or m.isdir()):
-            raise AipcError(f"sdist member {m.name!r} is a link or device", hint="use the genuine PyPI sdist")
-        members.append(m)
-    return members
-
-
 def unpack_sdist(tar_path: Path, pin: SdistPin, dest: Path) -> Path:
     """Verify and unpack the sdist to ``dest`` (atomically); returns the source directory."""
     verify_sdist(tar_path, pin)
     with atomic_path(dest) as tmp:
-        tmp.mkdir(parents=True)
-        with tarfile.open(tar_path, "r:gz") as tar:
-            members = _safe_members(tar, pin.top_dir)
-            tar.extractall(tmp, members=members)
+        safe_extract(tar_path, tmp, top=pin.top_dir, what=f"sdist {tar_path}", hint="use the genuine PyPI sdist")
     src = dest / pin.top_dir
     if not (src / "src" / "bindings.cpp").is_file():
         raise AipcError(f"{tar_path} has no src/bindings.cpp", hint="use the genuine PyPI sdist")

@@ -185,11 +185,13 @@ def test_stage_linux_tree_keeps_symlinks(tmp_path: Path, run_cli: RunCli) -> Non
 def test_restage_replaces_and_legacy_ort_dir_is_filled(tmp_path: Path, run_cli: RunCli) -> None:
     src, build = _tree(tmp_path, "windows")
     out, legacy = tmp_path / "ORT_HOME", tmp_path / "genai" / "ort"
-    (out / "lib").mkdir(parents=True)
-    (out / "lib" / "stray.dll").write_bytes(b"from an older stage")
-    rc, stdout, err = run_cli(_argv("windows", src, build, out, "--legacy-ort-dir", str(legacy)))
+    rc, _, err = run_cli(_argv("windows", src, build, out))
     assert rc == 0, err
-    assert not (out / "lib" / "stray.dll").exists()
+    rebuilt = pe_stub("1.24.4.1")
+    (build / "Release" / "Release" / "onnxruntime.dll").write_bytes(rebuilt)
+    rc, stdout, err = run_cli(_argv("windows", src, build, out, "--legacy-ort-dir", str(legacy)))
+    assert rc == 0, err  # an ORT_HOME aipc staged is replaced as a whole
+    assert (out / "lib" / "onnxruntime.dll").read_bytes() == rebuilt
     assert _listing(legacy) == _listing(out)
     assert json.loads((legacy / "manifest.json").read_text())["legacy_ort_dir"] == str(legacy)
     assert "genai's ort/ folder" in stdout

@@ -195,7 +195,7 @@ class Pipeline:
             result = stage.stage_ort_home(s.platform, Path(s.ort_dir), Path(s.ort_build_dir), Path(s.ort_home),
                                           config=s.config,
                                           legacy_ort_dir=Path(s.legacy_ort_dir) if s.legacy_ort_dir else None,
-                                          check_load=True)
+                                          check_load=True, force=s.force)
             check = result.get("load_check", {})
             self.echo(f"[aipc]   ORT_HOME {s.ort_home}: ORT {result.get('ort_version')}, "
                       f"load check {check.get('status', '?')}: {check.get('reason', '')}".rstrip(": "))

@@ -18,6 +18,7 @@ this host, it is loaded (in a subprocess) and ``GetApi(ORT_API_VERSION)`` / ``Ge
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -26,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AipcError
-from ..fsutil import atomic_path, atomic_write_json, sha256_file
+from ..fsutil import atomic_write_json, claim_output_dir, output_dir, sha256_file
 from ..platforms import PLATFORM_NAMES, Platform, get_platform
 from . import ortlib
 
 MANIFEST = "manifest.json"
 SCHEMA = 1
+KIND = "ort-home"  # the kind of folder (fsutil.MARKER) of ORT_HOME and of its --legacy-ort-dir copy
 _SESSION = Path("include", "onnxruntime", "core", "session")
 _CORE = Path("include", "onnxruntime", "core")
 _C_API = "onnxruntime_c_api.h"
@@ -286,10 +288,15 @@ def stage_ort_home(
     config: str = "Release",
     legacy_ort_dir: Path | None = None,
     check_load: bool = True,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Stage ORT_HOME (include/, lib/, manifest.json) atomically into ``out``; returns the manifest."""
+    """Stage ORT_HOME (include/, lib/, manifest.json) atomically into ``out``; returns the manifest.
+
+    ``out`` (and ``legacy_ort_dir``) must be new, empty, or an ORT_HOME aipc staged (``force``: also a folder aipc
+    made for something else or changed since), never the ORT source or build tree."""
     try:
-        return _stage(platform, Path(ort_source), Path(ort_build), Path(out), config, legacy_ort_dir, check_load)
+        return _stage(platform, Path(ort_source), Path(ort_build), Path(out), config, legacy_ort_dir, check_load,
+                      force)
     except OSError as exc:  # a file system problem (permissions, disk full, a file where a directory should be)
         where = f" {exc.filename}" if exc.filename else ""
         raise AipcError(f"cannot stage ORT_HOME {out}:{where}: {exc.strerror or exc}",
@@ -298,11 +305,15 @@ def stage_ort_home(
 
 def _stage(
     platform: Platform, ort_source: Path, ort_build: Path, out: Path, config: str, legacy_ort_dir: Path | None,
-    check_load: bool,
+    check_load: bool, force: bool,
 ) -> dict[str, Any]:
     ort_source = Path(ort_source).absolute()
     ort_build = Path(ort_build).absolute()
-    out = Path(out).absolute()
+    inputs = [ort_source, ort_build]
+    out = claim_output_dir(out, KIND, force=force, inputs=inputs, recognise=is_ort_home)
+    if legacy_ort_dir is not None:
+        legacy_ort_dir = claim_output_dir(legacy_ort_dir, KIND, force=force, inputs=[*inputs, out],
+                                          recognise=is_ort_home)
     if not ort_source.is_dir():
         raise AipcError(f"ORT source directory {ort_source} does not exist",
                         hint="fetch ORT first (aipc fetch) and pass its checkout with --ort-source")
@@ -313,8 +324,7 @@ def _stage(
     libs, notes = collect_libs(platform, artifact_dir, ort_build, version)
     plan = _Plan(headers, libs, artifact_dir, notes)
 
-    with atomic_path(out) as tmp:
-        tmp.mkdir()
+    with output_dir(out, KIND, force=force, inputs=inputs, recognise=is_ort_home) as tmp:
         _copy_into(tmp, headers + libs)
         _validate(platform, tmp, version, api_version, plan, check_load)
         main = tmp / "lib" / platform.ort_main_lib
@@ -344,9 +354,18 @@ def _stage(
         atomic_write_json(tmp / MANIFEST, manifest)
 
     if legacy_ort_dir is not None:
-        with atomic_path(Path(legacy_ort_dir).absolute()) as legacy_tmp:
-            shutil.copytree(out, legacy_tmp, symlinks=True)
+        with output_dir(legacy_ort_dir, KIND, force=force, inputs=[*inputs, out], recognise=is_ort_home) as copy:
+            shutil.copytree(out, copy, symlinks=True, dirs_exist_ok=True)
     return manifest
+
+
+def is_ort_home(folder: Path) -> bool:
+    """True when ``folder`` holds an ORT_HOME manifest.json aipc wrote (before folders carried fsutil.MARKER)."""
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("schema") == SCHEMA and "ort_version" in data and "files" in data
 
 
 # --- command line ----------------------------------------------------------------------------------------------
@@ -377,7 +396,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     platform = get_platform(args.platform)
     manifest = stage_ort_home(
         platform, args.ort_source, args.ort_build, args.out, config=args.config,
-        legacy_ort_dir=args.legacy_ort_dir, check_load=not args.no_load_check,
+        legacy_ort_dir=args.legacy_ort_dir, check_load=not args.no_load_check, force=args.force,
     )
     files = manifest["files"]
     n_headers = sum(1 for f in files if f["path"].startswith("include/"))
@@ -406,9 +425,12 @@ def register_cli(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--ort-source", type=Path, required=True, metavar="SRC", help="ONNX Runtime source tree")
     p.add_argument("--ort-build", type=Path, required=True, metavar="BUILD",
                    help="ORT's platform build directory, the one holding Release/ (e.g. build/Windows)")
-    p.add_argument("--out", type=Path, required=True, metavar="ORT_HOME", help="ORT_HOME to create or replace")
+    p.add_argument("--out", type=Path, required=True, metavar="ORT_HOME",
+                   help="ORT_HOME to create, or replace when aipc staged it")
     p.add_argument("--config", default="Release", help="build configuration (default: Release)")
     p.add_argument("--legacy-ort-dir", type=Path, default=None, metavar="DIR",
                    help="also fill this copy of ORT_HOME, e.g. genai's ort/ folder (read by its C examples)")
     p.add_argument("--no-load-check", action="store_true", help="do not load the library to check it")
+    p.add_argument("--force", action="store_true", help="replace ORT_HOME (and DIR) even when aipc made it for "
+                   "something else or its files were changed (a file aipc did not make is never replaced)")
     p.set_defaults(func=_cmd_stage)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..fsutil import atomic_path
+from ..fsutil import claim_output_dir, output_dir
 from .devices import DEVICES
 from .paths import PATHS
 
@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's subcommands to the ``aipc`` parser."""
     p = sub.add_parser("tiny-model", help="make aipc's deterministic tiny Phi-3 (with golden.json) and copy it to OUT")
     p.add_argument("out", nargs="?", type=Path, help="folder to copy the model to (default: print the cached folder)")
+    p.add_argument("--force", action="store_true", help="replace OUT even when aipc made it for something else or its "
+                   "files were changed (a file aipc did not make is never replaced)")
     p.set_defaults(func=_cmd_tiny)
 
     from .export import KINDS
@@ -26,10 +28,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("export", help="convert a Phi-3 folder for a path (genai builder, optimum-cli OpenVINO / NPU)")
     p.add_argument("kind", choices=KINDS)
     p.add_argument("model", type=Path, help="Hugging Face checkpoint folder")
-    p.add_argument("out", type=Path, help="output folder (replaced atomically)")
+    p.add_argument("out", type=Path, help="output folder: new, empty, or one aipc made (replaced atomically)")
     p.add_argument("--precision", default=None, help="genai: int4|int8|fp16|fp32 (default int4); openvino: "
                    "int4|int8|fp16|fp32 (default int4); openvino-npu: int4")
     p.add_argument("--device", default="cpu", help="genai execution target: cpu|dml (default cpu)")
+    p.add_argument("--force", action="store_true", help="replace OUT even when aipc made it for something else or its "
+                   "files were changed (a file aipc did not make is never replaced)")
     p.set_defaults(func=_cmd_export)
 
     def common(q: argparse.ArgumentParser) -> None:
@@ -59,18 +63,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _cmd_tiny(args: argparse.Namespace) -> int:
-    from .tinymodel import ensure_tiny_model
+    from ..venvs import cache_dir
+    from .tinymodel import KIND, ensure_tiny_model
 
+    if args.out is not None:  # checked before the model is made
+        claim_output_dir(args.out, KIND, force=args.force, inputs=[cache_dir()])
     model = ensure_tiny_model(echo=_echo)
     if args.out is None:
         print(model)
         return 0
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} exists and is not a folder", hint="pass a new or existing folder")
-    with atomic_path(out) as tmp:
-        shutil.copytree(model, tmp)
-    print(out)
+    with output_dir(args.out, KIND, force=args.force, inputs=[cache_dir()]) as tmp:
+        shutil.copytree(model, tmp, dirs_exist_ok=True)
+    print(args.out)
     return 0
 
 
@@ -80,7 +84,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     precision = args.precision or "int4"
     if not args.model.is_dir():
         raise UsageError(f"model folder {args.model} does not exist", hint="pass a Hugging Face checkpoint folder")
-    out = ensure_export(args.kind, args.model, precision, device=args.device, out=args.out, echo=_echo)
+    out = ensure_export(args.kind, args.model, precision, device=args.device, out=args.out, echo=_echo,
+                        force=args.force)
     print(out)
     return 0
 

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AipcError, StepFailed, UsageError
-from ..fsutil import atomic_path, atomic_write_json, sha256_text
+from ..fsutil import atomic_write_json, claim_output_dir, output_dir, sha256_text
+from ..locks import hold
 from ..platforms import get_platform
 from ..runner import Command, Runner, Step
 from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
@@ -48,6 +49,7 @@ OV_INT4 = {"group_size": 128, "ratio": 0.6, "sym": True}  # the cookbook's int4 
 NPU_INT4 = {"group_size": 128, "ratio": 1.0, "sym": True}  # OpenVINO GenAI on NPU: int4, sym, ratio 1.0
 MIN_GROUP = 16
 STAMP = "aipc-export.json"
+KIND = "export"  # the kind of folder (fsutil.MARKER) of an export, in the cache or at `aipc export ... OUT`
 EXPECTED_FILES = {
     "genai": ("genai_config.json", "model.onnx"),
     "openvino": ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml", "openvino_detokenizer.xml"),
@@ -149,12 +151,16 @@ def is_export(kind: str, folder: Path) -> bool:
 def ensure_export(
     kind: str, model: Path, precision: str, *, device: str = "cpu", out: Path | None = None,
     cache: Path | None = None, echo: Callable[[str], None] | None = None, spec: VenvSpec | None = None,
+    force: bool = False,
 ) -> Path:
     """The export of ``model`` for ``kind`` at ``precision`` (made once, cached, written atomically).
 
-    ``out`` writes the export there instead of the cache (``aipc export``).
+    ``out`` writes the export there instead of the cache (``aipc export``): a new or empty folder, or an ``export``
+    folder aipc made (``force``: also one made for something else or changed since); never the model folder.
     """
     check_kind(kind, precision, device)
+    if out is not None:  # before anything is read or made
+        claim_output_dir(out, KIND, force=force, inputs=[model])
     model = check_model(Path(model).resolve())
     cache = (cache or cache_dir()).resolve()
     spec = spec or venv_spec("genai" if kind == "genai" else "openvino", wheels_dir(), cache=cache)
@@ -170,10 +176,20 @@ def ensure_export(
     dest = Path(out).resolve() if out is not None else export_dir(kind, precision, device, fingerprint, cache)
     if out is None and _stamp_ok(dest, fingerprint):
         return dest
+    with hold("export", dest, f"the export {dest}", cache=cache, echo=echo):
+        if out is None and _stamp_ok(dest, fingerprint):  # made by the run we waited for
+            return dest
+        return _export(kind, model, precision, device, dest, fingerprint, config, spec, cache, echo,
+                       force=force or out is None, inputs=[model])
+
+
+def _export(kind: str, model: Path, precision: str, device: str, dest: Path, fingerprint: str,
+            config: dict[str, Any], spec: VenvSpec, cache: Path, echo: Callable[[str], None] | None, *,
+            force: bool, inputs: list[Path]) -> Path:
     python = ensure_venv(spec, venvs_root(cache), echo=echo)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=_mkdir(cache / "exports")))
     try:
-        with atomic_path(dest) as tmp:
+        with output_dir(dest, KIND, force=force, inputs=inputs, recognise=lambda d: (d / STAMP).is_file()) as tmp:
             plan = plan_export(kind, model, tmp, precision, device, python, config, work)
             step = Step(f"export-{kind}-{precision}-{device}", f"export {model.name} for {kind} ({precision}, "
                         f"{device})", [plan.command])

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import AipcError, StepFailed
-from ..fsutil import atomic_path, atomic_write_json, sha256_file, sha256_text
+from ..fsutil import MARKER, atomic_write_json, output_dir, sha256_file, sha256_text
+from ..locks import hold
 from ..runner import Command, Runner, Step
 from ..venvs import cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
@@ -23,6 +24,7 @@ from .smoke import WORKER_ENV
 
 MAKE_TINY = WORKERS_DIR / "make_tiny.py"
 STAMP = "aipc-tiny.json"
+KIND = "tiny-model"  # the kind of folder (fsutil.MARKER) of the cached model and of `aipc tiny-model OUT`
 HIDDEN = 128
 LAYERS = 2
 MAX_NEW_TOKENS = 16
@@ -47,7 +49,7 @@ def _file_hashes(folder: Path) -> dict[str, str]:
     return {
         p.relative_to(folder).as_posix(): sha256_file(p)
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != STAMP
+        if p.is_file() and p.name not in (STAMP, MARKER)
     }
 
 
@@ -70,15 +72,19 @@ def ensure_tiny_model(cache: Path | None = None, *, echo: Callable[[str], None] 
     dest = tiny_model_dir(cache)
     if is_intact(dest):
         return dest
-    say = echo or (lambda s: None)
-    spec = venv_spec("genai", wheels or wheels_dir(), cache=cache)
-    python = ensure_venv(spec, venvs_root(cache), echo=echo)
-    t0 = time.monotonic()
-    say(f"[aipc] tiny-model: making {dest.name}")
-    with atomic_path(dest) as tmp:
-        make_tiny_into(python, tmp, cache=cache, echo=echo)
-        atomic_write_json(tmp / STAMP, {"fingerprint": tiny_fingerprint(), "files": _file_hashes(tmp)})
-    say(f"[aipc] tiny-model: ready in {time.monotonic() - t0:.1f} s ({dest})")
+    with hold("model", dest, f"the tiny model {dest}", cache=cache, echo=echo):
+        if is_intact(dest):  # made by the run we waited for
+            return dest
+        say = echo or (lambda s: None)
+        spec = venv_spec("genai", wheels or wheels_dir(), cache=cache)
+        python = ensure_venv(spec, venvs_root(cache), echo=echo)
+        t0 = time.monotonic()
+        say(f"[aipc] tiny-model: making {dest.name}")
+        # the cache is aipc's: a damaged copy (or one made before markers) is replaced; a stranger's file is not
+        with output_dir(dest, KIND, force=True, recognise=lambda d: (d / STAMP).is_file()) as tmp:
+            make_tiny_into(python, tmp, cache=cache, echo=echo)
+            atomic_write_json(tmp / STAMP, {"fingerprint": tiny_fingerprint(), "files": _file_hashes(tmp)})
+        say(f"[aipc] tiny-model: ready in {time.monotonic() - t0:.1f} s ({dest})")
     return dest
 
 

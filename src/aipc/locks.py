@@ -1,0 +1,95 @@
+"""Inter-process locks (``filelock``) around what two aipc runs could otherwise corrupt: the cache's venvs, models
+and exports, each wheels/ folder and each build workdir.
+
+Every lock file lives in ``<aipc cache>/locks/`` (named after what it guards, plus a hash of its absolute path), so
+aipc leaves no lock files in a user's folders. A run that finds a lock taken says once ``waiting for <what> held by
+pid N`` and waits up to ``AIPC_LOCK_TIMEOUT`` seconds (default 3600: a build step can hold its workdir for long),
+then stops with one line. Locks are re-entrant within one process (the same lock object is reused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .errors import AipcError, UsageError
+
+DEFAULT_TIMEOUT = 3600.0
+TIMEOUT_ENV = "AIPC_LOCK_TIMEOUT"
+
+_locks: dict[str, FileLock] = {}
+_guard = threading.Lock()
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for a lock: ``$AIPC_LOCK_TIMEOUT`` (positive and finite), else :data:`DEFAULT_TIMEOUT`."""
+    text = os.environ.get(TIMEOUT_ENV)
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{TIMEOUT_ENV}={text!r} is not a positive number of seconds",
+                         hint=f"set {TIMEOUT_ENV} to e.g. 600, or unset it")
+    return value
+
+
+def lock_file(kind: str, target: Path, cache: Path | None = None) -> Path:
+    """The lock file guarding ``target`` (a folder or a name) of ``kind``, in ``<cache>/locks/``."""
+    from .venvs import cache_dir
+
+    key = os.path.abspath(target)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(key).name)[:40] or "root"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+    return (cache or cache_dir()) / "locks" / f"{kind}-{slug}-{digest}.lock"
+
+
+def _owner_file(lock: Path) -> Path:
+    return lock.with_suffix(".owner")
+
+
+def _owner(lock: Path) -> str:
+    try:
+        text = _owner_file(lock).read_text(encoding="utf-8").strip()
+    except OSError:
+        return "pid ?"
+    return text or "pid ?"
+
+
+@contextlib.contextmanager
+def hold(kind: str, target: Path, what: str, *, cache: Path | None = None, timeout: float | None = None,
+         echo: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the lock on ``target`` (described to the user as ``what``) while the block runs."""
+    path = lock_file(kind, target, cache)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _guard:
+        lock = _locks.setdefault(str(path), FileLock(path, thread_local=False))
+    wait = lock_timeout() if timeout is None else timeout
+    say = echo or (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        held_by = _owner(path)
+        say(f"[aipc] waiting for {what} held by {held_by} (up to {wait:g} s; lock {path})")
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise AipcError(f"{what} is still held by {_owner(path)} after {wait:g} s (lock {path})",
+                            hint=f"let that run finish or stop it, then run again (or raise {TIMEOUT_ENV})") from None
+    try:
+        if lock.lock_counter == 1:
+            _owner_file(path).write_text(f"pid {os.getpid()}\n", encoding="utf-8")
+        yield
+    finally:
+        lock.release()

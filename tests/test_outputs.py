@@ -1,0 +1,285 @@
+"""Outputs never clobber what aipc did not make (issue 11), run as a user runs aipc: the user's files survive byte for
+byte, the refusal is one line without a traceback, the exit code is exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aipc.fsutil import MARKER, claim_output_dir, dir_problems, output_dir, read_marker
+from aipc.verify import tinymodel
+from conftest import assert_one_line_error, run_aipc
+from ort_fixtures import write_ort_build, write_ort_source
+
+USAGE = 2  # bad input
+
+
+def _user_folder(root: Path) -> dict[Path, bytes]:
+    """A folder of the user's own files; returns them (path -> bytes) to compare afterwards."""
+    files = {root / "Documents" / "thesis.docx": b"PK\x03\x04 my thesis, three years of work",
+             root / "notes.txt": b"do not lose me\n"}
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return files
+
+
+def _intact(files: dict[Path, bytes]) -> None:
+    for path, data in files.items():
+        assert path.read_bytes() == data, path
+
+
+def _fake_tiny_cache(cache: Path) -> Path:
+    """An intact cached tiny model (files + stamp), so `aipc tiny-model OUT` only copies it (no venv, no torch)."""
+    dest = tinymodel.tiny_model_dir(cache)
+    dest.mkdir(parents=True)
+    (dest / "config.json").write_text('{"architectures": ["Phi3ForCausalLM"]}\n', encoding="utf-8")
+    (dest / "model.safetensors").write_bytes(b"\0" * 64)
+    stamp = {"fingerprint": tinymodel.tiny_fingerprint(), "files": tinymodel._file_hashes(dest)}
+    (dest / tinymodel.STAMP).write_text(json.dumps(stamp), encoding="utf-8")
+    assert tinymodel.is_intact(dest)
+    return dest
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"AIPC_CACHE": str(tmp_path / "cache"), "HOME": str(tmp_path / "home"), **extra}
+
+
+# --- aipc tiny-model OUT ---------------------------------------------------------------------------------------
+
+
+def test_tiny_model_refuses_a_folder_of_user_files(tmp_path: Path) -> None:
+    out = tmp_path / "somewhere"
+    files = _user_folder(out)
+    proc = run_aipc("tiny-model", str(out), env=_env(tmp_path))
+    assert_one_line_error(proc.returncode, proc.stderr, str(out), "aipc did not make it", "fix: pass a new or empty",
+                          code=USAGE)
+    _intact(files)
+    assert sorted(p.name for p in out.iterdir()) == ["Documents", "notes.txt"]
+    assert not (tmp_path / "cache" / "venvs").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("where", ["cwd", "empty-string", "parent-of-cwd", "home", "cache"])
+def test_tiny_model_never_writes_over_cwd_home_or_its_input(tmp_path: Path, where: str) -> None:
+    proj = tmp_path / "home" / "work" / "proj"
+    files = _user_folder(proj)
+    arg = {"cwd": ".", "empty-string": "", "parent-of-cwd": "..", "home": str(tmp_path / "home"),
+           "cache": str(tmp_path / "cache")}[where]
+    proc = run_aipc("tiny-model", arg, env=_env(tmp_path), cwd=proj)
+    needle = {"cwd": "is the current directory", "empty-string": "is the current directory",
+              "parent-of-cwd": "is a parent of the current directory", "home": "is your home folder",
+              "cache": "is the input"}[where]
+    assert_one_line_error(proc.returncode, proc.stderr, needle, code=USAGE)
+    _intact(files)
+
+
+def test_tiny_model_refuses_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "model.bin"
+    out.write_bytes(b"mine")
+    proc = run_aipc("tiny-model", str(out), env=_env(tmp_path))
+    assert_one_line_error(proc.returncode, proc.stderr, "exists and is not a folder", code=USAGE)
+    assert out.read_bytes() == b"mine"
+
+
+def test_tiny_model_fills_an_empty_folder_then_replaces_its_own(tmp_path: Path) -> None:
+    _fake_tiny_cache(tmp_path / "cache")
+    out = tmp_path / "tiny"
+    out.mkdir()
+    proc = run_aipc("tiny-model", str(out), env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "model.safetensors").is_file() and read_marker(out) is not None
+    assert read_marker(out)["kind"] == "tiny-model"  # type: ignore[index]
+    assert dir_problems(out) == []
+    # a rerun replaces the folder aipc made
+    proc = run_aipc("tiny-model", str(out), env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    # a file the user changed in it needs --force; a file the user added is never replaced, --force or not
+    (out / "config.json").write_text("{}", encoding="utf-8")
+    proc = run_aipc("tiny-model", str(out), env=_env(tmp_path))
+    assert_one_line_error(proc.returncode, proc.stderr, "config.json was changed after aipc wrote it",
+                          "fix: pass --force", code=USAGE)
+    assert (out / "config.json").read_text() == "{}"
+    proc = run_aipc("tiny-model", str(out), "--force", env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "config.json").read_text() != "{}"
+    (out / "my-notes.md").write_bytes(b"mine")
+    for extra in ((), ("--force",)):
+        proc = run_aipc("tiny-model", str(out), *extra, env=_env(tmp_path))
+        assert_one_line_error(proc.returncode, proc.stderr, "holds my-notes.md", "which aipc did not make",
+                              "fix: move it out", code=USAGE)
+        assert (out / "my-notes.md").read_bytes() == b"mine"
+
+
+def test_a_folder_aipc_made_for_something_else_needs_force(tmp_path: Path) -> None:
+    _fake_tiny_cache(tmp_path / "cache")
+    out = tmp_path / "out"
+    with output_dir(out, "ort-home") as tmp:
+        (tmp / "manifest.json").write_text("{}", encoding="utf-8")
+    proc = run_aipc("tiny-model", str(out), env=_env(tmp_path))
+    assert_one_line_error(proc.returncode, proc.stderr, "is a ort-home folder aipc made, not a tiny-model folder",
+                          "fix: pass --force to replace it, or a fresh path", code=USAGE)
+    assert (out / "manifest.json").is_file()
+    proc = run_aipc("tiny-model", str(out), "--force", env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert read_marker(out)["kind"] == "tiny-model"  # type: ignore[index]
+
+
+# --- aipc stage --out / --legacy-ort-dir ------------------------------------------------------------------------
+
+
+def _ort_tree(root: Path) -> tuple[Path, Path]:
+    src = write_ort_source(root / "onnxruntime")
+    build = root / "onnxruntime" / "build" / "Windows"
+    write_ort_build(build, "windows")
+    return src, build
+
+
+def _stage(src: Path, build: Path, out: str, *extra: str, cwd: Path | None = None, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    return run_aipc("stage", "--platform", "windows", "--ort-source", str(src), "--ort-build", str(build),
+                    "--out", out, *extra, cwd=cwd, env=env)
+
+
+@pytest.mark.parametrize("out", [".", ""])
+def test_stage_out_dot_or_empty_keeps_the_project(tmp_path: Path, out: str) -> None:
+    src, build = _ort_tree(tmp_path)
+    proj = tmp_path / "proj"
+    files = _user_folder(proj)
+    proc = _stage(src, build, out, cwd=proj)
+    assert_one_line_error(proc.returncode, proc.stderr, "is the current directory", code=USAGE)
+    _intact(files)
+
+
+@pytest.mark.parametrize("target", ["user-folder", "ort-source", "ort-build-parent"])
+def test_stage_refuses_user_folders_and_its_inputs(tmp_path: Path, target: str) -> None:
+    src, build = _ort_tree(tmp_path)
+    user = tmp_path / "mine"
+    files = _user_folder(user)
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    out = {"user-folder": user, "ort-source": src, "ort-build-parent": build.parent}[target]
+    proc = _stage(src, build, str(out))
+    needle = {"user-folder": "aipc did not make it", "ort-source": "is the input",
+              "ort-build-parent": "is a parent of the input"}[target]
+    assert_one_line_error(proc.returncode, proc.stderr, str(out), needle, code=USAGE)
+    _intact(files)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
+def test_stage_legacy_ort_dir_never_wipes_a_user_folder(tmp_path: Path) -> None:
+    src, build = _ort_tree(tmp_path)
+    legacy = tmp_path / "genai" / "ort"
+    files = _user_folder(legacy)
+    out = tmp_path / "ORT_HOME"
+    proc = _stage(src, build, str(out), "--legacy-ort-dir", str(legacy))
+    assert_one_line_error(proc.returncode, proc.stderr, str(legacy), "aipc did not make it", code=USAGE)
+    _intact(files)
+    assert not out.exists()  # refused before staging anything
+
+
+# --- aipc export KIND MODEL OUT ---------------------------------------------------------------------------------
+
+
+def _checkpoint(root: Path) -> dict[Path, bytes]:
+    files = {root / "model.safetensors": b"\0weights" * 8, root / "config.json": b'{"model_type": "phi3"}',
+             root / "NOTES.md": b"my notes"}
+    root.mkdir(parents=True)
+    for path, data in files.items():
+        path.write_bytes(data)
+    return files
+
+
+@pytest.mark.parametrize("out", ["same", "parent"])
+def test_export_never_writes_over_its_model(tmp_path: Path, out: str) -> None:
+    model = tmp_path / "models" / "M"
+    files = _checkpoint(model)
+    target = model if out == "same" else model.parent
+    proc = run_aipc("export", "genai", str(model), str(target), env=_env(tmp_path))
+    assert_one_line_error(proc.returncode, proc.stderr, "the input" if out == "same" else "a parent of the input",
+                          code=USAGE)
+    _intact(files)
+    assert sorted(p.name for p in model.iterdir()) == ["NOTES.md", "config.json", "model.safetensors"]
+
+
+def test_export_refuses_a_folder_of_user_files(tmp_path: Path) -> None:
+    model = tmp_path / "M"
+    _checkpoint(model)
+    out = tmp_path / "out"
+    files = _user_folder(out)
+    proc = run_aipc("export", "genai", str(model), str(out), env=_env(tmp_path))
+    assert_one_line_error(proc.returncode, proc.stderr, "aipc did not make it", code=USAGE)
+    _intact(files)
+
+
+# --- the helpers themselves -------------------------------------------------------------------------------------
+
+
+def test_output_dir_failure_leaves_the_old_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with output_dir(out, "thing") as tmp:
+        (tmp / "a").write_text("1")
+    with pytest.raises(RuntimeError), output_dir(out, "thing") as tmp:
+        (tmp / "a").write_text("2")
+        raise RuntimeError("boom")
+    assert (out / "a").read_text() == "1" and dir_problems(out) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left
+
+
+def test_claim_accepts_a_legacy_folder_only_through_recognise(tmp_path: Path) -> None:
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "aipc-tiny.json").write_text("{}")
+    with pytest.raises(Exception, match="aipc did not make it"):
+        claim_output_dir(out, "tiny-model")
+    assert claim_output_dir(out, "tiny-model", recognise=lambda d: (d / "aipc-tiny.json").is_file()) == out
+    assert not (out / MARKER).exists()
+
+
+# --- locks ------------------------------------------------------------------------------------------------------
+
+
+def _hold_lock(kind: str, target: Path, cache: Path, seconds: float) -> subprocess.Popen[str]:
+    code = ("import sys, time\nfrom pathlib import Path\nfrom aipc.locks import hold\n"
+            "with hold(sys.argv[1], Path(sys.argv[2]), 'x', cache=Path(sys.argv[3])):\n"
+            "    print('held', flush=True)\n    time.sleep(float(sys.argv[4]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, kind, str(target), str(cache), str(seconds)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_run_waits_for_the_lock_then_stops_with_one_line(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    holder = _hold_lock("model", tinymodel.tiny_model_dir(cache.resolve()), cache, 30)
+    try:
+        t0 = time.monotonic()
+        proc = run_aipc("tiny-model", env=_env(tmp_path, AIPC_LOCK_TIMEOUT="1"))
+        assert time.monotonic() - t0 < 25
+        line = assert_one_line_error(proc.returncode, proc.stderr, "the tiny model", f"held by pid {holder.pid}",
+                                     "after 1 s", code=1)
+        assert f"waiting for the tiny model {tinymodel.tiny_model_dir(cache.resolve())} held by pid {holder.pid}" \
+            in proc.stderr, line
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (cache / "venvs").exists()  # nothing was started while the lock was held
+
+
+def test_a_bad_lock_timeout_is_one_line(tmp_path: Path) -> None:
+    proc = run_aipc("tiny-model", env=_env(tmp_path, AIPC_LOCK_TIMEOUT="nan"))
+    assert_one_line_error(proc.returncode, proc.stderr, "AIPC_LOCK_TIMEOUT='nan'", code=USAGE)
+
+
+def test_lock_files_stay_in_the_cache(tmp_path: Path) -> None:
+    from aipc.locks import hold, lock_file
+
+    target = tmp_path / "wheels"
+    with hold("wheels", target, "w", cache=tmp_path / "cache"), hold("wheels", target, "w", cache=tmp_path / "cache"):
+        assert lock_file("wheels", target, tmp_path / "cache").parent == tmp_path / "cache" / "locks"
+    assert not target.exists()
+    assert os.listdir(tmp_path) == ["cache"]

@@ -191,3 +191,85 @@ def ort_wheel_library(cache: Path, version: str | None = None) -> Path:
             (out / lib.name).write_bytes(zf.read(member))
             (out / "SOURCE").write_text(f"{wheel.name}:{member}\n", encoding="utf-8")
     return lib
+
+
+# --- official-release fixtures (``--ort-release``): wheels and NuGet packages written by the tests ---------------
+
+
+def compile_fake_ort(dest: Path, version: str = DEFAULT_VERSION, api_version: int | None = None) -> Path:
+    """A real ELF shared library exporting ``OrtGetApiBase`` (the stand-in of ``fixture_upstreams.ORT_C_SOURCE``:
+    ``GetApi(v)`` is non-NULL for ``1 <= v <= api_version``, ``GetVersionString()`` is ``version``), compiled with
+    gcc against headers from :func:`write_ort_source`. Needs gcc (callers skip without it)."""
+    from fixture_upstreams import ORT_C_SOURCE  # late: fixture_upstreams imports this module
+
+    with tempfile.TemporaryDirectory(prefix="aipc-fakeort-") as tmp:
+        src = write_ort_source(Path(tmp) / "ort", version, api_version)
+        c_file = Path(tmp) / "fake_ort.c"
+        c_file.write_text(ORT_C_SOURCE, encoding="utf-8")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([os.environ.get("CC", "gcc"), "-shared", "-fPIC", "-O1",
+                        "-I", str(src / "include" / "onnxruntime" / "core" / "session"),
+                        f'-DORT_FIXTURE_VERSION="{version}"', "-o", str(dest), str(c_file)],
+                       check=True, capture_output=True, timeout=120)
+    return dest
+
+
+def write_zip(path: Path, files: dict[str, bytes]) -> Path:
+    """A zip archive (deterministic timestamps); a ``*.dist-info/RECORD`` entry is filled in for wheels."""
+    import base64
+    import hashlib
+
+    files = dict(files)
+    records = [n for n in files if n.endswith(".dist-info/RECORD")]
+    if records:
+        lines = []
+        for name, data in files.items():
+            if name in records:
+                continue
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            lines.append(f"{name},sha256={digest},{len(data)}")
+        lines.append(f"{records[0]},,")
+        files[records[0]] = ("\n".join(lines) + "\n").encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+    return path
+
+
+def write_release_wheel(directory: Path, dist: str, version: str, tag: str, libs: dict[str, bytes]) -> Path:
+    """An ORT wheel shaped like PyPI's: ``onnxruntime/capi/<libs>`` and a dist-info (no headers, no links)."""
+    info = f"{dist}-{version}.dist-info"
+    files = {f"onnxruntime/capi/{name}": data for name, data in libs.items()}
+    files["onnxruntime/__init__.py"] = f'__version__ = "{version}"\n'.encode()
+    files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {dist.replace('_', '-')}\nVersion: {version}\n".encode()
+    files[f"{info}/WHEEL"] = f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {tag}\n".encode()
+    files[f"{info}/RECORD"] = b""
+    return write_zip(directory / f"{dist}-{version}-{tag}.whl", files)
+
+
+def write_nupkg(path: Path, package: str = "Microsoft.ML.OnnxRuntime.DirectML", version: str = DEFAULT_VERSION,
+                api_version: int | None = None, headers: bool = True, omit: tuple[str, ...] = ()) -> Path:
+    """A ``.nupkg`` shaped like Microsoft.ML.OnnxRuntime.DirectML: ``<id>.nuspec``, the Windows libraries under
+    ``runtimes/win-x64/native/`` (dummy PE bytes) and, with ``headers``, flat headers under
+    ``build/native/include/``. ``omit`` leaves library or header names out."""
+    nuspec = ('<?xml version="1.0" encoding="utf-8"?>\n'
+              '<package xmlns="http://schemas.microsoft.com/packaging/2012/06/nuspec.xsd"><metadata>'
+              f"<id>{package}</id><version>{version}</version><authors>aipc fixture</authors>"
+              "</metadata></package>\n")
+    files = {f"{package}.nuspec": nuspec.encode()}
+    native = "runtimes/win-x64/native/"
+    libs = {"onnxruntime.dll": pe_stub(f"{version}.0"), "onnxruntime.lib": b"!<arch>\naipc fixture\n",
+            "onnxruntime.pdb": b"fixture pdb\n", "onnxruntime_providers_shared.dll": pe_stub(f"{version}.0"),
+            "onnxruntime_providers_shared.lib": b"!<arch>\naipc fixture\n"}
+    files.update({native + name: data for name, data in libs.items() if name not in omit})
+    if headers:
+        with tempfile.TemporaryDirectory(prefix="aipc-nupkg-") as tmp:
+            src = write_ort_source(Path(tmp), version, api_version)
+            core = src / "include" / "onnxruntime" / "core"
+            for p in sorted(core.rglob("*")):
+                if p.is_file() and p.suffix in (".h", ".inc") and p.name not in omit:
+                    files[f"build/native/include/{p.name}"] = p.read_bytes()
+    return write_zip(path, files)

@@ -11,13 +11,15 @@ from . import settings as settings_mod
 from . import stage
 from .pipeline import STEP_NAMES, Pipeline
 
-_STEPS = {
+_STEPS: dict[str, tuple[str, list[str] | None]] = {
     "fetch": ("clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify the commits", ["fetch"]),
     "build-ort": ("build ONNX Runtime (DirectML on Windows) as a shared library and a wheel", ["build-ort"]),
     "build-genai": ("build the onnxruntime-genai (DirectML) wheel against the staged ORT_HOME", ["build-genai"]),
+    "ort-release": ("download (or inspect) the official ORT release named by --ort-release, verify it and record "
+                    "it (file, sha256, version) for stage and wheels", ["ort-release"]),
     "wheels": ("collect the ORT and genai wheels into wheels/ with SHA256SUMS and manifest.json", ["wheels"]),
-    "build": ("run the whole build: fetch, build-ort, stage, build-genai, wheels (up-to-date steps are skipped)",
-              list(STEP_NAMES)),
+    "build": ("run the whole build: fetch, build-ort, stage, build-genai, wheels, or with --ort-release: fetch, "
+              "ort-release, stage, build-genai, wheels (up-to-date steps are skipped)", None),
 }
 
 
@@ -26,7 +28,7 @@ def _pipeline(args: argparse.Namespace) -> Pipeline:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    steps = _pipeline(args).plan(args.steps or STEP_NAMES)
+    steps = _pipeline(args).plan(args.steps or None)
     if args.json:
         print(json.dumps(plan_json(steps), indent=2))
     else:
@@ -36,7 +38,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     pipe = _pipeline(args)
-    step_names = getattr(args, "steps", None) or args.step_names
+    step_names = list(getattr(args, "steps", None) or args.step_names or pipe.route)
     results = pipe.run(step_names)
     ran = [r.name for r in results if r.status == "ran"]
     skipped = [r.name for r in results if r.status == "skipped"]
@@ -52,8 +54,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's subcommands to the ``aipc`` parser."""
     p = sub.add_parser("plan", help="print every build command (argv, cwd, env) without running anything",
-                       description="Print the commands of fetch, build-ort, stage, build-genai and wheels with their "
-                                   "working directory and environment. Runs nothing; works for any --platform.")
+                       description="Print the commands of fetch, build-ort (or ort-release with --ort-release), "
+                                   "stage, build-genai and wheels with their working directory and environment. Runs "
+                                   "nothing; works for any --platform.")
     p.add_argument("--json", action="store_true",
                    help="print a JSON list of steps, each with name, argv, cwd and env")
     p.add_argument("--steps", nargs="+", choices=STEP_NAMES, default=None, help="only these steps")

@@ -176,7 +176,7 @@ def binary_mismatch(platform: Platform, lib: Path) -> str | None:
 
 def check_library(
     platform: Platform, lib: Path, api_version: int, expected_version: str, *, display: str | None = None,
-    timeout: float = LOAD_TIMEOUT,
+    timeout: float = LOAD_TIMEOUT, expected_from: str = "VERSION_NUMBER",
 ) -> LoadCheck:
     """Load ``lib`` in a subprocess and check ``GetApi(api_version)`` and ``GetVersionString()``.
 
@@ -214,7 +214,7 @@ def check_library(
     if version != expected_version:
         return LoadCheck(
             "fail",
-            f"{name} is stale: GetVersionString() returned {version!r}, expected {expected_version} (VERSION_NUMBER)",
+            f"{name} is stale: GetVersionString() returned {version!r}, expected {expected_version} ({expected_from})",
             name, api_version, version,
         )
     return LoadCheck("pass", "", name, api_version, version)

@@ -25,10 +25,13 @@ from ..fsutil import atomic_write_json, sha256_file
 from ..pins import Pins, check_compat, load_pins
 from ..runner import Command, Echo, Runner, Step, StepResult, stderr_echo
 from ..wheelhouse import WheelInfo
-from . import collect, fetch, genai, ort, stage, vswhere
+from . import collect, fetch, genai, ort, release, stage, vswhere
 from .settings import WINDOWS_WORKDIR_WARN, BuildSettings
 
-STEP_NAMES = ("fetch", "build-ort", "stage", "build-genai", "wheels")
+STEP_NAMES = ("fetch", "build-ort", "ort-release", "stage", "build-genai", "wheels")
+# ORT built from source, or an official ORT release (--ort-release) in its place
+SOURCE_ROUTE = ("fetch", "build-ort", "stage", "build-genai", "wheels")
+RELEASE_ROUTE = ("fetch", "ort-release", "stage", "build-genai", "wheels")
 SOURCES_JSON = "sources.json"
 MSVC_ENV_JSON = "msvc-env.json"
 # what the plan shows for the environment the msvc-env step captures at run time
@@ -66,20 +69,44 @@ class Pipeline:
     def state(self) -> Path:
         return Path(self.s.state_dir)
 
+    @property
+    def uses_release(self) -> bool:
+        """True when an official ORT release (--ort-release) takes the place of the ORT build."""
+        return self.s.ort_release is not None
+
+    @property
+    def route(self) -> tuple[str, ...]:
+        return RELEASE_ROUTE if self.uses_release else SOURCE_ROUTE
+
     def source_specs(self) -> list[fetch.SourceSpec]:
+        """What step fetch provides: both sources, or only genai when a release is the ORT side (``--ort-source``
+        then only supplies headers, of whatever version: it is not checked against the ORT pin)."""
         s, p = self.s, self.pins
+        genai_spec = fetch.SourceSpec("onnxruntime-genai", "--genai-source", p.onnxruntime_genai,
+                                      s.genai_repo or p.onnxruntime_genai.repo, Path(s.genai_dir),
+                                      Path(s.genai_source) if s.genai_source else None)
+        if self.uses_release:
+            return [genai_spec]
         return [
             fetch.SourceSpec("ONNX Runtime", "--ort-source", p.onnxruntime, s.ort_repo or p.onnxruntime.repo,
                              Path(s.ort_dir), Path(s.ort_source) if s.ort_source else None),
-            fetch.SourceSpec("onnxruntime-genai", "--genai-source", p.onnxruntime_genai,
-                             s.genai_repo or p.onnxruntime_genai.repo, Path(s.genai_dir),
-                             Path(s.genai_source) if s.genai_source else None),
+            genai_spec,
         ]
 
     def source_versions(self) -> tuple[str | None, str | None]:
-        """(ORT ``VERSION_NUMBER``, genai ``VERSION_INFO``) of the sources on disk, None where absent."""
-        return (_read_text(Path(self.s.ort_dir) / "VERSION_NUMBER"),
-                _read_text(Path(self.s.genai_dir) / "VERSION_INFO"))
+        """(ORT ``VERSION_NUMBER``, genai ``VERSION_INFO``) of the sources on disk, None where absent. With a
+        release the ORT version is the release's (the header tree's VERSION_NUMBER does not count)."""
+        genai_v = _read_text(Path(self.s.genai_dir) / "VERSION_INFO")
+        if self.uses_release:
+            return self.release_version(), genai_v
+        return _read_text(Path(self.s.ort_dir) / "VERSION_NUMBER"), genai_v
+
+    def release_version(self) -> str:
+        """The release's version: as recorded by step ort-release, else as named (pins, file name)."""
+        record = release.read_record(self.s)
+        if record is not None and record.get("spec") == self.s.ort_release and record.get("version"):
+            return str(record["version"])
+        return release.planned_version(self.s, self.pins)
 
     def check_sources(self) -> None:
         """The versions the sources declare must be compatible too (an unverified local checkout may differ)."""
@@ -87,7 +114,10 @@ class Pipeline:
         check_compat(self.pins, genai_version=genai_v, ort_version=ort_v)
 
     def ort_version(self) -> str:
-        """The ORT version to build genai against: the ORT wheel's, else VERSION_NUMBER, else the pinned one."""
+        """The ORT version to build genai against: the release's; else the ORT wheel's, else VERSION_NUMBER, else
+        the pinned one."""
+        if self.uses_release:
+            return self.release_version()
         ort_v = self.source_versions()[0] or self.pins.onnxruntime.version
         try:
             art = ort.discover_ort(self.s, ort_v)
@@ -114,7 +144,9 @@ class Pipeline:
         commands: list[Command] = []
         inputs: dict[str, Any] = {"offline": s.offline}
         # commands use the target platform's paths (a Windows plan made on Linux keeps C:\b\...)
-        for spec, pure in zip(self.source_specs(), (s.ort_dir, s.genai_dir), strict=True):
+        pures = {"ONNX Runtime": s.ort_dir, "onnxruntime-genai": s.genai_dir}
+        for spec in self.source_specs():
+            pure = pures[spec.label]
             if spec.local is None:
                 commands.append(Command.make(fetch.clone_argv(spec.repo, spec.pin.tag, pure), s.workdir))
             commands.append(Command.make(fetch.rev_parse_argv(pure), pure))
@@ -133,7 +165,9 @@ class Pipeline:
                 results[res.name] = res.to_json()
             atomic_write_json(sources, results)
 
-        return Step("fetch", "clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify the commits",
+        what = "onnxruntime-genai at the pinned tag and verify the commit" if self.uses_release else \
+            "ONNX Runtime and onnxruntime-genai at the pinned tags and verify the commits"
+        return Step("fetch", f"clone {what}",
                     commands, inputs=inputs, outputs=[Path(s.ort_dir), Path(s.genai_dir), sources], action=action)
 
     def msvc_step(self) -> Step:
@@ -175,8 +209,79 @@ class Pipeline:
         return Step("build-ort", f"build ONNX Runtime ({'DirectML, ' if s.platform.name == 'windows' else ''}"
                     f"{s.config}, shared library + wheel)", [cmd], inputs=inputs, outputs=outputs)
 
+    def release_step(self, live: bool = False) -> Step:
+        """Step ort-release: download (or inspect) the official release and record it in release.json."""
+        s = self.s
+        spec = s.ort_release
+        assert spec is not None
+        out = release.release_dir(s)
+        record = out / release.RECORD
+        version = self.release_version()
+        if spec == "pypi":
+            requirement = release.pypi_requirement(s.platform, version)
+            argv = release.pip_download_argv(s.python, requirement, out / "<temporary folder>",
+                                             None if s.is_host else s.platform)
+            what = f"download {requirement} with pip"
+        elif spec == "nuget":
+            argv = self.release_argv()
+            what = f"download {release.nuget_url(s.platform.ort_nuget_package, version)}"
+        else:
+            argv = self.release_argv()
+            what = f"inspect the local release {spec}"
+        inputs: dict[str, Any] = {"spec": spec, "version": version, "python": s.python}
+        if live and release.is_local(spec):
+            inputs["local"] = _sig(Path(spec))
+
+        def action() -> None:
+            release.acquire(s, self.pins, self.echo)
+
+        return Step("ort-release", f"{what}, verify it and record file, sha256 and version in {record}",
+                    [Command.make(argv, s.workdir)], inputs=inputs, outputs=[Path(record)], action=action)
+
+    def release_argv(self) -> list[str]:
+        s = self.s
+        assert s.ort_release is not None
+        return ["aipc", "ort-release", "--platform", s.platform.name, "--workdir", str(s.workdir), "--ort-release",
+                s.ort_release]
+
+    def release_stage_step(self, live: bool = False) -> Step:
+        s = self.s
+        record_path = release.release_dir(s) / release.RECORD
+        manifest = Path(s.ort_home) / stage.MANIFEST
+        inputs: dict[str, Any] = {}
+        if live:
+            self._require(Path(record_path), "ORT release record", "ort-release")
+            record = json.loads(Path(record_path).read_text(encoding="utf-8"))
+            inputs = {"release": record.get("sha256"), "version": record.get("version")}
+            if s.ort_source is not None:
+                inputs["header"] = _sig(Path(s.ort_source) / "include" / "onnxruntime" / "core" / "session" /
+                                        "onnxruntime_c_api.h")
+        outputs = [manifest]
+        if s.legacy_ort_dir is not None:
+            outputs.append(Path(s.legacy_ort_dir) / stage.MANIFEST)
+        argv = stage.stage_argv(s.platform, s.ort_source, None, s.ort_home, legacy_ort_dir=s.legacy_ort_dir,
+                                ort_release=record_path)
+
+        def action() -> None:
+            record = json.loads(Path(record_path).read_text(encoding="utf-8"))
+            path = release.check_recorded_file(record)
+            result = stage.stage_release(s.platform, path, Path(s.ort_source) if s.ort_source else None,
+                                         Path(s.ort_home), record=record,
+                                         legacy_ort_dir=Path(s.legacy_ort_dir) if s.legacy_ort_dir else None,
+                                         force=s.force)
+            check = result.get("load_check", {})
+            self.echo(f"[aipc]   ORT_HOME {s.ort_home}: ORT {result.get('ort_version')} from {path.name}, headers "
+                      f"API {result.get('api_version')} from {result.get('headers_from')}, load check "
+                      f"{check.get('status', '?')}: {check.get('reason', '')}".rstrip(": "))
+
+        return Step("stage", "stage and validate ORT_HOME from the ORT release (flat include/, lib/ with its links, "
+                    "manifest.json)", [Command.make(argv, s.workdir)], inputs=inputs, outputs=outputs,
+                    action=action)
+
     def stage_step(self, live: bool = False) -> Step:
         s = self.s
+        if self.uses_release:
+            return self.release_stage_step(live)
         manifest = Path(s.ort_home) / stage.MANIFEST
         inputs: dict[str, Any] = {}
         if live:
@@ -205,7 +310,7 @@ class Pipeline:
 
     def genai_step(self, live: bool = False) -> Step:
         s = self.s
-        ort_version = self.pins.onnxruntime.version
+        ort_version = self.release_version() if self.uses_release else self.pins.onnxruntime.version
         inputs: dict[str, Any] = {"commit": self.pins.onnxruntime_genai.commit}
         outputs: list[Path] = []
         if live:
@@ -224,8 +329,46 @@ class Pipeline:
         return ["aipc", "wheels", "--platform", s.platform.name, "--workdir", str(s.workdir), "--wheels",
                 str(s.wheels), "--config", s.config]
 
+    def release_wheels_step(self, live: bool = False) -> Step:
+        """Step wheels with a release: the matching ORT wheel (the release itself, or the platform's ORT wheel of
+        the release's version from pip) beside the genai wheel, after the same Requires-Dist check."""
+        s = self.s
+        wheels_dir = Path(s.wheels)
+        sources = self.state / SOURCES_JSON
+        record_path = Path(release.release_dir(s)) / release.RECORD
+        inputs: dict[str, Any] = {}
+        outputs: list[Path] = []
+        commands = [Command.make(self.wheels_argv(), s.workdir)]
+        if s.ort_release != "pypi" and not s.ort_release.endswith(".whl"):  # type: ignore[union-attr]
+            requirement = release.pypi_requirement(s.platform, self.release_version())
+            commands.append(Command.make(release.pip_download_argv(
+                s.python, requirement, release.release_dir(s) / "wheel", None if s.is_host else s.platform), s.workdir))
+        if live:
+            self._require(sources, "source record", "fetch")
+            self._require(record_path, "ORT release record", "ort-release")
+            genai_wheel = genai.find_genai_wheel(s, self.genai_version())
+            inputs = {"release": sha256_file(record_path), "genai": [genai_wheel.name, _sig(genai_wheel)],
+                      "sources": sha256_file(sources), "pins": sha256_file(self.pins.path)}
+            outputs = [wheels_dir / genai_wheel.name, wheels_dir / wheelhouse.SUMS, wheels_dir / wheelhouse.MANIFEST]
+
+        def action() -> None:
+            src = json.loads(sources.read_text(encoding="utf-8"))
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            src["onnxruntime_release"] = record
+            ort_wheel = release.ort_wheel_for(s, self.pins, record, self.echo)
+            genai_wheel = genai.find_genai_wheel(s, self.genai_version())
+            entries = collect.collect_wheels(wheels_dir, ort_wheel, genai_wheel, pins=self.pins, sources=src,
+                                             platform=s.platform, config=s.config)
+            for e in entries:
+                self.echo(f"[aipc]   {wheels_dir / e['file']}  sha256 {e['sha256'][:16]}...")
+
+        return Step("wheels", "copy the release's ORT wheel and the genai wheel into wheels/ with SHA256SUMS and "
+                    "manifest.json", commands, inputs=inputs, outputs=outputs, action=action)
+
     def wheels_step(self, live: bool = False) -> Step:
         s = self.s
+        if self.uses_release:
+            return self.release_wheels_step(live)
         wheels_dir = Path(s.wheels)
         sources = self.state / SOURCES_JSON
         inputs: dict[str, Any] = {}
@@ -252,6 +395,15 @@ class Pipeline:
                     [Command.make(self.wheels_argv(), s.workdir)], inputs=inputs, outputs=outputs, action=action)
 
     def steps_for(self, name: str, live: bool = False) -> list[Step]:
+        if name not in self.route and name in STEP_NAMES:
+            if self.uses_release:
+                raise UsageError(f"step {name} builds ONNX Runtime from source, but --ort-release "
+                                 f"{self.s.ort_release} uses a release instead",
+                                 hint=f"leave out --ort-release to build ORT, or run the steps {', '.join(self.route)}")
+            raise UsageError(f"step {name} needs --ort-release (an official ORT release to use instead of "
+                             "building ORT)", hint="pass --ort-release pypi|nuget|FILE, or run `aipc build-ort`")
+        if name == "ort-release":
+            return [self.release_step(live)]
         if name == "fetch":
             return [self.fetch_step(live)]
         if name == "build-ort":
@@ -266,18 +418,29 @@ class Pipeline:
         raise UsageError(f"unknown build step {name!r}", hint=f"use one of: {', '.join(STEP_NAMES)}")
 
     # --- plan and run ----------------------------------------------------------------------------------------
-    def plan(self, names: Iterable[str] = STEP_NAMES) -> list[Step]:
-        """Every step, running nothing and reading nothing from disk."""
-        check_compat(self.pins)  # the pinned pair must be in the table, before anything is fetched or built
-        return [step for name in names for step in self.steps_for(name, live=False)]
+    def check_route(self) -> None:
+        """The pinned pair must be in the table (with a release: the release's version), before anything is
+        fetched or built; a release route that cannot work is refused here too."""
+        check_compat(self.pins)
+        if self.uses_release:
+            release.check_route(self.s, self.pins)
+            check_compat(self.pins, ort_version=release.planned_version(self.s, self.pins))
 
-    def run(self, names: Iterable[str] = STEP_NAMES) -> list[StepResult]:
+    def plan(self, names: Iterable[str] | None = None) -> list[Step]:
+        """Every step of the route (or the ``names`` given), running nothing and reading nothing from disk."""
+        self.check_route()
+        return [step for name in (names or self.route) for step in self.steps_for(name, live=False)]
+
+    def run(self, names: Iterable[str] | None = None) -> list[StepResult]:
         s = self.s
         if not s.is_host:
             raise UsageError(f"cannot build for {s.platform.name} on this host",
                              hint=f"run the build on {s.platform.name}; here use `aipc plan --platform "
                                   f"{s.platform.name}` to see its commands")
-        check_compat(self.pins)  # the pinned pair must be in the table, before anything is fetched or built
+        self.check_route()
+        names = list(names or self.route)
+        for name in names:
+            self.steps_for(name)  # an unknown step or one of the other route: refused before anything runs
         if s.platform.name == "windows" and len(str(s.workdir)) > WINDOWS_WORKDIR_WARN:
             self.echo(f"[aipc] warning: workdir {s.workdir} is long; ONNX Runtime builds can fail on long paths "
                       "(use --workdir C:\\b)")

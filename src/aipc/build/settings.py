@@ -25,6 +25,8 @@ from ..wheelhouse import DEFAULT_WHEELS_DIR
 GENERATORS = ("vs", "ninja")
 CONFIGS = ("Release", "RelWithDebInfo", "Debug", "MinSizeRel")
 CCACHE_MODES = ("auto", "on", "off")
+# the --ort-release values that name a download (anything else is a local file or folder)
+RELEASE_KEYWORDS = ("pypi", "nuget")
 # a Windows workdir longer than this risks the long-path / command-length failures of section 7.3
 WINDOWS_WORKDIR_WARN = 40
 
@@ -61,6 +63,12 @@ class RawSettings:
                                 metavar="URL")
     genai_repo: str | None = _opt("--genai-repo", "AIPC_GENAI_REPO",
                                   "clone onnxruntime-genai from this git URL or local path", metavar="URL")
+    ort_release: str | None = _opt(
+        "--ort-release", "AIPC_ORT_RELEASE",
+        "use an official ONNX Runtime release instead of building ORT: 'pypi' (the pinned onnxruntime wheel, "
+        "Linux), 'nuget' (the pinned Microsoft.ML.OnnxRuntime.DirectML package, Windows), or a local wheel, "
+        ".nupkg or unpacked release archive (include/ and lib/); headers come from the package or --ort-source",
+        metavar="SPEC")
     wheels: str | None = _opt("--wheels", "AIPC_WHEELS", "where finished wheels go (default: ./wheels)",
                               metavar="DIR")
     ccache: str | None = _opt("--ccache", "AIPC_CCACHE",
@@ -69,7 +77,9 @@ class RawSettings:
                                       "also fill genai's ort/ folder (its C examples read it); optional DIR",
                                       kind="optpath", metavar="DIR")
     offline: bool | None = _opt("--offline", "AIPC_OFFLINE",
-                                "never touch the network: only local sources or local git repositories",
+                                "fetch no source from the network (git, FetchContent, NuGet): only local sources, "
+                                "local git repositories and local release files; Python packages (the "
+                                "--ort-release pypi wheel too) still come through pip as you configured it",
                                 kind="bool")
     pins: str | None = _opt("--pins", "AIPC_PINS", "pins file (default: the one shipped with aipc)", metavar="FILE")
     python: str | None = _opt("--python", "AIPC_BUILD_PYTHON",
@@ -154,6 +164,8 @@ class BuildSettings:
     genai_source: PurePath | None
     ort_repo: str | None  # clone from here instead of the pinned repo
     genai_repo: str | None
+    # --ort-release: "pypi", "nuget" or an absolute path of a local release (None: build ORT from source)
+    ort_release: str | None
     wheels: PurePath
     ccache: str
     legacy_ort_dir: PurePath | None
@@ -252,6 +264,15 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
         base = path(raw.source)
         ort_source = ort_source or base / "onnxruntime"
         genai_source = genai_source or base / "onnxruntime-genai"
+    ort_release = None
+    if raw.ort_release is not None:
+        keyword = raw.ort_release.strip().lower()
+        if not raw.ort_release.strip():
+            raise UsageError("--ort-release is empty", hint="pass pypi, nuget or the path of a local release file")
+        ort_release = keyword if keyword in RELEASE_KEYWORDS else str(path(raw.ort_release))
+        if raw.ort_repo:
+            raise UsageError("--ort-repo clones ONNX Runtime to build it, but --ort-release uses a release instead",
+                             hint="leave out one of --ort-repo and --ort-release")
     if raw.wheels:
         wheels = path(raw.wheels)
     elif is_host:
@@ -276,6 +297,7 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
         genai_source=genai_source,
         ort_repo=raw.ort_repo,
         genai_repo=raw.genai_repo,
+        ort_release=ort_release,
         wheels=wheels,
         ccache=raw.ccache or "auto",
         legacy_ort_dir=legacy,

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AipcError
+from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_json, claim_output_dir, output_dir, sha256_file
 from ..platforms import PLATFORM_NAMES, Platform, get_platform
-from . import ortlib
+from . import ortlib, release
 
 MANIFEST = "manifest.json"
 SCHEMA = 1
@@ -368,23 +368,210 @@ def is_ort_home(folder: Path) -> bool:
     return isinstance(data, dict) and data.get("schema") == SCHEMA and "ort_version" in data and "files" in data
 
 
+# --- staging from an official release (--ort-release) ------------------------------------------------------------
+
+
+def _release_lib_dir(platform: Platform, rel: release.Release) -> str:
+    return {"wheel": platform.ort_wheel_lib_dir + "/", "nupkg": f"runtimes/{platform.nuget_rid}/native/",
+            "nupkg-dir": f"runtimes/{platform.nuget_rid}/native/", "archive": "lib/"}[rel.kind]
+
+
+def _release_missing(platform: Platform, rel: release.Release, missing: list[str]) -> AipcError:
+    where = f"{rel.path.name} ({_release_lib_dir(platform, rel)})"
+    if platform.ort_pypi_refusal and platform.ort_main_lib in rel.libs and any(n.endswith(".lib") for n in missing):
+        return AipcError(
+            f"{where} holds {platform.ort_main_lib} but no {', '.join(n for n in missing if n.endswith('.lib'))}: a "
+            "DLL-only release (such as the onnxruntime-directml wheel) cannot be linked against",
+            hint=f"use --ort-release nuget or a local {platform.ort_nuget_package} .nupkg from nuget.org (it holds "
+                 f"runtimes/{platform.nuget_rid}/native/onnxruntime.lib), or a release archive whose lib/ has it",
+        )
+    others = sorted(v for v in (ortlib.version_from_lib_name(platform.ort_main_lib, n) for n in rel.libs) if v)
+    if others:
+        return AipcError(f"{where} holds ORT {', '.join(others)}, but the release says {rel.version}: missing "
+                         f"{', '.join(missing)}", hint="pass an unmodified ORT release")
+    return AipcError(f"{where} has no {', '.join(missing)}: it is not a complete {platform.name} ONNX Runtime release",
+                     hint=f"pass an ORT release for {platform.name} (see `aipc build --help`, --ort-release)")
+
+
+def _release_record(path: Path, rel: release.Release) -> dict[str, Any]:
+    sha = sha256_file(path) if path.is_file() else release.tree_sha256(path)
+    return {"file": str(path), "name": path.name, "kind": rel.kind, "sha256": sha, "version": rel.version,
+            "source": "local"}
+
+
+def stage_release(
+    platform: Platform,
+    release_path: Path,
+    ort_source: Path | None,
+    out: Path,
+    *,
+    record: dict[str, Any] | None = None,
+    legacy_ort_dir: Path | None = None,
+    check_load: bool = True,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Stage ORT_HOME from an official release (a wheel, .nupkg, unpacked .nupkg or release archive, or the
+    ``release.json`` that ``aipc ort-release`` wrote); headers from the release, else from ``ort_source``."""
+    try:
+        return _stage_release(platform, Path(release_path), ort_source, Path(out), record, legacy_ort_dir,
+                              check_load, force)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        raise AipcError(f"cannot stage ORT_HOME {out}:{where}: {exc.strerror or exc}",
+                        hint="check the paths, permissions and free disk space, then stage again") from None
+
+
+def _stage_release(
+    platform: Platform, release_path: Path, ort_source: Path | None, out: Path, record: dict[str, Any] | None,
+    legacy_ort_dir: Path | None, check_load: bool, force: bool,
+) -> dict[str, Any]:
+    if release_path.name == release.RECORD and release_path.is_file():
+        try:
+            record = json.loads(release_path.read_text(encoding="utf-8"))
+            path = release.check_recorded_file(record)
+        except (ValueError, KeyError, TypeError):
+            raise AipcError(f"{release_path} is not a release record written by `aipc ort-release`",
+                            hint="run `aipc ort-release` again") from None
+    else:
+        path = release_path.absolute()
+    inputs = [path, *([Path(ort_source)] if ort_source is not None else [])]
+    out = claim_output_dir(out, KIND, force=force, inputs=inputs, recognise=is_ort_home)
+    if legacy_ort_dir is not None:
+        legacy_ort_dir = claim_output_dir(legacy_ort_dir, KIND, force=force, inputs=[*inputs, out],
+                                          recognise=is_ort_home)
+    rel = release.open_release(platform, path)
+    version = rel.version
+    release_api = ortlib.api_version_for(version)
+    fmt = {"version": version, "major": version.split(".")[0]}
+    required = [n.format(**fmt) for n in platform.ort_release_required_libs]
+    missing = [n for n in required if n not in rel.libs]
+    if missing:
+        raise _release_missing(platform, rel, missing)
+    names = required + [n for n in platform.ort_release_optional_libs if n in rel.libs]
+    notes = [f"lib/{n}: not in the release (optional)" for n in platform.ort_release_optional_libs
+             if n not in rel.libs]
+
+    source_headers: list[StagedFile] = []
+    if _C_API in rel.headers:
+        headers_from = f"{path.name} (the release)"
+        wanted = {Path(h).name for h in platform.ort_extra_headers}
+        absent = sorted(wanted - set(rel.headers))
+        if absent:
+            raise AipcError(f"{path.name} has ORT headers but not {', '.join(absent)} ({platform.name} needs them in "
+                            "ORT_HOME/include)", hint=release.headers_hint(platform))
+        if ort_source is not None:
+            notes.append(f"headers taken from the release; --ort-source {ort_source} not used")
+    elif ort_source is not None:
+        ort_source = Path(ort_source).absolute()
+        if not ort_source.is_dir():
+            raise AipcError(f"ORT source directory {ort_source} does not exist", hint=release.headers_hint(platform))
+        source_headers = collect_headers(platform, ort_source)
+        headers_from = str(ort_source)
+    else:
+        raise AipcError(f"{path.name} holds no ONNX Runtime headers ({_C_API}) and no --ort-source was given",
+                        hint=release.headers_hint(platform))
+
+    with output_dir(out, KIND, force=force, inputs=inputs, recognise=is_ort_home) as tmp:
+        entries: list[dict[str, Any]] = []
+        for name in names:
+            rel.extract(rel.libs[name], tmp / "lib" / name)
+            entries.append(_release_entry(tmp, f"lib/{name}", f"{path}!{rel.libs[name]}" if rel.is_zip
+                                          else str(path / rel.libs[name]), "release"))
+        target = required[0]
+        for link in platform.ort_release_links:
+            name = link.format(**fmt)
+            os.symlink(target, tmp / "lib" / name)
+            entry = _release_entry(tmp, f"lib/{name}", f"made by aipc (-> {target})", "aipc")
+            entries.append({**entry, "symlink": target})
+            target = name
+        if source_headers:
+            _copy_into(tmp, source_headers)
+            entries += [_entry(tmp, f) for f in source_headers]
+        else:
+            for base, member in sorted(rel.headers.items()):
+                rel.extract(member, tmp / "include" / base)
+                entries.append(_release_entry(tmp, f"include/{base}", f"{path}!{member}" if rel.is_zip
+                                              else str(path / member), "release"))
+        header_api = ortlib.parse_api_version(tmp / "include" / _C_API)
+        main_rel = f"lib/{platform.ort_main_lib}"
+        if check_load:
+            check = ortlib.check_library(platform, tmp / "lib" / platform.ort_main_lib, header_api, version,
+                                         display=f"{main_rel} (from {path.name})",
+                                         expected_from=f"the release {path.name}")
+        else:
+            check = ortlib.LoadCheck("skip", "disabled with --no-load-check", main_rel, header_api)
+        newer = (f"the headers are newer than the release: include/{_C_API} (from {headers_from}) defines "
+                 f"ORT_API_VERSION {header_api}, but")
+        newer_hint = (f"stage headers of ORT {version} or older (--ort-source at tag v{version}), or use a release at "
+                      f"least as new as the headers")
+        if check.status == "fail":
+            if f"GetApi({header_api}) returned NULL" in check.reason:
+                raise AipcError(f"{newer} {main_rel} (ORT {check.version_string}) returns NULL from "
+                                f"GetApi({header_api})", hint=newer_hint)
+            raise AipcError(check.reason, hint="pass an unmodified ORT release")
+        if check.status == "skip" and header_api > release_api:
+            raise AipcError(f"{newer} ORT {version} provides API versions up to {release_api} (GetApi({header_api}) "
+                            "would return NULL)", hint=newer_hint)
+        if platform.binary_format == "pe":
+            file_version = ortlib.pe_file_version(tmp / "lib" / platform.ort_main_lib)
+            if file_version is not None and file_version.split(".")[:2] != version.split(".")[:2]:
+                raise AipcError(f"{main_rel} of {path.name} has file version {file_version}, but the release is "
+                                f"{version}", hint="pass an unmodified ORT release")
+            notes.append(f"{main_rel}: file version {file_version or 'not recorded'}")
+        manifest: dict[str, Any] = {
+            "schema": SCHEMA,
+            "platform": platform.name,
+            "ort_version": version,
+            "api_version": header_api,
+            "release_api_version": release_api,
+            "release": record or _release_record(path, rel),
+            "headers_from": headers_from,
+            "files": sorted(entries, key=lambda e: str(e["path"])),
+            "load_check": check.to_json(),
+            "notes": notes,
+        }
+        if legacy_ort_dir is not None:
+            manifest["legacy_ort_dir"] = str(Path(legacy_ort_dir).absolute())
+        atomic_write_json(tmp / MANIFEST, manifest)
+
+    if legacy_ort_dir is not None:
+        with output_dir(legacy_ort_dir, KIND, force=force, inputs=[*inputs, out], recognise=is_ort_home) as copy:
+            shutil.copytree(out, copy, symlinks=True, dirs_exist_ok=True)
+    return manifest
+
+
+def _release_entry(root: Path, dest: str, source: str, origin: str) -> dict[str, Any]:
+    real = (root / dest).resolve()
+    return {"path": dest, "size": real.stat().st_size, "sha256": sha256_file(real), "source": source,
+            "origin": origin}
+
+
 # --- command line ----------------------------------------------------------------------------------------------
 
 
 def stage_argv(
     platform: Platform,
-    ort_source: str | os.PathLike[str],
-    ort_build: str | os.PathLike[str],
+    ort_source: str | os.PathLike[str] | None,
+    ort_build: str | os.PathLike[str] | None,
     out: str | os.PathLike[str],
     *,
     config: str = "Release",
     legacy_ort_dir: str | os.PathLike[str] | None = None,
     check_load: bool = True,
+    ort_release: str | os.PathLike[str] | None = None,
 ) -> list[str]:
-    """The ``aipc stage`` command line equivalent to a :func:`stage_ort_home` call (for plans and logs)."""
-    argv = ["aipc", "stage", "--platform", platform.name, "--ort-source", os.fspath(ort_source),
-            "--ort-build", os.fspath(ort_build), "--out", os.fspath(out)]
-    argv += ["--config", config]
+    """The ``aipc stage`` command line equivalent to a :func:`stage_ort_home` call (or, with ``ort_release``, a
+    :func:`stage_release` call: ``ort_source`` may then be None), for plans and logs."""
+    argv = ["aipc", "stage", "--platform", platform.name]
+    if ort_release is not None:
+        argv += ["--ort-release", os.fspath(ort_release)]
+        if ort_source is not None:
+            argv += ["--ort-source", os.fspath(ort_source)]
+        argv += ["--out", os.fspath(out)]
+    else:
+        assert ort_source is not None and ort_build is not None
+        argv += ["--ort-source", os.fspath(ort_source), "--ort-build", os.fspath(ort_build), "--out",
+                 os.fspath(out), "--config", config]
     if legacy_ort_dir is not None:
         argv += ["--legacy-ort-dir", os.fspath(legacy_ort_dir)]
     if not check_load:
@@ -394,23 +581,40 @@ def stage_argv(
 
 def _cmd_stage(args: argparse.Namespace) -> int:
     platform = get_platform(args.platform)
+    if args.ort_release is not None:
+        if args.ort_build is not None:
+            raise UsageError("--ort-build and --ort-release name two different ORTs",
+                             hint="pass --ort-build (with --ort-source) for an ORT build, or --ort-release")
+        manifest = stage_release(platform, args.ort_release, args.ort_source, args.out,
+                                 legacy_ort_dir=args.legacy_ort_dir, check_load=not args.no_load_check,
+                                 force=args.force)
+        _print_staged(args, platform, manifest, f"release {manifest['release']['file']}, headers from "
+                                                f"{manifest['headers_from']}")
+        return 0
+    if args.ort_source is None or args.ort_build is None:
+        raise UsageError("aipc stage needs --ort-source and --ort-build (an ORT build), or --ort-release",
+                         hint="pass --ort-source SRC --ort-build BUILD, or --ort-release FILE [--ort-source SRC]")
     manifest = stage_ort_home(
         platform, args.ort_source, args.ort_build, args.out, config=args.config,
         legacy_ort_dir=args.legacy_ort_dir, check_load=not args.no_load_check, force=args.force,
     )
+    _print_staged(args, platform, manifest, str(manifest["artifact_dir"]))
+    return 0
+
+
+def _print_staged(args: argparse.Namespace, platform: Platform, manifest: dict[str, Any], origin: str) -> None:
     files = manifest["files"]
     n_headers = sum(1 for f in files if f["path"].startswith("include/"))
     n_libs = len(files) - n_headers
     out = Path(args.out).absolute()
     print(f"staged ORT_HOME {out}: ORT {manifest['ort_version']} (API {manifest['api_version']}), "
-          f"{platform.name}, {n_headers} headers, {n_libs} library files from {manifest['artifact_dir']}")
+          f"{platform.name}, {n_headers} headers, {n_libs} library files from {origin}")
     for note in manifest["notes"]:
         print(f"  note: {note}")
     print(ortlib.LoadCheck(**manifest["load_check"]).summary())
     if args.legacy_ort_dir is not None:
         print(f"also filled genai's ort/ folder {manifest['legacy_ort_dir']}")
     print(f"manifest: {out / MANIFEST}")
-    return 0
 
 
 def register_cli(sub: argparse._SubParsersAction[Any]) -> None:
@@ -422,9 +626,14 @@ def register_cli(sub: argparse._SubParsersAction[Any]) -> None:
                     "platform) a load check of GetApi(ORT_API_VERSION) and GetVersionString().",
     )
     p.add_argument("--platform", choices=PLATFORM_NAMES, default=None, help="target platform (default: this host)")
-    p.add_argument("--ort-source", type=Path, required=True, metavar="SRC", help="ONNX Runtime source tree")
-    p.add_argument("--ort-build", type=Path, required=True, metavar="BUILD",
+    p.add_argument("--ort-source", type=Path, default=None, metavar="SRC",
+                   help="ONNX Runtime source tree (with --ort-release: where the headers come from when the "
+                        "release has none)")
+    p.add_argument("--ort-build", type=Path, default=None, metavar="BUILD",
                    help="ORT's platform build directory, the one holding Release/ (e.g. build/Windows)")
+    p.add_argument("--ort-release", type=Path, default=None, metavar="RELEASE",
+                   help="stage from an official ORT release instead: a wheel, a .nupkg, an unpacked .nupkg or "
+                        "release archive (include/ and lib/), or the release.json of `aipc ort-release`")
     p.add_argument("--out", type=Path, required=True, metavar="ORT_HOME",
                    help="ORT_HOME to create, or replace when aipc staged it")
     p.add_argument("--config", default="Release", help="build configuration (default: Release)")

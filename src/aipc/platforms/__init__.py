@@ -57,6 +57,22 @@ class Platform:
     binary_format: str = ""
     # (library name, glob below ORT's platform build dir) to use when the library is not in the artifact dir
     ort_lib_fallbacks: tuple[tuple[str, str], ...] = ()
+    # --- an official ORT release as the ORT side (aipc.build.release; docs/build.md "ORT from an official release")
+    # the release libraries genai's build needs ("{version}" = the release's version): a release lacking one is
+    # refused; then what is copied when present
+    ort_release_required_libs: tuple[str, ...] = ()
+    ort_release_optional_libs: tuple[str, ...] = ()
+    # links made in ORT_HOME/lib, each pointing at the one before it (the first at the versioned library), as an
+    # ORT build makes them: libonnxruntime.so.1 -> libonnxruntime.so.1.24.4, libonnxruntime.so -> .so.1
+    ort_release_links: tuple[str, ...] = ()
+    # where the libraries sit inside the ORT wheel on PyPI, and what pip's --platform calls this platform
+    ort_wheel_lib_dir: str = "onnxruntime/capi"
+    pip_platform: str = ""
+    # the NuGet package of ORT for this platform (empty: none aipc uses) and its runtime identifier
+    ort_nuget_package: str = ""
+    nuget_rid: str = ""
+    # why `--ort-release pypi` cannot serve this platform (empty: it can), said in the one-line refusal
+    ort_pypi_refusal: str = ""
     # --- venvs and the NPU-library wheel (aipc.npu, shared/docs/npu.md section 2) ---------------------------------
     # directory of a venv's executables, and its Python
     venv_bin_dir: str = "bin"

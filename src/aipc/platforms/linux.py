@@ -28,6 +28,13 @@ PLATFORM = Platform(
     python_command="python3",
     marker_env=(("sys_platform", "linux"), ("platform_system", "Linux"), ("os_name", "posix")),
     binary_format="elf",
+    # the onnxruntime wheel on PyPI holds onnxruntime/capi/libonnxruntime.so.<version> (no links, no headers) and
+    # libonnxruntime_providers_shared.so; a release archive's lib/ holds the same plus the links
+    ort_release_required_libs=("libonnxruntime.so.{version}",),
+    ort_release_optional_libs=("libonnxruntime_providers_shared.so",),
+    ort_release_links=("libonnxruntime.so.{major}", "libonnxruntime.so"),
+    pip_platform="manylinux_2_28_x86_64",
+    nuget_rid="linux-x64",
     npu_native_lib="libintel_npu_acceleration_library.so",
     npu_openvino_lib="libopenvino.so",
     npu_compile_flags=("-march=x86-64-v3", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wdouble-promotion",

@@ -12,12 +12,15 @@ partial facts file (a collector that timed out, an older aipc) gives ``skip`` ve
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from ..errors import UsageError
-from ..fsutil import atomic_write_json
+from ..errors import AipcError, UsageError
+from ..fsutil import atomic_write_text
 
 SCHEMA = 1
 # Top-level sections every facts file has; ``linux``/``windows`` may be null on the other platform.
@@ -57,9 +60,11 @@ def validate_facts(obj: Any, source: str) -> Facts:
     if not isinstance(obj, dict):
         raise UsageError(f"facts file {source} does not hold a JSON object", hint=fix)
     schema = obj.get("schema")
-    if schema != SCHEMA:
+    # `true` and `1.0` compare equal to 1 in Python; a schema is an integer and nothing else
+    if type(schema) is not int or schema != SCHEMA:
         raise UsageError(
-            f"facts file {source} has unsupported schema {schema!r} (this aipc reads schema {SCHEMA})", hint=fix
+            f"facts file {source} has unsupported schema {json.dumps(schema)} (this aipc reads schema {SCHEMA}, "
+            "an integer)", hint=fix
         )
     for section in SECTIONS:
         if section not in obj:
@@ -81,23 +86,119 @@ def validate_facts(obj: Any, source: str) -> Facts:
     return obj
 
 
-def load_facts(path: Path) -> Facts:
-    """Read and validate a facts file written by ``--save-facts``."""
+# Bounds for reading a facts file: what --save-facts writes is a few tens of kB, nested < 10 deep, with integers of
+# at most 20 digits (byte counts). Anything far beyond that is not a facts file and is refused in one line.
+MAX_FACTS_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 40
+_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_BRACKET_RE = re.compile(r"[\[\]{}]")
+
+
+class _BadFacts(ValueError):
+    """A facts value that JSON allows but a facts file never holds (NaN, Infinity, a huge integer)."""
+
+
+def decode_facts(data: bytes) -> str:
+    """The text of a facts file: UTF-8 (with or without a BOM) or UTF-16 with a BOM (what Windows PowerShell's ``>``
+    writes), or UTF-16 without one (told by its NUL bytes). Raises UnicodeDecodeError."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):].decode("utf-8")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    if len(data) >= 2 and data[0] != 0 and data[1] == 0:
+        return data.decode("utf-16-le")
+    if len(data) >= 2 and data[0] == 0 and data[1] != 0:
+        return data.decode("utf-16-be")
+    return data.decode("utf-8")
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest ``[``/``{`` nesting of a JSON text (brackets inside strings do not count); no recursion."""
+    depth = deepest = 0
+    for match in _BRACKET_RE.finditer(_STRING_RE.sub('""', text)):
+        if match.group(0) in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _BadFacts(f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadFacts(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _parse_constant(name: str) -> Any:
+    raise _BadFacts(f"{name} (not a JSON number)")
+
+
+def parse_facts_text(text: str, source: str) -> Any:
+    """``json.loads`` with the bounds above: refuses deep nesting, huge integers, NaN and Infinity (UsageError)."""
+    fix = "send the file exactly as `aipc doctor --save-facts` wrote it"
+    depth = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise UsageError(f"facts file {source} is nested {depth} levels deep (a facts file has at most {MAX_DEPTH})",
+                         hint=fix)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"facts file {path} does not exist", hint="pass a file written by --save-facts") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read facts file {path} ({exc})", hint="pass a file written by --save-facts") from None
-    try:
-        obj = json.loads(text)
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
     except json.JSONDecodeError as exc:
         raise UsageError(
-            f"facts file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-            hint="send the file exactly as `aipc doctor --save-facts` wrote it",
+            f"facts file {source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", hint=fix,
         ) from None
-    return validate_facts(obj, str(path))
+    except _BadFacts as exc:
+        raise UsageError(f"facts file {source} holds {exc}", hint=fix) from None
+    except (ValueError, RecursionError) as exc:  # anything the bounds above did not foresee: still one line
+        raise UsageError(f"facts file {source} cannot be read as JSON ({type(exc).__name__})", hint=fix) from None
+
+
+def load_facts(path: Path) -> Facts:
+    """Read and validate a facts file written by ``--save-facts`` (or re-saved by an editor or PowerShell)."""
+    hint = "pass a file written by --save-facts"
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_FACTS_BYTES:
+            raise UsageError(f"facts file {path} is {size} bytes (a facts file is far below "
+                             f"{MAX_FACTS_BYTES // (1024 * 1024)} MiB)", hint=hint)
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"facts file {path} does not exist", hint=hint) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read facts file {path} ({exc.strerror or exc})", hint=hint) from None
+    try:
+        text = decode_facts(data)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"facts file {path} is neither UTF-8 nor UTF-16 text ({exc.reason} at byte {exc.start})",
+                         hint=hint) from None
+    return validate_facts(parse_facts_text(text, str(path)), str(path))
+
+
+def facts_json(obj: Any) -> str:
+    """JSON text for facts or a report; NaN and Infinity are refused (they are not JSON), never written."""
+    try:
+        return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise AipcError(f"cannot write JSON: {exc}", hint="report this as an aipc bug") from None
 
 
 def save_facts(path: Path, facts: Facts) -> None:
-    atomic_write_json(Path(path), facts)
+    write_json(path, facts, "--save-facts")
+
+
+def write_json(path: Path, obj: Any, option: str) -> None:
+    """Write a doctor output (``--json``/``--save-facts``) atomically; an OSError becomes one line (exit 2)."""
+    text = facts_json(obj)
+    try:
+        atomic_write_text(Path(path), text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {option} {path} ({exc.strerror or exc})",
+                         hint=f"pass a writable file path to {option}") from None

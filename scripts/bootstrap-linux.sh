@@ -104,10 +104,11 @@ say "pinned minimums: cmake >= $CMAKE_MIN, ninja >= $NINJA_MIN, Python $PYTHON_M
 # --- 1. distribution -----------------------------------------------------------------------------------------------
 distro="unknown"
 if [ -r "$OS_RELEASE" ]; then
+    # ID, then ID_LIKE only when it is set (Debian itself has none): "ubuntu (like debian)", "debian"
     # shellcheck source=/dev/null
-    distro="$(. "$OS_RELEASE"; printf '%s %s' "${ID:-unknown}" "${ID_LIKE:-}")"
+    distro="$(. "$OS_RELEASE"; printf '%s' "${ID:-unknown}"; [ -n "${ID_LIKE:-}" ] && printf ' (like %s)' "$ID_LIKE"; true)"
 fi
-case " $distro " in
+case " ${distro//[()]/} " in
     *" ubuntu "* | *" debian "*) say "distribution: $distro" ;;
     *) die "this script supports Ubuntu and Debian (found: $distro)" \
         "install python3-venv, git, cmake >= $CMAKE_MIN, ninja >= $NINJA_MIN and a C++ compiler, then run: aipc doctor" ;;

@@ -5,7 +5,8 @@
 .DESCRIPTION
     Installs with winget, each only when missing or older than the pinned minimum:
       Python (the newest version in [python] wheel_versions of the pins), Git, Visual Studio Build Tools
-      (the pinned major version, with the C++ workload and the pinned Windows SDK), CMake, Ninja and NuGet.
+      (the pinned major version, with the C++ workload, the x64 MSVC tools, the Spectre-mitigated libraries and the
+      pinned Windows SDK), CMake, Ninja and NuGet.
     Enables Win32 long paths (the only step that asks for elevation, in a separate elevated process) and git's
     core.longpaths, creates a venv with aipc installed editable, and runs `aipc doctor`.
     Every version comes from the pins file (src/aipc/pins.toml), read by a small TOML reader below.
@@ -72,9 +73,16 @@ $PythonWant = ($WheelPythons | Sort-Object { [version]$_ } | Select-Object -Last
 $SdkBuild = ([version]$SdkMin).Build
 $SdkComponent = if ($SdkBuild -ge 22000) { "Microsoft.VisualStudio.Component.Windows11SDK.$SdkBuild" }
                 else { "Microsoft.VisualStudio.Component.Windows10SDK.$SdkBuild" }
+# the same list as src/aipc/platforms/windows.py VS_COMPONENTS (aipc doctor checks each; tests/test_bootstrap.py
+# keeps the two equal), plus the pinned SDK:
+#   VCTools: MSBuild and the Visual Studio generator ORT's and genai's build.py use by default;
+#   VC.Tools.x86.x64: the x64 MSVC compiler (>= the pinned toolset);
+#   VC.Runtimes.x86.x64.Spectre: genai's cmake/msvc_security.cmake compiles with /Qspectre, and MSBuild then needs
+#   the Spectre-mitigated libraries (error MSB8040 without them); --includeRecommended does not bring them
 $VsComponents = @(
     'Microsoft.VisualStudio.Workload.VCTools',
     'Microsoft.VisualStudio.Component.VC.Tools.x86.x64',
+    'Microsoft.VisualStudio.Component.VC.Runtimes.x86.x64.Spectre',
     $SdkComponent
 )
 
@@ -184,9 +192,13 @@ function Get-VisualStudio {
     if (-not (Test-Path -LiteralPath $VsWhere)) { return $null }
     $path = & $VsWhere -latest -products * -version $VsRange -requires 'Microsoft.VisualStudio.Component.VC.Tools.x86.x64' -property installationPath
     if (-not $path) { return $null }
+    $path = "$path".Trim()
     $msvcFile = Join-Path $path 'VC\Auxiliary\Build\Microsoft.VCToolsVersion.default.txt'
     $msvc = if (Test-Path -LiteralPath $msvcFile) { (Get-Content -LiteralPath $msvcFile -TotalCount 1).Trim() } else { $null }
-    return @{ Path = "$path".Trim(); Msvc = $msvc }
+    # every component of the list, in that installation (the SDK is checked on disk by Test-WindowsSdk)
+    $all = @(& $VsWhere -products * -version $VsRange -requires ($VsComponents | Where-Object { $_ -ne $SdkComponent }) -property installationPath)
+    $complete = (@($all | ForEach-Object { "$_".Trim() }) -contains $path)
+    return @{ Path = $path; Msvc = $msvc; Complete = $complete }
 }
 
 function Test-WindowsSdk {
@@ -204,19 +216,19 @@ function Test-WindowsSdk {
 $vs = Get-VisualStudio
 $sdk = Test-WindowsSdk
 $addArgs = ($VsComponents | ForEach-Object { "--add $_" }) -join ' '
-if ($vs -and (Test-VersionAtLeast $vs.Msvc $MsvcMin) -and $sdk) {
-    Write-Host "ok: Visual Studio $VsYear at $($vs.Path), MSVC $($vs.Msvc), Windows SDK $sdk"
+if ($vs -and $vs.Complete -and (Test-VersionAtLeast $vs.Msvc $MsvcMin) -and $sdk) {
+    Write-Host "ok: Visual Studio $VsYear at $($vs.Path), MSVC $($vs.Msvc), Windows SDK $sdk, components: $($VsComponents -join ', ')"
 } elseif ($vs) {
     # installed but missing the toolset or SDK: add the components to that installation (the VS installer elevates)
     $installer = Join-Path ${env:ProgramFiles(x86)} 'Microsoft Visual Studio\Installer\setup.exe'
     $modify = "modify --installPath `"$($vs.Path)`" $addArgs --includeRecommended --passive --norestart"
-    if ($PSCmdlet.ShouldProcess($vs.Path, "VS installer $modify (MSVC $($vs.Msvc) / SDK $sdk; pins: MSVC >= $MsvcMin, SDK >= $SdkMin)")) {
+    if ($PSCmdlet.ShouldProcess($vs.Path, "VS installer $modify (MSVC $($vs.Msvc) / SDK $sdk / all components: $($vs.Complete); pins: MSVC >= $MsvcMin, SDK >= $SdkMin)")) {
         $p = Start-Process -FilePath $installer -ArgumentList $modify -Wait -PassThru
         if ($p.ExitCode -notin 0, 3010) { Fail "the Visual Studio installer failed (exit $($p.ExitCode))" "run it by hand: `"$installer`" $modify" }
     }
 } else {
     $override = "--wait --passive --norestart $addArgs --includeRecommended"
-    Install-WingetPackage "Microsoft.VisualStudio.$VsYear.BuildTools" "Visual Studio $VsYear Build Tools, C++ workload, $SdkComponent" $override
+    Install-WingetPackage "Microsoft.VisualStudio.$VsYear.BuildTools" "Visual Studio $VsYear Build Tools: $($VsComponents -join ', ')" $override
 }
 
 # --- 4. long paths (the one elevated step) -----------------------------------------------------------------------------

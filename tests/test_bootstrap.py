@@ -388,3 +388,56 @@ def test_windows_script_parses_with_pwsh() -> None:
     )
     proc = subprocess.run([pwsh, "-NoProfile", "-Command", cmd], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- one list of Visual Studio components (issue 12, point 1) and the distribution line ------------------------------
+
+
+def windows_vs_components() -> list[str]:
+    """The entries of ``$VsComponents = @(...)`` in bootstrap-windows.ps1, as written (quotes stripped)."""
+    code = strip_comments(WINDOWS.read_text(encoding="utf-8"), powershell=True)
+    match = re.search(r"^\$VsComponents = @\((.*?)^\)", code, flags=re.S | re.M)
+    assert match, "bootstrap-windows.ps1 has no $VsComponents = @( ... ) list"
+    return [item.strip().strip("'\"") for item in match.group(1).split(",") if item.strip()]
+
+
+def test_windows_installs_the_components_doctor_checks() -> None:
+    from aipc.build.vswhere import VC_COMPONENT
+    from aipc.doctor.checks import check_vs_components  # noqa: F401 (the check that reads the same list)
+    from aipc.platforms.windows import VS_COMPONENTS
+
+    listed = windows_vs_components()
+    spectre = "Microsoft.VisualStudio.Component.VC.Runtimes.x86.x64.Spectre"
+    assert spectre in listed
+    assert [c for c in listed if c != "$SdkComponent"] == [c for c, _ in VS_COMPONENTS]
+    assert "$SdkComponent" in listed and VC_COMPONENT in listed
+    code = strip_comments(WINDOWS.read_text(encoding="utf-8"), powershell=True)
+    # the components go to both the VS installer (modify) and the winget override, and an installation missing
+    # any of them is not "ok"
+    assert '$addArgs = ($VsComponents | ForEach-Object { "--add $_" })' in code
+    assert "$override = \"--wait --passive --norestart $addArgs --includeRecommended\"" in code
+    assert "modify --installPath" in code and "$vs.Complete" in code
+
+
+def test_component_list_parser_sees_a_change(tmp_path: Path) -> None:
+    text = WINDOWS.read_text(encoding="utf-8").replace(
+        "    'Microsoft.VisualStudio.Component.VC.Runtimes.x86.x64.Spectre',\n", "")
+    code = strip_comments(text, powershell=True)
+    match = re.search(r"^\$VsComponents = @\((.*?)^\)", code, flags=re.S | re.M)
+    assert match and "Spectre" not in match.group(1)
+
+
+@needs_bash
+@pytest.mark.parametrize(("os_release", "line"), [
+    ("ID=debian\nVERSION_ID=\"12\"\n", "distribution: debian"),
+    ("ID=ubuntu\nID_LIKE=debian\n", "distribution: ubuntu (like debian)"),
+    ('ID=linuxmint\nID_LIKE="ubuntu debian"\n', "distribution: linuxmint (like ubuntu debian)"),
+])
+def test_linux_distribution_line_has_no_empty_field(fake_system: dict[str, Path], os_release: str, line: str) -> None:
+    f = fake_system
+    f["os_release"].write_text(os_release, encoding="utf-8")
+    proc = run_linux("--dry-run", "--no-doctor", "--pins", str(f["pins"]), "--venv", str(f["venv"]),
+                     env={"AIPC_OS_RELEASE": str(f["os_release"])}, path_first=f["bin"])
+    assert proc.returncode == 0, proc.stderr
+    assert line in proc.stdout.splitlines(), proc.stdout
+    assert not any(ln.startswith("distribution:") and ln != ln.rstrip() for ln in proc.stdout.splitlines())

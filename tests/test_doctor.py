@@ -19,11 +19,19 @@ import pytest
 from aipc.doctor import checks
 from aipc.doctor.checks import CheckResult, run_checks
 from aipc.doctor.facts import validate_facts
+from aipc.doctor.windows import wddm_of
 from aipc.errors import UsageError
 from aipc.pins import DEFAULT_PINS, Pins, load_pins
+from aipc.platforms.windows import VS_COMPONENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3
+
+
+def pip_ok(index: str) -> dict[str, Any]:
+    """``tools.pip`` facts of a machine whose pip reaches its index."""
+    return {"venv": True, "ensurepip": True, "config_files": [], "no_index": False,
+            "sources": [{"kind": "index", "url": index, "ok": True, "status": 200, "seconds": 0.2}]}
 
 
 def healthy_windows() -> dict[str, Any]:
@@ -41,11 +49,12 @@ def healthy_windows() -> dict[str, Any]:
             "cmake": {"path": "C:\\Program Files\\CMake\\bin\\cmake.exe", "version": "3.31.2"},
             "ninja": {"path": "C:\\tools\\ninja.exe", "version": "1.12.1"},
             "nuget": {"path": None, "version": None},
+            "pip": pip_ok("https://pypi.org/simple"),
         },
         "packages": {"interpreter": "C:\\Python312\\python.exe",
                      "installed": {"onnxruntime-directml": "1.24.4", "onnxruntime-genai-directml": "0.15.2",
                                    "numpy": "2.2.1"}},
-        "runtime": {"ort_libraries": []},
+        "runtime": {"ort_libraries": [], "aipc_wheels": {"dir": "C:\\b\\aipc\\wheels", "exists": True, "files": []}},
         "devices": {"openvino": {
             "status": "ok", "version": "2026.4.1-20468", "devices": ["CPU", "GPU", "NPU"],
             "device_names": {"CPU": "Intel(R) Core(TM) Ultra 7 155H", "GPU": "Intel(R) Arc(TM) Graphics (iGPU)",
@@ -58,6 +67,8 @@ def healthy_windows() -> dict[str, Any]:
                    "display_version": "24H2", "architecture": "64-bit", "total_memory_kb": 32_000_000,
                    "free_memory_kb": 18_000_000},
             "processor_architecture": "AMD64",
+            "processor_identifier": "Intel64 Family 6 Model 170 Stepping 4, GenuineIntel",
+            "processor_name": "Intel(R) Core(TM) Ultra 7 155H",
             "long_paths_enabled": 1,
             "kits_root": "C:\\Program Files (x86)\\Windows Kits\\10\\",
             "sdk": [{"version": "10.0.22621.0", "d3d12_h": True}, {"version": "10.0.26100.0", "d3d12_h": True}],
@@ -83,6 +94,7 @@ def healthy_windows() -> dict[str, Any]:
                     "installation_path": "C:\\Program Files\\Microsoft Visual Studio\\2022\\Community",
                     "product_line_version": "2022", "product_id": "Microsoft.VisualStudio.Product.Community",
                     "is_complete": True, "has_vc_tools": True,
+                    "components": {c: True for c, _ in VS_COMPONENTS},
                     "msvc_toolsets": [{"version": "14.38.33130", "cl_x64": True},
                                       {"version": "14.42.34433", "cl_x64": True}]}]},
         },
@@ -103,9 +115,12 @@ def healthy_linux() -> dict[str, Any]:
         "tools": {"git": {"path": "/usr/bin/git", "version": "2.43.0"},
                   "cmake": {"path": "/usr/local/bin/cmake", "version": "3.30.1"},
                   "ninja": {"path": "/usr/bin/ninja", "version": "1.11.1"},
-                  "nuget": {"path": None, "version": None}},
+                  "nuget": {"path": None, "version": None},
+                  "cc": {"command": "cc", "path": "/usr/bin/cc", "kind": "gcc", "version": "13.2.0"},
+                  "pip": pip_ok("https://pypi.org/simple")},
         "packages": {"interpreter": "/usr/bin/python3", "installed": {}},
-        "runtime": {"ort_libraries": []},
+        "runtime": {"ort_libraries": [], "aipc_wheels": {"dir": "/home/alice/src/aipc/wheels", "exists": True,
+                                                          "files": []}},
         "devices": {"openvino": {"status": "ok", "version": "2026.4.1", "devices": ["CPU", "GPU", "NPU"],
                                  "device_names": {"NPU": "Intel(R) AI Boost"}, "python": "/x/bin/python"}},
         "linux": {
@@ -152,7 +167,8 @@ def test_healthy_windows_ai_pc_passes(pins: Pins) -> None:
     res = verdicts(healthy_windows(), pins)
     not_pass = {n: (r.status, r.found) for n, r in res.items() if r.status != "pass"}
     # genai 0.15.2 downloads nuget.exe itself; the Linux-only checks do not apply
-    assert set(not_pass) == {"nuget.exe", "NPU access (Linux)", "NPU user-space driver (Linux)"}, not_pass
+    assert set(not_pass) == {"nuget.exe", "NPU access (Linux)", "NPU user-space driver (Linux)", "C++ compiler"}, \
+        not_pass
     assert all(s == "skip" for s, _ in not_pass.values())
     assert "Intel(R) AI Boost, driver 32.0.100.4239" in res["NPU"].found
     assert "MSVC 14.42.34433" in res["Visual Studio C++"].found  # the newest toolset is the one reported
@@ -440,9 +456,9 @@ def test_gpu_and_directx(pins: Pins) -> None:
     assert verdicts(facts, pins)["GPU"].status == "warn"
     facts["windows"]["d3d12_dll"] = False
     assert verdicts(facts, pins)["DirectX 12"].status == "fail"
-    assert checks.wddm_of("31.0.101.5590") == (3, 1)
-    assert checks.wddm_of("27.20.100.9316") == (2, 7)
-    assert checks.wddm_of("10.0.26100.1") is None
+    assert wddm_of("31.0.101.5590") == (3, 1)
+    assert wddm_of("27.20.100.9316") == (2, 7)
+    assert wddm_of("10.0.26100.1") is None
 
 
 def test_os_versions(pins: Pins) -> None:
@@ -496,14 +512,17 @@ def test_build_tools(pins: Pins) -> None:
     facts["tools"]["git"] = {"path": None, "version": None}
     facts["tools"]["ninja"] = {"path": None, "version": None}
     res = verdicts(facts, pins)
-    assert res["CMake"].status == "fail" and "< 3.28" in res["CMake"].found and "cmake>=3.28" in res["CMake"].fix
+    # the build venv can be made, so the builds run its pinned CMake: the old one on PATH only warns
+    assert res["CMake"].status == "warn" and "below the minimum 3.28" in res["CMake"].found
+    assert "cmake==3.31.6" in res["CMake"].found and 'pip install "cmake==3.31.6"' in res["CMake"].fix
     assert res["Git"].status == "fail" and "Git.Git" in res["Git"].fix
-    assert res["Ninja"].status == "warn"  # optional on Windows (Visual Studio generator)
+    assert res["Ninja"].status == "warn"
     facts = healthy_linux()
     facts["tools"]["ninja"] = {"path": None, "version": None}
-    assert verdicts(facts, pins)["Ninja"].status == "fail"  # the generator on Linux
+    facts["tools"]["pip"]["sources"][0].update(ok=False, error="URLError: timed out")
+    assert verdicts(facts, pins)["Ninja"].status == "fail"  # no build venv: the generator on Linux is missing
     facts["tools"]["cmake"] = {"path": "/usr/bin/cmake", "version": None, "error": "exit code 1: boom"}
-    assert verdicts(facts, pins)["CMake"].status == "warn"
+    assert verdicts(facts, pins)["CMake"].status == "fail"
 
 
 def test_missing_or_malformed_inner_facts_give_skips_not_tracebacks(pins: Pins) -> None:
@@ -563,7 +582,7 @@ def test_cli_recorded_facts_table_json_and_exit_codes(tmp_path: Path) -> None:
     proc = run_doctor("--facts", str(healthy), "--json", str(tmp_path / "report.json"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Intel(R) AI Boost, driver 32.0.100.4239" in proc.stdout
-    assert "aipc doctor: 27 checks" in proc.stdout and " s; facts: " in proc.stdout
+    assert f"aipc doctor: {len(checks.CHECKS)} checks" in proc.stdout and " s; facts: " in proc.stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["summary"]["fail"] == 0 and report["exit_code"] == 0 and report["platform"] == "windows"
     assert {c["name"] for c in report["checks"]} >= {"NPU", "Visual Studio C++", "VC++ runtime"}

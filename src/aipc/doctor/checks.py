@@ -7,30 +7,43 @@ Sources: shared/docs/upstream-build.md sections 6-7, shared/docs/npu.md sections
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from ..build.ortlib import api_version_for
 from ..errors import PinsError
 from ..pins import Pins, compat_row_for
 from ..platforms import ORT_DISTS, PLATFORM_NAMES, get_platform
+from ..platforms.windows import CMD_METACHARACTERS, VS_COMPONENTS
 from .facts import Facts, get
-from .windows import is_dx12_adapter, is_hardware_adapter, wddm_of
+from .windows import effective_wddm, is_dx12_adapter, is_hardware_adapter
 
 STATUSES = ("pass", "warn", "fail", "skip")
 CATEGORIES = ("system", "build", "devices", "runtime")
+# What a user wants the machine for; every check names the goals a failure of it blocks (``aipc doctor --for``).
+GOALS = {
+    "verify": "ready to verify (aipc verify: the paths' smoke tests)",
+    "build-dml": "ready to build the DirectML wheels (aipc build)",
+    "build-npu": "ready to build the NPU library wheel (aipc build-npu)",
+    "npu": "ready to run on the NPU",
+}
+ALL_GOALS = tuple(GOALS)
+BUILDS = ("build-dml", "build-npu")
 
 GIB = 1024**3
 DISK_WARN_GIB = 40
 DISK_FAIL_GIB = 15
 MEMORY_WARN_GIB = 16
 MEMORY_FAIL_GIB = 8
+# the share of installed memory a machine may hide (firmware, integrated GPU) and still count as its nominal size
+MEMORY_RESERVED_FRACTION = 0.08
 WIN11_22H2_BUILD = 22621
 WIN11_BUILD = 22000
 LINUX_NPU_KERNEL = (6, 6)
@@ -47,6 +60,7 @@ VS_BUILDTOOLS = (
 )
 VS_INSTALLER = r'"C:\Program Files (x86)\Microsoft Visual Studio\Installer\setup.exe"'
 GENAI_DISTS = ("onnxruntime-genai", "onnxruntime-genai-directml", "onnxruntime-genai-cuda")
+NPU_DIST = "intel-npu-acceleration-library"
 
 
 @dataclass(frozen=True)
@@ -56,30 +70,40 @@ class CheckResult:
     status: str
     found: str
     fix: str = ""
+    # the goals (GOALS) a failure of this check blocks
+    goals: tuple[str, ...] = ALL_GOALS
 
-    def to_json(self) -> dict[str, str]:
-        return asdict(self)
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["goals"] = list(self.goals)
+        return data
 
 
 class _R:
     """Shorthands to build a result for the check being evaluated."""
 
-    def __init__(self, category: str, name: str) -> None:
-        self.category, self.name = category, name
+    def __init__(self, category: str, name: str, goals: tuple[str, ...] = ALL_GOALS) -> None:
+        self.category, self.name, self.goals = category, name, goals
 
     def __call__(self, status: str, found: str, fix: str = "") -> CheckResult:
-        return CheckResult(self.name, self.category, status, found, fix if status != "pass" else "")
+        return CheckResult(self.name, self.category, status, found, fix if status != "pass" else "", self.goals)
 
 
 CheckFn = Callable[[Facts, Pins], CheckResult]
 CHECKS: list[tuple[str, str, CheckFn]] = []
+CHECK_GOALS: dict[str, tuple[str, ...]] = {}
 
 
-def check(category: str, name: str, only: str | None = None,
+def check(category: str, name: str, only: str | None = None, goals: tuple[str, ...] = ALL_GOALS,
           ) -> Callable[[Callable[[Facts, Pins, _R], CheckResult]], CheckFn]:
-    """Register ``fn(facts, pins, r)`` as a check; ``r`` builds its results. ``only="windows"``: a skip elsewhere."""
+    """Register ``fn(facts, pins, r)`` as a check; ``r`` builds its results. ``only="windows"``: a skip elsewhere.
+    ``goals``: what a failure of this check blocks (the per-goal verdict and ``--for``)."""
+    unknown = set(goals) - set(GOALS)
+    if unknown or not goals:
+        raise ValueError(f"check {name!r}: unknown goals {sorted(unknown)}")
+
     def deco(fn: Callable[[Facts, Pins, _R], CheckResult]) -> CheckFn:
-        r = _R(category, name)
+        r = _R(category, name, goals)
 
         def run(facts: Facts, pins: Pins) -> CheckResult:
             if only is not None and platform_of(facts) != only:
@@ -87,6 +111,7 @@ def check(category: str, name: str, only: str | None = None,
             return fn(facts, pins, r)
 
         CHECKS.append((category, name, run))
+        CHECK_GOALS[name] = goals
         return run
     return deco
 
@@ -105,6 +130,15 @@ def version(text: Any) -> Version | None:
 
 def platform_of(facts: Facts) -> str:
     return str(get(facts, "host.platform", str) or "unknown")
+
+
+def is_wsl(facts: Facts) -> bool:
+    """Linux facts from WSL: the collector's flag, or a WSL kernel string (``...-microsoft-standard-WSL2``) alone,
+    as an older collector or a hand-made facts file may have only that."""
+    if get(facts, "linux.wsl", bool):
+        return True
+    texts = (get(facts, "linux.kernel", str), get(facts, "host.release", str), get(facts, "host.version", str))
+    return any(t is not None and re.search(r"microsoft|wsl", t, re.I) is not None for t in texts)
 
 
 def _gib(n: float) -> str:
@@ -139,7 +173,7 @@ def check_os(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if kernel is None:
         return _missing(r, "Linux kernel", facts, "linux")
     distro = get(facts, "linux.os_release.PRETTY_NAME", str) or "Linux"
-    wsl = bool(get(facts, "linux.wsl", bool))
+    wsl = is_wsl(facts)
     found = f"{distro}, kernel {kernel}{' (WSL)' if wsl else ''}"
     kv = get(facts, "linux.kernel_version", list)
     if wsl:
@@ -151,16 +185,33 @@ def check_os(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("pass", found)
 
 
+X86_64_NAMES = ("x86_64", "amd64", "x64")
+# how Windows names an Arm processor: Win32_OperatingSystem.OSArchitecture ("ARM 64-bit Processor"), the
+# PROCESSOR_IDENTIFIER ("ARMv8 (64-bit) Family 8 ...") and Win32_Processor.Name ("Snapdragon(R) X Elite ...")
+ARM_RE = re.compile(r"\barm|aarch64|snapdragon|qualcomm|oryon", re.I)
+
+
 @check("system", "architecture")
 def check_architecture(facts: Facts, pins: Pins, r: _R) -> CheckResult:
-    machine = get(facts, "windows.processor_architecture", str) if platform_of(facts) == "windows" else None
-    machine = machine or get(facts, "host.machine", str)
+    fix = "use an x86-64 Windows 11 or Linux machine"
+    if platform_of(facts) == "windows":
+        # PROCESSOR_ARCHITECTURE is the *process's* view: x64 Python emulated on Arm64 Windows reports AMD64, so the
+        # recorded processor names decide
+        proc_arch = get(facts, "windows.processor_architecture", str)
+        names = {k: get(facts, f"windows.{k}", str) for k in ("os.architecture", "processor_identifier",
+                                                               "processor_name")}
+        arm = next((v for v in names.values() if v and ARM_RE.search(v)), None)
+        if arm is not None:
+            return r("fail", f"Arm64 Windows ({arm}); this Python runs as {proc_arch or '?'} under emulation: aipc "
+                             "builds and tests x86-64 (Intel Core Ultra) only", fix)
+        machine = proc_arch or get(facts, "host.machine", str)
+    else:
+        machine = get(facts, "host.machine", str)
     if machine is None:
         return _missing(r, "architecture", facts, "host")
-    if machine.lower() in ("x86_64", "amd64", "x64"):
+    if machine.lower() in X86_64_NAMES:
         return r("pass", machine)
-    return r("fail", f"{machine}: aipc builds and tests x86-64 (Intel Core Ultra) only",
-             "use an x86-64 Windows 11 or Linux machine")
+    return r("fail", f"{machine}: aipc builds and tests x86-64 (Intel Core Ultra) only", fix)
 
 
 @check("system", "Python")
@@ -189,22 +240,54 @@ def check_python(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("pass", found)
 
 
-@check("system", "Python for the NPU library")
+def own_npu_wheel(facts: Facts) -> str | None:
+    """aipc's own intel-npu-acceleration-library wheel (``py3-none-<platform>``) in the recorded wheels/ folder that
+    installs on the facts' platform, by file name; None when there is none (or the folder was not recorded)."""
+    files = get(facts, "runtime.aipc_wheels.files", list) or []
+    plat = get_platform(platform_of(facts) if platform_of(facts) in PLATFORM_NAMES else "linux")
+    for name in files:
+        if not isinstance(name, str):
+            continue
+        try:
+            dist, _, _, tags = parse_wheel_filename(name)
+        except InvalidWheelFilename:
+            continue
+        if dist != NPU_DIST:
+            continue
+        if all(t.interpreter == "py3" and t.abi == "none" and _platform_fits(t.platform, plat.name,
+                                                                              plat.wheel_platform_tag_prefix)
+               for t in tags):
+            return name
+    return None
+
+
+def _platform_fits(tag: str, platform: str, prefix: str) -> bool:
+    return tag.endswith(prefix) or (platform == "linux" and re.fullmatch(r"manylinux\w*_x86_64", tag) is not None)
+
+
+@check("system", "Python for the NPU library", goals=("npu", "build-npu"))
 def check_python_npu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     ver = get(facts, "python.version", str)
     if ver is None:
         return _missing(r, "Python", facts, "python")
-    lo, top = str(pins.npu["python_min"]), str(pins.npu["python_max"])
-    v, vmax = version(".".join(ver.split(".")[:2])), version(top)
-    if v is not None and vmax is not None and v > vmax:
-        return r("warn", f"Python {ver}: PyPI has intel-npu-acceleration-library wheels up to cp{top.replace('.', '')} "
-                         f"only (and its build needs OpenVINO {pins.npu['openvino']}, also up to {top}), so the NPU "
-                         "library path is skipped unless wheels/ holds aipc's own py3-none wheel; "
-                         f"OpenVINO GenAI on NPU works on {pins.toolchain['python_min']}-"
-                         f"{pins.toolchain['python_max']}",
-                 f"build aipc's wheel with `nox -s build_npu -- --python <CPython {lo}-{top}>`, or run aipc with "
-                 f"Python {top} (py -{top} -m nox -s verify)")
-    return r("pass", f"Python {ver} is within {pins.toolchain['python_min']}-{top}")
+    aipc_min = pins.toolchain["python_min"]
+    npu_min, npu_max = str(pins.npu["python_min"]), str(pins.npu["python_max"])
+    # the range where both hold: aipc runs (>= toolchain python_min) and the library's wheels / its build's
+    # OpenVINO exist ([npu] python_min-python_max)
+    lo = max(aipc_min, npu_min, key=lambda s: version(s) or Version("0"))
+    wheel = own_npu_wheel(facts)
+    where = get(facts, "runtime.aipc_wheels.dir", str) or "wheels/"
+    if wheel is not None:
+        return r("pass", f"Python {ver}; {where} holds aipc's own {wheel} (py3-none: every CPython >= {aipc_min})")
+    v, vlo, vmax = version(".".join(ver.split(".")[:2])), version(lo), version(npu_max)
+    if v is not None and vlo is not None and vmax is not None and not vlo <= v <= vmax:
+        return r("warn", f"Python {ver}: intel-npu-acceleration-library's wheels on PyPI (and OpenVINO "
+                         f"{pins.npu['openvino']}, which building it needs) cover CPython {npu_min}-{npu_max}; with "
+                         f"aipc's minimum {aipc_min} that is {lo}-{npu_max}; {where} holds no aipc-built NPU wheel, so "
+                         "the NPU library path is skipped (OpenVINO GenAI on the NPU is not affected)",
+                 f"build aipc's py3 wheel once with a CPython {lo}-{npu_max}: `nox -s build_npu -- --python "
+                 f"<python{npu_max}>` (it then serves every CPython >= {aipc_min}), or run aipc with Python {npu_max}")
+    return r("pass", f"Python {ver} is within {lo}-{npu_max} (the library's wheels and its build)")
 
 
 @check("system", "Python installation")
@@ -223,7 +306,7 @@ def check_python_install(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("pass", f"{exe}" + (f"; `python` on PATH: {on_path}" if on_path and on_path != exe else ""))
 
 
-@check("system", "free disk")
+@check("system", "free disk", goals=BUILDS)
 def check_disk(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     free = get(facts, "host.disk_free_bytes", int)
     where = get(facts, "host.workdir", str) or "the work directory"
@@ -239,20 +322,37 @@ def check_disk(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("pass", found)
 
 
+def nominal_gib(visible: int) -> int:
+    """The installed size (GiB) a visible memory size stands for: firmware and the integrated GPU reserve part of
+    it, so a 16 GB laptop shows 15.4-15.7 GiB (Windows' TotalVisibleMemorySize, Linux's MemTotal). Rounds up to
+    the next whole GiB when at most MEMORY_RESERVED_FRACTION is missing, else down."""
+    gib = visible / GIB
+    up = math.ceil(gib)
+    return up if gib >= up * (1 - MEMORY_RESERVED_FRACTION) else math.floor(gib)
+
+
 @check("system", "memory")
 def check_memory(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     total = get(facts, "linux.memory_total_bytes", int)
+    installed = None
     if platform_of(facts) == "windows":
         kb = get(facts, "windows.os.total_memory_kb", int)
         total = kb * 1024 if kb is not None else None
-    if total is None:
+        installed = get(facts, "windows.installed_memory_bytes", int)
+    if total is None and installed is None:
         return _missing(r, "memory size", facts, platform_of(facts))
-    found = f"{_gib(total)} RAM"
-    fix = "close other programs and build with fewer jobs (e.g. --parallel 4); 16 GiB+ is recommended"
-    if total < MEMORY_FAIL_GIB * GIB:
-        return r("fail", f"{found} (< {MEMORY_FAIL_GIB} GiB: a Phi-3-mini model and the build will not fit)", fix)
-    if total < MEMORY_WARN_GIB * GIB:
-        return r("warn", f"{found} (< {MEMORY_WARN_GIB} GiB)", fix)
+    if installed is not None and installed > 0:
+        size = round(installed / GIB)
+        found = f"{size} GiB installed" + (f" ({_gib(total)} visible)" if total is not None else "")
+    else:
+        assert total is not None
+        size = nominal_gib(total)
+        found = f"{_gib(total)} RAM visible (about {size} GiB installed; firmware and graphics reserve the rest)"
+    fix = "close other programs and build with fewer jobs (e.g. --jobs 4); 16 GiB+ is recommended"
+    if size < MEMORY_FAIL_GIB:
+        return r("fail", f"{found}: < {MEMORY_FAIL_GIB} GiB, a Phi-3-mini model and the build will not fit", fix)
+    if size < MEMORY_WARN_GIB:
+        return r("warn", f"{found}: < {MEMORY_WARN_GIB} GiB", fix)
     return r("pass", found)
 
 
@@ -274,29 +374,139 @@ def _tool(facts: Facts, r: _R, tool: str, minimum: str | None, missing_status: s
     return r("pass", found)
 
 
-@check("build", "Git")
+@check("build", "Git", goals=("build-dml",))
 def check_git(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     fix = "winget install --id Git.Git -e" if platform_of(facts) == "windows" else "sudo apt install git"
     return _tool(facts, r, "git", None, "fail", fix)
 
 
-@check("build", "CMake")
+def build_venv_ready(facts: Facts) -> bool | None:
+    """Can aipc's build venv be made (see :func:`check_build_venv`)? None when the facts do not say."""
+    pip = get(facts, "tools.pip", dict)
+    if pip is None:
+        return None
+    return _build_venv_verdict(pip)[0] == "pass"
+
+
+def _build_tool(facts: Facts, pins: Pins, r: _R, tool: str, optional_on_windows: bool = False) -> CheckResult:
+    """CMake / Ninja: the ORT and genai builds run the ``[build_tools]`` pin, which aipc's build venv installs from
+    pip; the tool on PATH matters only when that venv cannot be made (no index, no local wheelhouse)."""
+    pinned = pins.build_tools[tool]
+    minimum = pins.toolchain[f"{tool}_min"]
+    win = platform_of(facts) == "windows"
+    pip_fix = f'python -m pip install "{tool}=={pinned}"'
+    if win:
+        fix = (f"{pip_fix} (or winget install --id {'Kitware.CMake' if tool == 'cmake' else 'Ninja-build.Ninja'} -e)")
+    else:
+        fix = (f"{pip_fix} into the venv you build from (Debian/Ubuntu's apt {tool} is often older than {minimum})")
+    info = get(facts, f"tools.{tool}", dict)
+    if info is None:
+        return _missing(r, tool, facts, f"tools.{tool}")
+    venv = build_venv_ready(facts)
+    path, ver = info.get("path"), info.get("version")
+    v, vmin = version(ver), version(minimum)
+    if not path:
+        have = f"{tool} not found on PATH"
+    elif v is None:
+        have = f"{path}: cannot read its version ({info.get('error', 'no output')})"
+    else:
+        have = f"{tool} {ver} ({path})"
+    too_old = not path or v is None or (vmin is not None and v < vmin)
+    uses = f"the build venv installs {tool}=={pinned} ([build_tools] pin) and the builds run that one"
+    if venv:
+        if too_old:
+            return r("warn", f"{have}, below the minimum {minimum}; {uses}, so this matters only for a build "
+                             "outside aipc", fix)
+        return r("pass", f"{have}; {uses}")
+    why = ("the build venv cannot be made (see the build venv check)" if venv is False
+           else "the build venv was not checked (facts from an older aipc)")
+    if too_old:
+        status = "warn" if optional_on_windows and win else "fail"
+        extra = (" (optional on Windows: the Visual Studio generator is the default)"
+                 if optional_on_windows and win else "")
+        return r(status, f"{have}, below the minimum {minimum}; {why}, so the builds would use it{extra}", fix)
+    if v is not None and version(pinned) is not None and v != version(pinned):
+        return r("pass", f"{have} >= {minimum}; {why}: the builds use it instead of the pinned {pinned}")
+    return r("pass", f"{have} (the pinned version)")
+
+
+@check("build", "CMake", goals=("build-dml",))
 def check_cmake(facts: Facts, pins: Pins, r: _R) -> CheckResult:
-    cmin = pins.toolchain["cmake_min"]
-    fix = f'python -m pip install "cmake>={cmin}" (or winget install --id Kitware.CMake -e; apt\'s cmake may be older)'
-    return _tool(facts, r, "cmake", cmin, "fail", fix)
+    return _build_tool(facts, pins, r, "cmake")
 
 
-@check("build", "Ninja")
+@check("build", "Ninja", goals=("build-dml",))
 def check_ninja(facts: Facts, pins: Pins, r: _R) -> CheckResult:
-    nmin = pins.toolchain["ninja_min"]
     # On Windows the default generator is Visual Studio 17 2022, Ninja is optional; on Linux it is the generator.
-    status = "warn" if platform_of(facts) == "windows" else "fail"
-    fix = f'python -m pip install "ninja>={nmin}" (or winget install --id Ninja-build.Ninja -e)'
-    return _tool(facts, r, "ninja", nmin, status, fix)
+    return _build_tool(facts, pins, r, "ninja", optional_on_windows=True)
 
 
-@check("build", "Visual Studio C++", only="windows")
+def _build_venv_verdict(pip: dict[str, Any]) -> tuple[str, str, str]:
+    """(status, found, fix) of the build venv from the ``tools.pip`` facts."""
+    if pip.get("venv") is False or pip.get("ensurepip") is False:
+        missing = "venv" if pip.get("venv") is False else "ensurepip"
+        return ("fail", f"this Python has no `{missing}` module, so no venv can be made (Debian/Ubuntu split it "
+                        "out of python3)",
+                "sudo apt install python3-venv (or python3.X-venv for your Python 3.X)")
+    sources = [s for s in pip.get("sources") or [] if isinstance(s, dict)]
+    usable = [s for s in sources if s.get("ok")]
+    listed = "; ".join(f"{s.get('kind')} {s.get('url')}: {'ok' if s.get('ok') else s.get('error') or 'not checked'}"
+                       for s in sources) or "none configured"
+    if usable:
+        return "pass", f"pip can reach {len(usable)} of {len(sources)} package sources ({listed})", ""
+    return ("warn", f"pip can reach no package source ({listed}): the build venv (cmake, ninja, genai's "
+                    "requirements-dev.txt, ORT's build requirements) can be made only if an earlier run left it",
+            "let pip reach its index (proxy: HTTPS_PROXY), or point pip at a local wheelhouse made with "
+            "`pip download` on a connected machine: PIP_FIND_LINKS=DIR and PIP_NO_INDEX=1 (or find-links / "
+            "no-index in pip.conf / pip.ini)")
+
+
+@check("build", "build venv (pip)")
+def check_build_venv(facts: Facts, pins: Pins, r: _R) -> CheckResult:
+    """aipc makes venvs with ``python -m venv`` and fills them with pip: the build venv (``[build_tools]`` CMake and
+    Ninja, genai's requirements-dev.txt, ORT's Python build requirements) and verify's per-path venvs. What can be
+    checked without installing anything: the venv/ensurepip modules, and whether pip's sources (as pip's config
+    files and PIP_* variables name them) answer."""
+    pip = get(facts, "tools.pip", dict)
+    if pip is None:
+        return _missing(r, "pip's configuration", facts, "tools.pip")
+    return r(*_build_venv_verdict(pip))
+
+
+GCC_FIX_UBUNTU = ("sudo apt install g++-{v} and build with CXX=g++-{v} CC=gcc-{v} (Ubuntu 22.04+ has it; on 20.04 "
+                  "from ppa:ubuntu-toolchain-r/test)")
+
+
+@check("build", "C++ compiler", goals=BUILDS)
+def check_compiler(facts: Facts, pins: Pins, r: _R) -> CheckResult:
+    """genai's CMakeLists.txt stops with "GCC version must be greater than or equal to 11"; on Windows MSVC is the
+    compiler and the Visual Studio C++ check holds its minimum (``[toolchain] msvc_toolset_min``)."""
+    if platform_of(facts) == "windows":
+        return r("skip", f"MSVC: see the Visual Studio C++ check (>= {pins.toolchain['msvc_toolset_min']})")
+    gcc_min = pins.toolchain["gcc_min"]
+    cc = get(facts, "tools.cc", dict)
+    if cc is None:
+        return _missing(r, "C/C++ compiler", facts, "tools.cc")
+    fix = GCC_FIX_UBUNTU.format(v=gcc_min)
+    if not cc.get("path"):
+        return r("fail", f"no C compiler found ({cc.get('command') or 'cc'} is not on PATH)",
+                 "sudo apt install build-essential (GCC >= " + gcc_min + ")")
+    kind, ver = cc.get("kind"), cc.get("version")
+    found = f"{kind or 'unknown compiler'} {ver or '?'} ({cc.get('path')})"
+    if kind == "gcc":
+        v, vmin = version(ver), version(gcc_min)
+        if v is None or vmin is None:
+            return r("warn", f"{found}: cannot read its version", fix)
+        if v < vmin:
+            return r("fail", f"{found} < {gcc_min}: genai's CMakeLists.txt requires GCC >= {gcc_min}", fix)
+        return r("pass", f"{found} >= {gcc_min}")
+    if kind == "clang":
+        return r("pass", f"{found}: genai sets no Clang minimum (it builds as C++20); GCC >= {gcc_min} is what "
+                         "upstream checks")
+    return r("warn", f"{found}: not GCC or Clang, the compilers genai's build knows", fix)
+
+
+@check("build", "Visual Studio C++", only="windows", goals=BUILDS)
 def check_visual_studio(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     vs_major = pins.toolchain["visual_studio"]
     year = pins.toolchain["visual_studio_year"]
@@ -315,9 +525,7 @@ def check_visual_studio(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if not with_vc:
         inst = wanted[0]
         return r("fail", f"{inst.get('display_name')} {inst.get('installation_version')} has no C++ workload",
-                 f"{VS_INSTALLER} modify --installPath \"{inst.get('installation_path')}\" "
-                 "--add Microsoft.VisualStudio.Workload.VCTools --add Microsoft.VisualStudio.Workload.NativeDesktop "
-                 "--includeRecommended --passive")
+                 _vs_modify(inst, [c for c, _ in VS_COMPONENTS]))
     best: tuple[Version, str, dict[str, Any]] | None = None
     for inst in with_vc:
         for tool in inst.get("msvc_toolsets") or []:
@@ -340,7 +548,61 @@ def check_visual_studio(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("pass", found)
 
 
-@check("build", "Windows SDK (d3d12.h)", only="windows")
+def _vs_modify(inst: dict[str, Any], components: list[str]) -> str:
+    adds = " ".join(f"--add {c}" for c in components)
+    return (f"{VS_INSTALLER} modify --installPath \"{inst.get('installation_path')}\" {adds} --passive (or run "
+            "scripts/bootstrap-windows.ps1, which installs them all)")
+
+
+def _vs_with_vc(facts: Facts, pins: Pins) -> list[dict[str, Any]]:
+    vs_major = pins.toolchain["visual_studio"]
+    instances = [i for i in get(facts, "windows.visual_studio.instances", list) or [] if isinstance(i, dict)]
+    return [i for i in instances
+            if str(i.get("installation_version", "")).split(".")[0] == vs_major and i.get("has_vc_tools")]
+
+
+@check("build", "Visual Studio components", only="windows", goals=("build-dml",))
+def check_vs_components(facts: Facts, pins: Pins, r: _R) -> CheckResult:
+    """Every component of :data:`aipc.platforms.windows.VS_COMPONENTS` (the list the bootstrap installs), in the
+    Visual Studio that has the C++ tools."""
+    if get(facts, "windows.visual_studio", dict) is None:
+        return _missing(r, "Visual Studio", facts, "windows.visual_studio")
+    candidates = _vs_with_vc(facts, pins)
+    if not candidates:
+        return r("skip", f"no Visual Studio {pins.toolchain['visual_studio_year']} with the C++ tools (see the "
+                         "Visual Studio C++ check)")
+    recorded = [i for i in candidates if isinstance(i.get("components"), dict)]
+    if not recorded:
+        return r("skip", "the installed components were not recorded (facts from an older aipc); record them again "
+                         "with `aipc doctor --save-facts FILE`")
+    best, missing = None, [c for c, _ in VS_COMPONENTS]
+    for inst in recorded:
+        lacks = [c for c, _ in VS_COMPONENTS if not inst["components"].get(c)]
+        if best is None or len(lacks) < len(missing):
+            best, missing = inst, lacks
+    assert best is not None
+    name = f"{best.get('display_name')} {best.get('installation_version')}"
+    if not missing:
+        return r("pass", f"{name} has {', '.join(c for c, _ in VS_COMPONENTS)}")
+    why = dict(VS_COMPONENTS)
+    return r("fail", f"{name} lacks " + "; ".join(f"{c} ({why[c]})" for c in missing), _vs_modify(best, missing))
+
+
+@check("build", "build path characters", only="windows", goals=("build-dml",))
+def check_build_path_chars(facts: Facts, pins: Pins, r: _R) -> CheckResult:
+    workdir = get(facts, "host.workdir", str)
+    if workdir is None:
+        return _missing(r, "work directory", facts, "host")
+    bad = sorted({c for c in workdir if c in CMD_METACHARACTERS})
+    if bad:
+        return r("fail", f"{workdir} contains the cmd metacharacter{'s' if len(bad) > 1 else ''} "
+                         f"{' '.join(bad)}: ORT's build.bat and vcvars64.bat run under cmd.exe, which splits or "
+                         "expands the path there",
+                 r"build in a directory whose path has none of & ^ % | < > ! (e.g. C:\b): aipc build --workdir C:\b")
+    return r("pass", f"{workdir}: no cmd metacharacters")
+
+
+@check("build", "Windows SDK (d3d12.h)", only="windows", goals=("build-dml",))
 def check_windows_sdk(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     sdk_min = pins.toolchain["windows_sdk_min"]
     short = ".".join(sdk_min.split(".")[2:3])
@@ -363,7 +625,7 @@ def check_windows_sdk(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("pass", found)
 
 
-@check("build", "nuget.exe", only="windows")
+@check("build", "nuget.exe", only="windows", goals=("build-dml",))
 def check_nuget(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     genai = pins.onnxruntime_genai.version
     info = get(facts, "tools.nuget", dict) or {}
@@ -379,7 +641,7 @@ def check_nuget(facts: Facts, pins: Pins, r: _R) -> CheckResult:
              "nuget.exe in a directory on PATH)")
 
 
-@check("build", "long paths", only="windows")
+@check("build", "long paths", only="windows", goals=("build-dml",))
 def check_long_paths(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     value = get(facts, "windows.long_paths_enabled", int)
     fix = (r"as administrator: reg add HKLM\SYSTEM\CurrentControlSet\Control\FileSystem /v LongPathsEnabled "
@@ -389,7 +651,7 @@ def check_long_paths(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("fail", f"LongPathsEnabled = {value if value is not None else 'not set'} (MAX_PATH 260 applies)", fix)
 
 
-@check("build", "short build path", only="windows")
+@check("build", "short build path", only="windows", goals=("build-dml",))
 def check_build_path(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     workdir = get(facts, "host.workdir", str)
     if workdir is None:
@@ -422,7 +684,7 @@ def _linux_accel(facts: Facts) -> list[dict[str, Any]]:
     return [a for a in get(facts, "linux.accel_devices", list) or [] if isinstance(a, dict)]
 
 
-@check("devices", "NPU")
+@check("devices", "NPU", goals=("npu",))
 def check_npu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) == "windows":
         if get(facts, "windows.npu", list) is None:
@@ -440,7 +702,7 @@ def check_npu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
         return r("pass", f"{npu.get('name')}, driver {npu.get('driver_version') or '?'}")
     if get(facts, "linux.accel_devices", list) is None:
         return _missing(r, "NPU devices", facts, "linux")
-    if get(facts, "linux.wsl", bool):
+    if is_wsl(facts):
         return r("warn", "WSL2 has no NPU (intel-npu-acceleration-library#13)",
                  "run the NPU paths on Windows itself, not in WSL")
     pci = [p for p in get(facts, "linux.npu_pci", list) or [] if isinstance(p, dict)]
@@ -464,7 +726,7 @@ def check_npu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
              "an Intel Core Ultra NPU with kernel 6.6+ and the intel_vpu driver is needed")
 
 
-@check("devices", "NPU access (Linux)")
+@check("devices", "NPU access (Linux)", goals=("npu",))
 def check_npu_access(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) != "linux":
         return r("skip", "Linux only (on Windows the driver grants access)")
@@ -495,7 +757,7 @@ def check_npu_access(facts: Facts, pins: Pins, r: _R) -> CheckResult:
              "then log out and back in (linux-npu-driver docs/overview.md)")
 
 
-@check("devices", "NPU user-space driver (Linux)")
+@check("devices", "NPU user-space driver (Linux)", goals=("npu",))
 def check_npu_umd(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) != "linux":
         return r("skip", "Linux only")
@@ -531,14 +793,14 @@ def _driver_check(facts: Facts, r: _R, minimum: str, what: str) -> CheckResult:
     return r("pass", f"{found} >= {minimum}")
 
 
-@check("devices", "NPU driver for OpenVINO GenAI")
+@check("devices", "NPU driver for OpenVINO GenAI", goals=("npu",))
 def check_npu_driver_genai(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     minimum = pins.drivers["npu_genai_min_windows"]
     return _driver_check(facts, r, minimum,
                          "OpenVINO GenAI on NPU needs it; older drivers run out of memory or fail to compile")
 
 
-@check("devices", "NPU driver for the NPU library")
+@check("devices", "NPU driver for the NPU library", goals=("npu",))
 def check_npu_driver_library(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     minimum = str(pins.npu["driver_min_windows"])
     return _driver_check(facts, r, minimum,
@@ -550,7 +812,7 @@ def _real_gpus(facts: Facts) -> list[dict[str, Any]]:
     return [g for g in gpus if is_hardware_adapter(g.get("name"))]
 
 
-@check("devices", "GPU")
+@check("devices", "GPU", goals=("verify",))
 def check_gpu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) != "windows":
         return r("skip", "DirectML is Windows-only; OpenVINO's GPU device is in the OpenVINO check")
@@ -561,10 +823,9 @@ def check_gpu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if not gpus:
         names = ", ".join(str(g.get("name")) for g in get(facts, "windows.gpus", list) or [] if isinstance(g, dict))
         return r("fail", f"no GPU with a vendor driver ({names or 'no display adapter'})", fix)
-    parts = []
-    for g in gpus:
-        wddm = wddm_of(g.get("driver_version"))
-        parts.append(f"{g.get('name')} {g.get('driver_version')}" + (f" (WDDM {wddm[0]}.{wddm[1]})" if wddm else ""))
+    build = get(facts, "windows.os.build", int)
+    parts = [f"{g.get('name')} {g.get('driver_version')} ({effective_wddm(build, g.get('driver_version'))[1]})"
+             for g in gpus]
     broken = [g for g in gpus if g.get("problem") not in (0, None)]
     if broken:
         return r("warn", "; ".join(parts) + f"; {broken[0].get('name')} has problem code {broken[0].get('problem')}",
@@ -572,7 +833,7 @@ def check_gpu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("pass", "; ".join(parts))
 
 
-@check("devices", "DirectX 12")
+@check("devices", "DirectX 12", goals=("verify",))
 def check_dx12(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if platform_of(facts) != "windows":
         return r("skip", "DirectX 12 / DirectML are Windows-only")
@@ -586,8 +847,8 @@ def check_dx12(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if not capable:
         return r("fail", "no working GPU with a WDDM 2.0+ driver, which DirectX 12 (and so DirectML) needs", fix)
     dml = get(facts, "windows.directml_dll.file_version", str)
-    return r("pass", f"d3d12.dll present; {capable[0].get('name')} WDDM "
-                     f"{'.'.join(map(str, wddm_of(capable[0].get('driver_version')) or ()))}"
+    wddm = effective_wddm(get(facts, "windows.os.build", int), capable[0].get("driver_version"))[1]
+    return r("pass", f"d3d12.dll present; {capable[0].get('name')} {wddm}"
                      + (f"; inbox DirectML.dll {dml} (aipc ships its own)" if dml else ""))
 
 
@@ -612,7 +873,7 @@ def _openvino_fix(facts: Facts, ov: dict[str, Any]) -> str:
     return f"repair openvino in that Python: {python} -m pip install --force-reinstall openvino (or uninstall it)"
 
 
-@check("devices", "OpenVINO devices")
+@check("devices", "OpenVINO devices", goals=("verify", "npu"))
 def check_openvino(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     ov = get(facts, "devices.openvino", dict)
     if ov is None:
@@ -655,7 +916,7 @@ def ort_api_version(ver: Any) -> int | None:
     return api_version_for(".".join(map(str, (*v.release, 0)[:3])))
 
 
-@check("runtime", "stray ONNX Runtime library")
+@check("runtime", "stray ONNX Runtime library", goals=("verify",))
 def check_ort_shadowing(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     libs = get(facts, "runtime.ort_libraries", list)
     win = platform_of(facts) == "windows"
@@ -709,7 +970,7 @@ def _wheel_dists(facts: Facts) -> tuple[str, str]:
     return canonicalize_name(plat.ort_wheel_dist), canonicalize_name(plat.genai_wheel_dist)
 
 
-@check("runtime", "ONNX Runtime packages")
+@check("runtime", "ONNX Runtime packages", goals=("verify",))
 def check_ort_packages(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     if get(facts, "packages.installed", dict) is None:
         return _missing(r, "installed packages", facts, "packages")
@@ -733,7 +994,7 @@ def check_ort_packages(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("pass", f"{listed or 'no ONNX Runtime package'} in {where}")
 
 
-@check("runtime", "installed genai vs ONNX Runtime")
+@check("runtime", "installed genai vs ONNX Runtime", goals=("verify",))
 def check_installed_compat(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     pkgs = _installed(facts)
     genai = next((d for d in GENAI_DISTS if d in pkgs), None)
@@ -769,7 +1030,7 @@ def check_installed_compat(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("pass", f"{genai} {gv} with {ort} {ov} (needs >= {row.ort_min})")
 
 
-@check("runtime", "VC++ runtime", only="windows")
+@check("runtime", "VC++ runtime", only="windows", goals=("verify", "npu"))
 def check_vc_runtime(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     fix = f"install the latest Visual C++ x64 redistributable: {VC_REDIST_URL}"
     vc = get(facts, "windows.vc_runtime", dict)
@@ -803,7 +1064,8 @@ def run_checks(facts: Facts, pins: Pins) -> list[CheckResult]:
             result = fn(facts, pins)
         except Exception as exc:
             result = CheckResult(name, category, "fail", f"internal error evaluating this check: "
-                                 f"{type(exc).__name__}: {exc}", "report this as an aipc bug with --save-facts")
+                                 f"{type(exc).__name__}: {exc}", "report this as an aipc bug with --save-facts",
+                                 CHECK_GOALS.get(name, ALL_GOALS))
         results.append(result)
     return results
 
@@ -812,5 +1074,29 @@ def summary(results: list[CheckResult]) -> dict[str, int]:
     return {s: sum(1 for r in results if r.status == s) for s in STATUSES}
 
 
-def exit_code(results: list[CheckResult]) -> int:
-    return 1 if any(r.status == "fail" for r in results) else 0
+@dataclass(frozen=True)
+class GoalVerdict:
+    """Is the machine ready for one goal: not when a check that blocks it failed (its warnings are listed)."""
+
+    goal: str
+    failed: tuple[str, ...]
+    warned: tuple[str, ...]
+
+    @property
+    def ready(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"goal": self.goal, "ready": self.ready, "failed": list(self.failed), "warned": list(self.warned)}
+
+
+def goal_verdicts(results: list[CheckResult]) -> list[GoalVerdict]:
+    """One verdict per goal, in GOALS order."""
+    return [GoalVerdict(goal, tuple(r.name for r in results if goal in r.goals and r.status == "fail"),
+                        tuple(r.name for r in results if goal in r.goals and r.status == "warn"))
+            for goal in GOALS]
+
+
+def exit_code(results: list[CheckResult], goals: tuple[str, ...] = ALL_GOALS) -> int:
+    """1 when any of ``goals`` (default: every goal) is not ready, else 0."""
+    return 1 if any(not v.ready for v in goal_verdicts(results) if v.goal in goals) else 0

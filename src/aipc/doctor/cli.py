@@ -9,15 +9,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+# the goals --for accepts (kept equal to aipc.doctor.checks.GOALS, which this module must not import at parse time:
+# a test ties them)
+GOAL_NAMES = ("verify", "build-dml", "build-npu", "npu")
+
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's subcommands to the ``aipc`` parser."""
     p = sub.add_parser(
         "doctor",
         help="check this machine (system, build tools, devices, runtime hazards), with the fix for every problem",
-        description="Check this machine for what aipc's build, verify and NPU paths need. Exit 1 if any check "
-                    "fails, 2 for bad input.",
+        description="Check this machine for what aipc's build, verify and NPU paths need. It answers per goal "
+                    f"({', '.join(GOAL_NAMES)}) first, then lists every check. Exit 0 when every goal chosen with "
+                    "--for (default: all) is ready, 1 when one is not, 2 for bad input.",
     )
+    p.add_argument("--for", dest="goals", action="append", metavar="GOAL", default=None,
+                   help=f"the goal(s) that decide the exit code: {', '.join(GOAL_NAMES)} (repeatable or a comma "
+                        "list; default: every goal)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the verdicts as JSON to FILE")
     p.add_argument("--save-facts", type=Path, metavar="FILE", help="write the raw facts gathered to FILE")
     p.add_argument("--facts", type=Path, metavar="FILE",
@@ -28,17 +36,63 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=_cmd_doctor)
 
 
-def _cmd_doctor(args: argparse.Namespace) -> int:
+def parse_goals(values: list[str] | None) -> tuple[str, ...]:
+    """``--for a --for b,c`` -> ("a", "b", "c") in GOAL_NAMES order; every goal when none is given."""
     from ..errors import UsageError
-    from ..fsutil import atomic_write_json
+
+    if not values:
+        return GOAL_NAMES
+    asked = [v.strip() for value in values for v in value.split(",")]
+    unknown = [v for v in asked if v not in GOAL_NAMES]
+    if unknown or not asked:
+        shown = ", ".join(repr(v) for v in unknown) or "an empty goal"
+        raise UsageError(f"--for {shown} is not a goal", hint=f"use one or more of: {', '.join(GOAL_NAMES)}")
+    return tuple(g for g in GOAL_NAMES if g in asked)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """An output is never an input or another output, nor a folder (refused before any work)."""
+    from ..errors import UsageError
+
+    outputs = [(opt, path) for opt, path in (("--json", args.json), ("--save-facts", args.save_facts))
+               if path is not None]
+    inputs = [(opt, path) for opt, path in (("--facts", args.facts), ("--pins", args.pins)) if path is not None]
+    for opt, path in outputs:
+        if path.is_dir():
+            raise UsageError(f"{opt} {path} is a folder", hint=f"pass a file path to {opt}")
+        for in_opt, in_path in inputs:
+            if _same_file(path, in_path):
+                raise UsageError(f"{opt} {path} is also the {in_opt} input; writing it would destroy the input",
+                                 hint=f"write {opt} to another file")
+    if len(outputs) == 2 and _same_file(outputs[0][1], outputs[1][1]):
+        raise UsageError(f"--json and --save-facts name the same file {outputs[0][1]}",
+                         hint="give them different files")
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from ..errors import PinsError, UsageError
     from ..pins import load_pins
     from .checks import exit_code, run_checks
     from .collect import collect_facts
-    from .facts import load_facts, save_facts
-    from .report import format_table, json_report, summary_line
+    from .facts import load_facts, save_facts, write_json
+    from .report import format_goals, format_table, json_report, summary_line
 
     t0 = time.monotonic()
-    pins = load_pins(args.pins)
+    goals = parse_goals(args.goals)
+    check_outputs(args)
+    try:
+        pins = load_pins(args.pins)
+    except PinsError as exc:  # a bad --pins / AIPC_PINS is bad input (2), not a failed check (1)
+        raise UsageError(exc.message, hint=exc.hint) from None
     if args.facts is not None:
         if args.workdir is not None:
             raise UsageError("--workdir cannot be combined with --facts", hint="the facts file records its workdir")
@@ -55,6 +109,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     results = run_checks(facts, pins)
     seconds = time.monotonic() - t0
     width = shutil.get_terminal_size((120, 24)).columns
+    print(format_goals(results, goals))
+    print()
     print(format_table(results, width=max(100, width)))
     errors = facts.get("errors")
     for name, err in sorted(errors.items() if isinstance(errors, dict) else []):
@@ -63,5 +119,5 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     if args.save_facts is not None:
         print(f"facts written to {args.save_facts} (evaluate anywhere with `aipc doctor --facts {args.save_facts}`)")
     if args.json is not None:
-        atomic_write_json(args.json, json_report(results, facts, seconds, source))
-    return exit_code(results)
+        write_json(args.json, json_report(results, facts, seconds, source, goals), "--json")
+    return exit_code(results, goals)

@@ -122,6 +122,172 @@ def collect_tool(name: str) -> dict[str, Any]:
     return info
 
 
+# --- the C compiler CMake would pick (Linux; on Windows MSVC comes from vswhere) ----------------------------------
+
+def parse_compiler(text: str) -> tuple[str | None, str | None]:
+    """``cc --version`` -> (kind, version): ``gcc (Debian 12.2.0-14) 12.2.0`` -> ("gcc", "12.2.0"),
+    ``Ubuntu clang version 14.0.0-1ubuntu1`` -> ("clang", "14.0.0")."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    low = text.lower()
+    if "clang" in first.lower():
+        match = re.search(r"clang version (\d+(?:\.\d+)*)", first)
+        return "clang", match.group(1) if match else None
+    if first.lower().startswith(("gcc", "cc ", "c++", "g++")) or "free software foundation" in low:
+        found = re.findall(r"(?<![\w.-])(\d+\.\d+(?:\.\d+)?)(?![\w.-])", first)
+        return "gcc", found[-1] if found else None
+    return None, parse_tool_version(text)
+
+
+def collect_cc(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The C compiler CMake picks first ($CC, else ``cc``); genai's CMakeLists checks its GCC version."""
+    env = dict(os.environ) if environ is None else environ
+    command = env.get("CC") or "cc"
+    path = shutil.which(command)
+    if path is None:
+        return {"command": command, "path": None}
+    out = run([path, "--version"], timeout=TOOL_TIMEOUT)
+    kind, version = parse_compiler(out.stdout)
+    info: dict[str, Any] = {"command": command, "path": path, "kind": kind, "version": version}
+    if not out.ok:
+        info["error"] = out.reason()
+    return info
+
+
+# --- pip: can a venv be made and filled? -----------------------------------------------------------------------------
+
+PIP_PROBE_TIMEOUT = 4.0
+DEFAULT_INDEX = "https://pypi.org/simple"
+_PIP_KEYS = ("index-url", "extra-index-url", "find-links", "no-index", "cert")
+
+
+def pip_config_files(environ: dict[str, str], windows: bool, prefix: str) -> list[Path]:
+    """pip's configuration files in the order pip reads them (later wins): global, user, site; PIP_CONFIG_FILE
+    (pip's "Configuration" documentation)."""
+    files: list[Path] = []
+    home = Path(environ.get("HOME") or environ.get("USERPROFILE") or Path.home())
+    if windows:
+        files.append(Path(environ.get("ProgramData", "C:\\ProgramData")) / "pip" / "pip.ini")
+        appdata = environ.get("APPDATA")
+        if appdata:
+            files.append(Path(appdata) / "pip" / "pip.ini")
+        files.append(home / "pip" / "pip.ini")
+        files.append(Path(prefix) / "pip.ini")
+    else:
+        for xdg in (environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep):
+            if xdg:
+                files.append(Path(xdg) / "pip" / "pip.conf")
+        files.append(Path("/etc/pip.conf"))
+        files.append(home / ".pip" / "pip.conf")
+        files.append(Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf")
+        files.append(Path(prefix) / "pip.conf")
+    if environ.get("PIP_CONFIG_FILE"):
+        files.append(Path(environ["PIP_CONFIG_FILE"]))
+    return files
+
+
+def pip_settings(environ: dict[str, str], files: list[Path]) -> dict[str, Any]:
+    """index-url, extra-index-url, find-links, no-index and cert as pip would see them: the files' [global] then
+    [install] sections, then PIP_* variables (highest)."""
+    import configparser
+
+    found: dict[str, str] = {}
+    read: list[str] = []
+    for path in files:
+        parser = configparser.RawConfigParser()
+        try:
+            if not parser.read(path, encoding="utf-8"):
+                continue
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        read.append(str(path))
+        for section in ("global", "install"):
+            if parser.has_section(section):
+                for key in _PIP_KEYS:
+                    if parser.has_option(section, key):
+                        found[key] = parser.get(section, key)
+    for key in _PIP_KEYS:
+        value = environ.get("PIP_" + key.upper().replace("-", "_"))
+        if value is not None:
+            found[key] = value
+    no_index = found.get("no-index", "").strip().lower() in ("1", "true", "yes", "on")
+    return {
+        "files": read,
+        "index_url": found.get("index-url", "").strip() or DEFAULT_INDEX,
+        "extra_index_urls": found.get("extra-index-url", "").split(),
+        "find_links": found.get("find-links", "").split(),
+        "no_index": no_index,
+        "cert": found.get("cert", "").strip() or None,
+    }
+
+
+def probe_source(kind: str, url: str, cert: str | None = None, timeout: float = PIP_PROBE_TIMEOUT) -> dict[str, Any]:
+    """Does a pip source answer? A local folder (or file:// URL) must exist; an http(s) index is asked for its
+    ``pip`` project page (any answer below 500 means it is reachable)."""
+    import ssl
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    result: dict[str, Any] = {"kind": kind, "url": url}
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme in ("http", "https"):
+        target = url.rstrip("/") + ("/pip/" if kind == "index" else "")
+        t0 = time.monotonic()
+        try:
+            context = ssl.create_default_context(cafile=cert) if cert and parsed.scheme == "https" else None
+            with urllib.request.urlopen(urllib.request.Request(target, method="GET"), timeout=timeout,
+                                        context=context) as resp:
+                result.update(ok=True, status=resp.status)
+        except urllib.error.HTTPError as exc:
+            # any answer but a server error or a refusal to serve (authentication, proxy) means pip gets through
+            result.update(ok=exc.code < 500 and exc.code not in (401, 403, 407), status=exc.code,
+                          error=f"HTTP {exc.code}")
+        except (urllib.error.URLError, OSError, ValueError, ssl.SSLError) as exc:
+            reason = getattr(exc, "reason", exc)
+            result.update(ok=False, error=f"{type(exc).__name__}: {reason}"[:200])
+        result["seconds"] = round(time.monotonic() - t0, 3)
+        return result
+    local = Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else Path(url)
+    exists = local.exists()
+    result.update(ok=exists, **({} if exists else {"error": "no such file or folder"}))
+    return result
+
+
+def collect_pip(environ: dict[str, str] | None = None, windows: bool | None = None,
+                probe: Callable[[str, str, str | None], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What a new venv needs to be made and filled: the venv and ensurepip modules, and pip's sources."""
+    env = dict(os.environ) if environ is None else environ
+    win = sys.platform.startswith("win") if windows is None else windows
+    settings = pip_settings(env, pip_config_files(env, win, sys.base_prefix))
+    sources: list[tuple[str, str]] = []
+    if not settings["no_index"]:
+        sources.append(("index", settings["index_url"]))
+        sources += [("extra-index", u) for u in settings["extra_index_urls"]]
+    sources += [("find-links", u) for u in settings["find_links"]]
+    check = probe or probe_source
+    return {
+        "venv": importlib.util.find_spec("venv") is not None,
+        "ensurepip": importlib.util.find_spec("ensurepip") is not None,
+        "config_files": settings["files"],
+        "no_index": settings["no_index"],
+        "sources": [check(kind, url, settings["cert"]) for kind, url in sources[:8]],
+    }
+
+
+# --- aipc's wheels/ folder ------------------------------------------------------------------------------------------
+
+def collect_aipc_wheels(directory: Path | None = None, limit: int = 500) -> dict[str, Any]:
+    """The wheel file names in aipc's wheels folder (``--wheels``/``$AIPC_WHEELS``/``./wheels``, as verify uses)."""
+    from ..wheelhouse import wheels_dir
+
+    folder = Path(directory) if directory is not None else wheels_dir()
+    try:
+        names = sorted(p.name for p in folder.glob("*.whl"))
+    except OSError:
+        names = []
+    return {"dir": str(folder.absolute()), "exists": folder.is_dir(), "files": names[:limit]}
+
+
 # --- packages ---------------------------------------------------------------------------------------------------
 
 def collect_packages() -> dict[str, Any]:
@@ -254,7 +420,10 @@ def collectors_for(plat: str, workdir: Path, venv_root: Path | None = None) -> d
     }
     for tool in TOOL_COMMANDS:
         jobs[f"tools.{tool}"] = lambda tool=tool: collect_tool(tool)  # type: ignore[misc]
+    jobs["tools.pip"] = collect_pip
+    jobs["runtime.aipc_wheels"] = collect_aipc_wheels
     if plat == "linux":
+        jobs["tools.cc"] = collect_cc
         from . import linux
 
         jobs["linux"] = linux.collect_linux

@@ -1,14 +1,29 @@
-"""Doctor output: the on-screen table and the JSON report."""
+"""Doctor output: the per-goal answer, the on-screen table and the JSON report."""
 
 from __future__ import annotations
 
 import textwrap
 from typing import Any
 
-from .checks import CheckResult, exit_code, summary
+from .checks import ALL_GOALS, GOALS, CheckResult, exit_code, goal_verdicts, summary
 from .facts import Facts, get
 
 MARK = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
+
+
+def format_goals(results: list[CheckResult], selected: tuple[str, ...] = ALL_GOALS) -> str:
+    """One line per goal, first in the output: ready or not, and the checks that decide it. Goals outside
+    ``selected`` (``--for``) are shown but marked as not deciding the exit code."""
+    width = max(len(g) for g in GOALS)
+    lines = ["goals" + ("" if selected == ALL_GOALS else f" (--for {','.join(selected)} decides the exit code)")]
+    for v in goal_verdicts(results):
+        state = "ready" if v.ready else "NOT READY"
+        detail = (f": fix {', '.join(v.failed)}" if v.failed else "") + \
+            (f" ({len(v.warned)} warning{'s' if len(v.warned) != 1 else ''}: {', '.join(v.warned)})"
+             if v.warned else "")
+        note = "" if v.goal in selected else "  [not asked for]"
+        lines.append(f"  {v.goal:<{width}}  {state}{detail}{note}")
+    return "\n".join(lines)
 
 
 def format_table(results: list[CheckResult], width: int = 120) -> str:
@@ -33,12 +48,13 @@ def summary_line(results: list[CheckResult], seconds: float, source: str, collec
     counts = summary(results)
     parts = ", ".join(f"{counts[s]} {s}" for s in ("pass", "warn", "fail", "skip"))
     line = f"aipc doctor: {len(results)} checks ({parts}) in {seconds:.2f} s; facts: {source}"
-    if isinstance(collect_seconds, (int, float)):
+    if isinstance(collect_seconds, (int, float)) and not isinstance(collect_seconds, bool):
         line += f" (gathered in {collect_seconds:.2f} s)"
     return line
 
 
-def json_report(results: list[CheckResult], facts: Facts, seconds: float, source: str) -> dict[str, Any]:
+def json_report(results: list[CheckResult], facts: Facts, seconds: float, source: str,
+                selected: tuple[str, ...] = ALL_GOALS) -> dict[str, Any]:
     return {
         "schema": 1,
         "facts_source": source,
@@ -47,6 +63,8 @@ def json_report(results: list[CheckResult], facts: Facts, seconds: float, source
         "seconds": round(seconds, 3),
         "collect_seconds": facts.get("collect_seconds"),
         "summary": summary(results),
-        "exit_code": exit_code(results),
+        "goals": {v.goal: v.to_json() for v in goal_verdicts(results)},
+        "for": list(selected),
+        "exit_code": exit_code(results, selected),
         "checks": [r.to_json() for r in results],
     }

@@ -12,12 +12,15 @@ import base64
 import json
 import os
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ..build.vswhere import DEFAULT_PROGRAM_FILES_X86, VC_COMPONENT
+from ..platforms.windows import VS_COMPONENTS
 from .linux import NPU_PCI_IDS
-from .proc import run
+from .proc import Output, run
 
 POWERSHELL_TIMEOUT = 30.0
 VSWHERE_TIMEOUT = 15.0
@@ -38,6 +41,54 @@ def wddm_of(driver_version: object) -> tuple[int, int] | None:
         return None
     major = int(match.group(0))
     return major // 10, major % 10
+
+
+# The highest WDDM each Windows build runs, from Microsoft's DXGK_WDDMVERSION reference (d3dkmddi.h: "WDDM version
+# for Windows 10, version 1507" ... "Windows 11, version 24H2"): (first build, WDDM). Windows 10 stops at 2.7
+# (2004-22H2, builds 19041-19045); 2.8 was Insider-only, 2.9 is Windows Server 2022.
+OS_WDDM: tuple[tuple[int, tuple[int, int]], ...] = (
+    (10240, (2, 0)),   # Windows 10 1507 (and 1511)
+    (14393, (2, 1)),   # 1607
+    (15063, (2, 2)),   # 1703
+    (16299, (2, 3)),   # 1709
+    (17134, (2, 4)),   # 1803
+    (17763, (2, 5)),   # 1809
+    (18362, (2, 6)),   # 1903, 1909
+    (19041, (2, 7)),   # 2004 ... 22H2
+    (20348, (2, 9)),   # Windows Server 2022
+    (22000, (3, 0)),   # Windows 11 21H2
+    (22621, (3, 1)),   # 22H2, 23H2
+    (26100, (3, 2)),   # 24H2 (25H2 is the same platform release)
+)
+# builds after the last row the table can vouch for (a newer release may raise the WDDM level)
+OS_WDDM_KNOWN_UNTIL = 26200
+
+
+def os_wddm(build: object) -> tuple[int, int] | None:
+    """The highest WDDM the Windows build runs, or None (unknown build, or before Windows 10)."""
+    if not isinstance(build, int) or isinstance(build, bool) or build < OS_WDDM[0][0]:
+        return None
+    return [wddm for first, wddm in OS_WDDM if build >= first][-1]
+
+
+def effective_wddm(build: object, driver_version: object) -> tuple[tuple[int, int] | None, str]:
+    """The WDDM a GPU runs at: the lower of what its driver supports (:func:`wddm_of`) and what the OS build runs.
+    Returns (version or None, text): a WDDM 3.1 driver on Windows 10 runs at 2.7; on a build newer than the table
+    a driver above the table's top is "unknown"."""
+    driver = wddm_of(driver_version)
+    if driver is None:
+        return None, "WDDM unknown (driver version not readable)"
+    cap = os_wddm(build)
+    d = f"{driver[0]}.{driver[1]}"
+    if cap is None:
+        return None, f"WDDM unknown (the driver supports {d}; the Windows build is not known)"
+    if isinstance(build, int) and build > OS_WDDM_KNOWN_UNTIL and driver > cap:
+        return None, f"WDDM unknown (the driver supports {d}; Windows build {build} is newer than aipc's table)"
+    wddm = min(driver, cap)
+    text = f"WDDM {wddm[0]}.{wddm[1]}"
+    if driver > cap:
+        text += f" (the driver supports {d}; Windows build {build} runs {cap[0]}.{cap[1]})"
+    return wddm, text
 
 
 def is_dx12_adapter(name: object, driver_version: object, status: object = "OK") -> bool:
@@ -72,6 +123,12 @@ try {
     total_memory_kb = [int64]$o.TotalVisibleMemorySize; free_memory_kb = [int64]$o.FreePhysicalMemory }
 } catch { $r.errors.os = "$_" }
 $r.processor_architecture = $env:PROCESSOR_ARCHITECTURE
+$r.processor_identifier = $env:PROCESSOR_IDENTIFIER
+try { $r.processor_name = "$(@(Get-CimInstance Win32_Processor)[0].Name)".Trim() } catch { $r.errors.processor = "$_" }
+try {
+  $mem = @(Get-CimInstance Win32_PhysicalMemory) | Measure-Object -Property Capacity -Sum
+  $r.installed_memory_bytes = [int64]$mem.Sum
+} catch { $r.errors.memory = "$_" }
 $r.long_paths_enabled = Reg 'HKLM:\SYSTEM\CurrentControlSet\Control\FileSystem' 'LongPathsEnabled'
 $kits = Reg 'HKLM:\SOFTWARE\Microsoft\Windows Kits\Installed Roots' 'KitsRoot10'
 if (-not $kits) { $kits = Reg 'HKLM:\SOFTWARE\WOW6432Node\Microsoft\Windows Kits\Installed Roots' 'KitsRoot10' }
@@ -221,18 +278,36 @@ def sdk_versions(kits_root: Path) -> list[dict[str, Any]]:
     return [{"version": d.name, "d3d12_h": (d / "um" / "d3d12.h").is_file()} for d in dirs]
 
 
-def collect_visual_studio() -> dict[str, Any]:
+def vswhere_requires_argv(vswhere: Path, component: str) -> list[str]:
+    """The instances that have ``component`` installed (a workload or a component ID)."""
+    return [str(vswhere), "-products", "*", "-requires", component, "-format", "json", "-utf8"]
+
+
+def collect_visual_studio(runner: Callable[..., Output] | None = None) -> dict[str, Any]:
+    """Every Visual Studio instance, whether it has the x64 C++ tools, which of :data:`VS_COMPONENTS` it has
+    (one ``vswhere -requires`` per component, in parallel) and its MSVC toolsets."""
+    run_one = runner or run
     vswhere = vswhere_path()
     if not vswhere.is_file():
         return {"vswhere": None, "instances": []}
-    everything = run(vswhere_argv(vswhere, requires_vc=False), timeout=VSWHERE_TIMEOUT)
-    with_vc = run(vswhere_argv(vswhere, requires_vc=True), timeout=VSWHERE_TIMEOUT)
+    argvs = {"": vswhere_argv(vswhere, requires_vc=False), VC_COMPONENT: vswhere_argv(vswhere, requires_vc=True)}
+    argvs.update({c: vswhere_requires_argv(vswhere, c) for c, _ in VS_COMPONENTS if c != VC_COMPONENT})
+    with ThreadPoolExecutor(max_workers=len(argvs)) as pool:
+        outs = dict(zip(argvs, pool.map(lambda a: run_one(a, timeout=VSWHERE_TIMEOUT), argvs.values()), strict=True))
+    everything = outs.pop("")
     if not everything.ok:
         return {"vswhere": str(vswhere), "instances": [], "error": everything.reason()}
     instances = parse_vswhere(everything.stdout)
-    vc_ids = {i["instance_id"] for i in parse_vswhere(with_vc.stdout)} if with_vc.ok else set()
+    having: dict[str, set[Any] | None] = {}
+    for component, out in outs.items():
+        try:
+            having[component] = {i["instance_id"] for i in parse_vswhere(out.stdout)} if out.ok else None
+        except ValueError:
+            having[component] = None
     for inst in instances:
-        inst["has_vc_tools"] = inst["instance_id"] in vc_ids
+        inst["has_vc_tools"] = inst["instance_id"] in (having.get(VC_COMPONENT) or set())
+        # a component whose query failed is left out (unknown), not recorded as missing
+        inst["components"] = {c: inst["instance_id"] in ids for c, ids in having.items() if ids is not None}
         path = inst.get("installation_path")
         inst["msvc_toolsets"] = msvc_toolsets(Path(path)) if path else []
     return {"vswhere": str(vswhere), "instances": instances}

@@ -55,3 +55,20 @@ PLATFORM = Platform(
     npu_openvino_lib="openvino.dll",
     npu_compile_flags=("/arch:AVX2", "/W3", "/WX"),
 )
+
+# Visual Studio installer components the Windows builds need, each with what it is for and the upstream file that
+# makes it needed. One list: `aipc doctor` checks each (vswhere -requires), scripts/bootstrap-windows.ps1 installs
+# each (tests/test_bootstrap.py checks that its --add list is this one, plus the pinned Windows SDK component).
+VS_COMPONENTS: tuple[tuple[str, str], ...] = (
+    ("Microsoft.VisualStudio.Workload.VCTools",
+     "the C++ build tools workload (MSBuild, the Visual Studio 17 2022 generator that ORT's and genai's build.py "
+     "use by default: onnxruntime tools/ci_build/build_args.py, onnxruntime-genai build.py)"),
+    ("Microsoft.VisualStudio.Component.VC.Tools.x86.x64",
+     "the x64 MSVC compiler and libraries (the toolset >= [toolchain] msvc_toolset_min; onnxruntime "
+     "tools/ci_build/build_args.py --msvc_toolset)"),
+    ("Microsoft.VisualStudio.Component.VC.Runtimes.x86.x64.Spectre",
+     "the Spectre-mitigated MSVC libraries: onnxruntime-genai cmake/msvc_security.cmake compiles everything with "
+     "/Qspectre, and under the Visual Studio generator MSBuild then stops with MSB8040 without them"),
+)
+# cmd.exe metacharacters: a build directory holding one breaks build.bat and the vcvars64.bat environment capture
+CMD_METACHARACTERS = "&^%|<>!"

@@ -370,3 +370,84 @@ def test_release_route_end_to_end_with_fixture_genai(tmp_path: Path, fake_lib: P
     again = aipc("build", *args, env={"AIPC_PINS": str(up.pins)}, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("up to date, skipped") == 5
+
+
+def test_missing_ort_source_is_refused_before_anything(tmp_path: Path) -> None:
+    proc = aipc("build", "--workdir", str(tmp_path / "w"), "--ort-release", "pypi", "--ort-source",
+                str(tmp_path / "no-headers"), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, "no-headers does not exist", "--ort-source DIR", code=2)
+    assert not (tmp_path / "w").exists()
+
+
+# --- downloads, in-process: the NuGet package from a file:// feed, the ORT wheel through a stand-in pip --------------
+
+
+def windows_settings(tmp_path: Path, spec: str, **extra: str) -> release.BuildSettings:
+    from aipc.build import settings as bs
+
+    s = bs.from_args({"platform": "windows", "workdir": str(tmp_path / "w"), "ort_release": spec, **extra},
+                     environ={})
+    # a Windows host's settings, made here: paths of this host, so the download code runs for real
+    return bs.BuildSettings(**{**s.__dict__, "workdir": tmp_path / "w", "is_host": True})
+
+
+def test_nuget_download_is_verified_recorded_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    feed = tmp_path / "feed"
+    package = get_platform("windows").ort_nuget_package.lower()
+    nupkg = write_nupkg(feed / package / VERSION / f"{package}.{VERSION}.nupkg")
+    monkeypatch.setattr(release, "NUGET_URL", feed.as_uri() + "/{id}/{version}/{id}.{version}.nupkg")
+    s = windows_settings(tmp_path, "nuget")
+    record = release.acquire(s, load_pins())
+    final = tmp_path / "w" / "ort_release" / nupkg.name
+    assert record["file"] == str(final) and record["sha256"] == sha256_file(nupkg) == sha256_file(final)
+    assert record["version"] == VERSION and record["kind"] == "nupkg" and record["source"].startswith("file:")
+    assert json.loads((tmp_path / "w" / "ort_release" / "release.json").read_text()) == record
+    assert [p.name for p in final.parent.iterdir() if p.name.startswith(".")] == []  # no temporary left
+    nupkg.unlink()  # a second run does not download again: the recorded file is unchanged
+    assert release.acquire(s, load_pins()) == record
+
+
+@pytest.mark.parametrize(("package", "payload", "needle"), [
+    ("Microsoft.ML.OnnxRuntime", None, "not Microsoft.ML.OnnxRuntime.DirectML"),
+    (None, b"PK\x03\x04 truncated", "not a readable zip file"),
+])
+def test_nuget_download_that_is_not_the_package_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            package: str | None, payload: bytes | None,
+                                                            needle: str) -> None:
+    feed = tmp_path / "feed"
+    low = get_platform("windows").ort_nuget_package.lower()
+    dest = feed / low / VERSION / f"{low}.{VERSION}.nupkg"
+    if payload is None:
+        write_nupkg(dest, package=package or "")
+    else:
+        dest.parent.mkdir(parents=True)
+        dest.write_bytes(payload)
+    monkeypatch.setattr(release, "NUGET_URL", feed.as_uri() + "/{id}/{version}/{id}.{version}.nupkg")
+    with pytest.raises(AipcError, match=needle):
+        release.acquire(windows_settings(tmp_path, "nuget"), load_pins())
+    assert not (tmp_path / "w" / "ort_release" / f"{low}.{VERSION}.nupkg").exists()
+    assert not (tmp_path / "w" / "ort_release" / "release.json").exists()
+
+
+def fake_pip_python(tmp_path: Path, wheel: Path) -> Path:
+    """A stand-in for ``python -m pip download ... --dest DIR REQ``: copies ``wheel`` into DIR, records its argv."""
+    script = tmp_path / "fake-python"
+    script.write_text("#!/bin/sh\n"
+                      f'echo "$@" >> "{tmp_path / "pip-argv.txt"}"\n'
+                      'while [ "$#" -gt 0 ]; do if [ "$1" = "--dest" ]; then dest="$2"; fi; shift; done\n'
+                      f'cp "{wheel}" "$dest/"\n')
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="the stand-in pip is a shell script")
+def test_nuget_route_fetches_the_matching_directml_wheel(tmp_path: Path) -> None:
+    directml = write_release_wheel(tmp_path / "index", "onnxruntime_directml", VERSION, "cp311-cp311-win_amd64",
+                                   {"onnxruntime.dll": pe_stub(f"{VERSION}.0")})
+    s = windows_settings(tmp_path, "nuget", python=str(fake_pip_python(tmp_path, directml)))
+    record = {"kind": "nupkg", "version": VERSION}
+    got = release.ort_wheel_for(s, load_pins(), record)
+    assert got == tmp_path / "w" / "ort_release" / "wheel" / directml.name and got.read_bytes() == directml.read_bytes()
+    argv = (tmp_path / "pip-argv.txt").read_text().split()
+    assert argv[:5] == ["-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    assert argv[-1] == f"onnxruntime-directml=={VERSION}"

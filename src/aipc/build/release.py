@@ -133,6 +133,9 @@ def check_route(settings: BuildSettings, pins: Pins) -> None:
             raise UsageError(f"--ort-release {spec} is neither a wheel nor a .nupkg",
                              hint="unpack a release archive (.tgz/.zip) and pass its folder (with include/ and "
                                   "lib/), or pass a wheel or a .nupkg")
+    if settings.ort_source is not None and settings.is_host and not Path(settings.ort_source).is_dir():
+        raise UsageError(f"--ort-source {settings.ort_source} does not exist (with --ort-release it supplies the "
+                         "ONNX Runtime headers)", hint=headers_hint(plat))
     wheel_only = spec == "pypi" or spec.endswith(".whl")
     if wheel_only and settings.ort_source is None:
         what = "the onnxruntime wheel" if spec == "pypi" else PurePath(spec).name

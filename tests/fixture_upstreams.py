@@ -240,7 +240,7 @@ dirs = [config, config] if args.cmake_generator in MULTI_CONFIG else [config]
 art = os.path.join(args.build_dir, *dirs)
 os.makedirs(art, exist_ok=True)
 with open(os.path.join(args.build_dir, config, "aipc_fixture_args.json"), "w") as fh:
-    json.dump({"argv": sys.argv[1:], "defines": defines}, fh)
+    json.dump({"argv": sys.argv[1:], "defines": defines, "python": sys.executable}, fh)
 
 versioned = "libonnxruntime.so." + version
 fail_once("AIPC_FIXTURE_ORT_FAIL_ONCE", os.path.join(art, versioned))
@@ -398,6 +398,9 @@ def make_ort_repo(root: Path, *, version: str = "1.24.4", tag: str | None = None
     _write(root / "build.sh", ORT_BUILD_SH, executable=True)
     _write(root / "build.bat", ORT_BUILD_BAT)
     _write(root / "tools" / "ci_build" / "build.py", ORT_BUILD_PY.replace("@WHEEL_WRITER@", WHEEL_WRITER))
+    for system in ("windows", "linux"):  # ORT's Python build requirements (here one small, pinned package)
+        _write(root / "tools" / "ci_build" / "github" / system / "python" / "requirements.txt",
+               "# aipc test fixture: ORT's build requirements file\nwheel\n")
     _write(root / ".gitignore", "/build/\n")
     return _commit_and_tag(root, tag or f"v{version}", version, annotated=True, extra_commit=extra_commit)
 

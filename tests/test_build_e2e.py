@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from aipc.build import ort
+from aipc.pins import load_pins
 from aipc.wheelhouse import read_manifest, verify_sums
 from conftest import assert_one_line_error, run_aipc
 from fixture_upstreams import Upstreams, make_genai_repo, make_ort_repo, make_upstreams, write_pins
 
-STEPS = ("fetch", "build-ort", "stage", "build-genai", "wheels")
+STEPS = ("fetch", "build-venv", "build-ort", "stage", "build-genai", "wheels")
 
 
 aipc = functools.partial(run_aipc, clean_env=True)  # the developer's AIPC_*/GIT_* must not leak in
@@ -66,6 +68,14 @@ def test_full_pipeline_then_install_both_wheels_in_a_fresh_venv_and_import(tmp_p
     # the fixture build script received exactly our flags; ORT_HOME was staged and its load check passed
     args = json.loads((tmp_path / "w" / "ort" / "build" / "Linux" / "Release" / "aipc_fixture_args.json").read_text())
     assert args["defines"] == ["onnxruntime_BUILD_UNIT_TESTS=OFF"]
+    # build.sh ran with the build venv's python, where ORT's build requirements and the pinned CMake were installed
+    venv = tmp_path / "w" / "venv"
+    assert Path(args["python"]).parent == venv / "bin", args["python"]
+    freeze = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "freeze", "--all"], capture_output=True,
+                            text=True, timeout=60, check=True).stdout.split()
+    tools = load_pins(up.pins).build_tools
+    wheel_pin = next(ln for ln in ort.CONSTRAINTS.read_text(encoding="utf-8").splitlines() if ln.startswith("wheel=="))
+    assert {wheel_pin, f"cmake=={tools['cmake']}", f"ninja=={tools['ninja']}"} <= set(freeze), freeze
     for flag in ("--build_shared_lib", "--parallel", "--skip_tests", "--build_wheel", "--skip_submodule_sync"):
         assert flag in args["argv"]
     ort_home = json.loads((tmp_path / "w" / "ort_home" / "manifest.json").read_text())

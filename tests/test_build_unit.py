@@ -148,13 +148,13 @@ def test_windows_ninja_plan_captures_msvc_env_first() -> None:
     s = settings("--platform", "windows", "--generator", "ninja")
     steps = Pipeline(s).plan()
     names = [st.name for st in steps]
-    assert names == ["fetch", "msvc-env", "build-ort", "stage", "build-genai", "wheels"]
-    msvc = steps[1]
+    assert names == ["fetch", "build-venv", "msvc-env", "build-ort", "stage", "build-genai", "wheels"]
+    msvc = steps[2]
     assert list(msvc.commands[0].argv[1:]) == ["-latest", "-products", "*", "-version", "[17,18)", "-requires",
                                                 "Microsoft.VisualStudio.Component.VC.Tools.x86.x64", "-property",
                                                 "installationPath"]
     assert msvc.commands[1].argv[-1].endswith("vcvars64.bat\" >nul && set")
-    assert "INCLUDE" in steps[2].commands[0].env and "ONNXRUNTIME_VERSION" in steps[4].commands[0].env
+    assert "INCLUDE" in steps[3].commands[0].env and "ONNXRUNTIME_VERSION" in steps[5].commands[0].env
 
 
 def test_stage_step_shows_the_equivalent_aipc_stage_command() -> None:
@@ -491,7 +491,8 @@ def test_plan_windows_json_via_cli_subprocess(tmp_path: Path) -> None:
         assert isinstance(e["argv"], list) and all(isinstance(a, str) for a in e["argv"])
         assert isinstance(e["cwd"], str) and isinstance(e["env"], dict)
     steps = [e["step"] for e in entries]
-    assert steps == sorted(steps, key=["fetch", "msvc-env", "build-ort", "stage", "build-genai", "wheels"].index)
+    order = ["fetch", "build-venv", "msvc-env", "build-ort", "stage", "build-genai", "wheels"]
+    assert steps == sorted(steps, key=order.index)
     assert {"fetch", "build-ort", "stage", "build-genai", "wheels"} <= set(steps)
     by_name = {e["name"]: e for e in entries}
     build_ort = by_name["build-ort"]

@@ -13,13 +13,17 @@ from .pipeline import STEP_NAMES, Pipeline
 
 _STEPS: dict[str, tuple[str, list[str] | None]] = {
     "fetch": ("clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify the commits", ["fetch"]),
-    "build-ort": ("build ONNX Runtime (DirectML on Windows) as a shared library and a wheel", ["build-ort"]),
-    "build-genai": ("build the onnxruntime-genai (DirectML) wheel against the staged ORT_HOME", ["build-genai"]),
+    "build-venv": ("create the build venv: pinned CMake and Ninja, ONNX Runtime's Python build requirements",
+                   ["build-venv"]),
+    "build-ort": ("build ONNX Runtime (DirectML on Windows) as a shared library and a wheel (after build-venv)",
+                  ["build-venv", "build-ort"]),
+    "build-genai": ("build the onnxruntime-genai (DirectML) wheel against the staged ORT_HOME (after build-venv)",
+                    ["build-venv", "build-genai"]),
     "ort-release": ("download (or inspect) the official ORT release named by --ort-release, verify it and record "
                     "it (file, sha256, version) for stage and wheels", ["ort-release"]),
     "wheels": ("collect the ORT and genai wheels into wheels/ with SHA256SUMS and manifest.json", ["wheels"]),
-    "build": ("run the whole build: fetch, build-ort, stage, build-genai, wheels, or with --ort-release: fetch, "
-              "ort-release, stage, build-genai, wheels (up-to-date steps are skipped)", None),
+    "build": ("run the whole build: fetch, build-venv, build-ort, stage, build-genai, wheels, or with --ort-release: "
+              "fetch, build-venv, ort-release, stage, build-genai, wheels (up-to-date steps are skipped)", None),
 }
 
 

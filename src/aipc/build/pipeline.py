@@ -23,15 +23,16 @@ from .. import wheelhouse
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_json, sha256_file
 from ..pins import Pins, check_compat, load_pins
+from ..platforms.windows import SPECTRE_COMPONENT
 from ..runner import Command, Echo, Runner, Step, StepResult, stderr_echo
 from ..wheelhouse import WheelInfo
-from . import collect, fetch, genai, ort, release, stage, vswhere
+from . import buildvenv, collect, fetch, genai, ort, release, stage, vswhere
 from .settings import WINDOWS_WORKDIR_WARN, BuildSettings
 
-STEP_NAMES = ("fetch", "build-ort", "ort-release", "stage", "build-genai", "wheels")
+STEP_NAMES = ("fetch", "build-venv", "build-ort", "ort-release", "stage", "build-genai", "wheels")
 # ORT built from source, or an official ORT release (--ort-release) in its place
-SOURCE_ROUTE = ("fetch", "build-ort", "stage", "build-genai", "wheels")
-RELEASE_ROUTE = ("fetch", "ort-release", "stage", "build-genai", "wheels")
+SOURCE_ROUTE = ("fetch", "build-venv", "build-ort", "stage", "build-genai", "wheels")
+RELEASE_ROUTE = ("fetch", "build-venv", "ort-release", "stage", "build-genai", "wheels")
 SOURCES_JSON = "sources.json"
 MSVC_ENV_JSON = "msvc-env.json"
 # what the plan shows for the environment the msvc-env step captures at run time
@@ -44,6 +45,18 @@ def _sig(path: Path) -> list[Any] | None:
     except OSError:
         return None
     return [st.st_size, st.st_mtime_ns]
+
+
+def _python_version(exe: str) -> str:
+    """``X.Y`` of a Python executable ("" when it cannot be run)."""
+    import subprocess
+
+    try:
+        proc = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True,
+                              text=True, timeout=60, check=False)
+    except OSError:
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 def _read_text(path: Path) -> str | None:
@@ -170,6 +183,31 @@ class Pipeline:
         return Step("fetch", f"clone {what}",
                     commands, inputs=inputs, outputs=[Path(s.ort_dir), Path(s.genai_dir), sources], action=action)
 
+    def venv_step(self, live: bool = False) -> Step:
+        """The build venv (:mod:`aipc.build.buildvenv`): pinned CMake and Ninja, then ORT's own Python build
+        requirements under ``constraints/ort-build.txt``, before ORT's build script runs."""
+        s = self.s
+        commands = [Command.make(buildvenv.create_argv(s), s.workdir),
+                    Command.make(buildvenv.tools_argv(s, self.pins), s.workdir)]
+        inputs: dict[str, Any] = {"constraints": sha256_file(ort.CONSTRAINTS)}
+        ort_reqs = not self.uses_release  # ORT's own requirements only when ORT is built here
+        if ort_reqs:
+            commands.append(Command.make(ort.requirements_argv(s, buildvenv.pip_install(s)), s.workdir))
+        if live:
+            inputs["requirements"] = sha256_file(Path(ort.requirements_file(s))) if ort_reqs else None
+            inputs["find_links"] = sorted(p.name for p in Path(s.find_links).iterdir()) if s.find_links else None
+        where = (f"from --find-links {s.find_links}" + (" only" if s.offline else "")) if s.find_links else \
+            "through pip as configured" + (" (--offline: an air-gapped machine needs --find-links DIR, a wheelhouse "
+                                           "of these pins)" if s.offline else "")
+        what = " and ONNX Runtime's Python build requirements" if ort_reqs else ""
+        return Step("build-venv", f"build venv: CMake {self.pins.build_tools['cmake']}, Ninja "
+                    f"{self.pins.build_tools['ninja']}{what}, pinned, {where}",
+                    commands, inputs=inputs, outputs=[buildvenv.expected_python(s)] if live else [])
+
+    def build_env(self, base: dict[str, str], live: bool) -> dict[str, str]:
+        """The environment of a build command: ``base`` with the build venv first on PATH."""
+        return buildvenv.path_env(self.s, base, live)
+
     def msvc_step(self) -> Step:
         exe = vswhere.vswhere_exe(os.environ if self.s.is_host else {})
         vs_major = self.pins.toolchain["visual_studio"]
@@ -198,7 +236,7 @@ class Pipeline:
 
     def ort_step(self, live: bool = False) -> Step:
         s = self.s
-        cmd = ort.ort_build_command(s, self.msvc_env(live))
+        cmd = ort.ort_build_command(s, self.build_env(self.msvc_env(live), live))
         inputs: dict[str, Any] = {"commit": self.pins.onnxruntime.commit}
         expected = self.pins.onnxruntime.version
         if live:
@@ -320,9 +358,13 @@ class Pipeline:
             ort_version = self.ort_version()
             inputs.update(head=self.head(Path(s.genai_dir)), ort_home=sha256_file(manifest))
             outputs = genai.expected_outputs(s, self.genai_version())
-        cmd = genai.genai_build_command(s, self.pins, ort_version, self.msvc_env(live))
+        cmd = genai.genai_build_command(s, self.pins, ort_version, self.build_env(self.msvc_env(live), live))
+        note = ""
+        if s.platform.name == "windows" and s.generator == "vs":
+            note = (f"; the Visual Studio generator needs the VS component {SPECTRE_COMPONENT} (genai compiles with "
+                    "/Qspectre: MSBuild error MSB8040 without it; --generator ninja does not need it)")
         return Step("build-genai", f"build the {s.platform.genai_wheel_dist} wheel against ORT_HOME "
-                    f"(ONNXRUNTIME_VERSION={ort_version})", [cmd], inputs=inputs, outputs=outputs)
+                    f"(ONNXRUNTIME_VERSION={ort_version}){note}", [cmd], inputs=inputs, outputs=outputs)
 
     def wheels_argv(self) -> list[str]:
         s = self.s
@@ -406,6 +448,8 @@ class Pipeline:
             return [self.release_step(live)]
         if name == "fetch":
             return [self.fetch_step(live)]
+        if name == "build-venv":
+            return [self.venv_step(live)]
         if name == "build-ort":
             pre = [self.msvc_step()] if self.s.needs_msvc_env else []
             return [*pre, self.ort_step(live)]
@@ -449,6 +493,8 @@ class Pipeline:
         for name in names:
             if name != "fetch":
                 self.check_sources()
+            if name == "build-venv" and not self.uses_release:  # ORT's requirements: fully pinned before pip
+                ort.check_requirements_pinned(s, sorted({*self.pins.wheel_pythons, _python_version(s.python)} - {""}))
             if name == "build-ort":  # the ort step reads what msvc-env captured: made only after that ran
                 if s.needs_msvc_env:
                     results.append(runner.run(self.msvc_step()))

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..platforms import PLATFORM_NAMES, Platform, get_platform, host_platform_name
+from ..platforms.windows import CMD_METACHARACTERS
 from ..wheelhouse import DEFAULT_WHEELS_DIR
 
 GENERATORS = ("vs", "ninja")
@@ -86,6 +87,10 @@ class RawSettings:
                               "Python that runs genai's build.py, i.e. the genai wheel's Python (default: this "
                               "interpreter); ORT's build.bat/build.sh use the python on PATH; a mismatch is refused",
                               metavar="EXE")
+    find_links: str | None = _opt("--find-links", "AIPC_FIND_LINKS",
+                                  "a folder of wheels for the build venv's pip installs (CMake, Ninja, ONNX Runtime's "
+                                  "build requirements); with --offline it is the only source (pip --no-index), "
+                                  "without it pip installs as configured", metavar="DIR")
     force: bool | None = _opt("--force", "AIPC_FORCE", "rerun steps even when up to date", kind="bool")
     fetch_retries: int | None = _opt("--fetch-retries", "AIPC_FETCH_RETRIES",
                                      "attempts for a git network operation (default: 4)", kind="int", metavar="N")
@@ -176,6 +181,7 @@ class BuildSettings:
     fetch_retries: int
     fetch_backoff: float
     is_host: bool
+    find_links: PurePath | None = None
 
     # --- derived layout (short names: Windows builds fail on long paths) -------------------------------------
     @property
@@ -225,6 +231,21 @@ class BuildSettings:
     @property
     def needs_msvc_env(self) -> bool:
         return self.platform.name == "windows" and self.generator == "ninja"
+
+
+def check_cmd_safe(platform: Platform, option: str, path: PurePath) -> None:
+    """Refuse a Windows path that cmd.exe would split or expand (``platforms.windows.CMD_METACHARACTERS``):
+    ``C:\\R&D\\b\\ort\\build.bat`` runs ``C:\\R``, then ``D\\b\\...``; ``%`` and ``!`` expand even inside quotes."""
+    if platform.name != "windows":
+        return
+    bad = sorted({c for c in str(path) if c in CMD_METACHARACTERS}, key=CMD_METACHARACTERS.index)
+    if bad:
+        shown = " ".join(bad)
+        raise UsageError(
+            f"{option} {path} contains {shown}, which cmd.exe (it runs ONNX Runtime's build.bat) treats as a command "
+            "separator, redirection or variable",
+            hint=f"use a path without any of {' '.join(CMD_METACHARACTERS)}, such as C:\\b",
+        )
 
 
 def _pure(platform: Platform, is_host: bool) -> type[PurePath]:
@@ -279,6 +300,10 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
         wheels = Path(os.path.abspath(here / DEFAULT_WHEELS_DIR))
     else:
         wheels = workdir / "wheels"
+    # every path that reaches build.bat's command line: the workdir (ORT is cloned there) or an ORT checkout
+    check_cmd_safe(platform, "--workdir", workdir)
+    if ort_source is not None:
+        check_cmd_safe(platform, "--ort-source", ort_source)
     genai_dir = genai_source or workdir / "genai"
     legacy = None
     if raw.legacy_ort_dir is not None:
@@ -308,6 +333,7 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
         fetch_retries=retries,
         fetch_backoff=2.0 if raw.fetch_backoff is None else max(0.0, raw.fetch_backoff),
         is_host=is_host,
+        find_links=path(raw.find_links) if raw.find_links else None,
     )
 
 

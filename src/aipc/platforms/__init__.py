@@ -55,6 +55,9 @@ class Platform:
     # binary format of this platform's shared libraries ("pe" or "elf"): the ORT_HOME load check only loads a
     # library whose format and machine match the host
     binary_format: str = ""
+    # ONNX Runtime's Python build requirements, below its source tree: what ORT's own CI installs before build.py
+    # (Windows: .github/workflows/windows_dml.yml, step "Install python modules")
+    ort_build_requirements: str = ""
     # (library name, glob below ORT's platform build dir) to use when the library is not in the artifact dir
     ort_lib_fallbacks: tuple[tuple[str, str], ...] = ()
     # --- an official ORT release as the ORT side (aipc.build.release; docs/build.md "ORT from an official release")

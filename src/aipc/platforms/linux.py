@@ -27,6 +27,7 @@ PLATFORM = Platform(
     foreign_workdir="/tmp/aipc-build",
     python_command="python3",
     marker_env=(("sys_platform", "linux"), ("platform_system", "Linux"), ("os_name", "posix")),
+    ort_build_requirements="tools/ci_build/github/linux/python/requirements.txt",
     binary_format="elf",
     # the onnxruntime wheel on PyPI holds onnxruntime/capi/libonnxruntime.so.<version> (no links, no headers) and
     # libonnxruntime_providers_shared.so; a release archive's lib/ holds the same plus the links

@@ -33,6 +33,7 @@ PLATFORM = Platform(
     foreign_workdir="C:\\b",
     python_command="python",
     marker_env=(("sys_platform", "win32"), ("platform_system", "Windows"), ("os_name", "nt")),
+    ort_build_requirements="tools/ci_build/github/windows/python/requirements.txt",
     binary_format="pe",
     # DirectML.dll is copied next to onnxruntime.dll POST_BUILD; else take it from the restored NuGet package
     # (shared/docs/upstream-build.md section 6 and checklist in section 7)
@@ -72,3 +73,6 @@ VS_COMPONENTS: tuple[tuple[str, str], ...] = (
 )
 # cmd.exe metacharacters: a build directory holding one breaks build.bat and the vcvars64.bat environment capture
 CMD_METACHARACTERS = "&^%|<>!"
+# the VS component MSBuild needs for genai's /Qspectre (the Ninja generator passes the flag to cl.exe and links the
+# ordinary libraries: it does not need the component)
+SPECTRE_COMPONENT = next(c for c, _ in VS_COMPONENTS if c.endswith(".Spectre"))

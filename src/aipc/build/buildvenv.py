@@ -1,0 +1,81 @@
+"""The build venv: the Python, CMake and Ninja that run ONNX Runtime's and onnxruntime-genai's builds.
+
+A venv under the workdir (``<workdir>/venv``), created from ``--python`` (so the wheels get that Python's tags),
+holding the pinned ``[build_tools]`` CMake and Ninja from PyPI and ONNX Runtime's own Python build requirements
+(:func:`aipc.build.ort.requirements_argv`) under ``constraints/ort-build.txt``. The builds run with the venv's
+executables first on ``PATH``: ORT's ``build.bat``/``build.sh`` start the ``python`` found there, and both builds
+find ``cmake`` and ``ninja`` there.
+
+Every ``pip install`` takes ``--find-links DIR`` when given (``--no-index`` too with ``--offline``: the wheelhouse
+is then the only source). Without ``--find-links``, pip installs as it is configured, also with ``--offline``
+(``--offline`` means no *source* is fetched; an air-gapped machine points pip at a wheelhouse, here or in pip's
+own configuration).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+
+from ..pins import Pins
+from ..venvs import venv_python
+from .settings import BuildSettings
+
+VENV_DIR = "venv"
+# what the plan shows for the inherited PATH (the real value is read when the step runs)
+PATH_PLACEHOLDER = {"windows": "%PATH%", "linux": "$PATH"}
+# the [build_tools] keys installed from PyPI, in this order
+TOOLS = ("cmake", "ninja")
+
+
+def venv_dir(settings: BuildSettings) -> PurePath:
+    return settings.workdir / VENV_DIR
+
+
+def python(settings: BuildSettings) -> PurePath:
+    """The build venv's interpreter, laid out as on the target platform."""
+    return venv_python(venv_dir(settings), settings.platform)
+
+
+def bin_dir(settings: BuildSettings) -> PurePath:
+    return venv_dir(settings) / settings.platform.venv_bin_dir
+
+
+def pip_install(settings: BuildSettings) -> list[str]:
+    """``<venv python> -m pip install`` with the index options of the settings."""
+    argv = [str(python(settings)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    if settings.find_links is not None:
+        if settings.offline:
+            argv.append("--no-index")
+        argv += ["--find-links", str(settings.find_links)]
+    return argv
+
+
+def create_argv(settings: BuildSettings) -> list[str]:
+    return [settings.python, "-m", "venv", str(venv_dir(settings))]
+
+
+def tool_requirements(pins: Pins) -> list[str]:
+    """``cmake==X``, ``ninja==Y`` from ``[build_tools]`` (the pins file says why these versions)."""
+    return [f"{name}=={pins.build_tools[name]}" for name in TOOLS]
+
+
+def tools_argv(settings: BuildSettings, pins: Pins) -> list[str]:
+    return [*pip_install(settings), *tool_requirements(pins)]
+
+
+def path_env(settings: BuildSettings, base: Mapping[str, str] | None, live: bool) -> dict[str, str]:
+    """``base`` (e.g. the captured MSVC environment) with the venv's executables first on ``PATH``.
+
+    The rest of ``PATH`` is ``base``'s when it has one, else (``live``) this process's, else the plan's placeholder.
+    """
+    env = dict(base or {})
+    sep = ";" if settings.platform.name == "windows" else ":"
+    rest = env.get("PATH") or (os.environ.get("PATH", "") if live else PATH_PLACEHOLDER[settings.platform.name])
+    env["PATH"] = sep.join(p for p in (str(bin_dir(settings)), rest) if p)
+    return env
+
+
+def expected_python(settings: BuildSettings) -> Path:
+    return Path(python(settings))

@@ -135,14 +135,14 @@ def test_interrupted_builds_resume_and_wheels_never_hold_a_partial_file(tmp_path
 
     second = aipc("build", *build_args(tmp_path), env=env, cwd=tmp_path)  # resumes; genai build killed half way
     assert_one_line_error(second.returncode, second.stderr, "step build-genai", "exited with -9", code=1)
-    assert skipped(second) == {"fetch"} and "[aipc] build-ort: finished" in second.stderr
+    assert skipped(second) == {"fetch", "build-venv"} and "[aipc] build-ort: finished" in second.stderr
     partial = list((tmp_path / "w" / "genai" / "build" / "Linux" / "Release" / "wheel").glob("*.whl"))
     assert partial and not zipfile.is_zipfile(partial[0])  # the fixture left a half-written wheel behind
     assert wheel_files(wheels) == []
 
     third = aipc("build", *build_args(tmp_path), env=env, cwd=tmp_path)
     assert third.returncode == 0, third.stderr
-    assert skipped(third) == {"fetch", "build-ort", "stage"}
+    assert skipped(third) == {"fetch", "build-venv", "build-ort", "stage"}
     assert "[aipc] build-genai: finished" in third.stderr and "[aipc] wheels: finished" in third.stderr
     names = wheel_files(wheels)
     assert len([n for n in names if n.endswith(".whl")]) == 2 and not [n for n in names if n.startswith(".")]

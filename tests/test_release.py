@@ -217,7 +217,9 @@ def test_plan_windows_nuget_route(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     entries = json.loads(proc.stdout)
     steps = [e["step"] for e in entries]
-    assert list(dict.fromkeys(steps)) == ["fetch", "ort-release", "stage", "build-genai", "wheels"]
+    assert list(dict.fromkeys(steps)) == ["fetch", "build-venv", "ort-release", "stage", "build-genai", "wheels"]
+    # the build venv (pinned CMake/Ninja) without ORT's own requirements: no ORT is built on this route
+    assert not [e for e in entries if e["step"] == "build-venv" and "-r" in e["argv"]]
     by_name = {e["name"]: e for e in entries}
     assert "onnxruntime" not in " ".join(by_name["fetch[1]"]["argv"]).replace("onnxruntime-genai", "")
     package = get_platform("windows").ort_nuget_package
@@ -369,7 +371,7 @@ def test_release_route_end_to_end_with_fixture_genai(tmp_path: Path, fake_lib: P
     assert recorded["sha256"] == sha256_file(wheel) and recorded["version"] == VERSION
     again = aipc("build", *args, env={"AIPC_PINS": str(up.pins)}, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert again.stderr.count("up to date, skipped") == 5
+    assert again.stderr.count("up to date, skipped") == 6
 
 
 def test_missing_ort_source_is_refused_before_anything(tmp_path: Path) -> None:

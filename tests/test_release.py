@@ -151,6 +151,18 @@ def test_dll_only_windows_release_is_refused(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="builds for this (Linux) host")
+def test_incomplete_release_is_refused_by_build_before_anything(tmp_path: Path) -> None:
+    """The libraries are checked before anything runs (the DLL-only rule of a Windows host is the same check)."""
+    wheel = write_release_wheel(tmp_path, "onnxruntime_directml", VERSION, "cp311-cp311-win_amd64",
+                                {"onnxruntime.dll": pe_stub(f"{VERSION}.0")})
+    proc = aipc("build", "--workdir", str(tmp_path / "w"), "--ort-release", str(wheel), "--ort-source",
+                str(write_ort_source(tmp_path / "src", VERSION)), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, f"has no libonnxruntime.so.{VERSION}",
+                          "not a complete linux ONNX Runtime release")
+    assert not (tmp_path / "w").exists()
+
+
 def test_nuget_package_with_headers_stages(tmp_path: Path) -> None:
     nupkg = write_nupkg(tmp_path / f"microsoft.ml.onnxruntime.directml.{VERSION}.nupkg")
     out = tmp_path / "home"

@@ -41,6 +41,7 @@ from ..fsutil import atomic_write_json, sha256_file
 from ..pins import Pins
 from ..platforms import Platform
 from ..wheelhouse import WheelInfo
+from .ortlib import version_from_lib_name
 from .settings import RELEASE_KEYWORDS, BuildSettings
 
 RELEASE_DIR = "ort_release"
@@ -133,6 +134,7 @@ def check_route(settings: BuildSettings, pins: Pins) -> None:
             raise UsageError(f"--ort-release {spec} is neither a wheel nor a .nupkg",
                              hint="unpack a release archive (.tgz/.zip) and pass its folder (with include/ and "
                                   "lib/), or pass a wheel or a .nupkg")
+        check_libs(plat, open_release(plat, path))  # e.g. a DLL-only Windows wheel: refused before anything
     if settings.ort_source is not None and settings.is_host and not Path(settings.ort_source).is_dir():
         raise UsageError(f"--ort-source {settings.ort_source} does not exist (with --ort-release it supplies the "
                          "ONNX Runtime headers)", hint=headers_hint(plat))
@@ -311,6 +313,39 @@ def _open_dir(path: Path, kind: str, lib_dir: Path, include_dir: Path) -> Releas
                         "and no version in the folder name",
                         hint="write the release's version (e.g. 1.24.4) into VERSION_NUMBER in that folder")
     return Release(path, kind, version, libs, headers, {})
+
+
+def _release_lib_dir(platform: Platform, rel: Release) -> str:
+    return {"wheel": platform.ort_wheel_lib_dir + "/", "nupkg": f"runtimes/{platform.nuget_rid}/native/",
+            "nupkg-dir": f"runtimes/{platform.nuget_rid}/native/", "archive": "lib/"}[rel.kind]
+
+
+def _release_missing(platform: Platform, rel: Release, missing: list[str]) -> AipcError:
+    where = f"{rel.path.name} ({_release_lib_dir(platform, rel)})"
+    if platform.ort_pypi_refusal and platform.ort_main_lib in rel.libs and any(n.endswith(".lib") for n in missing):
+        return AipcError(
+            f"{where} holds {platform.ort_main_lib} but no {', '.join(n for n in missing if n.endswith('.lib'))}: a "
+            "DLL-only release (such as the onnxruntime-directml wheel) cannot be linked against",
+            hint=f"use --ort-release nuget or a local {platform.ort_nuget_package} .nupkg from nuget.org (it holds "
+                 f"runtimes/{platform.nuget_rid}/native/onnxruntime.lib), or a release archive whose lib/ has it",
+        )
+    others = sorted(v for v in (version_from_lib_name(platform.ort_main_lib, n) for n in rel.libs) if v)
+    if others:
+        return AipcError(f"{where} holds ORT {', '.join(others)}, but the release says {rel.version}: missing "
+                         f"{', '.join(missing)}", hint="pass an unmodified ORT release")
+    return AipcError(f"{where} has no {', '.join(missing)}: it is not a complete {platform.name} ONNX Runtime release",
+                     hint=f"pass an ORT release for {platform.name} (see `aipc build --help`, --ort-release)")
+
+
+def check_libs(platform: Platform, rel: Release) -> list[str]:
+    """The release's libraries genai's build needs (``platform.ort_release_required_libs``), the versioned main
+    library first; a release lacking one is refused (a DLL-only Windows release with the way to a ``.lib``)."""
+    fmt = {"version": rel.version, "major": rel.version.split(".")[0]}
+    required = [n.format(**fmt) for n in platform.ort_release_required_libs]
+    missing = [n for n in required if n not in rel.libs]
+    if missing:
+        raise _release_missing(platform, rel, missing)
+    return required
 
 
 # --- acquiring it ----------------------------------------------------------------------------------------------

@@ -371,28 +371,6 @@ def is_ort_home(folder: Path) -> bool:
 # --- staging from an official release (--ort-release) ------------------------------------------------------------
 
 
-def _release_lib_dir(platform: Platform, rel: release.Release) -> str:
-    return {"wheel": platform.ort_wheel_lib_dir + "/", "nupkg": f"runtimes/{platform.nuget_rid}/native/",
-            "nupkg-dir": f"runtimes/{platform.nuget_rid}/native/", "archive": "lib/"}[rel.kind]
-
-
-def _release_missing(platform: Platform, rel: release.Release, missing: list[str]) -> AipcError:
-    where = f"{rel.path.name} ({_release_lib_dir(platform, rel)})"
-    if platform.ort_pypi_refusal and platform.ort_main_lib in rel.libs and any(n.endswith(".lib") for n in missing):
-        return AipcError(
-            f"{where} holds {platform.ort_main_lib} but no {', '.join(n for n in missing if n.endswith('.lib'))}: a "
-            "DLL-only release (such as the onnxruntime-directml wheel) cannot be linked against",
-            hint=f"use --ort-release nuget or a local {platform.ort_nuget_package} .nupkg from nuget.org (it holds "
-                 f"runtimes/{platform.nuget_rid}/native/onnxruntime.lib), or a release archive whose lib/ has it",
-        )
-    others = sorted(v for v in (ortlib.version_from_lib_name(platform.ort_main_lib, n) for n in rel.libs) if v)
-    if others:
-        return AipcError(f"{where} holds ORT {', '.join(others)}, but the release says {rel.version}: missing "
-                         f"{', '.join(missing)}", hint="pass an unmodified ORT release")
-    return AipcError(f"{where} has no {', '.join(missing)}: it is not a complete {platform.name} ONNX Runtime release",
-                     hint=f"pass an ORT release for {platform.name} (see `aipc build --help`, --ort-release)")
-
-
 def _release_record(path: Path, rel: release.Release) -> dict[str, Any]:
     sha = sha256_file(path) if path.is_file() else release.tree_sha256(path)
     return {"file": str(path), "name": path.name, "kind": rel.kind, "sha256": sha, "version": rel.version,
@@ -443,10 +421,7 @@ def _stage_release(
     version = rel.version
     release_api = ortlib.api_version_for(version)
     fmt = {"version": version, "major": version.split(".")[0]}
-    required = [n.format(**fmt) for n in platform.ort_release_required_libs]
-    missing = [n for n in required if n not in rel.libs]
-    if missing:
-        raise _release_missing(platform, rel, missing)
+    required = release.check_libs(platform, rel)
     names = required + [n for n in platform.ort_release_optional_libs if n in rel.libs]
     notes = [f"lib/{n}: not in the release (optional)" for n in platform.ort_release_optional_libs
              if n not in rel.libs]

@@ -79,6 +79,12 @@ def build_ort(session: nox.Session) -> None:
 
 
 @nox.session
+def ort_release(session: nox.Session) -> None:
+    """Download (or inspect) the official ORT release named by --ort-release, verify it and record it (no ORT build)."""
+    _aipc(session, "ort-release")
+
+
+@nox.session
 def stage(session: nox.Session) -> None:
     """Stage a complete, validated ORT_HOME (flat include/, lib/, manifest.json) from the ORT build."""
     if session.posargs:  # the contract form: --platform P --ort-source SRC --ort-build BUILD --out ORT_HOME
@@ -101,7 +107,7 @@ def wheels(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Run the whole build: fetch, build-ort, stage, build-genai, wheels (each step skipped when up to date)."""
+    """Run the whole build: fetch, build-ort (or ort-release), stage, build-genai, wheels (up-to-date steps skipped)."""
     _aipc(session, "build")
 
 

@@ -6,7 +6,7 @@
     Installs with winget, each only when missing or older than the pinned minimum:
       Python (the newest version in [python] wheel_versions of the pins), Git, Visual Studio Build Tools
       (the pinned major version, with the C++ workload, the x64 MSVC tools, the Spectre-mitigated libraries and the
-      pinned Windows SDK), CMake, Ninja and NuGet.
+      pinned Windows SDK), CMake, Ninja, and NuGet when the pinned onnxruntime-genai needs nuget.exe on PATH (>= 0.16).
     Enables Win32 long paths (the only step that asks for elevation, in a separate elevated process) and git's
     core.longpaths, creates a venv with aipc installed editable, and runs `aipc doctor`.
     Every version comes from the pins file (src/aipc/pins.toml), read by a small TOML reader below.
@@ -181,8 +181,14 @@ foreach ($t in $tools) {
     } else { Install-WingetPackage $t.Id "$($t.Command) >= $($t.Min)" }
 }
 
-if ((Get-Command nuget -ErrorAction SilentlyContinue) -or (Test-WingetInstalled 'Microsoft.NuGet')) { Write-Host 'ok: nuget' }
-else { Install-WingetPackage 'Microsoft.NuGet' 'nuget.exe (genai fetches DirectML packages)' }
+# nuget.exe on PATH: onnxruntime-genai 0.16 restores the DXC package with find_program(nuget) (cmake/ortlib.cmake);
+# 0.12-0.15.2 download nuget.exe 5.3.0 themselves (cmake/external/onnxruntime_external_deps.cmake), and aipc's
+# --ort-release nuget route downloads the .nupkg over HTTPS, so the pinned genai decides (as `aipc doctor` does)
+$GenaiPin = Get-Pin 'onnxruntime_genai' 'version'
+$GenaiNeedsNuget = ([version](($GenaiPin -split '[^0-9.]')[0].TrimEnd('.'))) -ge [version]'0.16'
+if (-not $GenaiNeedsNuget) { Write-Host "ok: nuget not needed (the pinned onnxruntime-genai $GenaiPin downloads nuget.exe itself)" }
+elseif ((Get-Command nuget -ErrorAction SilentlyContinue) -or (Test-WingetInstalled 'Microsoft.NuGet')) { Write-Host 'ok: nuget' }
+else { Install-WingetPackage 'Microsoft.NuGet' "nuget.exe on PATH (the pinned onnxruntime-genai $GenaiPin restores DXC with it)" }
 
 # --- 3. Visual Studio Build Tools with the C++ workload and the Windows SDK --------------------------------------------
 $VsWhere = Join-Path ${env:ProgramFiles(x86)} 'Microsoft Visual Studio\Installer\vswhere.exe'

@@ -31,7 +31,8 @@ def pins() -> dict[str, dict[str, object]]:
     """The shipped pins by section, as the scripts read them (``pin SECTION KEY`` / ``Get-Pin SECTION KEY``)."""
     p = load_pins(DEFAULT_PINS)
     return {"toolchain": dict(p.toolchain), "python": {"wheel_versions": list(p.wheel_pythons)}, "npu": p.npu,
-            "drivers": dict(p.drivers), "releases": dict(p.releases), "nuget": dict(p.nuget)}
+            "drivers": dict(p.drivers), "releases": dict(p.releases), "nuget": dict(p.nuget),
+            "onnxruntime_genai": {"version": p.onnxruntime_genai.version}}
 
 
 def strip_comments(text: str, powershell: bool) -> str:
@@ -441,3 +442,12 @@ def test_linux_distribution_line_has_no_empty_field(fake_system: dict[str, Path]
     assert proc.returncode == 0, proc.stderr
     assert line in proc.stdout.splitlines(), proc.stdout
     assert not any(ln.startswith("distribution:") and ln != ln.rstrip() for ln in proc.stdout.splitlines())
+
+
+def test_windows_installs_nuget_only_when_the_pinned_genai_needs_it() -> None:
+    """genai 0.12-0.15.2 download nuget.exe themselves; 0.16 finds it on PATH (the rule doctor's nuget check uses)."""
+    code = strip_comments(WINDOWS.read_text(encoding="utf-8"), powershell=True)
+    assert ("onnxruntime_genai", "version") in pin_keys(WINDOWS)
+    assert "$GenaiNeedsNuget = " in code and "[version]'0.16'" in code
+    install = code.index("Install-WingetPackage 'Microsoft.NuGet'")
+    assert code.rindex("if (-not $GenaiNeedsNuget)", 0, install) > code.index("$GenaiNeedsNuget = ")

@@ -7,7 +7,6 @@ Sources: shared/docs/upstream-build.md sections 6-7, shared/docs/npu.md sections
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -322,13 +321,11 @@ def check_disk(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return r("pass", found)
 
 
-def nominal_gib(visible: int) -> int:
-    """The installed size (GiB) a visible memory size stands for: firmware and the integrated GPU reserve part of
-    it, so a 16 GB laptop shows 15.4-15.7 GiB (Windows' TotalVisibleMemorySize, Linux's MemTotal). Rounds up to
-    the next whole GiB when at most MEMORY_RESERVED_FRACTION is missing, else down."""
-    gib = visible / GIB
-    up = math.ceil(gib)
-    return up if gib >= up * (1 - MEMORY_RESERVED_FRACTION) else math.floor(gib)
+def memory_meets(visible: int, gib: int) -> bool:
+    """Does a machine showing ``visible`` bytes have ``gib`` GiB installed? Firmware and the integrated GPU reserve
+    part of the RAM (a 16 GB laptop shows 15.4-15.7 GiB in Windows' TotalVisibleMemorySize and Linux's MemTotal),
+    so up to MEMORY_RESERVED_FRACTION may be missing."""
+    return visible >= gib * GIB * (1 - MEMORY_RESERVED_FRACTION)
 
 
 @check("system", "memory")
@@ -339,19 +336,25 @@ def check_memory(facts: Facts, pins: Pins, r: _R) -> CheckResult:
         kb = get(facts, "windows.os.total_memory_kb", int)
         total = kb * 1024 if kb is not None else None
         installed = get(facts, "windows.installed_memory_bytes", int)
-    if total is None and installed is None:
-        return _missing(r, "memory size", facts, platform_of(facts))
     if installed is not None and installed > 0:
-        size = round(installed / GIB)
-        found = f"{size} GiB installed" + (f" ({_gib(total)} visible)" if total is not None else "")
+        found = f"{_gib(installed)} installed" + (f" ({_gib(total)} visible)" if total is not None else "")
+
+        def meets(gib: int) -> bool:
+            return installed >= gib * GIB
+    elif total is not None:
+        visible = total
+        found = f"{_gib(total)} RAM visible"
+        if total < MEMORY_WARN_GIB * GIB and memory_meets(total, MEMORY_WARN_GIB):
+            found += f" (a {MEMORY_WARN_GIB} GiB machine: firmware and the integrated GPU reserve the rest)"
+
+        def meets(gib: int) -> bool:
+            return memory_meets(visible, gib)
     else:
-        assert total is not None
-        size = nominal_gib(total)
-        found = f"{_gib(total)} RAM visible (about {size} GiB installed; firmware and graphics reserve the rest)"
+        return _missing(r, "memory size", facts, platform_of(facts))
     fix = "close other programs and build with fewer jobs (e.g. --jobs 4); 16 GiB+ is recommended"
-    if size < MEMORY_FAIL_GIB:
+    if not meets(MEMORY_FAIL_GIB):
         return r("fail", f"{found}: < {MEMORY_FAIL_GIB} GiB, a Phi-3-mini model and the build will not fit", fix)
-    if size < MEMORY_WARN_GIB:
+    if not meets(MEMORY_WARN_GIB):
         return r("warn", f"{found}: < {MEMORY_WARN_GIB} GiB", fix)
     return r("pass", found)
 
@@ -824,7 +827,7 @@ def check_gpu(facts: Facts, pins: Pins, r: _R) -> CheckResult:
         names = ", ".join(str(g.get("name")) for g in get(facts, "windows.gpus", list) or [] if isinstance(g, dict))
         return r("fail", f"no GPU with a vendor driver ({names or 'no display adapter'})", fix)
     build = get(facts, "windows.os.build", int)
-    parts = [f"{g.get('name')} {g.get('driver_version')} ({effective_wddm(build, g.get('driver_version'))[1]})"
+    parts = [f"{g.get('name')} {g.get('driver_version')}, {effective_wddm(build, g.get('driver_version'))[1]}"
              for g in gpus]
     broken = [g for g in gpus if g.get("problem") not in (0, None)]
     if broken:

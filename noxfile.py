@@ -112,6 +112,16 @@ def build(session: nox.Session) -> None:
 
 
 @nox.session
+def upstream(session: nox.Session) -> None:
+    """Build the real onnxruntime-genai from ../shared/upstream offline against the official ORT release and verify
+    it (jobs bound, clean RUNPATH, source trees unchanged); skipped with a reason when ../shared/upstream is absent."""
+    session.install("-e", str(ROOT))
+    upstream_dir = os.environ.get("AIPC_UPSTREAM") or str(ROOT.parent / "shared" / "upstream")
+    session.run("aipc", "check-upstream", "--upstream", upstream_dir, "--workdir", str(ROOT / ".aipc" / "upstream"),
+                *session.posargs)
+
+
+@nox.session
 def build_npu(session: nox.Session) -> None:
     """Rebuild intel-npu-acceleration-library offline (scikit-build-core) into a portable wheel in wheels/."""
     _aipc(session, "build-npu")

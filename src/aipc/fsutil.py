@@ -1,5 +1,6 @@
-"""Small file-system helpers: hashing, atomic writes (temporary path, then rename into place) and the folders aipc
-makes (:func:`claim_output_dir`, :func:`output_dir`, :func:`mark_dir`, :func:`dir_problems`).
+"""Small file-system helpers: hashing (files, and whole trees with :func:`tree_snapshot`), atomic writes (temporary
+path, then rename into place) and the folders aipc makes (:func:`claim_output_dir`, :func:`output_dir`,
+:func:`mark_dir`, :func:`dir_problems`).
 
 A folder aipc made holds ``aipc-folder.json`` (:data:`MARKER`): the kind of output (``tiny-model``, ``ort-home``,
 ``wheels``...) and, for folders aipc writes as a whole, every file's sha256. aipc writes only into a missing or empty
@@ -13,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -34,6 +36,53 @@ def sha256_file(path: Path) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def tree_snapshot(root: Path) -> dict[str, str]:
+    """Every entry under ``root`` (``root`` itself as ``"."``) as ``relative path -> "<kind> <mode> <content>"``.
+
+    kind is ``d`` (directory), ``f`` (file, content = sha256 of its bytes), ``l`` (symlink, content = its
+    target, never followed) or ``o`` (anything else); mode is the permission bits in octal. Two snapshots are equal
+    only when no name, mode, link target or byte changed, so a build that writes into a tree is seen even when it
+    runs as root (for whom missing write bits prove nothing). Paths use ``/`` on every platform.
+    """
+    root = Path(root)
+    out: dict[str, str] = {}
+
+    def entry(path: Path) -> str:
+        st = path.lstat()
+        mode = f"{stat.S_IMODE(st.st_mode):04o}"
+        if stat.S_ISLNK(st.st_mode):
+            return f"l {mode} {os.readlink(path)}"
+        if stat.S_ISDIR(st.st_mode):
+            return f"d {mode} -"
+        if stat.S_ISREG(st.st_mode):
+            return f"f {mode} {sha256_file(path)}"
+        return f"o {mode} {stat.S_IFMT(st.st_mode):o}"
+
+    out["."] = entry(root)
+    for dirpath, dirnames, filenames in os.walk(root):  # os.walk does not follow directory symlinks
+        base = Path(dirpath)
+        for name in (*dirnames, *filenames):
+            path = base / name
+            out[path.relative_to(root).as_posix()] = entry(path)
+    return out
+
+
+def tree_digest(snapshot: dict[str, str]) -> str:
+    """One sha256 over a :func:`tree_snapshot` (sorted, so independent of directory listing order)."""
+    digest = hashlib.sha256()
+    for rel in sorted(snapshot):
+        digest.update(f"{rel}\0{snapshot[rel]}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def tree_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """What changed between two :func:`tree_snapshot` s, one ``"<added|removed|changed> <path>"`` line each."""
+    lines = [f"added {p}" for p in sorted(after.keys() - before.keys())]
+    lines += [f"removed {p}" for p in sorted(before.keys() - after.keys())]
+    lines += [f"changed {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
+    return lines
 
 
 @contextlib.contextmanager

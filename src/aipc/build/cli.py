@@ -1,4 +1,4 @@
-"""Subcommands of the build area: plan, fetch, build-ort, stage, build-genai, wheels, build."""
+"""Subcommands of the build area: plan, fetch, build-ort, stage, build-genai, wheels, build, check-upstream."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from ..runner import format_plan, plan_json
 from . import settings as settings_mod
-from . import stage
+from . import stage, upstream
 from .pipeline import STEP_NAMES, Pipeline
 
 _STEPS: dict[str, tuple[str, list[str] | None]] = {
@@ -74,3 +74,4 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         settings_mod.add_arguments(q)
         q.set_defaults(func=_cmd_run, step_names=names)
     stage.register_cli(sub)
+    upstream.register_cli(sub)

@@ -19,7 +19,7 @@ import pytest
 
 from aipc.build import upstream as up
 from aipc.errors import AipcError, UsageError
-from conftest import assert_one_line_error, run_aipc
+from conftest import ROOT, assert_one_line_error, run_aipc
 
 GOLDEN = [5, 9, 2, 7]
 
@@ -51,6 +51,8 @@ if cmd == "build":
     if fault == "build-fails":
         sys.exit(3)
     if fault == "write-tree":
+        (Path(opt("--genai-source")) / "__pycache__").mkdir()
+    if fault == "bytecode" and not os.environ.get("PYTHONDONTWRITEBYTECODE"):  # like build.py importing util
         (Path(opt("--genai-source")) / "__pycache__").mkdir()
     if fault == "chmod-tree":
         os.chmod(Path(opt("--deps-dir")) / "gsl" / "gsl.h", 0o600)
@@ -130,6 +132,14 @@ def test_each_fault_is_reported(tmp_path: Path, fake_python: str, monkeypatch: p
     res = _check(tmp_path, fake_python, fault, monkeypatch)
     assert any(words in p for p in res.problems), res.problems
     assert (tmp_path / "work" / "build" / "ort_home").exists() or fault == "build-fails"
+
+
+def test_build_runs_as_where_python_writes_bytecode(tmp_path: Path, fake_python: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """PYTHONDONTWRITEBYTECODE=1 here would hide a build.py that writes __pycache__ into the tree: it is dropped."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    res = _check(tmp_path, fake_python, "bytecode", monkeypatch)
+    assert res.problems == ["the build changed the source tree onnxruntime-genai: added __pycache__"]
 
 
 def test_verify_would_see_ort_home_if_it_were_not_moved(tmp_path: Path, fake_python: str,
@@ -278,3 +288,30 @@ def test_cli_failure_lists_problems_then_one_error_line(tmp_path: Path, fake_pyt
     report = json.loads((tmp_path / "w" / up.REPORT).read_text())
     assert report["problems"] and report["trees_before"]["onnxruntime-genai"] != report["trees_after"][
         "onnxruntime-genai"]
+
+
+def _bench_module():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_upstream", ROOT / "scripts" / "bench_upstream.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_variant_drops_only_enable_tests_and_moves_the_build_dir(tmp_path: Path) -> None:
+    bench = _bench_module()
+    argv = ["py", "build.py", "--config", "Release", "--build_dir", "/w/genai-build", "--skip_tests",
+            "--cmake_extra_defines", "ENABLE_TESTS=OFF", "FETCHCONTENT_FULLY_DISCONNECTED=ON"]
+    out = bench.default_tests_variant(argv, tmp_path / "b")
+    assert out == ["py", "build.py", "--config", "Release", "--skip_tests", "--cmake_extra_defines",
+                   "FETCHCONTENT_FULLY_DISCONNECTED=ON", "--build_dir", str(tmp_path / "b")]
+
+
+def test_bench_compile_span_is_the_first_ninja_run(tmp_path: Path) -> None:
+    bench = _bench_module()
+    (tmp_path / "b" / "Release").mkdir(parents=True)
+    (tmp_path / "b" / "Release" / ".ninja_log").write_text(
+        "# ninja log v7\n5\t2000\t0\ta.o\t1\n10\t4005\t0\tb.o\t2\n0\t30\t0\ta.o\t3\n")  # a rerun after 4 s
+    assert bench.ninja_span(tmp_path / "b") == 4.0

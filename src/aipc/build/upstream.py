@@ -7,7 +7,7 @@ dependencies), it:
 1. snapshots the three trees (names, modes, link targets, bytes; :func:`aipc.fsutil.tree_snapshot`);
 2. runs ``aipc build --genai-source <genai> --ort-release pypi --ort-source <onnxruntime> --deps-dir <deps>
    --offline --jobs N --generator ninja --ccache off`` into a workdir outside the trees (each command a subprocess,
-   as a user would type it);
+   as a user would type it; without ``PYTHONDONTWRITEBYTECODE``, which would hide bytecode written into a tree);
 3. checks every ``.ninja_log`` of that build: never more than N jobs at once (:mod:`aipc.build.ninjalog`);
 4. checks the genai wheel's ELF files carry no RUNPATH/RPATH into the build (``readelf -d``);
 5. moves the build's ORT_HOME away and runs ``aipc verify --paths genai --wheels <wheels>`` (the genai wheel and
@@ -278,7 +278,9 @@ def check_upstream(upstream: Upstream, workdir: Path, *, jobs: int = 2, python: 
     before = {name: tree_snapshot(path) for name, path in upstream.trees().items()}
     res.figures["trees_before"] = {name: tree_digest(s) for name, s in before.items()}
 
-    rc, seconds = _run(build_argv(python, upstream, build_dir, wheels, jobs), echo)
+    # as on a machine where Python writes bytecode (this variable would hide a build.py that does so into a tree)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    rc, seconds = _run(build_argv(python, upstream, build_dir, wheels, jobs), echo, env)
     res.figures["build_seconds"] = round(seconds, 1)
     res.figures["build_steps_seconds"] = _step_seconds(build_dir)
     if rc != 0:

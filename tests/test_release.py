@@ -465,3 +465,30 @@ def test_nuget_route_fetches_the_matching_directml_wheel(tmp_path: Path) -> None
     argv = (tmp_path / "pip-argv.txt").read_text().split()
     assert argv[:5] == ["-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
     assert argv[-1] == f"onnxruntime-directml=={VERSION}"
+
+
+@on_linux_gcc
+def test_pypi_route_downloads_through_pip_and_fetches_a_deleted_download_again(tmp_path: Path,
+                                                                                  fake_lib: Path) -> None:
+    """The pypi route, offline: a stand-in pip serves the wheel (PyPI's own layout) and records its argv."""
+    from aipc.build import settings as bs
+    from aipc.build.pipeline import Pipeline
+
+    served = linux_wheel(tmp_path / "index", fake_lib)
+    python = fake_pip_python(tmp_path, served)
+    s = bs.from_args({"workdir": str(tmp_path / "w"), "ort_release": "pypi", "python": str(python),
+                      "ort_source": str(headers_1_24_1(tmp_path))}, environ={}, cwd=tmp_path)
+    Pipeline(s, echo=lambda line: None).run(["ort-release", "stage"])
+    record = json.loads((tmp_path / "w" / "ort_release" / "release.json").read_text())
+    got = Path(record["file"])
+    assert got.parent == tmp_path / "w" / "ort_release" and got.name == served.name
+    assert record["sha256"] == sha256_file(served) and record["source"] == f"PyPI onnxruntime=={VERSION}"
+    argv = (tmp_path / "pip-argv.txt").read_text().split()
+    assert argv[:5] == ["-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    assert argv[-1] == f"onnxruntime=={VERSION}" and "--platform" not in argv  # this host: pip picks the tags
+    assert json.loads((tmp_path / "w" / "ort_home" / "manifest.json").read_text())["release"] == record
+    Pipeline(s, echo=lambda line: None).run(["ort-release"])  # up to date: no second download
+    assert len((tmp_path / "pip-argv.txt").read_text().splitlines()) == 1
+    got.unlink()
+    Pipeline(s, echo=lambda line: None).run(["ort-release"])  # the download is gone: fetched again
+    assert len((tmp_path / "pip-argv.txt").read_text().splitlines()) == 2 and got.is_file()

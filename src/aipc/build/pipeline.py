@@ -267,14 +267,19 @@ class Pipeline:
             argv = self.release_argv()
             what = f"inspect the local release {spec}"
         inputs: dict[str, Any] = {"spec": spec, "version": version, "python": s.python}
-        if live and release.is_local(spec):
-            inputs["local"] = _sig(Path(spec))
+        outputs = [Path(record)]
+        if live:
+            if release.is_local(spec):
+                inputs["local"] = _sig(Path(spec))
+            recorded = release.read_record(s)
+            if recorded is not None and recorded.get("spec") == spec and recorded.get("file"):
+                outputs.append(Path(recorded["file"]))  # a deleted download is fetched again
 
         def action() -> None:
             release.acquire(s, self.pins, self.echo)
 
         return Step("ort-release", f"{what}, verify it and record file, sha256 and version in {record}",
-                    [Command.make(argv, s.workdir)], inputs=inputs, outputs=[Path(record)], action=action)
+                    [Command.make(argv, s.workdir)], inputs=inputs, outputs=outputs, action=action)
 
     def release_argv(self) -> list[str]:
         s = self.s
@@ -381,7 +386,8 @@ class Pipeline:
         inputs: dict[str, Any] = {}
         outputs: list[Path] = []
         commands = [Command.make(self.wheels_argv(), s.workdir)]
-        if s.ort_release != "pypi" and not s.ort_release.endswith(".whl"):  # type: ignore[union-attr]
+        spec = s.ort_release or ""
+        if spec != "pypi" and not spec.endswith(".whl"):
             requirement = release.pypi_requirement(s.platform, self.release_version())
             commands.append(Command.make(release.pip_download_argv(
                 s.python, requirement, release.release_dir(s) / "wheel", None if s.is_host else s.platform), s.workdir))
@@ -392,6 +398,11 @@ class Pipeline:
             inputs = {"release": sha256_file(record_path), "genai": [genai_wheel.name, _sig(genai_wheel)],
                       "sources": sha256_file(sources), "pins": sha256_file(self.pins.path)}
             outputs = [wheels_dir / genai_wheel.name, wheels_dir / wheelhouse.SUMS, wheels_dir / wheelhouse.MANIFEST]
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            ort_wheel = Path(record["file"]) if record.get("kind") == "wheel" else \
+                release.downloaded_ort_wheel(s, str(record.get("version")))
+            # the ORT wheel in wheels/ is an output too (None: not downloaded yet, so the step runs anyway)
+            outputs.append(wheels_dir / ort_wheel.name if ort_wheel is not None else wheels_dir / ort.NO_WHEEL)
 
         def action() -> None:
             src = json.loads(sources.read_text(encoding="utf-8"))

@@ -503,12 +503,10 @@ def ort_wheel_for(settings: BuildSettings, pins: Pins, record: dict[str, Any], e
     plat = settings.platform
     version = str(record["version"])
     requirement = pypi_requirement(plat, version)
+    have = downloaded_ort_wheel(settings, version)
+    if have is not None:
+        return have
     out = Path(release_dir(settings)) / "wheel"
-    from ..wheelhouse import find_wheels, wheel_fits_host
-
-    for have in find_wheels(out, plat.ort_wheel_dist, prefer_version=version):
-        if WheelInfo.from_path(have).version == version and wheel_fits_host(have):
-            return have
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".incoming-", dir=out) as tmp_name:
         tmp = Path(tmp_name)
@@ -523,3 +521,14 @@ def ort_wheel_for(settings: BuildSettings, pins: Pins, record: dict[str, Any], e
         final = out / got.name
         _install(got, final)
     return final
+
+
+def downloaded_ort_wheel(settings: BuildSettings, version: str) -> Path | None:
+    """The ORT wheel of ``version`` that :func:`ort_wheel_for` downloaded before and that installs here, if any."""
+    from ..wheelhouse import find_wheels, wheel_fits_host
+
+    out = Path(release_dir(settings)) / "wheel"
+    for have in find_wheels(out, settings.platform.ort_wheel_dist, prefer_version=version):
+        if WheelInfo.from_path(have).version == version and wheel_fits_host(have):
+            return have
+    return None

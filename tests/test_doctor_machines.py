@@ -219,7 +219,15 @@ def test_spectre_is_in_the_component_list_and_the_vs_fix() -> None:
     ({"sources": [{"kind": "index", "url": "https://pypi.org/simple", "ok": False, "error": "timeout"}]},
      "warn", "pip can reach no package source"),
     ({"sources": [{"kind": "index", "url": "https://pypi.org/simple", "ok": False, "error": "timeout"},
-                  {"kind": "find-links", "url": "/srv/wheelhouse", "ok": True}]}, "pass", "1 of 2"),
+                  {"kind": "find-links", "url": "/srv/wheelhouse", "ok": True,
+                   "build_tools": {"cmake": ["cmake-3.31.6-py3-none-win_amd64.whl"],
+                                   "ninja": ["ninja-1.13.0-py3-none-win_amd64.whl", "ninja-1.11.1.tar.gz"]}}]},
+     "pass", "1 of 2"),
+    ({"sources": [{"kind": "find-links", "url": "/srv/wheelhouse", "ok": True,
+                   "build_tools": {"cmake": ["cmake-4.1.0-py3-none-win_amd64.whl"], "ninja": ["ninja-1.13.0.tar.gz"]}}],
+      "no_index": True}, "warn", "none holds cmake==3.31.6"),
+    ({"sources": [{"kind": "extra-index", "url": "file:///opt/pypi/simple", "ok": True, "build_tools": {}}]},
+     "warn", "none holds cmake==3.31.6, ninja==1.13.0"),
     ({"sources": [], "no_index": True}, "warn", "none configured"),
 ])
 def test_build_venv(pins: Pins, change: dict[str, Any], status: str, needle: str) -> None:
@@ -229,7 +237,9 @@ def test_build_venv(pins: Pins, change: dict[str, Any], status: str, needle: str
     assert res.status == status and needle in res.found, res
     if status == "fail":
         assert "python3-venv" in res.fix
-    if status == "warn":
+    if status == "warn" and "none holds" in res.found:
+        assert "pip download" in res.fix and "-d DIR" in res.fix
+    elif status == "warn":
         assert "PIP_FIND_LINKS" in res.fix and "requirements-dev.txt" in res.found
 
 
@@ -409,8 +419,9 @@ def test_cli_unwritable_json_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     proc = doctor("--facts", str(facts), "--json", str(blocker / "sub" / "r.json"))
-    assert_one_line_error(proc.returncode, proc.stderr, "cannot write --json", code=2)
-    assert "goals" in proc.stdout  # the verdicts were printed before the write failed
+    # refused before the work or after the verdicts were printed: either way one line naming the path, exit 2
+    assert_one_line_error(proc.returncode, proc.stderr, str(blocker), code=2)
+    assert blocker.read_text() == "x"
 
 
 @pytest.mark.parametrize("kind", ["missing", "not-toml", "bad-schema"])
@@ -543,3 +554,21 @@ def test_docs_goal_table_matches_the_checks() -> None:
     for goal, names in rows.items():
         listed = {n.strip() for n in re.split(r", (?![^()]*\))", names)}
         assert listed == {n for n, g in checks.CHECK_GOALS.items() if goal in g}, goal
+
+
+def test_local_sources_list_the_build_tools(tmp_path: Path) -> None:
+    house = tmp_path / "house"
+    house.mkdir()
+    for name in ("cmake-3.31.6-py3-none-manylinux2014_x86_64.whl", "ninja-1.13.0.tar.gz", "cmake_format-0.6.13.tar.gz",
+                 "numpy-2.2.1-cp312-cp312-win_amd64.whl"):
+        (house / name).write_bytes(b"")
+    got = collect.probe_source("find-links", str(house))
+    assert got["ok"] and got["build_tools"] == {"cmake": ["cmake-3.31.6-py3-none-manylinux2014_x86_64.whl"],
+                                                "ninja": ["ninja-1.13.0.tar.gz"]}
+    index = tmp_path / "simple"
+    (index / "cmake").mkdir(parents=True)
+    (index / "cmake" / "index.html").write_text(
+        '<a href="../../files/cmake-3.31.6-py3-none-win_amd64.whl#sha256=ab">cmake-3.31.6-py3-none-win_amd64.whl</a>\n'
+        '<a href="https://files.example/cmake-4.1.0.tar.gz">cmake-4.1.0.tar.gz</a>\n')
+    got = collect.probe_source("extra-index", index.as_uri())
+    assert got["build_tools"] == {"cmake": ["cmake-3.31.6-py3-none-win_amd64.whl", "cmake-4.1.0.tar.gz"], "ninja": []}

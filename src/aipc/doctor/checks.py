@@ -383,12 +383,12 @@ def check_git(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return _tool(facts, r, "git", None, "fail", fix)
 
 
-def build_venv_ready(facts: Facts) -> bool | None:
+def build_venv_ready(facts: Facts, pins: Pins) -> bool | None:
     """Can aipc's build venv be made (see :func:`check_build_venv`)? None when the facts do not say."""
     pip = get(facts, "tools.pip", dict)
     if pip is None:
         return None
-    return _build_venv_verdict(pip)[0] == "pass"
+    return _build_venv_verdict(pip, pins)[0] == "pass"
 
 
 def _build_tool(facts: Facts, pins: Pins, r: _R, tool: str, optional_on_windows: bool = False) -> CheckResult:
@@ -405,7 +405,7 @@ def _build_tool(facts: Facts, pins: Pins, r: _R, tool: str, optional_on_windows:
     info = get(facts, f"tools.{tool}", dict)
     if info is None:
         return _missing(r, tool, facts, f"tools.{tool}")
-    venv = build_venv_ready(facts)
+    venv = build_venv_ready(facts, pins)
     path, ver = info.get("path"), info.get("version")
     v, vmin = version(ver), version(minimum)
     if not path:
@@ -444,7 +444,17 @@ def check_ninja(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     return _build_tool(facts, pins, r, "ninja", optional_on_windows=True)
 
 
-def _build_venv_verdict(pip: dict[str, Any]) -> tuple[str, str, str]:
+def _has_version(files: Any, pinned: str) -> bool:
+    """A file name of one release of a project: ``cmake-3.31.6-py3-none-...whl`` or ``cmake-3.31.6.tar.gz``."""
+    want = version(pinned)
+    for name in files if isinstance(files, list) else []:
+        match = re.match(r"[A-Za-z0-9_.]+?-(\d+(?:\.\d+)*)(?:-|\.tar\.gz$|\.zip$)", str(name))
+        if match and want is not None and version(match.group(1)) == want:
+            return True
+    return False
+
+
+def _build_venv_verdict(pip: dict[str, Any], pins: Pins) -> tuple[str, str, str]:
     """(status, found, fix) of the build venv from the ``tools.pip`` facts."""
     if pip.get("venv") is False or pip.get("ensurepip") is False:
         missing = "venv" if pip.get("venv") is False else "ensurepip"
@@ -455,13 +465,29 @@ def _build_venv_verdict(pip: dict[str, Any]) -> tuple[str, str, str]:
     usable = [s for s in sources if s.get("ok")]
     listed = "; ".join(f"{s.get('kind')} {s.get('url')}: {'ok' if s.get('ok') else s.get('error') or 'not checked'}"
                        for s in sources) or "none configured"
-    if usable:
-        return "pass", f"pip can reach {len(usable)} of {len(sources)} package sources ({listed})", ""
-    return ("warn", f"pip can reach no package source ({listed}): the build venv (cmake, ninja, genai's "
-                    "requirements-dev.txt, ORT's build requirements) can be made only if an earlier run left it",
-            "let pip reach its index (proxy: HTTPS_PROXY), or point pip at a local wheelhouse made with "
-            "`pip download` on a connected machine: PIP_FIND_LINKS=DIR and PIP_NO_INDEX=1 (or find-links / "
-            "no-index in pip.conf / pip.ini)")
+    wheelhouse_fix = ("let pip reach its index (proxy: HTTPS_PROXY), or point pip at a local wheelhouse made with "
+                      "`pip download` on a connected machine: PIP_FIND_LINKS=DIR and PIP_NO_INDEX=1 (or find-links / "
+                      "no-index in pip.conf / pip.ini)")
+    if not usable:
+        return ("warn", f"pip can reach no package source ({listed}): the build venv (cmake, ninja, genai's "
+                        "requirements-dev.txt, ORT's build requirements) can be made only if an earlier run left it",
+                wheelhouse_fix)
+    found = f"pip can reach {len(usable)} of {len(sources)} package sources ({listed})"
+    remote = [s for s in usable if str(s.get("url", "")).startswith(("http://", "https://"))]
+    if remote:
+        return "pass", found, ""
+    # only local sources: they must hold the pinned build tools (the rest of the build requirements come from the
+    # source checkouts, which doctor does not read)
+    lacking = [f"{tool}=={pinned}" for tool, pinned in pins.build_tools.items()
+               if not any(_has_version((s.get("build_tools") or {}).get(tool), pinned) for s in usable
+                          if isinstance(s.get("build_tools"), dict))]
+    if lacking:
+        return ("warn", f"{found}; only local sources, and none holds {', '.join(lacking)} ([build_tools])",
+                f"add {' and '.join(lacking)} to the wheelhouse (pip download {' '.join(lacking)} -d DIR on a "
+                "connected machine), or let pip reach an index")
+    pinned = ", ".join(f"{k}=={v}" for k, v in pins.build_tools.items())
+    return "pass", (f"{found}; the local sources hold the pinned {pinned} (genai's and ORT's own requirements are "
+                    "not checked)"), ""
 
 
 @check("build", "build venv (pip)")
@@ -473,7 +499,7 @@ def check_build_venv(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     pip = get(facts, "tools.pip", dict)
     if pip is None:
         return _missing(r, "pip's configuration", facts, "tools.pip")
-    return r(*_build_venv_verdict(pip))
+    return r(*_build_venv_verdict(pip, pins))
 
 
 GCC_FIX_UBUNTU = ("sudo apt install g++-{v} and build with CXX=g++-{v} CC=gcc-{v} (Ubuntu 22.04+ has it; on 20.04 "

@@ -231,7 +231,7 @@ def probe_source(kind: str, url: str, cert: str | None = None, timeout: float = 
     result: dict[str, Any] = {"kind": kind, "url": url}
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme in ("http", "https"):
-        target = url.rstrip("/") + ("/pip/" if kind == "index" else "")
+        target = url.rstrip("/") + ("/pip/" if kind in ("index", "extra-index") else "")
         t0 = time.monotonic()
         try:
             context = ssl.create_default_context(cafile=cert) if cert and parsed.scheme == "https" else None
@@ -250,7 +250,34 @@ def probe_source(kind: str, url: str, cert: str | None = None, timeout: float = 
     local = Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else Path(url)
     exists = local.exists()
     result.update(ok=exists, **({} if exists else {"error": "no such file or folder"}))
+    if exists:
+        result["build_tools"] = local_distributions(local, kind != "find-links")
     return result
+
+
+BUILD_TOOL_PROJECTS = ("cmake", "ninja")
+_DIST_FILE_RE = r"({name}-\d[^\s\"'<>#/]*?\.(?:whl|tar\.gz|zip))"
+
+
+def local_distributions(root: Path, simple_index: bool, projects: tuple[str, ...] = BUILD_TOOL_PROJECTS,
+                        limit: int = 40) -> dict[str, list[str]]:
+    """The files of ``projects`` (the ``[build_tools]`` CMake and Ninja) a local pip source offers: a find-links
+    folder's file names, or the file names a local PEP 503 index lists on ``<root>/<project>/index.html``."""
+    found: dict[str, list[str]] = {}
+    for name in projects:
+        pattern = re.compile(_DIST_FILE_RE.format(name=re.escape(name)), re.I)
+        names: list[str] = []
+        try:
+            if simple_index:
+                page = root / name / "index.html"
+                if page.is_file():
+                    names = sorted(set(pattern.findall(page.read_text(encoding="utf-8", errors="replace"))))
+            elif root.is_dir():
+                names = sorted(p.name for p in root.iterdir() if pattern.fullmatch(p.name))
+        except OSError:
+            names = []
+        found[name] = names[:limit]
+    return found
 
 
 def collect_pip(environ: dict[str, str] | None = None, windows: bool | None = None,

@@ -475,8 +475,8 @@ def test_workflow_follows_the_pins() -> None:
     jobs = _jobs(text)
     assert "src/aipc/pins.toml" in jobs["pins"] and "wheel_versions" in jobs["pins"]
     assert "fromJSON(needs.pins.outputs.pythons)" in jobs["build-dml"]
-    assert "hashFiles('src/aipc/pins.toml')" in jobs["build-dml"]
-    assert "runs-on: windows-2022" in jobs["build-dml"]
+    assert "hashFiles('src/aipc/pins.toml')" in jobs["build-ort-source"]
+    assert "runs-on: windows-2022" in jobs["build-dml"] and "runs-on: windows-2022" in jobs["build-ort-source"]
     assert "runs-on: [self-hosted, windows, aipc]" in jobs["aipc"]
     assert "vars.AIPC_RUNNER == 'true'" in jobs["aipc"]
     assert "startsWith(github.ref, 'refs/tags/v')" in jobs["release"]
@@ -540,3 +540,154 @@ def test_the_merge_steps_merge(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == ["a-1.0-py3-none-any.whl", "b-2.0-py3-none-any.whl"]
         assert verify_sums(work / "wheels") == []
+
+
+# --- the job structure, the compiler cache and its budget (issue 12, points 3-5) ------------------------------------
+
+CACHE_BUDGET = 10 * 1024**3  # GitHub's cache storage per repository
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$", re.I)
+
+
+def parse_size(text: str) -> int:
+    """A ccache size (``4G``, ``500M``, ``2.5GB``) in bytes (ccache's suffixes are powers of 1024 with an ``i``, of
+    1000 without; counted as 1024 here, the larger)."""
+    m = _SIZE.match(text.strip())
+    assert m, f"not a size: {text!r}"
+    return int(float(m.group(1)) * 1024 ** "_KMGT".index(m.group(2).upper() or "_"))
+
+
+@dataclass(frozen=True)
+class WorkflowStep:
+    text: str
+
+    def field(self, name: str) -> str | None:
+        m = re.search(rf"^\s*(?:-\s+)?{name}:\s*(.*)$", self.text, flags=re.M)
+        return m.group(1).strip() if m else None
+
+    @property
+    def uses(self) -> str:
+        return (self.field("uses") or "").partition("@")[0]
+
+
+def steps_of(job: str) -> list[WorkflowStep]:
+    """The steps of a job's YAML text (items at the steps list's indentation)."""
+    body = job.split("\n    steps:\n", 1)
+    if len(body) < 2:
+        return []
+    parts = re.split(r"^      - ", body[1], flags=re.M)
+    return [WorkflowStep("      - " + part) for part in parts[1:]]
+
+
+def job_env(job: str, name: str) -> str | None:
+    m = re.search(rf"^    env:\n((?:      .*\n)+)", job, flags=re.M)
+    found = re.search(rf"^      {name}:\s*(\S+)", m.group(1), flags=re.M) if m else None
+    return found.group(1) if found else None
+
+
+def job_runs(job: str, pins_pythons: int) -> int:
+    """How many jobs one job entry starts: its matrix over the pinned Pythons, else one."""
+    return pins_pythons if "fromJSON(needs.pins.outputs.pythons)" in job else 1
+
+
+def cache_problems(text: str, pins_pythons: int) -> list[str]:
+    """Everything issue 12 asks of the workflow's caches: saved with ``if: always()`` (never the save-on-success
+    ``actions/cache``), restore and save with one key that names the runner image, the compiler and the pins, and
+    ccache sizes (set explicitly) that fit the budget twice (the previous run's entries stay until evicted)."""
+    problems: list[str] = []
+    total = 0
+    for name, job in _jobs(text).items():
+        steps = steps_of(job)
+        saves = [s for s in steps if s.uses == "actions/cache/save"]
+        restores = [s for s in steps if s.uses == "actions/cache/restore"]
+        if any(s.uses == "actions/cache" for s in steps):
+            problems.append(f"{name}: actions/cache saves only after a successful job; use cache/restore + cache/save")
+        for save in saves:
+            cond = save.field("if") or ""
+            if "always()" not in cond:
+                problems.append(f"{name}: the cache save runs without always() (if: {cond or '-'})")
+        for step in saves + restores:
+            key = step.field("key") or ""
+            for part, what in (("image", "the runner image"), ("msvc", "the compiler version"),
+                               ("hashFiles('src/aipc/pins.toml')", "the pins")):
+                if part not in key:
+                    problems.append(f"{name}: cache key {key!r} does not include {what}")
+        if sorted((s.field("key"), s.field("path")) for s in saves) != \
+                sorted((s.field("key"), s.field("path")) for s in restores):
+            problems.append(f"{name}: every restored cache needs a save with the same key and path")
+        if saves:
+            paths = {s.field("path") for s in saves}
+            size = job_env(job, "CCACHE_MAXSIZE")
+            if size is None or paths != {job_env(job, "CCACHE_DIR")}:
+                problems.append(f"{name}: a cached folder that is not the ccache directory with CCACHE_MAXSIZE set")
+                continue
+            total += parse_size(size) * job_runs(job, pins_pythons)
+    if 2 * total > CACHE_BUDGET:
+        problems.append(f"caches of one run: {total / 1024**3:.1f} GiB; with the previous run's that exceeds "
+                        f"{CACHE_BUDGET / 1024**3:.0f} GiB")
+    return problems
+
+
+def test_caches_survive_failures_key_on_image_compiler_pins_and_fit_the_budget() -> None:
+    from aipc.pins import load_pins
+
+    text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
+    assert cache_problems(text, len(load_pins().wheel_pythons)) == []
+    jobs = _jobs(text)
+    assert [s.uses for s in steps_of(jobs["build-ort-source"])].count("actions/cache/save") == 1
+    # the build step stops before the job's limit, so the save after it still runs
+    build = next(s for s in steps_of(jobs["build-ort-source"]) if "nox -s build" in (s.field("run") or ""))
+    job_limit = int(re.search(r"^    timeout-minutes: (\d+)", jobs["build-ort-source"], flags=re.M).group(1))
+    assert int(build.field("timeout-minutes") or job_limit) <= job_limit - 15
+
+
+def test_the_cache_checker_catches_each_problem() -> None:
+    good = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
+    assert cache_problems(good.replace("always() && ", ""), 4)[0].endswith("without always() (if: "
+                                                                          "${{ !startsWith(github.ref, 'refs/tags/') }})")
+    assert any("runner image" in p for p in cache_problems(good.replace("${{ steps.toolchain.outputs.image }}-", ""), 4))
+    assert any("compiler" in p for p in cache_problems(good.replace("msvc${{ steps.toolchain.outputs.msvc }}", ""), 4))
+    assert any("exceeds 10 GiB" in p for p in cache_problems(good.replace("CCACHE_MAXSIZE: 4G", "CCACHE_MAXSIZE: 6G"),
+                                                              4))
+    old = ("    env:\n      CCACHE_DIR: C:\\b\\ccache\n      CCACHE_MAXSIZE: 4G\n    strategy:\n      matrix:\n"
+           "        python: ${{ fromJSON(needs.pins.outputs.pythons) }}\n    steps:\n"
+           "      - uses: actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae # v5.0.5\n"
+           "        with:\n          path: C:\\b\\ccache\n          key: ccache-dml-py3-x\n")
+    problems = cache_problems("on: push\njobs:\n  build-dml:\n" + old, 4)
+    assert any("saves only after a successful job" in p for p in problems), problems
+    assert parse_size("4G") == 4 * 1024**3 and parse_size("500M") == 500 * 1024**2 and parse_size("2.5GiB") > 2 * 1024**3
+
+
+def test_genai_wheels_come_from_the_release_route_and_ort_from_source_runs_once() -> None:
+    text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
+    jobs = _jobs(text)
+    calls = {name: [c for _, s in run_scripts(job) for c in nox_calls(s)] for name, job in jobs.items()}
+    (dml,) = calls["build-dml"]
+    assert dml.sessions == ("build",) and "--ort-release" in dml.posargs
+    assert dml.posargs[dml.posargs.index("--ort-release") + 1] == "nuget"
+    assert int(re.search(r"^    timeout-minutes: (\d+)", jobs["build-dml"], flags=re.M).group(1)) <= 60
+    (source,) = calls["build-ort-source"]
+    assert source.sessions == ("build",) and "--ort-release" not in source.posargs
+    assert "matrix" not in jobs["build-ort-source"]  # once, not per Python
+    assert "github.event_name != 'pull_request'" in jobs["build-ort-source"]
+    # the released wheels are build-dml's: the source build's artifact is not merged into wheels/
+    assert "name: wheels-" not in jobs["build-ort-source"]
+
+
+def test_no_floating_cmake_or_ninja() -> None:
+    """CMake and Ninja come from [build_tools] through aipc's build venv; nothing installs a floating version."""
+    for path in workflow_files():
+        for line, script in run_scripts(path.read_text(encoding="utf-8")):
+            for m in re.finditer(r"pip install ([^\n]*)", script):
+                for word in m.group(1).split():
+                    name = re.split(r"[<>=!~\[;]", word.strip("'\""))[0].lower()
+                    if name in ("cmake", "ninja"):
+                        assert "==" in word, f"{path.name}:{line}: {word} floats"
+
+
+def test_the_attestation_is_conditional_on_a_public_repository_or_a_variable() -> None:
+    text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
+    (attest,) = [s for s in steps_of(_jobs(text)["release"]) if s.uses == "actions/attest-build-provenance"]
+    cond = attest.field("if") or ""
+    assert "github.event.repository.private" in cond and "vars.AIPC_ATTEST" in cond
+    create = next(s for s in steps_of(_jobs(text)["release"]) if "gh release create" in s.text)
+    assert 'if [ -n "$BUNDLE" ]' in create.text  # a skipped attestation leaves no bundle to copy

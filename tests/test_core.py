@@ -58,7 +58,7 @@ def test_pins_cli_check_fails_with_one_line(tmp_path: Path, capsys: pytest.Captu
 def test_cli_has_no_traceback_on_missing_pins(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "aipc", "pins", "--pins", str(tmp_path / "nope.toml")],
                           capture_output=True, text=True)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input (ExitCode.USAGE); an incompatible pinned pair is 1
     assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
 
 

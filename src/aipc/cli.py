@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import AipcError
+from . import __version__, interrupts
+from .argtypes import input_file
+from .errors import AipcError, ExitCode, os_error_line
 
 # Each module defines ``register(subparsers)``; every subcommand sets ``func(args) -> int`` as its default.
 AREAS = (
@@ -24,8 +25,10 @@ AREAS = (
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(2, f"aipc: error: {message}\n")
+        """A usage error is one line too (the value types of :mod:`aipc.argtypes` bring their own fix)."""
+        if "; fix: " not in message:
+            message += f"; fix: see `{self.prog} --help`"
+        self.exit(ExitCode.USAGE, f"aipc: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_pins(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("pins", help="print the pinned versions and the genai <-> ORT compatibility table")
-    p.add_argument("--pins", type=Path, default=None, help="pins file (default: the one shipped with aipc)")
+    p.add_argument("--pins", type=input_file, default=None, help="pins file (default: the one shipped with aipc)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--check", action="store_true", help="exit 1 when the pinned genai/ORT pair is incompatible")
     p.set_defaults(func=_cmd_pins)
@@ -54,17 +57,40 @@ def _cmd_pins(args: argparse.Namespace) -> int:
     print(format_pins(pins, as_json=args.json))
     if args.check:
         check_compat(pins)
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; every failure ends in one line on stderr and an exit code of :class:`ExitCode`.
+
+    Results a command already computed are printed by the command before the error reaches here (e.g. the verify
+    table before a ``--json`` file that cannot be written).
+    """
+    interrupts.install()  # the console script and python -m aipc installed it already; tests call main() directly
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args))
     except AipcError as exc:
-        print(f"aipc: error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("aipc: interrupted; completed steps are kept, rerun to resume", file=sys.stderr)
-        return 130
+        return _fail(exc.one_line(), exc.exit_code)
+    except KeyboardInterrupt as exc:
+        line, code = interrupts.finish(exc)
+        print(line, file=sys.stderr, flush=True)
+        return code
+    except OSError as exc:  # a failed step's file operation (outputs given by the user are OutputError, exit 2)
+        return _fail(f"{os_error_line(exc)}", ExitCode.FAILED, hint="check the path, its permissions and free "
+                     "space, then rerun")
+    except RecursionError:
+        return _fail("input nested too deeply to process", ExitCode.USAGE, hint="pass a file aipc wrote")
+    except Exception as exc:  # a bug: still one line; AIPC_DEBUG=1 shows the traceback
+        if os.environ.get("AIPC_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc}"[:500].replace("\n", " "), ExitCode.FAILED,
+                     hint="rerun with AIPC_DEBUG=1 for the traceback and report it")
+
+
+def _fail(text: str, code: int, hint: str | None = None) -> int:
+    line = f"aipc: error: {text}" + (f"; fix: {hint}" if hint else "")
+    sys.stdout.flush()
+    print(line, file=sys.stderr, flush=True)
+    return code

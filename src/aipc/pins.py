@@ -16,7 +16,7 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from .errors import PinsError
+from .errors import PinsError, PinsFileError, os_reason
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -104,7 +104,16 @@ def _source(data: dict[str, Any], key: str, path: Path) -> SourcePin:
 
 
 def load_pins(path: Path | None = None) -> Pins:
-    """Load and validate a pins file; errors name the file and the key."""
+    """Load and validate a pins file; errors name the file and the key (:class:`PinsFileError`, exit 2)."""
+    try:
+        return _load_pins(path)
+    except PinsFileError:
+        raise
+    except PinsError as exc:
+        raise PinsFileError(exc.message, hint=exc.hint) from None
+
+
+def _load_pins(path: Path | None) -> Pins:
     if path is None:
         env = os.environ.get("AIPC_PINS")
         path = Path(env) if env else DEFAULT_PINS
@@ -113,6 +122,12 @@ def load_pins(path: Path | None = None) -> Pins:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise PinsError(f"pins file {path} does not exist", hint="pass an existing file with --pins") from exc
+    except IsADirectoryError as exc:
+        raise PinsError(f"pins file {path} is a folder", hint="pass the pins.toml file itself with --pins") from exc
+    except OSError as exc:
+        raise PinsError(f"cannot read pins file {path} ({os_reason(exc)})", hint="pass a readable file") from exc
+    except UnicodeDecodeError as exc:
+        raise PinsError(f"pins file {path} is not UTF-8 text ({exc.reason})", hint="pass a TOML file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise PinsError(f"pins file {path} is not valid TOML ({exc})", hint="fix the syntax error") from exc
     if data.get("schema") != 1:

@@ -76,6 +76,14 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("wheels"), list):
         raise AipcError(f"{path} has no 'wheels' list", hint=f"delete {path}; the next build rewrites it")
+    for i, entry in enumerate(data["wheels"]):
+        name = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name or name in (".", "..") or any(c in name for c in "/\\:\0"):
+            raise AipcError(f"{path}: wheels[{i}] has no valid \"file\" (a wheel's file name, got {name!r})",
+                            hint=f"delete {path}; the next build rewrites it")
+        if not isinstance(entry.get("sha256"), str):
+            raise AipcError(f"{path}: wheels[{i}] ({name}) has no \"sha256\"",
+                            hint=f"delete {path}; the next build rewrites it")
     return data
 
 

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..argtypes import check_outputs, comma_list, existing_dir, output_dir, seconds
+from ..errors import ExitCode, OutputError, UsageError, writing
 from .plan import (
     DEVICES,
     MIN_REPETITIONS,
@@ -35,8 +36,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("files", nargs="*", type=Path, help="for compare: A.json B.json")
     p.add_argument("--model", type=Path, default=None,
                    help="a local Phi-3 checkpoint (or an export) instead of aipc's tiny model")
-    p.add_argument("--paths", default=None, help=f"comma list of {', '.join(PATHS)} (default: all)")
-    p.add_argument("--devices", default=None, help=f"comma list of {', '.join(DEVICES)} (default: all; absent "
+    p.add_argument("--paths", type=comma_list(PATHS, "path"), default=None,
+                   help=f"comma list of {', '.join(PATHS)} (default: all)")
+    p.add_argument("--devices", type=comma_list(DEVICES, "device"), default=None,
+                   help=f"comma list of {', '.join(DEVICES)} (default: all; absent "
                    "devices are reported as skip)")
     p.add_argument("--grid", default=None, help="PROMPTxGEN cells, e.g. 128x128,1024x128 (default 16x16,32x16 for "
                    "the tiny model, 128x128 for --model)")
@@ -46,11 +49,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="weights precision (default fp32 on the tiny model, int4 on --model; NPU targets: int4)")
     p.add_argument("--seed", type=int, default=42, help="seed of the synthetic prompts (decoding is greedy)")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds per target before its worker is killed")
+    p.add_argument("--timeout", type=seconds, default=900.0, help="seconds per target before its worker is killed")
     p.add_argument("--allow-fallback", action="store_true",
                    help="measure the NPU library even without an NPU (labelled cpu-fallback)")
-    p.add_argument("--out", type=Path, default=Path("bench-results"), help="output folder (default ./bench-results)")
-    p.add_argument("--wheels", type=Path, default=None, help="aipc's wheels folder (default ./wheels or $AIPC_WHEELS)")
+    p.add_argument("--out", type=output_dir, default=Path("bench-results"),
+                   help="output folder (default ./bench-results)")
+    p.add_argument("--wheels", type=existing_dir, default=None,
+                   help="aipc's wheels folder, which must exist (default ./wheels or $AIPC_WHEELS)")
     p.add_argument("--no-charts", action="store_true", help="do not draw PNG charts")
     p.add_argument("--json", action="store_true", help="print bench.json instead of the table")
     p.set_defaults(func=_cmd_bench)
@@ -63,29 +68,42 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"unexpected arguments {[str(f) for f in args.files]}",
                          hint="use `aipc bench compare A.json B.json` to compare runs")
     from ..wheelhouse import wheels_dir
-    from .run import BenchOptions, console_report, run_bench, write_outputs
+    from .run import BenchOptions, run_bench, write_outputs
 
     settings = Settings(warmup=args.warmup, repetitions=args.repetitions, seed=args.seed, tiny=args.model is None,
                         precision=args.precision, timeout=args.timeout, allow_fallback=args.allow_fallback)
     settings = check_settings(with_grid(settings, parse_grid(args.grid) if args.grid is not None else None))
-    paths = parse_list(args.paths, PATHS, "path")
-    devices = parse_list(args.devices, DEVICES, "device")
+    paths = args.paths if args.paths is not None else parse_list(None, PATHS, "path")
+    devices = args.devices if args.devices is not None else parse_list(None, DEVICES, "device")
     if args.model is not None and not args.model.is_dir():
         raise UsageError(f"--model {args.model} is not a folder", hint="pass a local Phi-3 checkpoint or export folder")
+    check_outputs({"--out": args.out}, {"--model": args.model}, folders=["--out"])  # before the benchmark
     opts = BenchOptions(settings=settings, targets=targets(paths, devices, settings), model=args.model,
                         wheels=wheels_dir(args.wheels))
     doc = run_bench(opts, echo=lambda line: print(line, file=sys.stderr, flush=True))
-    files, note = write_outputs(doc, args.out, not args.no_charts)
-    if args.json:
+    try:
+        with writing(args.out, "the bench results to"):
+            files, note = write_outputs(doc, args.out, not args.no_charts)
+    except OutputError:
+        _print_results(doc, args.json, None, [])  # the measurements are not lost: printed, then the one line
+        raise
+    _print_results(doc, args.json, note, files)
+    return ExitCode.FAILED if any(t["status"] == "fail" for t in doc["targets"]) else ExitCode.OK
+
+
+def _print_results(doc: dict[str, Any], as_json: bool, note: str | None, files: list[Path]) -> None:
+    from .run import console_report
+
+    if as_json:
         import json
 
         print(json.dumps(doc, indent=2, sort_keys=True))
-    else:
-        print(console_report(doc))
-        if note:
-            print(note)
+        return
+    print(console_report(doc))
+    if note:
+        print(note)
+    if files:
         print("wrote: " + ", ".join(str(f) for f in files))
-    return 1 if any(t["status"] == "fail" for t in doc["targets"]) else 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -95,4 +113,4 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"compare needs exactly two bench.json files, got {len(args.files)}",
                          hint="aipc bench compare A.json B.json")
     print(compare_files(args.files[0], args.files[1]))
-    return 0
+    return ExitCode.OK

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
+from ..argtypes import check_outputs
+from ..errors import ExitCode
 from ..runner import format_plan, plan_json
 from . import settings as settings_mod
 from . import stage, upstream
@@ -37,12 +40,17 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(plan_json(steps), indent=2))
     else:
         print(format_plan(steps))
-    return 0
+    return ExitCode.OK
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     pipe = _pipeline(args)
     step_names = list(getattr(args, "steps", None) or args.step_names or pipe.route)
+    s = pipe.s
+    if s.is_host:  # before any work: the folders the build writes can be made (not a file, not read-only)
+        legacy = Path(s.legacy_ort_dir) if s.legacy_ort_dir is not None else None
+        check_outputs({"--workdir": Path(s.workdir), "--wheels": Path(s.wheels), "--legacy-ort-dir": legacy},
+                      folders=["--workdir", "--wheels", "--legacy-ort-dir"])
     results = pipe.run(step_names)
     ran = [r.name for r in results if r.status == "ran"]
     skipped = [r.name for r in results if r.status == "skipped"]
@@ -52,7 +60,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     pipe.echo(summary)
     if "wheels" in step_names:
         pipe.echo(f"[aipc] wheels in {pipe.s.wheels}")
-    return 0
+    return ExitCode.OK
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

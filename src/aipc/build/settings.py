@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from ..argtypes import check_seconds, delay
 from ..errors import UsageError
 from ..platforms import PLATFORM_NAMES, Platform, get_platform, host_platform_name
 from ..platforms.windows import CMD_METACHARACTERS
@@ -95,8 +96,8 @@ class RawSettings:
     fetch_retries: int | None = _opt("--fetch-retries", "AIPC_FETCH_RETRIES",
                                      "attempts for a git network operation (default: 4)", kind="int", metavar="N")
     fetch_backoff: float | None = _opt("--fetch-backoff", "AIPC_FETCH_BACKOFF",
-                                       "first retry delay in seconds, doubled each time (default: 2)",
-                                       kind="float", metavar="S")
+                                       "first retry delay in seconds, doubled each time (default: 2; 0: retry at "
+                                       "once)", kind="delay", metavar="S")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,8 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             kwargs["const"] = ""
         elif kind == "int":
             kwargs["type"] = int
-        elif kind == "float":
-            kwargs["type"] = float
+        elif kind == "delay":
+            kwargs["type"] = delay
         for key in ("choices", "metavar"):
             if key in meta:
                 kwargs[key] = meta[key]
@@ -130,7 +131,7 @@ def _from_env(name: str, kind: str, text: str) -> Any:
         if low in ("0", "false", "no", "off", ""):
             return False
         raise UsageError(f"{name}={text!r} is not a boolean", hint=f"set {name}=1 or {name}=0")
-    if kind in ("int", "float"):
+    if kind in ("int", "delay"):
         try:
             return int(text) if kind == "int" else float(text)
         except ValueError:
@@ -309,6 +310,8 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
     if raw.legacy_ort_dir is not None:
         legacy = path(raw.legacy_ort_dir) if raw.legacy_ort_dir else genai_dir / "ort"
     python = raw.python or (sys.executable if is_host else platform.python_command)
+    backoff = 2.0 if raw.fetch_backoff is None else raw.fetch_backoff
+    check_seconds(backoff, "--fetch-backoff/AIPC_FETCH_BACKOFF", allow_zero=True)
     retries = 4 if raw.fetch_retries is None else raw.fetch_retries
     if retries < 1:
         raise UsageError(f"--fetch-retries {retries} must be at least 1", hint="use 1 for no retries")
@@ -331,7 +334,7 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
         python=python,
         force=bool(raw.force),
         fetch_retries=retries,
-        fetch_backoff=2.0 if raw.fetch_backoff is None else max(0.0, raw.fetch_backoff),
+        fetch_backoff=backoff,
         is_host=is_host,
         find_links=path(raw.find_links) if raw.find_links else None,
     )

@@ -17,7 +17,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from ..build.ortlib import api_version_for
-from ..errors import PinsError
+from ..errors import ExitCode, PinsError
 from ..pins import Pins, compat_row_for
 from ..platforms import ORT_DISTS, PLATFORM_NAMES, get_platform
 from ..platforms.windows import CMD_METACHARACTERS, VS_COMPONENTS
@@ -1128,4 +1128,4 @@ def goal_verdicts(results: list[CheckResult]) -> list[GoalVerdict]:
 
 def exit_code(results: list[CheckResult], goals: tuple[str, ...] = ALL_GOALS) -> int:
     """1 when any of ``goals`` (default: every goal) is not ready, else 0."""
-    return 1 if any(not v.ready for v in goal_verdicts(results) if v.goal in goals) else 0
+    return ExitCode.FAILED if any(not v.ready for v in goal_verdicts(results) if v.goal in goals) else ExitCode.OK

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import output_file
+
 # the goals --for accepts (kept equal to aipc.doctor.checks.GOALS, which this module must not import at parse time:
 # a test ties them)
 GOAL_NAMES = ("verify", "build-dml", "build-npu", "npu")
@@ -26,8 +28,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--for", dest="goals", action="append", metavar="GOAL", default=None,
                    help=f"the goal(s) that decide the exit code: {', '.join(GOAL_NAMES)} (repeatable or a comma "
                         "list; default: every goal)")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the verdicts as JSON to FILE")
-    p.add_argument("--save-facts", type=Path, metavar="FILE", help="write the raw facts gathered to FILE")
+    p.add_argument("--json", type=output_file, metavar="FILE", help="also write the verdicts as JSON to FILE")
+    p.add_argument("--save-facts", type=output_file, metavar="FILE", help="write the raw facts gathered to FILE")
     p.add_argument("--facts", type=Path, metavar="FILE",
                    help="evaluate recorded facts (from --save-facts, any machine) instead of this machine")
     p.add_argument("--workdir", type=Path, default=None,

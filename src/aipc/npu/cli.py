@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import existing_dir, output_dir
+from ..errors import ExitCode
 from ..platforms import PLATFORM_NAMES
 
 
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--json", action="store_true", help="with --plan: print JSON")
     p.add_argument("--sdist", type=Path, default=None,
                    help="offline: the sdist file, or a directory holding it, instead of `pip download`")
-    p.add_argument("--find-links", type=Path, default=None,
+    p.add_argument("--find-links", type=existing_dir, default=None,
                    help="offline: a wheelhouse for the build venv (scikit-build-core, cmake, ninja, openvino) and "
                         "the sdist; pip then uses --no-index")
     p.add_argument("--openvino", default=None, metavar="VERSION",
@@ -34,10 +36,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="build against this installed `openvino` package (or its cmake/ dir) instead")
     p.add_argument("--python", default=None, metavar="EXE",
                    help="interpreter of the build venv (default: this one; openvino 2024.4.0 needs CPython 3.8-3.12)")
-    p.add_argument("--wheels", type=Path, default=None, help="wheels directory (default: $AIPC_WHEELS or ./wheels)")
-    p.add_argument("--build-dir", type=Path, default=None,
+    p.add_argument("--wheels", type=output_dir, default=None,
+                   help="wheels directory (default: $AIPC_WHEELS or ./wheels)")
+    p.add_argument("--build-dir", type=output_dir, default=None,
                    help="build directory: sdist, sources, build venv, CMake cache (default: <aipc cache>/npu-build)")
-    p.add_argument("--project", type=Path, default=None, help="the scikit-build-core project (default: native/npu)")
+    p.add_argument("--project", type=existing_dir, default=None,
+                   help="the scikit-build-core project (default: native/npu)")
     p.add_argument("--force", action="store_true", help="rebuild the wheel even when its inputs are unchanged")
     p.set_defaults(func=_cmd_build_npu)
 
@@ -54,8 +58,8 @@ def _cmd_build_npu(args: argparse.Namespace) -> int:
     if args.plan:
         steps = cfg.steps()
         print(json.dumps(plan_json(steps), indent=2) if args.json else format_plan(steps))
-        return 0
+        return ExitCode.OK
     wheel, _results = run_build(cfg, force=args.force)
     print(wheel)
     sys.stdout.flush()
-    return 0
+    return ExitCode.OK

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..argtypes import check_outputs, comma_list, existing_dir, output_file, seconds
+from ..errors import ExitCode, UsageError, writing
 from ..fsutil import claim_output_dir, output_dir
 from .devices import DEVICES
 from .paths import PATHS
@@ -40,10 +41,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         q.add_argument("--device", default="auto", choices=DEVICES, help="device to run on (default: auto)")
         q.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8", "int4"),
                        help="run only this precision (default: fp32 golden check + int4 recipe)")
-        q.add_argument("--timeout", type=float, default=300.0, help="seconds per smoke run (default 300)")
-        q.add_argument("--wheels", type=Path, default=None, help="aipc's wheels folder (default ./wheels)")
-        q.add_argument("--json", dest="json_out", type=Path, default=None, help="write the JSON report here")
-        q.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
+        q.add_argument("--timeout", type=seconds, default=300.0, help="seconds per smoke run (default 300)")
+        q.add_argument("--wheels", type=existing_dir, default=None,
+                       help="aipc's wheels folder, which must exist (default ./wheels when present)")
+        q.add_argument("--json", dest="json_out", type=output_file, default=None, help="write the JSON report here")
+        q.add_argument("--junit", type=output_file, default=None, help="write JUnit XML here")
 
     p = sub.add_parser("smoke", help="smoke-test one path on a model (default: aipc's tiny Phi-3)")
     p.add_argument("path", choices=PATHS)
@@ -54,7 +56,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("verify", help="smoke-test every path: table, verify.json, JUnit XML; exit 1 iff one fails")
     p.add_argument("--model", type=Path, default=None, help="verify a local Phi-3 folder instead of the tiny model")
-    p.add_argument("--paths", default=None, help=f"comma-separated subset of: {','.join(PATHS)} (default: all)")
+    p.add_argument("--paths", type=comma_list(PATHS, "path"), default=None,
+                   help=f"comma-separated subset of: {','.join(PATHS)} (default: all)")
     p.add_argument("--build-npu", action="store_true",
                    help="when no intel-npu-acceleration-library wheel can be had for this platform, build aipc's "
                         "own first (aipc build-npu); nox -s verify passes this")
@@ -71,11 +74,11 @@ def _cmd_tiny(args: argparse.Namespace) -> int:
     model = ensure_tiny_model(echo=_echo)
     if args.out is None:
         print(model)
-        return 0
+        return ExitCode.OK
     with output_dir(args.out, KIND, force=args.force, inputs=[cache_dir()]) as tmp:
         shutil.copytree(model, tmp, dirs_exist_ok=True)
     print(args.out)
-    return 0
+    return ExitCode.OK
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -87,7 +90,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = ensure_export(args.kind, args.model, precision, device=args.device, out=args.out, echo=_echo,
                         force=args.force)
     print(out)
-    return 0
+    return ExitCode.OK
 
 
 def _cmd_smoke(args: argparse.Namespace) -> int:
@@ -97,7 +100,8 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .run import parse_paths
 
-    return _verify(args, parse_paths(args.paths), json_out=args.json_out or args.json_default,
+    paths = list(args.paths) if args.paths is not None else parse_paths(None)
+    return _verify(args, paths, json_out=args.json_out or args.json_default,
                    junit=args.junit or args.junit_default)
 
 
@@ -106,8 +110,8 @@ def _verify(args: argparse.Namespace, paths: list[str], *, json_out: Path | None
     from .report import exit_code, format_table, write_json, write_junit
     from .run import Options, Verifier, run_meta
 
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout {args.timeout:g} must be positive", hint="pass seconds, e.g. --timeout 300")
+    # before any work: the reports can be written and are not the model (verify's defaults are checked here too)
+    check_outputs({"--json": json_out, "--junit": junit}, {"--model": args.model})
     opts = Options(paths=paths, model=args.model, device=args.device, precision=args.precision,
                    timeout=args.timeout, wheels=args.wheels, build_npu=getattr(args, "build_npu", False))
     started, t0 = time.time(), time.monotonic()
@@ -116,10 +120,12 @@ def _verify(args: argparse.Namespace, paths: list[str], *, json_out: Path | None
     wall = time.monotonic() - t0
     print(format_table(rows))
     meta = run_meta(opts, verifier.model, started, wall, rows, verifier.setup_seconds)
-    if json_out is not None:
-        write_json(json_out, rows, meta)
+    if json_out is not None:  # the table is printed: a report that cannot be written is one line after it
+        with writing(json_out, "the JSON report"):
+            write_json(json_out, rows, meta)
     if junit is not None:
-        write_junit(junit, rows, wall)
+        with writing(junit, "the JUnit report"):
+            write_junit(junit, rows, wall)
     written = [str(p) for p in (json_out, junit) if p is not None]
     print(f"wall {wall:.1f} s, smokes {meta['smoke_seconds']:.1f} s" + (f"; wrote {', '.join(written)}" if written
                                                                           else ""))

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import ExitCode
 from ..fsutil import atomic_write_json, atomic_write_text
 
 COLUMNS = ("path", "api", "device", "precision", "status", "tokens", "seconds", "reason")
@@ -38,7 +39,7 @@ class Row:
 
 def exit_code(rows: Sequence[Row]) -> int:
     """Non-zero if and only if a row failed (a skip is neither a pass nor a failure)."""
-    return 1 if any(r.status == "fail" for r in rows) else 0
+    return ExitCode.FAILED if any(r.status == "fail" for r in rows) else ExitCode.OK
 
 
 def summary(rows: Sequence[Row]) -> dict[str, int]:

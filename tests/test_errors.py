@@ -1,0 +1,360 @@
+"""One error path (issue 11): bad input refused at parse time, outputs that cannot be written, interrupts.
+
+Every case runs ``aipc`` as a user does (a subprocess), checks the exit code of the shared table
+(:class:`aipc.errors.ExitCode`), that stderr ends in exactly one ``aipc: error:`` line with no traceback, and that
+the user's files are byte for byte what they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aipc.errors import EXIT_CODE_TABLE, ExitCode
+from conftest import ROOT, assert_one_line_error, run_aipc
+
+USAGE = ExitCode.USAGE
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def user_files(tmp_path: Path) -> Path:
+    """A folder of the user's own files (which aipc must never touch)."""
+    home = tmp_path / "mine"
+    (home / "docs").mkdir(parents=True)
+    (home / "docs" / "thesis.docx").write_bytes(b"PK\x03\x04 my thesis \x00\xff")
+    (home / "notes.txt").write_text("keep me\n", encoding="utf-8")
+    return home
+
+
+# --- the exit-code table ----------------------------------------------------------------------------------------
+
+
+def test_exit_codes_are_one_table_in_code_and_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    rows = {int(m.group(1)) for m in re.finditer(r"^\| `(\d+)` \|", section, re.M)}
+    assert rows == {int(code) for code, _ in EXIT_CODE_TABLE} == {int(c) for c in ExitCode}
+    for command in ("verify", "smoke", "bench", "doctor", "build", "pins --check", "build-npu", "tiny-model",
+                    "export", "stage"):
+        assert f"`{command}`" in section, command
+
+
+def test_no_literal_exit_codes_in_the_commands() -> None:
+    """Commands return ExitCode members, never bare numbers (one table, defined once)."""
+    offenders = []
+    for path in sorted((ROOT / "src" / "aipc").rglob("*.py")):
+        if "workers" in path.parts:  # worker processes speak the worker protocol, not the CLI's table
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if re.search(r"\bexit_code\s*=\s*\d|SystemExit\(\d|\.exit\(\d|return (?:1|2|130|143) if", code) or (
+                    path.name == "cli.py" and re.search(r"return\s+\d+\s*$", code)):
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not offenders, offenders
+
+
+# --- input validation at parse time -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["bench", "--timeout", "-1"], "--timeout: -1 is not a number of seconds"),
+    (["bench", "--timeout", "0"], "--timeout: 0 is not a number of seconds"),
+    (["verify", "--timeout", "nan"], "--timeout: nan is not"),
+    (["smoke", "genai", "--timeout", "inf"], "--timeout: inf is not"),
+    (["smoke", "genai", "--timeout", "soon"], "'soon' is not a number of seconds"),
+    (["fetch", "--fetch-backoff", "-5"], "--fetch-backoff: -5 is not"),
+    (["fetch", "--fetch-backoff", "nan"], "--fetch-backoff: nan is not"),
+    (["verify", "--paths", ""], "--paths: '' names no path"),
+    (["verify", "--paths", ",,,"], "--paths: ',,,' names no path"),
+    (["verify", "--paths", "genai,gpu"], "unknown path gpu"),
+    (["bench", "--paths", ""], "--paths: '' names no path"),
+    (["bench", "--devices", " , "], "--devices: ' , ' names no device"),
+    (["smoke", "genai", "--wheels", "/nonexistent/wheels"], "--wheels: /nonexistent/wheels does not exist"),
+    (["verify", "--wheels", "/nonexistent/wheels"], "--wheels: /nonexistent/wheels does not exist"),
+    (["bench", "--wheels", "/nonexistent/wheels"], "--wheels: /nonexistent/wheels does not exist"),
+    (["build-npu", "--find-links", "/nonexistent/house"], "--find-links: /nonexistent/house does not exist"),
+])
+def test_bad_values_are_refused_at_parse_time(tmp_path: Path, args: list[str], needle: str) -> None:
+    proc = run_aipc(*args, cwd=tmp_path, env={"AIPC_CACHE": str(tmp_path / "cache")}, timeout=60)
+    assert_one_line_error(proc.returncode, proc.stderr, needle, "fix:", code=USAGE)
+    assert list(tmp_path.iterdir()) == []  # nothing was started: no cache, no workdir, no report
+
+
+def test_fetch_backoff_from_the_environment_is_checked_too(tmp_path: Path) -> None:
+    proc = run_aipc("fetch", "--workdir", str(tmp_path / "w"), env={"AIPC_FETCH_BACKOFF": "-5"}, cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, "--fetch-backoff/AIPC_FETCH_BACKOFF -5", code=USAGE,
+                          alone=True)
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_wheels_file_given_to_smoke_is_refused(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "wheels.txt"
+    not_a_folder.write_text("x", encoding="utf-8")
+    proc = run_aipc("smoke", "genai", "--wheels", str(not_a_folder), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, f"{not_a_folder} is not a folder", code=USAGE)
+
+
+# --- outputs that cannot be written ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["smoke", "genai"], ["verify"], ["doctor"]])
+def test_json_onto_a_folder_is_refused_before_any_work(tmp_path: Path, user_files: Path, command: list[str]) -> None:
+    before = snapshot(user_files)
+    proc = run_aipc(*command, "--json", str(user_files), cwd=tmp_path, env={"AIPC_CACHE": str(tmp_path / "c")})
+    assert_one_line_error(proc.returncode, proc.stderr, f"output file {user_files} is a folder", code=USAGE)
+    assert snapshot(user_files) == before
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("where", ["missing-parent", "parent-is-a-file"])
+def test_json_in_a_folder_that_cannot_hold_it(tmp_path: Path, user_files: Path, where: str) -> None:
+    parent = tmp_path / "nope" if where == "missing-parent" else user_files / "notes.txt"
+    before = snapshot(user_files)
+    for command in (["verify"], ["doctor", "--save-facts", str(parent / "f.json")],
+                    ["verify", "--junit", str(parent / "v.xml")]):
+        args = [*command] if "--save-facts" in command or "--junit" in command else [*command, "--json",
+                                                                                     str(parent / "v.json")]
+        proc = run_aipc(*args, cwd=tmp_path)
+        assert_one_line_error(proc.returncode, proc.stderr, str(parent), code=USAGE)
+    assert snapshot(user_files) == before
+
+
+def test_verify_default_report_paths_are_checked_before_the_run(tmp_path: Path) -> None:
+    """verify writes verify.json/verify.xml by default: a folder in the way is found before any smoke runs."""
+    (tmp_path / "verify.json").mkdir()
+    (tmp_path / "verify.json" / "mine.txt").write_text("x", encoding="utf-8")
+    proc = run_aipc("verify", cwd=tmp_path, env={"AIPC_CACHE": str(tmp_path / "c")})
+    assert_one_line_error(proc.returncode, proc.stderr, "--json verify.json", "is a folder", code=USAGE, alone=True)
+    assert (tmp_path / "verify.json" / "mine.txt").read_text() == "x"
+    assert not (tmp_path / "c").exists()
+
+
+def test_an_output_may_not_be_another_output_or_an_input(tmp_path: Path) -> None:
+    proc = run_aipc("verify", "--json", str(tmp_path / "r"), "--junit", str(tmp_path / "r"), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, "--junit", "is also given as --json", code=USAGE)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}", encoding="utf-8")
+    proc = run_aipc("bench", "--model", str(model), "--out", str(model), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, "--out", str(model), code=USAGE)
+    assert snapshot(model) == {"config.json": b"{}"}
+
+
+@pytest.mark.parametrize("args", [
+    ["bench", "--out", "{file}"],
+    ["wheels", "--wheels", "{file}"],
+    ["fetch", "--workdir", "{file}"],
+    ["build", "--workdir", "{file}"],
+    ["build-npu", "--wheels", "{file}"],
+    ["build-npu", "--build-dir", "{file}"],
+])
+def test_an_output_folder_that_is_a_file_is_refused_and_kept(tmp_path: Path, args: list[str]) -> None:
+    mine = tmp_path / "mine.bin"
+    mine.write_bytes(b"\x00user data\xff")
+    proc = run_aipc(*[a.format(file=mine) for a in args], cwd=tmp_path, env={"AIPC_CACHE": str(tmp_path / "c")})
+    assert_one_line_error(proc.returncode, proc.stderr, str(mine), "not a folder", code=USAGE)
+    assert mine.read_bytes() == b"\x00user data\xff"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.bin"]
+
+
+@pytest.mark.parametrize("command", [["pins"], ["fetch"], ["plan"]])
+def test_pins_given_as_a_folder_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    proc = run_aipc(*command, "--pins", str(tmp_path), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, str(tmp_path), "folder")
+    assert proc.returncode in (ExitCode.FAILED, ExitCode.USAGE)
+
+
+def test_results_are_printed_before_a_report_that_cannot_be_written(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A smoke that passed, then its --json cannot be written (the folder became read-only, a disk filled):
+    the table is printed, then one line naming the file and the reason; exit 2, not the "a row failed" 1."""
+    from aipc import cli
+    from aipc.verify import report, run
+
+    class FakeVerifier:
+        def __init__(self, opts: object, progress: object) -> None:
+            self.model, self.setup_seconds = tmp_path, 0.0
+
+        def run(self) -> list[report.Row]:
+            return [report.Row(path="genai", api="og", device="cpu", precision="fp32", status="pass", seconds=1.0)]
+
+    def denied(path: Path, *a: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(run, "Verifier", FakeVerifier)
+    monkeypatch.setattr(run, "run_meta", lambda *a: {"smoke_seconds": 1.0})
+    monkeypatch.setattr(report, "write_json", denied)
+    out = tmp_path / "smoke.json"
+    code = cli.main(["smoke", "genai", "--json", str(out)])
+    captured = capsys.readouterr()
+    assert code == ExitCode.USAGE
+    assert "pass" in captured.out and "genai" in captured.out
+    assert_one_line_error(code, captured.err, f"cannot write the JSON report {out}", "Permission denied",
+                          code=USAGE)
+
+
+@pytest.mark.slow
+def test_bench_prints_its_results_when_the_out_folder_refuses_them(tmp_path: Path) -> None:
+    """After the whole benchmark, bench.json cannot be written (a folder is in its place): results on stdout, then
+    one line (the tiny model comes from the shared test cache; the NPU target is a quick skip here)."""
+    from conftest import shared_cache
+
+    out = tmp_path / "results"
+    (out / "bench.json").mkdir(parents=True)
+    (out / "bench.json" / "mine.txt").write_text("x", encoding="utf-8")
+    proc = run_aipc("bench", "--paths", "npu", "--devices", "npu", "--out", str(out), "--no-charts",
+                    env={"AIPC_CACHE": str(shared_cache())}, timeout=1800)
+    assert_one_line_error(proc.returncode, proc.stderr, "cannot write the bench results", "Is a directory",
+                          code=USAGE)
+    assert "npu" in proc.stdout and "harness overhead" in proc.stdout
+    assert (out / "bench.json" / "mine.txt").read_text() == "x"
+
+
+def test_a_manifest_entry_without_file_is_one_line(tmp_path: Path) -> None:
+    from aipc.errors import AipcError
+    from aipc.wheelhouse import read_manifest
+
+    for entry in ({"sha256": "0" * 64}, {"file": "../../x.whl", "sha256": "0" * 64}, "x.whl", {"file": "a.whl"}):
+        (tmp_path / "manifest.json").write_text(json.dumps({"schema": 1, "wheels": [entry]}), encoding="utf-8")
+        with pytest.raises(AipcError) as info:
+            read_manifest(tmp_path)
+        assert "\n" not in info.value.one_line() and "manifest.json: wheels[0]" in info.value.one_line()
+
+
+def test_an_unexpected_error_is_still_one_line(tmp_path: Path) -> None:
+    """A bug (here: a module that raises on import, put first on the path) is one line naming it; AIPC_DEBUG=1
+    shows the traceback."""
+    shadow = tmp_path / "shadow" / "aipc" / "bench"
+    shadow.mkdir(parents=True)
+    real = ROOT / "src" / "aipc"
+    (shadow.parent / "__init__.py").write_text(f"__path__ = [{str(shadow.parent)!r}, {str(real)!r}]\n"
+                                               "__version__ = 'test'\n", encoding="utf-8")
+    (shadow / "__init__.py").write_text(f"__path__ = [{str(shadow)!r}, {str(real / 'bench')!r}]\n",
+                                        encoding="utf-8")
+    (shadow / "cli.py").write_text("raise ZeroDivisionError('boom')\n", encoding="utf-8")
+    env = {"PYTHONPATH": str(tmp_path / "shadow")}
+    proc = run_aipc("pins", env=env)
+    assert_one_line_error(proc.returncode, proc.stderr, "internal error: ZeroDivisionError: boom", "AIPC_DEBUG=1",
+                          code=ExitCode.FAILED, alone=True)
+    proc = run_aipc("pins", env={**env, "AIPC_DEBUG": "1"})
+    assert "Traceback" in proc.stderr and "ZeroDivisionError" in proc.stderr
+
+
+# --- signals ----------------------------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_for(predicate: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+def _long_ort_build(tmp_path: Path) -> tuple[list[str], dict[str, str], Path]:
+    """An ORT "checkout" whose build.sh starts a grandchild and waits: a step that runs a long child."""
+    src, pids = tmp_path / "ort-src", tmp_path / "pids"
+    src.mkdir()
+    pids.mkdir()
+    script = src / "build.sh"
+    script.write_text("#!/bin/sh\necho $$ > \"$PIDS/child.tmp\"\nsleep 600 &\necho $! > \"$PIDS/grandchild\"\n"
+                      "mv \"$PIDS/child.tmp\" \"$PIDS/child\"\nwait\n", encoding="utf-8")
+    script.chmod(0o755)
+    args = ["build-ort", "--ort-source", str(src), "--genai-source", str(tmp_path / "genai-src"), "--workdir",
+            str(tmp_path / "w"), "--wheels", str(tmp_path / "wheels")]
+    return args, {"PIDS": str(pids)}, pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to watch the processes")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_whole_process_tree(tmp_path: Path, sig: signal.Signals) -> None:
+    args, env, pids = _long_ort_build(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "aipc", *args], env={**os.environ, **env}, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: (pids / "child").is_file() and (pids / "grandchild").is_file())
+        child, grandchild = (int((pids / n).read_text()) for n in ("child", "grandchild"))
+        assert _alive(child) and _alive(grandchild)
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_one_line_error(proc.returncode, err, f"interrupted by {sig.name}", "fix: rerun",
+                          code=ExitCode.for_signal(sig))
+    _wait_for(lambda: not _alive(child) and not _alive(grandchild), timeout=10)
+    leftovers = [p for p in (tmp_path / "w").rglob("*") if p.name.endswith(".tmp") or ".old-" in p.name]
+    assert not leftovers
+    assert not (tmp_path / "w" / "state" / "build-ort.stamp.json").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the signal mask from /proc")
+def test_ctrl_c_during_the_imports_is_the_same_one_line(tmp_path: Path) -> None:
+    """SIGINT as soon as aipc's handler is installed (the entry module does that before importing the command
+    line, ~0.35 s of imports): exit 130 with the one line, never a KeyboardInterrupt traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "aipc", "doctor", "--workdir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def handler_installed() -> bool:  # SIGTERM is caught only by aipc's handler (Python leaves it at default)
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except FileNotFoundError:
+            return True
+        caught = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("SigCgt:")), 16)
+        return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+    _wait_for(handler_installed, timeout=30)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert_one_line_error(proc.returncode, err, "interrupted by SIGINT (Ctrl-C)", code=ExitCode.INTERRUPTED,
+                          alone=True)
+
+
+def test_sigterm_removes_the_temporary_path_of_an_atomic_write(tmp_path: Path) -> None:
+    """An output being written (``atomic_path``'s temporary folder) when SIGTERM arrives is removed."""
+    code = (
+        "import sys, time, pathlib\n"
+        "import aipc.__main__\n"  # installs the handler, as the console script does
+        "from aipc.fsutil import atomic_path\n"
+        "from aipc import interrupts\n"
+        "dest = pathlib.Path(sys.argv[1])\n"
+        "try:\n"
+        "    with atomic_path(dest) as tmp:\n"
+        "        tmp.mkdir(); (tmp / 'half.bin').write_bytes(b'x' * 1000)\n"
+        "        print(tmp, flush=True); time.sleep(600)\n"
+        "except KeyboardInterrupt as exc:\n"
+        "    line, rc = interrupts.finish(exc); print(line, file=sys.stderr); sys.exit(rc)\n"
+    )
+    dest = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(dest)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    tmp = Path(proc.stdout.readline().strip())
+    assert tmp.is_dir()
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert_one_line_error(proc.returncode, err, "interrupted by SIGTERM", code=ExitCode.TERMINATED, alone=True)
+    assert not tmp.exists() and not dest.exists()
+    assert list(tmp_path.iterdir()) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -273,24 +274,31 @@ def _wait_for(predicate: object, timeout: float = 60.0) -> None:
     raise AssertionError("timed out waiting")
 
 
-def _long_ort_build(tmp_path: Path) -> tuple[list[str], dict[str, str], Path]:
-    """An ORT "checkout" whose build.sh starts a grandchild and waits: a step that runs a long child."""
-    src, pids = tmp_path / "ort-src", tmp_path / "pids"
-    src.mkdir()
+def _long_clone(tmp_path: Path) -> tuple[list[str], dict[str, str], Path]:
+    """``aipc fetch`` whose ``git clone`` (a stand-in on PATH) starts a grandchild and waits: a long child."""
+    real = shutil.which("git")
+    assert real
+    bin_dir, pids = tmp_path / "bin", tmp_path / "pids"
+    bin_dir.mkdir()
     pids.mkdir()
-    script = src / "build.sh"
-    script.write_text("#!/bin/sh\necho $$ > \"$PIDS/child.tmp\"\nsleep 600 &\necho $! > \"$PIDS/grandchild\"\n"
-                      "mv \"$PIDS/child.tmp\" \"$PIDS/child\"\nwait\n", encoding="utf-8")
+    script = bin_dir / "git"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" clone "*)\n'
+        '  echo $$ > "$PIDS/child.tmp"; sleep 600 & echo $! > "$PIDS/grandchild"; mv "$PIDS/child.tmp" "$PIDS/child"\n'
+        "  wait; exit 1;;\n"
+        "esac\n"
+        f'exec "{real}" "$@"\n', encoding="utf-8")
     script.chmod(0o755)
-    args = ["build-ort", "--ort-source", str(src), "--genai-source", str(tmp_path / "genai-src"), "--workdir",
-            str(tmp_path / "w"), "--wheels", str(tmp_path / "wheels")]
-    return args, {"PIDS": str(pids)}, pids
+    args = ["fetch", "--workdir", str(tmp_path / "w"), "--ort-repo", "https://example.invalid/ort.git",
+            "--genai-repo", "https://example.invalid/genai.git"]
+    return args, {"PIDS": str(pids), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}, pids
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to watch the processes")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_whole_process_tree(tmp_path: Path, sig: signal.Signals) -> None:
-    args, env, pids = _long_ort_build(tmp_path)
+    args, env, pids = _long_clone(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "aipc", *args], env={**os.environ, **env}, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -307,7 +315,8 @@ def test_a_signal_ends_the_whole_process_tree(tmp_path: Path, sig: signal.Signal
     _wait_for(lambda: not _alive(child) and not _alive(grandchild), timeout=10)
     leftovers = [p for p in (tmp_path / "w").rglob("*") if p.name.endswith(".tmp") or ".old-" in p.name]
     assert not leftovers
-    assert not (tmp_path / "w" / "state" / "build-ort.stamp.json").exists()
+    assert not (tmp_path / "w" / "state" / "fetch.stamp.json").exists()  # the step did not complete
+    assert not (tmp_path / "w" / "ort").exists()
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the signal mask from /proc")

@@ -225,7 +225,7 @@ $addArgs = ($VsComponents | ForEach-Object { "--add $_" }) -join ' '
 if ($vs -and $vs.Complete -and (Test-VersionAtLeast $vs.Msvc $MsvcMin) -and $sdk) {
     Write-Host "ok: Visual Studio $VsYear at $($vs.Path), MSVC $($vs.Msvc), Windows SDK $sdk, components: $($VsComponents -join ', ')"
 } elseif ($vs) {
-    # installed but missing the toolset or SDK: add the components to that installation (the VS installer elevates)
+    # installed but missing the toolset, the SDK or a component: add them to that installation (the installer elevates)
     $installer = Join-Path ${env:ProgramFiles(x86)} 'Microsoft Visual Studio\Installer\setup.exe'
     $modify = "modify --installPath `"$($vs.Path)`" $addArgs --includeRecommended --passive --norestart"
     if ($PSCmdlet.ShouldProcess($vs.Path, "VS installer $modify (MSVC $($vs.Msvc) / SDK $sdk / all components: $($vs.Complete); pins: MSVC >= $MsvcMin, SDK >= $SdkMin)")) {

@@ -572,3 +572,26 @@ def test_local_sources_list_the_build_tools(tmp_path: Path) -> None:
         '<a href="https://files.example/cmake-4.1.0.tar.gz">cmake-4.1.0.tar.gz</a>\n')
     got = collect.probe_source("extra-index", index.as_uri())
     assert got["build_tools"] == {"cmake": ["cmake-3.31.6-py3-none-win_amd64.whl", "cmake-4.1.0.tar.gz"], "ninja": []}
+
+
+def test_collect_pip_sees_aipc_find_links_and_offline(tmp_path: Path) -> None:
+    """aipc build --find-links (AIPC_FIND_LINKS) adds the wheelhouse; with AIPC_OFFLINE it is the only source."""
+    house = tmp_path / "house"
+    house.mkdir()
+    (house / "cmake-3.31.6-py3-none-manylinux2014_x86_64.whl").write_bytes(b"")
+    (house / "ninja-1.13.0-py3-none-manylinux2014_x86_64.whl").write_bytes(b"")
+    env = {"HOME": str(tmp_path), "XDG_CONFIG_DIRS": str(tmp_path / "none"), "AIPC_FIND_LINKS": str(house)}
+    kinds = [(s["kind"], s["url"]) for s in collect.collect_pip(env, windows=False, probe=lambda k, u, c: {
+        "kind": k, "url": u, "ok": False})["sources"]]
+    assert kinds == [("index", collect.DEFAULT_INDEX), ("find-links", str(house))]
+    got = collect.collect_pip({**env, "AIPC_OFFLINE": "1"}, windows=False)
+    assert got["no_index"] is True and [s["url"] for s in got["sources"]] == [str(house)]
+    facts = healthy_linux()
+    facts["tools"]["pip"] = got
+    res = verdicts(facts, load_pins(DEFAULT_PINS))["build venv (pip)"]
+    assert res.status == "pass" and "cmake==3.31.6, ninja==1.13.0" in res.found
+    (house / "ninja-1.13.0-py3-none-manylinux2014_x86_64.whl").unlink()
+    facts["tools"]["pip"] = collect.collect_pip({**env, "AIPC_OFFLINE": "1"}, windows=False)
+    res = verdicts(facts, load_pins(DEFAULT_PINS))["build venv (pip)"]
+    assert res.status == "warn" and "none holds ninja==1.13.0" in res.found
+    assert "aipc build --find-links DIR" in res.fix

@@ -465,9 +465,10 @@ def _build_venv_verdict(pip: dict[str, Any], pins: Pins) -> tuple[str, str, str]
     usable = [s for s in sources if s.get("ok")]
     listed = "; ".join(f"{s.get('kind')} {s.get('url')}: {'ok' if s.get('ok') else s.get('error') or 'not checked'}"
                        for s in sources) or "none configured"
-    wheelhouse_fix = ("let pip reach its index (proxy: HTTPS_PROXY), or point pip at a local wheelhouse made with "
-                      "`pip download` on a connected machine: PIP_FIND_LINKS=DIR and PIP_NO_INDEX=1 (or find-links / "
-                      "no-index in pip.conf / pip.ini)")
+    wheelhouse_fix = ("let pip reach its index (proxy: HTTPS_PROXY), or give the build a local wheelhouse made with "
+                      "`pip download` on a connected machine: aipc build --find-links DIR (AIPC_FIND_LINKS=DIR), or "
+                      "PIP_FIND_LINKS=DIR and PIP_NO_INDEX=1 for every venv (find-links / no-index in pip.conf or "
+                      "pip.ini)")
     if not usable:
         return ("warn", f"pip can reach no package source ({listed}): the build venv (cmake, ninja, genai's "
                         "requirements-dev.txt, ORT's build requirements) can be made only if an earlier run left it",
@@ -484,7 +485,7 @@ def _build_venv_verdict(pip: dict[str, Any], pins: Pins) -> tuple[str, str, str]
     if lacking:
         return ("warn", f"{found}; only local sources, and none holds {', '.join(lacking)} ([build_tools])",
                 f"add {' and '.join(lacking)} to the wheelhouse (pip download {' '.join(lacking)} -d DIR on a "
-                "connected machine), or let pip reach an index")
+                "connected machine, then aipc build --find-links DIR), or let pip reach an index")
     pinned = ", ".join(f"{k}=={v}" for k, v in pins.build_tools.items())
     return "pass", (f"{found}; the local sources hold the pinned {pinned} (genai's and ORT's own requirements are "
                     "not checked)"), ""

@@ -286,17 +286,25 @@ def collect_pip(environ: dict[str, str] | None = None, windows: bool | None = No
     env = dict(os.environ) if environ is None else environ
     win = sys.platform.startswith("win") if windows is None else windows
     settings = pip_settings(env, pip_config_files(env, win, sys.base_prefix))
+    # aipc build --find-links DIR / AIPC_FIND_LINKS adds a wheelhouse; with --offline / AIPC_OFFLINE it is then the
+    # only source (pip --no-index), as aipc.build.buildvenv.pip_install does. Doctor sees the environment variables.
+    aipc_links = (env.get("AIPC_FIND_LINKS") or "").strip()
+    offline = (env.get("AIPC_OFFLINE") or "").strip().lower() in ("1", "true", "yes", "on")
+    no_index = settings["no_index"] or bool(aipc_links and offline)
     sources: list[tuple[str, str]] = []
-    if not settings["no_index"]:
+    if not no_index:
         sources.append(("index", settings["index_url"]))
         sources += [("extra-index", u) for u in settings["extra_index_urls"]]
     sources += [("find-links", u) for u in settings["find_links"]]
+    if aipc_links:
+        sources.append(("find-links", aipc_links))
     check = probe or probe_source
     return {
         "venv": importlib.util.find_spec("venv") is not None,
         "ensurepip": importlib.util.find_spec("ensurepip") is not None,
         "config_files": settings["files"],
-        "no_index": settings["no_index"],
+        "no_index": no_index,
+        "aipc_find_links": aipc_links or None,
         "sources": [check(kind, url, settings["cert"]) for kind, url in sources[:8]],
     }
 

@@ -271,6 +271,16 @@ def test_plan_linux_pypi_route(tmp_path: Path) -> None:
     assert not Path("/tmp/aipc-release-plan").exists()
 
 
+def test_plan_pypi_route_takes_the_wheelhouse_of_find_links(tmp_path: Path) -> None:
+    """--find-links DIR serves the release wheel as it serves the build venv (--offline: the only source)."""
+    house = tmp_path / "wheelhouse"
+    proc = plan("--platform", "linux", "--workdir", "/tmp/aipc-release-plan", "--ort-release", "pypi", "--ort-source",
+                str(headers_1_24_1(tmp_path)), "--find-links", str(house), "--offline")
+    assert proc.returncode == 0, proc.stderr
+    (pip,) = [e["argv"] for e in json.loads(proc.stdout) if e["name"] == "ort-release"]
+    assert pip[pip.index("--find-links") + 1] == str(house) and "--no-index" in pip
+
+
 @pytest.mark.parametrize(("args", "needles", "code"), [
     (("--platform", "linux", "--ort-release", "pypi"), ("holds no ONNX Runtime headers", "--ort-source DIR"), 2),
     (("--platform", "windows", "--ort-release", "nuget", "--offline"),

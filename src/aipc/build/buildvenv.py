@@ -42,14 +42,18 @@ def bin_dir(settings: BuildSettings) -> PurePath:
     return venv_dir(settings) / settings.platform.venv_bin_dir
 
 
+def pip_index_args(settings: BuildSettings) -> list[str]:
+    """pip's index options of the settings: ``--find-links DIR`` when given, with ``--no-index`` offline (also used
+    by the ``pip download`` of an ORT release, :mod:`aipc.build.release`)."""
+    if settings.find_links is None:
+        return []
+    return [*(["--no-index"] if settings.offline else []), "--find-links", str(settings.find_links)]
+
+
 def pip_install(settings: BuildSettings) -> list[str]:
     """``<venv python> -m pip install`` with the index options of the settings."""
-    argv = [str(python(settings)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-    if settings.find_links is not None:
-        if settings.offline:
-            argv.append("--no-index")
-        argv += ["--find-links", str(settings.find_links)]
-    return argv
+    return [str(python(settings)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+            *pip_index_args(settings)]
 
 
 def create_argv(settings: BuildSettings) -> list[str]:

@@ -258,7 +258,8 @@ class Pipeline:
         if spec == "pypi":
             requirement = release.pypi_requirement(s.platform, version)
             argv = release.pip_download_argv(s.python, requirement, out / "<temporary folder>",
-                                             None if s.is_host else s.platform)
+                                             None if s.is_host else s.platform,
+                                             index_args=buildvenv.pip_index_args(s))
             what = f"download {requirement} with pip"
         elif spec == "nuget":
             argv = self.release_argv()
@@ -390,7 +391,8 @@ class Pipeline:
         if spec != "pypi" and not spec.endswith(".whl"):
             requirement = release.pypi_requirement(s.platform, self.release_version())
             commands.append(Command.make(release.pip_download_argv(
-                s.python, requirement, release.release_dir(s) / "wheel", None if s.is_host else s.platform), s.workdir))
+                s.python, requirement, release.release_dir(s) / "wheel", None if s.is_host else s.platform,
+                index_args=buildvenv.pip_index_args(s)), s.workdir))
         if live:
             self._require(sources, "source record", "fetch")
             self._require(record_path, "ORT release record", "ort-release")

@@ -30,7 +30,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -41,6 +41,7 @@ from ..fsutil import atomic_write_json, sha256_file
 from ..pins import Pins
 from ..platforms import Platform
 from ..wheelhouse import WheelInfo
+from .buildvenv import pip_index_args
 from .ortlib import version_from_lib_name
 from .settings import RELEASE_KEYWORDS, BuildSettings
 
@@ -70,6 +71,16 @@ def nuget_version(pins: Pins, platform: Platform) -> str:
         raise AipcError(f"{pins.path} pins no version of {package} in [nuget]",
                         hint=f'add "{package}" = "{pins.onnxruntime.version}" to [nuget]')
     return version
+
+
+def api_version(version: str) -> int:
+    """The C API version a release provides up to: its minor version (1.24.4 -> 24; a dev or nightly version such
+    as ``1.25.0.dev20260125001`` or ``1.25.0-dev-...`` counts by its ``MAJOR.MINOR`` too)."""
+    match = re.match(r"^(\d+)\.(\d+)(?:\.|$)", version)
+    if not match:
+        raise AipcError(f"the ORT release's version {version!r} does not start with MAJOR.MINOR",
+                        hint="pass an unmodified ORT release (its wheel name, .nuspec or VERSION_NUMBER names it)")
+    return int(match.group(2))
 
 
 def version_from_name(name: str) -> str | None:
@@ -149,9 +160,11 @@ def check_route(settings: BuildSettings, pins: Pins) -> None:
 
 
 def pip_download_argv(python: str, requirement: str, dest: str | PurePath,
-                      foreign: Platform | None = None, python_version: str | None = None) -> list[str]:
-    """``pip download`` of one binary wheel; ``foreign`` adds pip's cross-platform options."""
-    argv = [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", str(dest)]
+                      foreign: Platform | None = None, python_version: str | None = None,
+                      index_args: Sequence[str] = ()) -> list[str]:
+    """``pip download`` of one binary wheel; ``foreign`` adds pip's cross-platform options, ``index_args`` the
+    settings' index options (:func:`aipc.build.buildvenv.pip_index_args`)."""
+    argv = [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", *index_args, "--dest", str(dest)]
     if foreign is not None:
         version = python_version or f"{sys.version_info.major}.{sys.version_info.minor}"
         argv += ["--platform", foreign.pip_platform, "--implementation", "cp", "--python-version", version]
@@ -463,7 +476,7 @@ def acquire(settings: BuildSettings, pins: Pins, echo: Echo = lambda s: None) ->
         with tempfile.TemporaryDirectory(prefix=".incoming-", dir=out) as tmp_name:
             tmp = Path(tmp_name)
             if spec == "pypi":
-                argv = pip_download_argv(settings.python, requirement, tmp)
+                argv = pip_download_argv(settings.python, requirement, tmp, index_args=pip_index_args(settings))
                 echo(f"[aipc]   $ {' '.join(argv)}")
                 got = run_pip_download(argv, tmp, requirement)
                 info = WheelInfo.from_path(got)
@@ -510,7 +523,7 @@ def ort_wheel_for(settings: BuildSettings, pins: Pins, record: dict[str, Any], e
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".incoming-", dir=out) as tmp_name:
         tmp = Path(tmp_name)
-        argv = pip_download_argv(settings.python, requirement, tmp)
+        argv = pip_download_argv(settings.python, requirement, tmp, index_args=pip_index_args(settings))
         echo(f"[aipc]   $ {' '.join(argv)}")
         got = run_pip_download(argv, tmp, requirement)
         if WheelInfo.from_path(got).version != version:

@@ -419,7 +419,7 @@ def _stage_release(
                                           recognise=is_ort_home)
     rel = release.open_release(platform, path)
     version = rel.version
-    release_api = ortlib.api_version_for(version)
+    release_api = release.api_version(version)
     fmt = {"version": version, "major": version.split(".")[0]}
     required = release.check_libs(platform, rel)
     names = required + [n for n in platform.ort_release_optional_libs if n in rel.libs]

@@ -367,3 +367,106 @@ def test_sigterm_removes_the_temporary_path_of_an_atomic_write(tmp_path: Path) -
     assert_one_line_error(proc.returncode, err, "interrupted by SIGTERM", code=ExitCode.TERMINATED, alone=True)
     assert not tmp.exists() and not dest.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def _run_until_marked(tmp_path: Path, code: str, *args: str) -> tuple[subprocess.Popen[str], int]:
+    """Start ``python -c code args`` (which imports aipc.__main__ first, as the entry points do) and wait until the
+    long child it starts has written its pid to ``tmp_path/child.pid``."""
+    marker = tmp_path / "child.pid"
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "MARKER": str(marker)})
+    try:
+        _wait_for(lambda: (marker.is_file() and marker.read_text().strip() != "") or proc.poll() is not None)
+    except AssertionError:
+        proc.kill()
+        raise
+    assert proc.poll() is None, proc.communicate()
+    return proc, int(marker.read_text())
+
+
+SLEEPER = ("import os, time; p = os.environ['MARKER']; open(p + '.tmp', 'w').write(str(os.getpid())); "
+           "os.replace(p + '.tmp', p); time.sleep(600)")
+FINISH = ("except KeyboardInterrupt as exc:\n"
+          "    line, rc = interrupts.finish(exc); print(line, file=sys.stderr); sys.exit(rc)\n")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to watch the processes")
+def test_sigterm_during_an_sdist_download_removes_incoming(tmp_path: Path) -> None:
+    """The NPU sdist's ``pip download`` (here a stand-in that sleeps) is killed and ``.incoming`` removed."""
+    code = (
+        "import sys, pathlib\n"
+        "import aipc.__main__\n"
+        "from aipc import interrupts\n"
+        "from aipc.npu import build, sdist\n"
+        "from aipc.runner import Command\n"
+        "pin = sdist.SdistPin.from_pins(build.load_pins())\n"
+        "dest = pathlib.Path(sys.argv[1]) / pin.file\n"
+        "dest.parent.mkdir()\n"
+        f"cmd = Command.make([sys.executable, '-c', {SLEEPER!r}], dest.parent)\n"
+        "try:\n"
+        "    sdist.obtain_sdist(dest, pin, given=None, download=cmd)\n"
+        + FINISH
+    )
+    proc, child = _run_until_marked(tmp_path, code, str(tmp_path / "sdist"))
+    assert (tmp_path / "sdist" / ".incoming").is_dir()
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert_one_line_error(proc.returncode, err, "interrupted by SIGTERM", code=ExitCode.TERMINATED, alone=True)
+    _wait_for(lambda: not _alive(child), timeout=10)
+    assert [p.name for p in (tmp_path / "sdist").iterdir()] == ["sdist-requirement.txt"]  # the pip -r file only
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to watch the processes")
+def test_sigint_during_an_export_removes_the_export_folders(tmp_path: Path) -> None:
+    """An export whose converter (a stand-in that sleeps) is running: SIGINT kills it and removes ``.export-*``
+    and the output's temporary folder; the user's model is untouched."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}", encoding="utf-8")
+    code = (
+        "import sys, types, pathlib\n"
+        "import aipc.__main__\n"
+        "from aipc import interrupts\n"
+        "from aipc.runner import Command\n"
+        "from aipc.verify import export\n"
+        "export.ensure_venv = lambda *a, **k: pathlib.Path(sys.executable)\n"
+        f"export.plan_export = lambda *a, **k: types.SimpleNamespace(command=Command.make([sys.executable, '-c', "
+        f"{SLEEPER!r}], a[-1]), notes={{}})\n"
+        "cache, out, model = (pathlib.Path(p) for p in sys.argv[1:4])\n"
+        "try:\n"
+        "    export._export('genai', model, 'int4', 'cpu', out, 'f' * 64, {}, None, cache, None, force=False, "
+        "inputs=[model])\n"
+        + FINISH
+    )
+    cache, out = tmp_path / "cache", tmp_path / "out" / "exp"
+    out.parent.mkdir()
+    proc, child = _run_until_marked(tmp_path, code, str(cache), str(out), str(model))
+    assert [p.name[:8] for p in (cache / "exports").iterdir()] == [".export-"]
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert_one_line_error(proc.returncode, err, "interrupted by SIGINT", code=ExitCode.INTERRUPTED, alone=True)
+    _wait_for(lambda: not _alive(child), timeout=10)
+    assert list((cache / "exports").iterdir()) == []
+    assert list(out.parent.iterdir()) == []
+    assert snapshot(model) == {"config.json": b"{}"}
+
+
+def test_windows_interrupt_kills_the_tracked_process_trees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no /proc: the first signal kills the tree (taskkill /T) of every tracked child still running."""
+    from aipc import interrupts, proctree
+
+    class Child:
+        def __init__(self, running: bool) -> None:
+            self.running = running
+
+        def poll(self) -> int | None:
+            return None if self.running else 0
+
+    live, done = Child(True), Child(False)
+    interrupts.track(live)  # type: ignore[arg-type]
+    interrupts.track(done)  # type: ignore[arg-type]
+    killed: list[object] = []
+    monkeypatch.setattr(interrupts.sys, "platform", "win32")
+    monkeypatch.setattr(proctree, "kill_tree", killed.append)
+    interrupts._terminate_descendants()
+    assert killed == [live]

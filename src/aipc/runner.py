@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import interrupts
 from .errors import StepFailed
 from .fsutil import atomic_write_json, sha256_text
 from .proctree import kill_tree, new_group_kwargs
@@ -161,6 +162,7 @@ class Runner:
             ) from None
         except NotADirectoryError:
             raise StepFailed(f"step {step.name}: working directory {cmd.cwd} does not exist") from None
+        interrupts.track(proc)  # Windows: how an interrupt finds this process tree
         expired = threading.Event()
         watchdog = None
         if cmd.timeout is not None:

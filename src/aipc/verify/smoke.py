@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import interrupts
 from ..proctree import kill_tree, new_group_kwargs
 
 STATUSES = ("pass", "fail", "skip")
@@ -117,6 +118,7 @@ def run_worker(
                 proc = subprocess.Popen(
                     argv, cwd=run_dir, env=full_env, stdin=subprocess.DEVNULL, stdout=err, stderr=err, **kwargs
                 )
+                interrupts.track(proc)  # Windows: how an interrupt finds this process tree
                 try:
                     rc = proc.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:

@@ -502,3 +502,25 @@ def test_pypi_route_downloads_through_pip_and_fetches_a_deleted_download_again(t
     got.unlink()
     Pipeline(s, echo=lambda line: None).run(["ort-release"])  # the download is gone: fetched again
     assert len((tmp_path / "pip-argv.txt").read_text().splitlines()) == 2 and got.is_file()
+
+
+def test_windows_ninja_release_route_captures_msvc_env_before_genai(tmp_path: Path) -> None:
+    """No ORT build on this route, so the msvc-env step runs before build-genai (in the plan and when run)."""
+    from aipc.build import vswhere
+    from aipc.build.pipeline import Pipeline
+
+    plan_steps = [st.name for st in Pipeline(windows_settings(tmp_path, "nuget", generator="ninja")).plan()]
+    assert plan_steps == ["fetch", "build-venv", "ort-release", "stage", "msvc-env", "build-genai", "wheels"]
+
+    def vs(cmd: object) -> vswhere.Proc:
+        if isinstance(cmd, list):
+            return vswhere.Proc(0, "C:\\VS\r\n", "")
+        return vswhere.Proc(0, "PATH=C:\\VS\\bin;C:\\Windows\r\nINCLUDE=C:\\VS\\include\r\n"
+                               "VCToolsInstallDir=C:\\VS\\VC\\Tools\\MSVC\\14.44\\\r\n", "")
+
+    pipe = Pipeline(windows_settings(tmp_path, "nuget", generator="ninja"), echo=lambda line: None, msvc_runner=vs)
+    with pytest.raises(AipcError, match="build.py") as err:  # genai is not fetched: the step after msvc-env stops
+        pipe.run(["build-genai"])
+    assert "MSVC" not in str(err.value)
+    env = json.loads((tmp_path / "w" / "state" / "msvc-env.json").read_text())
+    assert env["INCLUDE"] == "C:\\VS\\include"

@@ -224,12 +224,17 @@ class Pipeline:
         return Step("msvc-env", "find Visual Studio with vswhere and capture the vcvars64.bat environment for Ninja",
                     commands, inputs={"vswhere": exe}, outputs=[out], action=action)
 
+    @property
+    def msvc_owner(self) -> str:
+        """The step that the msvc-env step runs before: the first one that compiles (build-genai with a release)."""
+        return "build-genai" if self.uses_release else "build-ort"
+
     def msvc_env(self, live: bool) -> dict[str, str]:
         if not self.s.needs_msvc_env:
             return {}
         path = self.state / MSVC_ENV_JSON
         if live:
-            self._require(path, "MSVC environment", "build-ort")
+            self._require(path, "MSVC environment", self.msvc_owner)
             data = json.loads(path.read_text(encoding="utf-8"))
             return {str(k): str(v) for k, v in data.items()}
         return dict(MSVC_ENV_PLACEHOLDER)
@@ -449,7 +454,11 @@ class Pipeline:
         return Step("wheels", "copy the ORT and genai wheels into wheels/ with SHA256SUMS and manifest.json",
                     [Command.make(self.wheels_argv(), s.workdir)], inputs=inputs, outputs=outputs, action=action)
 
-    def steps_for(self, name: str, live: bool = False) -> list[Step]:
+    def steps_for(self, name: str, live: bool = False, with_msvc: bool = True) -> list[Step]:
+        """The steps of ``name``; the compiling step that comes first gets the msvc-env step before it (Windows +
+        Ninja) unless ``with_msvc`` is False (:meth:`run` runs that one itself, before the step reads its output)."""
+        if with_msvc and self.s.needs_msvc_env and name == self.msvc_owner and name in self.route:
+            return [self.msvc_step(), *self.steps_for(name, live, with_msvc=False)]
         if name not in self.route and name in STEP_NAMES:
             if self.uses_release:
                 raise UsageError(f"step {name} builds ONNX Runtime from source, but --ort-release "
@@ -464,8 +473,7 @@ class Pipeline:
         if name == "build-venv":
             return [self.venv_step(live)]
         if name == "build-ort":
-            pre = [self.msvc_step()] if self.s.needs_msvc_env else []
-            return [*pre, self.ort_step(live)]
+            return [self.ort_step(live)]
         if name == "stage":
             return [self.stage_step(live)]
         if name == "build-genai":
@@ -508,14 +516,13 @@ class Pipeline:
                 self.check_sources()
             if name == "build-venv" and not self.uses_release:  # ORT's requirements: fully pinned before pip
                 ort.check_requirements_pinned(s, sorted({*self.pins.wheel_pythons, _python_version(s.python)} - {""}))
-            if name == "build-ort":  # the ort step reads what msvc-env captured: made only after that ran
-                if s.needs_msvc_env:
-                    results.append(runner.run(self.msvc_step()))
-                results.append(runner.run(self.ort_step(live=True)))
-                ort.discover_ort(s, self.source_versions()[0])  # the build must have produced its outputs
-                continue
-            for step in self.steps_for(name, live=True):
+            if s.needs_msvc_env and name == self.msvc_owner:
+                # the compiling step reads what msvc-env captured: it is made only after that ran
+                results.append(runner.run(self.msvc_step()))
+            for step in self.steps_for(name, live=True, with_msvc=False):
                 results.append(runner.run(step))
+            if name == "build-ort":
+                ort.discover_ort(s, self.source_versions()[0])  # the build must have produced its outputs
             if name == "build-genai":
                 genai.find_genai_wheel(s, self.genai_version())
         return results

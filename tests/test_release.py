@@ -519,7 +519,7 @@ def test_windows_ninja_release_route_captures_msvc_env_before_genai(tmp_path: Pa
                                "VCToolsInstallDir=C:\\VS\\VC\\Tools\\MSVC\\14.44\\\r\n", "")
 
     pipe = Pipeline(windows_settings(tmp_path, "nuget", generator="ninja"), echo=lambda line: None, msvc_runner=vs)
-    with pytest.raises(AipcError, match="build.py") as err:  # genai is not fetched: the step after msvc-env stops
+    with pytest.raises(AipcError, match=r"build\.py") as err:  # genai is not fetched: the step after msvc-env stops
         pipe.run(["build-genai"])
     assert "MSVC" not in str(err.value)
     env = json.loads((tmp_path / "w" / "state" / "msvc-env.json").read_text())

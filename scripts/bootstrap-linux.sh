@@ -5,7 +5,8 @@
 #
 # - apt packages (python3-venv, git, cmake, ninja-build, build-essential, ...), each skipped when installed;
 # - the minimum versions come from the pins file (src/aipc/pins.toml, [toolchain]); when the distribution's cmake or
-#   ninja is older, the pinned minimum is installed from PyPI into the project venv instead;
+#   ninja is older, the [build_tools] version (the one aipc's build venv runs the builds with) is installed from PyPI
+#   into the project venv instead;
 # - a venv (default: <repo>/.venv) with aipc installed editable;
 # - how to get the Intel NPU driver (intel/linux-npu-driver), the render group and /dev/accel/accel0;
 # - then `aipc doctor` (its exit code is this script's exit code).
@@ -64,6 +65,8 @@ pin() {
 
 CMAKE_MIN="$(pin toolchain cmake_min)"
 NINJA_MIN="$(pin toolchain ninja_min)"
+CMAKE_PIN="$(pin build_tools cmake)"
+NINJA_PIN="$(pin build_tools ninja)"
 PYTHON_MIN="$(pin toolchain python_min)"
 PYTHON_MAX="$(pin toolchain python_max)"
 
@@ -148,9 +151,11 @@ else
 fi
 
 PIP_TOOLS=()
-for spec in "cmake:$CMAKE_MIN" "ninja:$NINJA_MIN"; do
+for spec in "cmake:$CMAKE_MIN:$CMAKE_PIN" "ninja:$NINJA_MIN:$NINJA_PIN"; do
     name="${spec%%:*}"
-    min="${spec#*:}"
+    rest="${spec#*:}"
+    min="${rest%%:*}"
+    want="${rest#*:}"
     have="$(tool_version "$name")"
     in_venv="$(tool_version "$VENV/bin/$name")"
     if [ -n "$have" ] && version_ge "$have" "$min"; then
@@ -158,8 +163,8 @@ for spec in "cmake:$CMAKE_MIN" "ninja:$NINJA_MIN"; do
     elif [ -n "$in_venv" ] && version_ge "$in_venv" "$min"; then
         say "ok: $name $in_venv in $VENV (pins: >= $min; $name on PATH: ${have:-missing})"
     else
-        say "$name ${have:-missing} is older than the pinned $min: installing $name>=$min from PyPI into $VENV"
-        PIP_TOOLS+=("$name>=$min")
+        say "$name ${have:-missing} is older than the pinned $min: installing $name $want (pins [build_tools]) from PyPI into $VENV"
+        PIP_TOOLS+=("$name==$want")
     fi
 done
 

@@ -60,6 +60,10 @@ function Get-Pin([string]$Section, [string]$Key) {
 
 $CmakeMin = Get-Pin 'toolchain' 'cmake_min'
 $NinjaMin = Get-Pin 'toolchain' 'ninja_min'
+# the CMake and Ninja the builds run with (aipc installs them into its build venv); a missing or too old system
+# CMake/Ninja is installed at this version too
+$CmakePin = Get-Pin 'build_tools' 'cmake'
+$NinjaPin = Get-Pin 'build_tools' 'ninja'
 $PythonMin = Get-Pin 'toolchain' 'python_min'
 $PythonMax = Get-Pin 'toolchain' 'python_max'
 $VsMajor = [int](Get-Pin 'toolchain' 'visual_studio')
@@ -88,7 +92,8 @@ $VsComponents = @(
 
 Write-Host "aipc bootstrap (Windows), pins: $Pins"
 Write-Host ("pinned: Python $PythonWant (range $PythonMin - $PythonMax), Visual Studio $VsYear ($VsMajor.x) with MSVC " +
-            ">= $MsvcMin and Windows SDK >= $SdkMin, CMake >= $CmakeMin, Ninja >= $NinjaMin")
+            ">= $MsvcMin and Windows SDK >= $SdkMin, CMake >= $CmakeMin, Ninja >= $NinjaMin (the builds: CMake $CmakePin, Ninja " +
+            "$NinjaPin in aipc's build venv)")
 if ($WhatIfPreference) { Write-Host 'WhatIf: nothing is changed' }
 
 # --- helpers ---------------------------------------------------------------------------------------------------------
@@ -125,13 +130,15 @@ function Test-WingetInstalled([string]$Id) {
     return ($LASTEXITCODE -eq 0)
 }
 
-function Install-WingetPackage([string]$Id, [string]$Why, [string]$Override, [string]$Verb = 'install') {
+function Install-WingetPackage([string]$Id, [string]$Why, [string]$Override, [string]$Verb = 'install',
+                               [string]$Version) {
     if (-not (Get-Command winget -ErrorAction SilentlyContinue)) {
         Fail 'winget is not available' 'install "App Installer" from the Microsoft Store, then rerun'
     }
     $wingetArgs = @($Verb, '--id', $Id, '--exact', '--source', 'winget', '--silent',
                     '--accept-package-agreements', '--accept-source-agreements')
     if ($Override) { $wingetArgs += @('--override', $Override) }
+    if ($Version) { $wingetArgs += @('--version', $Version) }
     if ($PSCmdlet.ShouldProcess("$Id ($Why)", "winget $($wingetArgs -join ' ')")) {
         & winget @wingetArgs
         if ($LASTEXITCODE -ne 0) { Fail "winget $Verb $Id failed (exit $LASTEXITCODE)" "run: winget $($wingetArgs -join ' ')" }
@@ -169,16 +176,16 @@ if (Get-Command git -ErrorAction SilentlyContinue) { Write-Host 'ok: git' }
 else { Install-WingetPackage 'Git.Git' 'Git' }
 
 $tools = @(
-    @{ Command = 'cmake'; Id = 'Kitware.CMake'; Min = $CmakeMin },
-    @{ Command = 'ninja'; Id = 'Ninja-build.Ninja'; Min = $NinjaMin }
+    @{ Command = 'cmake'; Id = 'Kitware.CMake'; Min = $CmakeMin; Pin = $CmakePin },
+    @{ Command = 'ninja'; Id = 'Ninja-build.Ninja'; Min = $NinjaMin; Pin = $NinjaPin }
 )
 foreach ($t in $tools) {
     $have = Get-ToolVersion $t.Command
-    if (Test-VersionAtLeast $have $t.Min) { Write-Host "ok: $($t.Command) $have (pins: >= $($t.Min))" }
+    if (Test-VersionAtLeast $have $t.Min) { Write-Host "ok: $($t.Command) $have (pins: >= $($t.Min); the builds use $($t.Pin) from aipc's build venv)" }
     elseif ($have) {
-        Write-Host "$($t.Command) $have is older than the pinned $($t.Min): upgrading"
-        Install-WingetPackage $t.Id "$($t.Command) >= $($t.Min)" -Verb 'upgrade'
-    } else { Install-WingetPackage $t.Id "$($t.Command) >= $($t.Min)" }
+        Write-Host "$($t.Command) $have is older than the pinned $($t.Min): upgrading to $($t.Pin) ([build_tools])"
+        Install-WingetPackage $t.Id "$($t.Command) $($t.Pin)" -Verb 'upgrade' -Version $t.Pin
+    } else { Install-WingetPackage $t.Id "$($t.Command) $($t.Pin)" -Version $t.Pin }
 }
 
 # nuget.exe on PATH: onnxruntime-genai 0.16 restores the DXC package with find_program(nuget) (cmake/ortlib.cmake);

@@ -30,7 +30,8 @@ needs_bash = pytest.mark.skipif(BASH is None, reason="bash is not installed")
 def pins() -> dict[str, dict[str, object]]:
     """The shipped pins by section, as the scripts read them (``pin SECTION KEY`` / ``Get-Pin SECTION KEY``)."""
     p = load_pins(DEFAULT_PINS)
-    return {"toolchain": dict(p.toolchain), "python": {"wheel_versions": list(p.wheel_pythons)}, "npu": p.npu,
+    return {"toolchain": dict(p.toolchain), "build_tools": dict(p.build_tools),
+            "python": {"wheel_versions": list(p.wheel_pythons)}, "npu": p.npu,
             "drivers": dict(p.drivers), "releases": dict(p.releases), "nuget": dict(p.nuget),
             "onnxruntime_genai": {"version": p.onnxruntime_genai.version}}
 
@@ -54,7 +55,7 @@ def pin_keys(path: Path) -> set[tuple[str, str]]:
 
 def pinned_literals() -> set[str]:
     p = load_pins(DEFAULT_PINS)
-    return {*p.toolchain.values(), *p.wheel_pythons, *p.drivers.values()}
+    return {*p.toolchain.values(), *p.wheel_pythons, *p.drivers.values(), *p.build_tools.values()}
 
 
 def hard_coded(code: str, values: set[str]) -> list[str]:
@@ -67,6 +68,8 @@ def test_pin_references_resolve(script: Path) -> None:
     data = pins()
     keys = pin_keys(script)
     assert ("toolchain", "cmake_min") in keys and ("toolchain", "ninja_min") in keys
+    # what they install when the system's is missing or too old: the [build_tools] version the builds run with
+    assert ("build_tools", "cmake") in keys and ("build_tools", "ninja") in keys
     for section, key in keys:
         assert section in data, f"{script.name} reads [{section}], which pins.toml does not have"
         assert key in data[section], f"{script.name} reads {section}.{key}, which pins.toml does not have"
@@ -163,6 +166,8 @@ def fake_system(tmp_path: Path) -> dict[str, Path]:
     text = PINS.read_text(encoding="utf-8")
     text = re.sub(r'^cmake_min = ".*"', 'cmake_min = "3.97"', text, flags=re.M)
     text = re.sub(r'^ninja_min = ".*"', 'ninja_min = "1.98"', text, flags=re.M)
+    text = re.sub(r'^cmake = ".*"', 'cmake = "3.97.1"', text, flags=re.M)  # [build_tools]
+    text = re.sub(r'^ninja = ".*"', 'ninja = "1.98.1"', text, flags=re.M)
     custom.write_text(text, encoding="utf-8")
     osr = tmp_path / "os-release"
     osr.write_text('ID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\n', encoding="utf-8")
@@ -184,7 +189,8 @@ def test_linux_dry_run_plans_apt_and_pip_from_the_pins(fake_system: dict[str, Pa
     # versions from the (custom) pins file, not from the script
     assert "cmake >= 3.97, ninja >= 1.98" in out
     assert "cmake 3.22.1 is older than the pinned 3.97" in out
-    assert f"would run: {f['venv']}/bin/python -m pip install 'cmake>=3.97' 'ninja>=1.98'" in out
+    # an exact [build_tools] version, never a floating `cmake>=MIN`
+    assert f"would run: {f['venv']}/bin/python -m pip install cmake==3.97.1 ninja==1.98.1" in out
     assert not f["log"].exists(), "a dry run called apt-get, sudo, pip or doctor:\n" + f["log"].read_text()
 
 
@@ -196,7 +202,7 @@ def test_linux_real_run_with_fake_tools(fake_system: dict[str, Path]) -> None:
     calls = f["log"].read_text(encoding="utf-8").splitlines()
     assert proc.returncode == 3, proc.stdout + proc.stderr  # aipc doctor's exit code is passed on
     assert any(c.startswith("apt-get install -y --no-install-recommends") and "ninja-build" in c for c in calls)
-    assert "venv-python -m pip install cmake>=3.97 ninja>=1.98" in calls
+    assert "venv-python -m pip install cmake==3.97.1 ninja==1.98.1" in calls
     assert calls[-1] == "doctor -m aipc doctor"
     assert not any("pip install -e" in c for c in calls), "aipc already importable: no reinstall (idempotent)"
 

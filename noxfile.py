@@ -94,6 +94,13 @@ def stage(session: nox.Session) -> None:
 
 
 @nox.session
+def deps(session: nox.Session) -> None:
+    """Fill a folder with genai's CMake dependencies for offline builds: `nox -s deps -- --out DIR` (then build
+    with --deps-dir DIR --offline); without --out, list them and the --deps-dir folder serving each."""
+    _aipc(session, "deps")
+
+
+@nox.session
 def build_genai(session: nox.Session) -> None:
     """Build the onnxruntime-genai (DirectML) wheel against the staged ORT_HOME."""
     _aipc(session, "build-genai")

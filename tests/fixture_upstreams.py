@@ -10,13 +10,23 @@ Nothing here is upstream code. The repositories mirror only the *interfaces* aip
   ``OrtGetApiBase`` (``GetApi(v)`` non-null for ``v <= ORT_API_VERSION``, ``GetVersionString()`` = the version), as
   ``libonnxruntime.so.<ver>`` with the ``.so.<major>`` and ``.so`` symlinks, and with ``--build_wheel`` an
   ``onnxruntime-<ver>-py3-none-linux_x86_64.whl`` in ``<artifacts>/dist/`` whose ``onnxruntime`` package loads its
-  bundled library with ctypes (``__version__``, ``get_version_string()``, ``library_path()``).
-- **onnxruntime-genai**: ``VERSION_INFO`` and ``build.py`` with genai's flags (``--no_telemetry`` only when the
-  fixture version has it): it validates ``--ort_home`` like genai's CMake (``include/onnxruntime_c_api.h`` and
-  ``lib/libonnxruntime.so``), compiles a library against ORT_HOME's header that dlopens ORT at run time and calls
-  ``GetApi(ORT_API_VERSION)``, and writes ``onnxruntime_genai-<ver>-py3-none-linux_x86_64.whl`` into
-  ``build/Linux/<config>/wheel/`` with ``Requires-Dist: onnxruntime>=$ONNXRUNTIME_VERSION`` (default 1.20.1, as
-  genai's setup.py). Importing ``onnxruntime_genai`` loads ORT through the installed ``onnxruntime`` package.
+  bundled library with ctypes (``__version__`` and ``get_version_string()``, both of which the real package has).
+- **onnxruntime-genai**: ``VERSION_INFO``, ``requirements-dev.txt``, the CMake dependency files of
+  ``fixture_deps`` and ``build.py`` with genai's flags (``--no_telemetry`` only when the fixture version has it).
+  Like the real one it imports ``requests`` at start-up (so it needs the build venv), resolves ``--cmake_path``
+  on PATH (and records ``cmake --version``), puts its tree in ``<--build_dir>/<config>`` (default
+  ``build/<System>``), refuses a tree configured with another generator (CMake's "Does not match the generator
+  used previously"), takes ``--cmake_extra_defines`` as ``-D`` values, needs every FetchContent dependency
+  (``FETCHCONTENT_SOURCE_DIR_<NAME>``, or it would download: refused here), records how many compile jobs
+  ``cmake --build`` would run (``--parallel``: the native default, unbounded for make; else
+  ``CMAKE_BUILD_PARALLEL_LEVEL``) and whether tests are compiled (``ENABLE_TESTS``), validates ``--ort_home`` like
+  genai's CMake (``include/onnxruntime_c_api.h`` and ``lib/libonnxruntime.so``), compiles a library against
+  ORT_HOME's header that dlopens ORT at run time and calls ``GetApi(ORT_API_VERSION)`` (with a build RUNPATH to
+  ORT_HOME/lib unless ``CMAKE_SKIP_BUILD_RPATH=ON``, as CMake gives genai's library), and writes
+  ``onnxruntime_genai-<ver>-py3-none-linux_x86_64.whl`` into ``<tree>/wheel/`` with
+  ``Requires-Dist: onnxruntime>=$ONNXRUNTIME_VERSION`` (default 1.20.1, as genai's setup.py). Importing
+  ``onnxruntime_genai`` finds ``capi/libonnxruntime.so*`` of the installed ``onnxruntime`` package, sets
+  ``ORT_LIB_PATH`` and loads it, as genai's ``_dll_directory.py`` does; it has ``__version__`` and ``__id__``.
 
 ``AIPC_FIXTURE_ORT_FAIL_ONCE`` / ``AIPC_FIXTURE_GENAI_FAIL_ONCE`` name a marker file: when it does not exist yet,
 the build script creates it, leaves a half-written output behind and kills itself (SIGKILL), like an interrupted
@@ -32,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aipc.pins import DEFAULT_PINS
+from fixture_deps import DepSources, fill_deps_dir, make_dep_sources, make_wheelhouse, pip_env, write_genai_cmake
 from ort_fixtures import write_ort_source
 
 GIT_ENV = {
@@ -172,11 +183,10 @@ import ctypes
 import os
 
 __version__ = "@VERSION@"
-API_VERSION = @API@
 _CAPI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "capi")
 
 
-def library_path():
+def _library_path():
     return os.path.join(_CAPI, "@LIBNAME@")
 
 
@@ -185,7 +195,7 @@ class _OrtApiBase(ctypes.Structure):
                 ("GetVersionString", ctypes.CFUNCTYPE(ctypes.c_char_p))]
 
 
-_lib = ctypes.CDLL(library_path())
+_lib = ctypes.CDLL(_library_path())
 _lib.OrtGetApiBase.restype = ctypes.POINTER(_OrtApiBase)
 _lib.OrtGetApiBase.argtypes = []
 _base = _lib.OrtGetApiBase().contents
@@ -193,10 +203,6 @@ _base = _lib.OrtGetApiBase().contents
 
 def get_version_string():
     return _base.GetVersionString().decode()
-
-
-def has_api(version):
-    return bool(_base.GetApi(version))
 '''
 
 ORT_BUILD_PY = r'''"""aipc test fixture: the interface of ONNX Runtime's tools/ci_build/build.py (not ORT code)."""
@@ -260,10 +266,8 @@ for link, target in (("libonnxruntime.so." + version.split(".")[0], versioned),
 
 if args.build_wheel:
     dist = "onnxruntime_directml" if args.use_dml else "onnxruntime"
-    api = [line.split()[2] for line in open(os.path.join(session, "onnxruntime_c_api.h"))
-           if line.startswith("#define ORT_API_VERSION")][0]
     init = open(os.path.join(REPO, "onnxruntime", "python", "__init__.py.in")).read()
-    init = init.replace("@VERSION@", version).replace("@API@", api).replace("@LIBNAME@", versioned)
+    init = init.replace("@VERSION@", version).replace("@LIBNAME@", versioned)
     files = {"onnxruntime/__init__.py": init.encode(), "onnxruntime/capi/__init__.py": b"",
              "onnxruntime/capi/" + versioned: open(out, "rb").read()}
     tag = "py3-none-linux_x86_64"
@@ -295,55 +299,79 @@ int OgaFixtureInitOrt(const char* ort_library, char* version, int size) {
 }
 '''
 
-GENAI_PACKAGE_INIT = r'''"""aipc test fixture: onnxruntime_genai package (loads ORT via the installed onnxruntime)."""
+GENAI_PACKAGE_INIT = r'''"""aipc test fixture: onnxruntime_genai package. Like genai's _dll_directory.py on Linux,
+it finds the library of the installed onnxruntime package, exports its path as ORT_LIB_PATH and loads it; then
+genai's library asks it for GetApi(ORT_API_VERSION)."""
 import ctypes
+import glob
+import importlib.util
 import os
 
-import onnxruntime as _ort
-
 __version__ = "@VERSION@"
-BUILT_AGAINST_ORT = "@ORT_VERSION@"
+__id__ = "@TARGET_NAME@"
+
+_spec = importlib.util.find_spec("onnxruntime")
+if not _spec:
+    raise ImportError("Could not find the onnxruntime package.")
+_found = glob.glob(os.path.join(_spec.submodule_search_locations[0], "capi", "libonnxruntime.so*"))
+if not _found:
+    raise ImportError("Could not find the onnxruntime shared library.")
+os.environ["ORT_LIB_PATH"] = _found[0]
+ctypes.CDLL(_found[0])
 _lib = ctypes.CDLL(os.path.join(os.path.dirname(os.path.abspath(__file__)), "libonnxruntime-genai.so"))
 _buf = ctypes.create_string_buffer(64)
-_rc = _lib.OgaFixtureInitOrt(_ort.library_path().encode(), _buf, 64)
+_rc = _lib.OgaFixtureInitOrt(os.environ["ORT_LIB_PATH"].encode(), _buf, 64)
 if _rc == 4:
     raise ImportError("Onnxruntime is installed but is too old: %s lacks API %d"
                       % (_buf.value.decode(), _lib.OgaFixtureApiVersion()))
 if _rc:
-    raise ImportError("cannot use ONNX Runtime at %s (code %d)" % (_ort.library_path(), _rc))
-ort_version = _buf.value.decode()
-api_version = _lib.OgaFixtureApiVersion()
+    raise ImportError("cannot use ONNX Runtime at %s (code %d)" % (os.environ["ORT_LIB_PATH"], _rc))
 '''
 
 GENAI_BUILD_PY = r'''"""aipc test fixture: the interface of onnxruntime-genai's build.py (not genai code)."""
 import argparse
+import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+
+import requests  # genai's build.py imports it at start-up (tools/python/util/dependency_resolver.py)
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 HAS_NO_TELEMETRY = @HAS_NO_TELEMETRY@
 REQUIRES_NAME = "@REQUIRES_NAME@"
+# the FetchContent names the fixture's CMake makes available (fixture_deps.py); MICROSOFT_WIL only with USE_DML
+NEEDED = ["PYBIND11_PROJECT", "GOOGLETEST", "ONNXRUNTIME_EXTENSIONS", "GSL"]
 @WHEEL_WRITER@
 
 p = argparse.ArgumentParser()
 p.add_argument("--config", default="RelWithDebInfo", choices=["Debug", "MinSizeRel", "Release", "RelWithDebInfo"])
-p.add_argument("--build_dir", default=os.path.join(REPO, "build", platform.system()))
+p.add_argument("--build_dir", default=None)
 p.add_argument("--ort_home", default=None)
 p.add_argument("--parallel", action="store_true")
 p.add_argument("--skip_tests", action="store_true")
 p.add_argument("--skip_wheel", action="store_true")
 p.add_argument("--skip_examples", action="store_true")
 p.add_argument("--use_dml", action="store_true")
+p.add_argument("--cmake_path", default="cmake")
 p.add_argument("--cmake_generator", choices=["MinGW Makefiles", "Ninja", "NMake Makefiles", "Unix Makefiles",
-                                             "Visual Studio 17 2022", "Visual Studio 18 2026", "Xcode"])
+                                             "Visual Studio 17 2022", "Visual Studio 18 2026", "Xcode"],
+               default="Visual Studio 17 2022" if platform.system() == "Windows" else "Unix Makefiles")
 p.add_argument("--cmake_extra_defines", nargs="+", action="append", default=[])
 if HAS_NO_TELEMETRY:
     p.add_argument("--no_telemetry", action="store_true")
 args = p.parse_args()
 
 system = platform.system()
+cmake = shutil.which(str(args.cmake_path))
+if cmake is None:
+    raise ValueError("Failed to resolve executable path for '%s'." % args.cmake_path)
+cmake_version = subprocess.run([cmake, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+build_dir = os.path.join(os.path.abspath(args.build_dir or os.path.join("build", system)), args.config)
+defines = dict(d.partition("=")[::2] for group in args.cmake_extra_defines for d in group)
+
 if args.use_dml and system != "Windows":
     die("CMake Error at cmake/check_dml.cmake: FATAL_ERROR DML is only supported on Windows (fixture)")
 if args.ort_home is None:
@@ -365,22 +393,56 @@ if not args.skip_examples:
     if not os.path.exists(examples_header):
         die("fixture: build_examples() configures against %s, which does not exist" % examples_header)
 
+# --- configure (CMake) ---
+os.makedirs(build_dir, exist_ok=True)
+cache = os.path.join(build_dir, "CMakeCache.txt")
+if os.path.exists(cache):
+    previous = [line.split("=", 1)[1].strip() for line in open(cache) if line.startswith("CMAKE_GENERATOR:")]
+    if previous and previous[0] != args.cmake_generator:
+        die("CMake Error: Error: generator : %s\nDoes not match the generator used previously: %s\nEither remove "
+            "the CMakeCache.txt file and CMakeFiles directory or choose a different binary directory."
+            % (args.cmake_generator, previous[0]))
+disconnected = defines.get("FETCHCONTENT_FULLY_DISCONNECTED", "OFF").upper() in ("ON", "1", "TRUE", "YES")
+for name in NEEDED + (["MICROSOFT_WIL"] if args.use_dml else []):
+    source = defines.get("FETCHCONTENT_SOURCE_DIR_" + name)
+    if source:
+        if not os.path.isdir(source):
+            die("CMake Error: FETCHCONTENT_SOURCE_DIR_%s=%s is not a directory (fixture)" % (name, source))
+    elif disconnected:
+        die("CMake Error at FetchContent.cmake: No content details recorded for %s: FETCHCONTENT_FULLY_DISCONNECTED "
+            "is ON and it was never populated (fixture)" % name.lower())
+    else:
+        die("fixture: would download %s with FetchContent (no network here)" % name.lower())
+with open(cache, "w") as fh:
+    fh.write("CMAKE_GENERATOR:INTERNAL=%s\n" % args.cmake_generator)
+
+# --- build (cmake --build [--parallel]) ---
+if args.parallel:
+    jobs = "unbounded" if args.cmake_generator == "Unix Makefiles" else "native default"
+else:
+    jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "native default")
+with open(os.path.join(build_dir, "aipc_fixture_args.json"), "w") as fh:
+    json.dump({"argv": sys.argv[1:], "defines": defines, "cmake": cmake, "cmake_version": cmake_version,
+               "requests": requests.__version__, "python": sys.executable, "jobs": jobs,
+               "tests_compiled": defines.get("ENABLE_TESTS", "ON").upper() not in ("OFF", "0", "FALSE", "NO"),
+               "generator": args.cmake_generator}, fh)
+
 version = open(os.path.join(REPO, "VERSION_INFO")).read().strip()
 ort_version = os.environ.get("ONNXRUNTIME_VERSION", "1.20.1")
-out_dir = os.path.join(args.build_dir, args.config)
-native = os.path.join(out_dir, "libonnxruntime-genai.so")
-os.makedirs(out_dir, exist_ok=True)
+native = os.path.join(build_dir, "libonnxruntime-genai.so")
+rpath = [] if defines.get("CMAKE_SKIP_BUILD_RPATH", "OFF").upper() in ("ON", "1", "TRUE") else \
+    ["-Wl,-rpath," + os.path.join(ort_home, "lib")]
 subprocess.check_call([os.environ.get("CC", "gcc"), "-shared", "-fPIC", "-O1", "-I", os.path.join(ort_home, "include"),
-                       "-o", native, os.path.join(REPO, "src", "ort_genai_fixture.c"), "-ldl"])
+                       "-o", native, os.path.join(REPO, "src", "ort_genai_fixture.c"), "-ldl", *rpath])
 if not args.skip_wheel:
     dml = args.use_dml
     dist = "onnxruntime_genai_directml" if dml else "onnxruntime_genai"
     requires = REQUIRES_NAME or ("onnxruntime-directml" if dml else "onnxruntime")
     tag = "py3-none-linux_x86_64"
-    wheel = os.path.join(out_dir, "wheel", "%s-%s-%s.whl" % (dist, version, tag))
+    wheel = os.path.join(build_dir, "wheel", "%s-%s-%s.whl" % (dist, version, tag))
     fail_once("AIPC_FIXTURE_GENAI_FAIL_ONCE", wheel)
     init = open(os.path.join(REPO, "src", "python", "__init__.py.in")).read()
-    init = init.replace("@VERSION@", version).replace("@ORT_VERSION@", ort_version)
+    init = init.replace("@VERSION@", version).replace("@TARGET_NAME@", dist.replace("_", "-"))
     files = {"onnxruntime_genai/__init__.py": init.encode(),
              "onnxruntime_genai/libonnxruntime-genai.so": open(native, "rb").read()}
     write_wheel(wheel, dist, version, tag, files, requires=["%s>=%s" % (requires, ort_version)])
@@ -406,10 +468,14 @@ def make_ort_repo(root: Path, *, version: str = "1.24.4", tag: str | None = None
 
 
 def make_genai_repo(root: Path, *, version: str = "0.15.2", tag: str | None = None, has_no_telemetry: bool = True,
-                    requires_name: str = "", extra_commit: bool = False) -> FixtureRepo:
+                    requires_name: str = "", extra_commit: bool = False,
+                    dep_sources: DepSources | None = None) -> FixtureRepo:
     """A fixture onnxruntime-genai repository (lightweight tag, like genai's). ``requires_name`` forces the wheel's
-    ORT requirement name (e.g. ``onnxruntime-directml`` on Linux, to test the wheels check)."""
+    ORT requirement name (e.g. ``onnxruntime-directml`` on Linux, to test the wheels check). Its CMake dependency
+    files name ``dep_sources`` (default: made in ``<root>/../deps-sources``)."""
     root.mkdir(parents=True, exist_ok=True)
+    write_genai_cmake(root, dep_sources or make_dep_sources(root.parent / "deps-sources"))
+    _write(root / "requirements-dev.txt", "requests==2.33.0\nwheel==0.47.0\npybind11==3.0.4\n")
     _write(root / "VERSION_INFO", version + "\n")
     _write(root / "src" / "ort_genai_fixture.c", GENAI_C_SOURCE)
     _write(root / "src" / "python" / "__init__.py.in", GENAI_PACKAGE_INIT)
@@ -451,11 +517,24 @@ class Upstreams:
     ort: FixtureRepo
     genai: FixtureRepo
     pins: Path
+    deps: DepSources  # the archives / git repository genai's fixture CMake names
+    deps_dir: Path  # a --deps-dir filled by hand (folder names as in shared/upstream/deps)
+    wheelhouse: Path  # stand-in wheels for the build venv (pip_env())
+
+    def env(self) -> dict[str, str]:
+        """AIPC_PINS and pip pointed at the fixture wheelhouse (no index)."""
+        return {"AIPC_PINS": str(self.pins), **pip_env(self.wheelhouse)}
 
 
 def make_upstreams(root: Path, *, genai_requires_name: str = "", has_no_telemetry: bool = True) -> Upstreams:
-    """Both fixture repositories under ``root/upstreams`` and a pins file ``root/pins.toml`` that pins them."""
+    """Both fixture repositories under ``root/upstreams``, a pins file ``root/pins.toml`` that pins them, the
+    dependency sources, a filled ``root/deps`` folder and the build venv's wheelhouse ``root/wheelhouse``."""
+    from aipc.pins import load_pins
+
+    sources = make_dep_sources(root / "upstreams" / "deps-sources")
     ort = make_ort_repo(root / "upstreams" / "onnxruntime")
     genai = make_genai_repo(root / "upstreams" / "onnxruntime-genai", requires_name=genai_requires_name,
-                            has_no_telemetry=has_no_telemetry)
-    return Upstreams(ort, genai, write_pins(root / "pins.toml", ort, genai, has_no_telemetry=has_no_telemetry))
+                            has_no_telemetry=has_no_telemetry, dep_sources=sources)
+    pins = write_pins(root / "pins.toml", ort, genai, has_no_telemetry=has_no_telemetry)
+    return Upstreams(ort, genai, pins, sources, fill_deps_dir(root / "deps", sources),
+                     make_wheelhouse(root / "wheelhouse", load_pins(pins).build_tools))

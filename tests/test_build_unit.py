@@ -127,12 +127,15 @@ def test_genai_command_per_pinned_version(tmp_path: Path, has_no_telemetry: bool
     pins = load_pins(write_pins(tmp_path, **{old: new}))
     s = settings("--platform", "windows", "--workdir", "C:\\b")
     cmd = genai.genai_build_command(s, pins, "1.24.4")
-    assert list(cmd.argv[:13]) == ["python", "build.py", "--config", "Release", "--ort_home",
+    # the build venv's interpreter runs build.py (genai's requirements-dev.txt is installed there)
+    venv_python = str(PureWindowsPath("C:\\b\\venv\\Scripts\\python.exe"))
+    assert list(cmd.argv[:14 + has_no_telemetry]) == [venv_python, "build.py", "--config", "Release", "--build_dir",
+                                   str(PureWindowsPath("C:\\b\\genai-build")), "--ort_home",
                                    str(PureWindowsPath("C:\\b\\ort_home")), "--parallel", "--skip_tests",
                                    "--skip_examples", "--use_dml", *(["--no_telemetry"] if has_no_telemetry else []),
-                                   "--cmake_generator", "Visual Studio 17 2022"][:13]
+                                   "--cmake_generator", "Visual Studio 17 2022"]
     assert ("--no_telemetry" in cmd.argv) is has_no_telemetry
-    assert dict(cmd.env) == {"ONNXRUNTIME_VERSION": "1.24.4"}
+    assert dict(cmd.env) == {"ONNXRUNTIME_VERSION": "1.24.4", "PYTHONUNBUFFERED": "1"}
     assert cmd.cwd == str(PureWindowsPath("C:\\b\\genai"))
 
 
@@ -140,8 +143,10 @@ def test_genai_command_linux_jobs(tmp_path: Path) -> None:
     s = settings("--platform", "linux", "--workdir", str(tmp_path), "--jobs", "2", "--ccache", "off")
     cmd = genai.genai_build_command(s, load_pins(), "1.25.0")
     assert "--use_dml" not in cmd.argv and "--cmake_generator" not in cmd.argv
-    assert dict(cmd.env) == {"ONNXRUNTIME_VERSION": "1.25.0", "CMAKE_BUILD_PARALLEL_LEVEL": "2"}
-    assert genai.wheel_dir(s) == tmp_path / "genai" / "build" / "Linux" / "Release" / "wheel"
+    assert dict(cmd.env) == {"ONNXRUNTIME_VERSION": "1.25.0", "CMAKE_BUILD_PARALLEL_LEVEL": "2",
+                             "PYTHONUNBUFFERED": "1"}
+    assert "--parallel" not in cmd.argv  # it would make cmake --build ignore CMAKE_BUILD_PARALLEL_LEVEL
+    assert genai.wheel_dir(s) == tmp_path / "genai-build" / "Release" / "wheel"
 
 
 def test_windows_ninja_plan_captures_msvc_env_first() -> None:
@@ -513,5 +518,5 @@ def test_plan_text_form(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--platform", "linux", "--workdir", "/tmp/aipc-plan-test", "--ccache", "off"]) == 0
     out = capsys.readouterr().out
     assert "# build-ort:" in out and "$ /tmp/aipc-plan-test/ort/build.sh --config Release" in out
-    assert "env: ONNXRUNTIME_VERSION=" in out
+    assert "env: CMAKE_BUILD_PARALLEL_LEVEL=" in out and " ONNXRUNTIME_VERSION=" in out
     assert not Path("/tmp/aipc-plan-test").exists()

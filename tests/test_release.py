@@ -231,7 +231,8 @@ def test_plan_windows_nuget_route(tmp_path: Path) -> None:
     steps = [e["step"] for e in entries]
     assert list(dict.fromkeys(steps)) == ["fetch", "build-venv", "ort-release", "stage", "build-genai", "wheels"]
     # the build venv (pinned CMake/Ninja) without ORT's own requirements: no ORT is built on this route
-    assert not [e for e in entries if e["step"] == "build-venv" and "-r" in e["argv"]]
+    assert not [e for e in entries if e["step"] == "build-venv" and any(a.endswith("requirements.txt")
+                                                                        for a in e["argv"])]
     by_name = {e["name"]: e for e in entries}
     assert "onnxruntime" not in " ".join(by_name["fetch[1]"]["argv"]).replace("onnxruntime-genai", "")
     package = get_platform("windows").ort_nuget_package
@@ -377,8 +378,8 @@ def test_release_route_end_to_end_with_fixture_genai(tmp_path: Path, fake_lib: P
     wheel = linux_wheel(tmp_path, fake_lib)
     src = headers_1_24_1(tmp_path)
     args = ("--workdir", str(tmp_path / "w"), "--wheels", str(tmp_path / "wheels"), "--offline",
-            "--ort-release", str(wheel), "--ort-source", str(src))
-    proc = aipc("build", *args, env={"AIPC_PINS": str(up.pins)}, cwd=tmp_path)
+            "--ort-release", str(wheel), "--ort-source", str(src), "--deps-dir", str(up.deps_dir))
+    proc = aipc("build", *args, env=up.env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     for step in ("fetch", "ort-release", "stage", "build-genai", "wheels"):
         assert f"[aipc] {step}: " in proc.stderr
@@ -391,7 +392,7 @@ def test_release_route_end_to_end_with_fixture_genai(tmp_path: Path, fake_lib: P
     assert by_part["onnxruntime_genai"]["requires_onnxruntime"] == f"onnxruntime>={VERSION}"
     recorded = by_part["onnxruntime"]["source"]["onnxruntime_release"]
     assert recorded["sha256"] == sha256_file(wheel) and recorded["version"] == VERSION
-    again = aipc("build", *args, env={"AIPC_PINS": str(up.pins)}, cwd=tmp_path)
+    again = aipc("build", *args, env=up.env(), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("up to date, skipped") == 6
 

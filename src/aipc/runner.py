@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import interrupts
-from .errors import StepFailed
+from .errors import AipcError, StepFailed
 from .fsutil import atomic_write_json, sha256_text
 from .proctree import kill_tree, new_group_kwargs
 
@@ -129,7 +129,12 @@ class Runner:
             if step.action is not None:
                 t0 = time.monotonic()
                 self.echo(f"[aipc]   $ {step.commands[0].display() if step.commands else step.name} (in-process)")
-                step.action()
+                log.flush()
+                try:
+                    step.action()
+                except AipcError as exc:  # the reason is in the step's log too, not only on the terminal
+                    log.write(f"# failed: {exc.one_line()}\n")
+                    raise
                 self.echo(f"[aipc]   done in {time.monotonic() - t0:.1f} s")
             else:
                 for cmd in step.commands:
@@ -178,6 +183,7 @@ class Runner:
             assert proc.stdout is not None
             for line in proc.stdout:
                 log.write(line)
+                log.flush()  # the log follows the build as it prints, not in 8 KiB blocks
                 last = ([*last, line.rstrip()])[-5:]
             rc = proc.wait()
         except BaseException:

@@ -1,10 +1,12 @@
 """The build venv: the Python, CMake and Ninja that run ONNX Runtime's and onnxruntime-genai's builds.
 
 A venv under the workdir (``<workdir>/venv``), created from ``--python`` (so the wheels get that Python's tags),
-holding the pinned ``[build_tools]`` CMake and Ninja from PyPI and ONNX Runtime's own Python build requirements
-(:func:`aipc.build.ort.requirements_argv`) under ``constraints/ort-build.txt``. The builds run with the venv's
-executables first on ``PATH``: ORT's ``build.bat``/``build.sh`` start the ``python`` found there, and both builds
-find ``cmake`` and ``ninja`` there.
+holding the pinned ``[build_tools]`` CMake and Ninja from PyPI, ONNX Runtime's own Python build requirements
+(:func:`aipc.build.ort.requirements_argv`) under ``constraints/ort-build.txt``, and onnxruntime-genai's
+``requirements-dev.txt`` (its ``build.py`` imports ``requests`` at start-up) under ``constraints/genai-build.txt``.
+The builds run with the venv's executables first on ``PATH``: ORT's ``build.bat``/``build.sh`` start the ``python``
+found there, genai's ``build.py`` runs with the venv's interpreter (:func:`python`), and both builds find ``cmake``
+and ``ninja`` there.
 
 Every ``pip install`` takes ``--find-links DIR`` when given (``--no-index`` too with ``--offline``: the wheelhouse
 is then the only source). Without ``--find-links``, pip installs as it is configured, also with ``--offline``
@@ -23,6 +25,8 @@ from ..venvs import venv_python
 from .settings import BuildSettings
 
 VENV_DIR = "venv"
+GENAI_CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints" / "genai-build.txt"
+GENAI_REQUIREMENTS = "requirements-dev.txt"
 # what the plan shows for the inherited PATH (the real value is read when the step runs)
 PATH_PLACEHOLDER = {"windows": "%PATH%", "linux": "$PATH"}
 # the [build_tools] keys installed from PyPI, in this order
@@ -54,6 +58,20 @@ def pip_install(settings: BuildSettings) -> list[str]:
     """``<venv python> -m pip install`` with the index options of the settings."""
     return [str(python(settings)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
             *pip_index_args(settings)]
+
+
+def tool(settings: BuildSettings, name: str) -> PurePath:
+    """An executable of the build venv (``cmake``, ``ninja``), laid out as on the target platform."""
+    return bin_dir(settings) / f"{name}{settings.platform.exe_suffix}"
+
+
+def genai_requirements_file(settings: BuildSettings) -> PurePath:
+    return settings.genai_dir / GENAI_REQUIREMENTS
+
+
+def genai_requirements_argv(settings: BuildSettings) -> list[str]:
+    """genai's ``requirements-dev.txt`` under aipc's pinned constraints."""
+    return [*pip_install(settings), "-c", str(GENAI_CONSTRAINTS), "-r", str(genai_requirements_file(settings))]
 
 
 def create_argv(settings: BuildSettings) -> list[str]:

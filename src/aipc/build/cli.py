@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import check_outputs
-from ..errors import ExitCode
+from ..argtypes import check_outputs, output_dir
+from ..errors import ExitCode, UsageError
+from ..platforms import host_platform_name
 from ..runner import format_plan, plan_json
+from . import deps, genai, stage, upstream
 from . import settings as settings_mod
-from . import stage, upstream
 from .pipeline import STEP_NAMES, Pipeline
 
 _STEPS: dict[str, tuple[str, list[str] | None]] = {
@@ -63,6 +65,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cmd_deps(args: argparse.Namespace) -> int:
+    target = settings_mod.from_args(args)  # the platform whose dependencies are wanted (Windows: + wil, DirectX)
+    # the folders are on this host even when the dependencies are for another platform
+    s = settings_mod.from_args(argparse.Namespace(**{**vars(args), "platform": host_platform_name()})) \
+        if not target.is_host else target
+    s = dataclasses.replace(s, platform=target.platform)
+    pipe = Pipeline(s)
+    genai_dir = Path(s.genai_dir)
+    if not (genai_dir / deps.DEPS_TXT).is_file():
+        raise UsageError(f"{genai_dir / deps.DEPS_TXT} does not exist: no onnxruntime-genai source to read the "
+                         "dependencies from", hint="run `aipc fetch` first, or pass the checkout with --genai-source")
+    defines = genai.genai_option_defines(s, pipe.pins)
+    if args.out is not None:
+        out = Path(args.out).absolute()
+        data = deps.fetch_all(genai_dir, s.platform, defines, out, offline=s.offline, retries=s.fetch_retries,
+                              backoff=s.fetch_backoff, echo=pipe.echo)
+        needed = [d for d in data["dependencies"] if d["needed"] is not False]
+        print(f"{out}: {len(needed)} dependencies for {s.platform.name} ({len(data['deps'])} fetched by aipc deps); "
+              f"record: {out / deps.MANIFEST}")
+        print(f"build offline with: --deps-dir {out} --offline")
+        return 0
+    res = deps.resolve(genai_dir, s.platform, defines, Path(s.deps_dir) if s.deps_dir else None)
+    if args.json:
+        print(json.dumps(res.to_json(), indent=2))
+        return 0
+    for d in res.deps:
+        folder = res.folders.get(d.name)
+        need = {True: "needed", None: "maybe needed", False: "not needed"}[d.needed]
+        served = f"-> {folder}" if folder else f"(folder: {' / '.join(d.folder_names)})"
+        print(f"{d.name:<24} {need:<12} {d.kind:<7} {d.url} @ {d.pin[:12]}  {served}")
+    if not res.complete:
+        print("(onnxruntime_extensions' own dependencies are listed once its folder is in --deps-dir)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's subcommands to the ``aipc`` parser."""
     p = sub.add_parser("plan", help="print every build command (argv, cwd, env) without running anything",
@@ -81,5 +118,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                            help="run only these steps of the pipeline (default: all, in order)")
         settings_mod.add_arguments(q)
         q.set_defaults(func=_cmd_run, step_names=names)
+    d = sub.add_parser(
+        "deps", help="list genai's CMake dependencies, or fill a --deps-dir folder with them (--out DIR)",
+        description="Read onnxruntime-genai's CMake dependencies from its source (cmake/deps.txt, "
+                    "cmake/external/*.cmake, then onnxruntime-extensions' cmake/externals/*.cmake) for --platform. "
+                    "Without --out: list them and the --deps-dir folder serving each. With --out DIR: download "
+                    "every needed one into DIR/<name> (archives checked against their SHA1, git entries checked out "
+                    "at their commit, nested ones included) and record them in DIR/aipc-deps.json; a later "
+                    "`aipc build --deps-dir DIR --offline` uses them and records what it used.")
+    d.add_argument("--out", type=output_dir, default=None, metavar="DIR",
+                   help="fill this folder (created; what aipc deps fetched before is reused)")
+    d.add_argument("--json", action="store_true", help="list as JSON")
+    settings_mod.add_arguments(d)
+    d.set_defaults(func=_cmd_deps)
     stage.register_cli(sub)
     upstream.register_cli(sub)

@@ -1,4 +1,5 @@
-"""Step 5, wheels: check the genai wheel's requirement on ORT against the ORT wheel built, then copy both into
+"""Step 5, wheels: check the genai wheel's requirement on ORT against the ORT wheel built and its native libraries
+for build-machine paths (:mod:`aipc.build.wheelcheck`), then copy both into
 ``wheels/`` (atomically, with ``SHA256SUMS`` and ``manifest.json``: name, version, tags, sha256, source commits,
 pins).
 
@@ -22,6 +23,7 @@ from ..fsutil import sha256_file
 from ..pins import Pins
 from ..platforms import ORT_DISTS, Platform
 from ..wheelhouse import WheelInfo, add_wheels, wheel_metadata
+from .wheelcheck import require_clean
 
 
 def ort_requirements(genai_wheel: Path, platform: Platform) -> list[Requirement]:
@@ -105,11 +107,16 @@ def provenance(pins: Pins, sources: dict[str, Any], platform: Platform, config: 
 
 
 def collect_wheels(wheels: Path, ort_wheel: Path, genai_wheel: Path, *, pins: Pins, sources: dict[str, Any],
-                   platform: Platform, config: str) -> list[dict[str, Any]]:
-    """Check, then copy both wheels into ``wheels`` (each atomically) and rewrite its index."""
+                   platform: Platform, config: str, build: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Check, then copy both wheels into ``wheels`` (each atomically) and rewrite its index. ``build`` (how the
+    genai wheel was made: generator, jobs, defines, dependencies) goes into the genai entry."""
     requirement = check_requirement(genai_wheel, ort_wheel, platform)
+    native = require_clean(genai_wheel)  # no build machine's path in its RUNPATHs (one line otherwise)
     base = provenance(pins, sources, platform, config)
     entries = add_wheels(wheels, [ort_wheel], {**base, "component": "onnxruntime"})
+    extra: dict[str, Any] = {"native": native.to_json()}
+    if build is not None:
+        extra["build"] = build
     entries += add_wheels(wheels, [genai_wheel],
-                          {**base, "component": "onnxruntime_genai", "requires_onnxruntime": requirement})
+                          {**base, "component": "onnxruntime_genai", "requires_onnxruntime": requirement, **extra})
     return entries

@@ -58,7 +58,13 @@ class GitResult:
     stderr: str
 
     def last_line(self) -> str:
+        """git's own reason: its ``fatal:``/``error:`` lines (joined), else its last line. A failed checkout ends
+        with advice ("...and retry with 'git restore --source=HEAD :/'") that hides the error above it."""
         lines = [ln.strip() for ln in (self.stderr or self.stdout).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.lower().startswith(("fatal:", "error:"))]
+        if errors:
+            text = " | ".join(errors)
+            return text if len(text) <= 500 else text[:497] + "..."
         return lines[-1] if lines else f"exit {self.returncode}"
 
 

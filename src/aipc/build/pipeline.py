@@ -26,7 +26,7 @@ from ..pins import Pins, check_compat, load_pins
 from ..platforms.windows import SPECTRE_COMPONENT
 from ..runner import Command, Echo, Runner, Step, StepResult, stderr_echo
 from ..wheelhouse import WheelInfo
-from . import buildvenv, collect, fetch, genai, ort, release, stage, vswhere
+from . import buildvenv, collect, deps, fetch, genai, ort, release, stage, vswhere
 from .settings import WINDOWS_WORKDIR_WARN, BuildSettings
 
 STEP_NAMES = ("fetch", "build-venv", "build-ort", "ort-release", "stage", "build-genai", "wheels")
@@ -190,16 +190,24 @@ class Pipeline:
         commands = [Command.make(buildvenv.create_argv(s), s.workdir),
                     Command.make(buildvenv.tools_argv(s, self.pins), s.workdir)]
         inputs: dict[str, Any] = {"constraints": sha256_file(ort.CONSTRAINTS)}
+        # genai's build.py imports what its requirements-dev.txt lists (requests, at start-up); installed before
+        # ORT's requirements, so ORT's build (which uses the venv's `wheel`) gets constraints/ort-build.txt's pins
+        commands.append(Command.make(buildvenv.genai_requirements_argv(s), s.workdir))
         ort_reqs = not self.uses_release  # ORT's own requirements only when ORT is built here
         if ort_reqs:
             commands.append(Command.make(ort.requirements_argv(s, buildvenv.pip_install(s)), s.workdir))
+        inputs["genai_constraints"] = sha256_file(buildvenv.GENAI_CONSTRAINTS)
         if live:
+            self._require(Path(buildvenv.genai_requirements_file(s)), "onnxruntime-genai requirements-dev.txt",
+                          "fetch")
+            inputs["genai_requirements"] = sha256_file(Path(buildvenv.genai_requirements_file(s)))
             inputs["requirements"] = sha256_file(Path(ort.requirements_file(s))) if ort_reqs else None
             inputs["find_links"] = sorted(p.name for p in Path(s.find_links).iterdir()) if s.find_links else None
         where = (f"from --find-links {s.find_links}" + (" only" if s.offline else "")) if s.find_links else \
             "through pip as configured" + (" (--offline: an air-gapped machine needs --find-links DIR, a wheelhouse "
                                            "of these pins)" if s.offline else "")
-        what = " and ONNX Runtime's Python build requirements" if ort_reqs else ""
+        what = (", ONNX Runtime's Python build requirements" if ort_reqs else "") + \
+            ", onnxruntime-genai's requirements-dev.txt"
         return Step("build-venv", f"build venv: CMake {self.pins.build_tools['cmake']}, Ninja "
                     f"{self.pins.build_tools['ninja']}{what}, pinned, {where}",
                     commands, inputs=inputs, outputs=[buildvenv.expected_python(s)] if live else [])
@@ -357,25 +365,65 @@ class Pipeline:
         return Step("stage", "stage and validate ORT_HOME (flat include/, lib/, manifest.json)",
                     [Command.make(argv, s.workdir)], inputs=inputs, outputs=outputs, action=action)
 
+    def dependencies(self, live: bool = False) -> deps.Resolution | None:
+        """genai's CMake dependencies and the --deps-dir folders serving them (None before the source exists).
+        Live and offline, a needed dependency without a folder is refused here (one line)."""
+        s = self.s
+        genai_dir = Path(s.genai_dir)
+        if not (s.is_host and (genai_dir / deps.DEPS_TXT).is_file()):
+            if live and s.offline:
+                self._require(genai_dir / deps.DEPS_TXT, "onnxruntime-genai dependency list", "fetch")
+            return None
+        res = deps.resolve(genai_dir, s.platform, genai.genai_option_defines(s, self.pins),
+                           Path(s.deps_dir) if s.deps_dir else None)
+        if live and s.offline:
+            deps.check_offline(res)
+        return res
+
+    def dep_defines(self, res: deps.Resolution | None) -> list[str]:
+        if res is not None:
+            return res.defines(self.s.offline)
+        if self.s.offline:  # a plan before the source exists: the folders are found once it does
+            return ["FETCHCONTENT_SOURCE_DIR_<NAME>=<each dependency's folder in --deps-dir>",
+                    "FETCHCONTENT_FULLY_DISCONNECTED=ON"] if self.s.deps_dir else \
+                ["FETCHCONTENT_FULLY_DISCONNECTED=ON"]
+        return []
+
     def genai_step(self, live: bool = False) -> Step:
         s = self.s
         ort_version = self.release_version() if self.uses_release else self.pins.onnxruntime.version
         inputs: dict[str, Any] = {"commit": self.pins.onnxruntime_genai.commit}
         outputs: list[Path] = []
+        res = self.dependencies(live)
         if live:
             self._require(Path(s.genai_dir) / "build.py", "onnxruntime-genai build.py", "fetch")
             manifest = Path(s.ort_home) / stage.MANIFEST
             self._require(manifest, "ORT_HOME manifest", "stage")
             ort_version = self.ort_version()
             inputs.update(head=self.head(Path(s.genai_dir)), ort_home=sha256_file(manifest))
+            if res is not None:
+                inputs["deps"] = res.to_json()
             outputs = genai.expected_outputs(s, self.genai_version())
-        cmd = genai.genai_build_command(s, self.pins, ort_version, self.build_env(self.msvc_env(live), live))
+        cmd = genai.genai_build_command(s, self.pins, ort_version, self.build_env(self.msvc_env(live), live),
+                                        self.dep_defines(res))
         note = ""
         if s.platform.name == "windows" and s.generator == "vs":
             note = (f"; the Visual Studio generator needs the VS component {SPECTRE_COMPONENT} (genai compiles with "
                     "/Qspectre: MSBuild error MSB8040 without it; --generator ninja does not need it)")
         return Step("build-genai", f"build the {s.platform.genai_wheel_dist} wheel against ORT_HOME "
-                    f"(ONNXRUNTIME_VERSION={ort_version}){note}", [cmd], inputs=inputs, outputs=outputs)
+                    f"(ONNXRUNTIME_VERSION={ort_version}) in the CMake tree {s.genai_build_dir}{note}", [cmd],
+                    inputs=inputs, outputs=outputs)
+
+    def build_record(self) -> dict[str, Any]:
+        """How the genai wheel was made, for the wheels manifest."""
+        s = self.s
+        res = self.dependencies()
+        return {"generator": s.cmake_generator or "(build.py default)", "config": s.config, "jobs": s.build_jobs,
+                "offline": s.offline,
+                "cmake_defines": genai.genai_defines(s, str(buildvenv.python(s)), self.dep_defines(res)),
+                "user_cmake_defines": list(s.cmake_defines), "build_venv": str(buildvenv.venv_dir(s)),
+                "build_tools": dict(self.pins.build_tools),
+                "dependencies": res.to_json() if res is not None else None}
 
     def wheels_argv(self) -> list[str]:
         s = self.s
@@ -418,7 +466,7 @@ class Pipeline:
             ort_wheel = release.ort_wheel_for(s, self.pins, record, self.echo)
             genai_wheel = genai.find_genai_wheel(s, self.genai_version())
             entries = collect.collect_wheels(wheels_dir, ort_wheel, genai_wheel, pins=self.pins, sources=src,
-                                             platform=s.platform, config=s.config)
+                                             platform=s.platform, config=s.config, build=self.build_record())
             for e in entries:
                 self.echo(f"[aipc]   {wheels_dir / e['file']}  sha256 {e['sha256'][:16]}...")
 
@@ -447,7 +495,7 @@ class Pipeline:
             ort_wheel = ort.discover_ort(s, self.source_versions()[0]).wheel
             genai_wheel = genai.find_genai_wheel(s, self.genai_version())
             entries = collect.collect_wheels(wheels_dir, ort_wheel, genai_wheel, pins=self.pins, sources=src,
-                                             platform=s.platform, config=s.config)
+                                             platform=s.platform, config=s.config, build=self.build_record())
             for e in entries:
                 self.echo(f"[aipc]   {wheels_dir / e['file']}  sha256 {e['sha256'][:16]}...")
 
@@ -511,15 +559,21 @@ class Pipeline:
                       "(use --workdir C:\\b)")
         runner = Runner(self.state, Path(s.log_dir), force=s.force, echo=self.echo)
         results = []
+        checked_deps = False
         for name in names:
             if name != "fetch":
                 self.check_sources()
+                if not checked_deps and "build-genai" in names:
+                    self.dependencies(live=True)  # offline: a missing dependency is refused before any compile
+                    checked_deps = True
             if name == "build-venv" and not self.uses_release:  # ORT's requirements: fully pinned before pip
                 ort.check_requirements_pinned(s, sorted({*self.pins.wheel_pythons, _python_version(s.python)} - {""}))
             if s.needs_msvc_env and name == self.msvc_owner:
                 # the compiling step reads what msvc-env captured: it is made only after that ran
                 results.append(runner.run(self.msvc_step()))
             for step in self.steps_for(name, live=True, with_msvc=False):
+                if step.name == "build-genai" and not runner.is_current(step):
+                    genai.prepare_build_tree(s, self.echo)  # aipc's CMake tree: made, or wiped on a new generator
                 results.append(runner.run(step))
             if name == "build-ort":
                 ort.discover_ort(s, self.source_versions()[0])  # the build must have produced its outputs

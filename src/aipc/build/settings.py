@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -29,6 +30,9 @@ CONFIGS = ("Release", "RelWithDebInfo", "Debug", "MinSizeRel")
 CCACHE_MODES = ("auto", "on", "off")
 # the --ort-release values that name a download (anything else is a local file or folder)
 RELEASE_KEYWORDS = ("pypi", "nuget")
+# AIPC_CMAKE_DEFINES holds several NAME=VALUE separated by this (a ';' would split CMake list values)
+CMAKE_DEFINES_SEP = "|"
+_DEFINE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+-]*(:[A-Za-z]+)?=")
 # a Windows workdir longer than this risks the long-path / command-length failures of section 7.3
 WINDOWS_WORKDIR_WARN = 40
 
@@ -50,8 +54,9 @@ class RawSettings:
     generator: str | None = _opt("--generator", "AIPC_GENERATOR",
                                  "CMake generator: vs (Visual Studio 2022, Windows default) or ninja (on Windows "
                                  "with the MSVC environment found through vswhere)", choices=GENERATORS)
-    jobs: int | None = _opt("--jobs", "AIPC_JOBS", "parallel build jobs (default: all CPUs)", kind="int",
-                            metavar="N")
+    jobs: int | None = _opt("--jobs", "AIPC_JOBS",
+                            "compile jobs for the ORT and genai builds, on every generator (default: every CPU)",
+                            kind="int", metavar="N")
     source: str | None = _opt("--source", "AIPC_SOURCE",
                               "directory holding existing checkouts onnxruntime/ and onnxruntime-genai/ "
                               "(used instead of cloning; commits still verified when they are git repositories)",
@@ -79,10 +84,20 @@ class RawSettings:
                                       "also fill genai's ort/ folder (its C examples read it); optional DIR",
                                       kind="optpath", metavar="DIR")
     offline: bool | None = _opt("--offline", "AIPC_OFFLINE",
-                                "fetch no source from the network (git, FetchContent, NuGet): only local sources, "
-                                "local git repositories and local release files; Python packages (the "
-                                "--ort-release pypi wheel too) still come through pip as you configured it",
+                                "fetch no source from the network: no git clone, no CMake FetchContent download "
+                                "(every dependency from --deps-dir, checked before anything compiles), no NuGet "
+                                "package, no release archive: only local sources, local git repositories and local "
+                                "release files; Python packages (the --ort-release pypi wheel too) still come through "
+                                "pip as you configured it (or --find-links)",
                                 kind="bool")
+    deps_dir: str | None = _opt("--deps-dir", "AIPC_DEPS_DIR",
+                                "folder holding one folder per CMake dependency of genai (filled by `aipc deps --out "
+                                "DIR`); each found is passed as FETCHCONTENT_SOURCE_DIR_<NAME>", metavar="DIR")
+    cmake_defines: tuple[str, ...] | None = _opt(
+        "--cmake-define", "AIPC_CMAKE_DEFINES",
+        "extra CMake definition for genai's build (repeatable; passed last through build.py's "
+        f"--cmake_extra_defines); the environment variable separates several with '{CMAKE_DEFINES_SEP}'",
+        kind="list", metavar="NAME=VALUE")
     pins: str | None = _opt("--pins", "AIPC_PINS", "pins file (default: the one shipped with aipc)", metavar="FILE")
     python: str | None = _opt("--python", "AIPC_BUILD_PYTHON",
                               "Python that runs genai's build.py, i.e. the genai wheel's Python (default: this "
@@ -110,6 +125,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if kind == "bool":
             kwargs["action"] = "store_const"
             kwargs["const"] = True
+        elif kind == "list":
+            kwargs["action"] = "append"
         elif kind == "optpath":
             kwargs["nargs"] = "?"
             kwargs["const"] = ""
@@ -131,6 +148,8 @@ def _from_env(name: str, kind: str, text: str) -> Any:
         if low in ("0", "false", "no", "off", ""):
             return False
         raise UsageError(f"{name}={text!r} is not a boolean", hint=f"set {name}=1 or {name}=0")
+    if kind == "list":
+        return tuple(item.strip() for item in text.split(CMAKE_DEFINES_SEP) if item.strip())
     if kind in ("int", "delay"):
         try:
             return int(text) if kind == "int" else float(text)
@@ -150,6 +169,8 @@ def read_raw(cli: Mapping[str, Any] | argparse.Namespace | None = None,
         value = given.get(f.name)
         if value is None and meta["env"] in env:
             value = _from_env(meta["env"], meta["kind"], env[meta["env"]])
+        if isinstance(value, list):
+            value = tuple(value)
         if value is not None and "choices" in meta and value not in meta["choices"]:
             raise UsageError(f"{meta['cli']} {value!r} is not one of {', '.join(meta['choices'])}",
                              hint=f"pass {meta['cli']} (or {meta['env']}) with one of those values")
@@ -176,6 +197,8 @@ class BuildSettings:
     ccache: str
     legacy_ort_dir: PurePath | None
     offline: bool
+    deps_dir: PurePath | None
+    cmake_defines: tuple[str, ...]
     pins: Path | None
     python: str
     force: bool
@@ -199,9 +222,21 @@ class BuildSettings:
         return self.ort_dir / "build" / self.platform.system
 
     @property
+    def genai_build_root(self) -> PurePath:
+        """The ``--build_dir`` aipc gives genai's ``build.py``: under the workdir, never inside the checkout."""
+        return self.workdir / "genai-build"
+
+    @property
     def genai_build_dir(self) -> PurePath:
-        """genai's ``build.py`` default ``--build_dir`` plus the config it always appends."""
-        return self.genai_dir / "build" / self.platform.system / self.config
+        """genai's CMake tree: ``build.py`` always appends the config to ``--build_dir``."""
+        return self.genai_build_root / self.config
+
+    @property
+    def build_jobs(self) -> int | None:
+        """``--jobs``, else every CPU of this host; None for a plan made for another host (its own default)."""
+        if self.jobs is not None:
+            return self.jobs
+        return (os.cpu_count() or 1) if self.is_host else None
 
     @property
     def ort_home(self) -> PurePath:
@@ -312,6 +347,12 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
     python = raw.python or (sys.executable if is_host else platform.python_command)
     backoff = 2.0 if raw.fetch_backoff is None else raw.fetch_backoff
     check_seconds(backoff, "--fetch-backoff/AIPC_FETCH_BACKOFF", allow_zero=True)
+    defines = tuple(raw.cmake_defines or ())
+    for d in defines:
+        if not _DEFINE_RE.match(d):
+            raise UsageError(f"--cmake-define {d!r} is not NAME=VALUE",
+                             hint="pass e.g. --cmake-define CMAKE_CXX_FLAGS=-g (several: repeat the option, or "
+                                  f"separate them with '{CMAKE_DEFINES_SEP}' in AIPC_CMAKE_DEFINES)")
     retries = 4 if raw.fetch_retries is None else raw.fetch_retries
     if retries < 1:
         raise UsageError(f"--fetch-retries {retries} must be at least 1", hint="use 1 for no retries")
@@ -330,6 +371,8 @@ def resolve(raw: RawSettings, *, cwd: Path | None = None) -> BuildSettings:
         ccache=raw.ccache or "auto",
         legacy_ort_dir=legacy,
         offline=bool(raw.offline),
+        deps_dir=path(raw.deps_dir) if raw.deps_dir else None,
+        cmake_defines=defines,
         pins=Path(raw.pins) if raw.pins else None,
         python=python,
         force=bool(raw.force),

@@ -67,12 +67,14 @@ def test_windows_plan_installs_pinned_tools_and_ort_requirements_before_the_buil
     names = list(entries)
     venv = PureWindowsPath("C:\\b\\venv")
     py = str(venv / "Scripts" / "python.exe")
-    assert names.index("build-venv[3]") < names.index("build-ort") < names.index("build-genai")
+    assert names.index("build-venv[4]") < names.index("build-ort") < names.index("build-genai")
     assert entries["build-venv[1]"]["argv"] == ["python", "-m", "venv", str(venv)]
     tools = load_pins().build_tools
     assert entries["build-venv[2]"]["argv"][:3] == [py, "-m", "pip"]
     assert entries["build-venv[2]"]["argv"][-2:] == [f"cmake=={tools['cmake']}", f"ninja=={tools['ninja']}"]
-    req = entries["build-venv[3]"]["argv"]
+    genai_req = entries["build-venv[3]"]["argv"]  # genai's requirements-dev.txt (its build.py imports requests)
+    assert genai_req[-2:] == ["-r", "C:\\b\\genai\\requirements-dev.txt"]
+    req = entries["build-venv[4]"]["argv"]  # ORT's after genai's: ORT's pins win where both name a package
     assert req[:4] == [py, "-m", "pip", "install"]
     assert req[req.index("-r") + 1] == "C:\\b\\ort\\tools\\ci_build\\github\\windows\\python\\requirements.txt"
     assert Path(req[req.index("-c") + 1]) == ort.CONSTRAINTS and ort.CONSTRAINTS.is_file()
@@ -94,7 +96,7 @@ def test_ninja_route_keeps_the_captured_msvc_path_after_the_venv() -> None:
 
 def test_find_links_and_offline() -> None:
     entries = plan("--find-links", "D:\\wheelhouse", "--offline")
-    for name in ("build-venv[2]", "build-venv[3]"):
+    for name in ("build-venv[2]", "build-venv[3]", "build-venv[4]"):
         argv = entries[name]["argv"]
         assert isinstance(argv, list)
         assert argv[argv.index("--find-links") + 1] == "D:\\wheelhouse" and "--no-index" in argv

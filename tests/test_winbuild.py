@@ -110,7 +110,7 @@ def test_find_links_and_offline() -> None:
 def test_the_linux_plan_takes_ort_s_linux_requirements(tmp_path: Path) -> None:
     s = settings("--platform", "linux", "--workdir", str(tmp_path / "w"))
     step = Pipeline(s).venv_step()
-    assert step.commands[2].argv[step.commands[2].argv.index("-r") + 1] == str(
+    assert step.commands[3].argv[step.commands[3].argv.index("-r") + 1] == str(
         tmp_path / "w" / "ort" / "tools" / "ci_build" / "github" / "linux" / "python" / "requirements.txt")
 
 

@@ -17,7 +17,7 @@ from aipc.errors import AipcError, UsageError
 from aipc.pins import load_pins
 from aipc.platforms import get_platform
 from aipc.platforms.windows import SPECTRE_COMPONENT
-from conftest import assert_one_line_error, run_aipc
+from conftest import assert_one_line_error, run_aipc, write_pins
 
 # ONNX Runtime's tools/ci_build/github/windows/python/requirements.txt as its CI installs it (test data: the names
 # and specifiers aipc's constraints must cover; the Linux file is a subset without semver, packaging, coloredlogs)
@@ -168,6 +168,21 @@ def test_the_visual_studio_route_names_the_spectre_component_and_ninja_does_not(
     assert SPECTRE_COMPONENT in vs and "MSB8040" in vs
     assert SPECTRE_COMPONENT == "Microsoft.VisualStudio.Component.VC.Runtimes.x86.x64.Spectre"
     assert SPECTRE_COMPONENT not in str(plan("--generator", "ninja")["build-genai"]["description"])
+
+
+# --- point 7: what an offline Windows build of the pinned genai cannot cover ------------------------------------
+
+
+def test_offline_windows_plan_names_the_downloads_offline_cannot_cover(tmp_path: Path) -> None:
+    offline = str(plan("--offline")["build-genai"]["description"])
+    assert "--offline cannot cover" in offline and "nuget.exe" in offline and "Microsoft.Direct3D.DXC" in offline
+    assert "nuget.exe" not in str(plan()["build-genai"]["description"])
+    assert "nuget.exe" not in str(Pipeline(settings("--platform", "linux", "--workdir", "/w", "--offline")).plan(
+        ["build-genai"])[0].description)
+    # a genai that takes nuget from PATH (0.16 on) does not download it: no such note
+    pins = write_pins(tmp_path, **{'tag = "v0.15.2"': 'tag = "v0.16.0"', 'version = "0.15.2"': 'version = "0.16.0"'})
+    newer = Pipeline(settings("--platform", "windows", "--offline", "--pins", str(pins))).plan(["build-genai"])
+    assert "nuget.exe" not in newer[0].description
 
 
 # --- point 8: cmd.exe metacharacters ----------------------------------------------------------------------------

@@ -19,11 +19,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from packaging.version import Version
+
 from .. import wheelhouse
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_json, sha256_file
 from ..pins import Pins, check_compat, load_pins
-from ..platforms.windows import SPECTRE_COMPONENT
+from ..platforms.windows import GENAI_NUGET_ON_PATH, SPECTRE_COMPONENT
 from ..runner import Command, Echo, Runner, Step, StepResult, stderr_echo
 from ..wheelhouse import WheelInfo
 from . import buildvenv, collect, deps, fetch, genai, ort, release, stage, vswhere
@@ -410,6 +412,13 @@ class Pipeline:
         if s.platform.name == "windows" and s.generator == "vs":
             note = (f"; the Visual Studio generator needs the VS component {SPECTRE_COMPONENT} (genai compiles with "
                     "/Qspectre: MSBuild error MSB8040 without it; --generator ninja does not need it)")
+        if s.platform.name == "windows" and s.offline and \
+                Version(self.pins.onnxruntime_genai.version) < Version(GENAI_NUGET_ON_PATH):
+            # genai <= 0.15.x: ExternalProject nuget.exe (no URL_HASH, no URL override) and `nuget restore` of
+            # Microsoft.Direct3D.DXC through its nuget.config (ORT-Nightly only): no local source exists for either
+            note += ("; --offline cannot cover two of its downloads: nuget.exe (dist.nuget.org) and the "
+                     "Microsoft.Direct3D.DXC restore (ORT-Nightly feed), unless this build tree already has them "
+                     "(docs/windows-build.md, 'What an offline Windows build lacks')")
         return Step("build-genai", f"build the {s.platform.genai_wheel_dist} wheel against ORT_HOME "
                     f"(ONNXRUNTIME_VERSION={ort_version}) in the CMake tree {s.genai_build_dir}{note}", [cmd],
                     inputs=inputs, outputs=outputs)

@@ -100,8 +100,9 @@ class RawSettings:
         kind="list", metavar="NAME=VALUE")
     pins: str | None = _opt("--pins", "AIPC_PINS", "pins file (default: the one shipped with aipc)", metavar="FILE")
     python: str | None = _opt("--python", "AIPC_BUILD_PYTHON",
-                              "Python that runs genai's build.py, i.e. the genai wheel's Python (default: this "
-                              "interpreter); ORT's build.bat/build.sh use the python on PATH; a mismatch is refused",
+                              "Python the build venv is made from, so the Python of both wheels (default: this "
+                              "interpreter); ORT's build.bat/build.sh start the build venv's python, first on PATH; "
+                              "the wheels step refuses wheels of two Pythons",
                               metavar="EXE")
     find_links: str | None = _opt("--find-links", "AIPC_FIND_LINKS",
                                   "a folder of wheels for the build venv's pip installs (CMake, Ninja, ONNX Runtime's "

@@ -20,7 +20,7 @@ from ..build.ortlib import api_version_for
 from ..errors import ExitCode, PinsError
 from ..pins import Pins, compat_row_for
 from ..platforms import ORT_DISTS, PLATFORM_NAMES, get_platform
-from ..platforms.windows import CMD_METACHARACTERS, VS_COMPONENTS
+from ..platforms.windows import CMD_METACHARACTERS, GENAI_NUGET_ON_PATH, VS_COMPONENTS
 from .facts import Facts, get
 from .windows import effective_wddm, is_dx12_adapter, is_hardware_adapter
 
@@ -660,7 +660,7 @@ def check_nuget(facts: Facts, pins: Pins, r: _R) -> CheckResult:
     genai = pins.onnxruntime_genai.version
     info = get(facts, "tools.nuget", dict) or {}
     path = info.get("path")
-    needs = Version(genai) >= Version("0.16.0.dev0")
+    needs = Version(genai) >= Version(GENAI_NUGET_ON_PATH)
     if not needs:
         return r("skip", f"not needed: the pinned onnxruntime-genai {genai} downloads nuget.exe 5.3.0 itself"
                          + (f" (found {path})" if path else ""))

@@ -76,3 +76,6 @@ CMD_METACHARACTERS = "&^%|<>!"
 # the VS component MSBuild needs for genai's /Qspectre (the Ninja generator passes the flag to cl.exe and links the
 # ordinary libraries: it does not need the component)
 SPECTRE_COMPONENT = next(c for c, _ in VS_COMPONENTS if c.endswith(".Spectre"))
+# the first onnxruntime-genai that looks nuget.exe up on PATH (find_program) instead of downloading nuget.exe 5.3.0
+# itself with ExternalProject (cmake/external/onnxruntime_external_deps.cmake up to v0.15.x)
+GENAI_NUGET_ON_PATH = "0.16.0.dev0"

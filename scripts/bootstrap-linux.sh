@@ -6,7 +6,7 @@
 # - apt packages (python3-venv, git, cmake, ninja-build, build-essential, ...), each skipped when installed;
 # - the minimum versions come from the pins file (src/aipc/pins.toml, [toolchain]); when the distribution's cmake or
 #   ninja is older, the [build_tools] version (the one aipc's build venv runs the builds with) is installed from PyPI
-#   into the project venv instead;
+#   into the project venv instead; an old GCC is reported;
 # - a venv (default: <repo>/.venv) with aipc installed editable;
 # - how to get the Intel NPU driver (intel/linux-npu-driver), the render group and /dev/accel/accel0;
 # - then `aipc doctor` (its exit code is this script's exit code).
@@ -69,6 +69,7 @@ CMAKE_PIN="$(pin build_tools cmake)"
 NINJA_PIN="$(pin build_tools ninja)"
 PYTHON_MIN="$(pin toolchain python_min)"
 PYTHON_MAX="$(pin toolchain python_max)"
+GCC_MIN="$(pin toolchain gcc_min)"
 
 # version_ge A B: A >= B (dotted versions)
 version_ge() {
@@ -148,6 +149,21 @@ elif version_ge "$python_version" "$PYTHON_MIN" && version_ge "$PYTHON_MAX" "$py
 else
     die "python3 is $python_version, aipc needs Python $PYTHON_MIN - $PYTHON_MAX (pins [toolchain])" \
         "install a Python in that range (e.g. python3.12-venv) and rerun with it first on PATH"
+fi
+
+# the compiler: onnxruntime-genai's CMakeLists.txt stops below GCC [toolchain] gcc_min (apt's build-essential on
+# Ubuntu 20.04 is GCC 9); not installed here (Ubuntu 20.04 needs a PPA), only said, and aipc doctor checks it
+CC_NAME="${CC:-cc}"
+cc_version="$(tool_version "$CC_NAME")"
+if [ -z "$cc_version" ]; then
+    say "C compiler: $CC_NAME not installed yet (build-essential above installs it)"
+elif ! "$CC_NAME" --version 2>/dev/null | head -n1 | grep -qiE 'gcc|^cc '; then
+    say "ok: $CC_NAME $cc_version is not GCC (onnxruntime-genai sets a minimum for GCC only)"
+elif version_ge "$cc_version" "$GCC_MIN"; then
+    say "ok: $CC_NAME is GCC $cc_version (pins: >= $GCC_MIN)"
+else
+    say "warning: $CC_NAME is GCC $cc_version, onnxruntime-genai needs GCC >= $GCC_MIN: sudo apt install g++-$GCC_MIN" \
+        "(Ubuntu 20.04: from ppa:ubuntu-toolchain-r/test) and build with CC=gcc-$GCC_MIN CXX=g++-$GCC_MIN"
 fi
 
 PIP_TOOLS=()

@@ -457,3 +457,21 @@ def test_windows_installs_nuget_only_when_the_pinned_genai_needs_it() -> None:
     assert "$GenaiNeedsNuget = " in code and "[version]'0.16'" in code
     install = code.index("Install-WingetPackage 'Microsoft.NuGet'")
     assert code.rindex("if (-not $GenaiNeedsNuget)", 0, install) > code.index("$GenaiNeedsNuget = ")
+
+
+@needs_bash
+@pytest.mark.parametrize(("version_line", "expected"), [
+    ("cc (Ubuntu 9.4.0-1ubuntu1~20.04.2) 9.4.0", "warning: cc is GCC 9.4.0, onnxruntime-genai needs GCC >= 11: "
+                                                 "sudo apt install g++-11"),
+    ("cc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0", "ok: cc is GCC 11.4.0 (pins: >= 11)"),
+    ("Ubuntu clang version 14.0.0-1ubuntu1.1", "ok: cc 14.0.0 is not GCC"),
+])
+def test_linux_reports_an_old_gcc(fake_system: dict[str, Path], version_line: str, expected: str) -> None:
+    """genai's CMakeLists.txt stops below GCC [toolchain] gcc_min; the script says so (doctor checks it too)."""
+    f = fake_system
+    _exe(f["bin"] / "cc", f'echo "{version_line}"\n')
+    proc = run_linux("--dry-run", "--no-doctor", "--pins", str(f["pins"]), "--venv", str(f["venv"]),
+                     env={"AIPC_OS_RELEASE": str(f["os_release"]), "CC": ""}, path_first=f["bin"])
+    assert proc.returncode == 0, proc.stderr
+    assert expected in proc.stdout, proc.stdout
+    assert ("toolchain", "gcc_min") in pin_keys(LINUX)

@@ -38,13 +38,14 @@ PLATFORM = Platform(
     # DirectML.dll is copied next to onnxruntime.dll POST_BUILD; else take it from the restored NuGet package
     # (shared/docs/upstream-build.md section 6 and checklist in section 7)
     ort_lib_fallbacks=(("DirectML.dll", "packages/Microsoft.AI.DirectML.*/bin/x64-win/DirectML.dll"),),
-    # Microsoft.ML.OnnxRuntime.DirectML (NuGet) holds onnxruntime.dll/.lib and onnxruntime_providers_shared.dll/.lib
-    # under runtimes/win-x64/native/ and the headers under build/native/include/ (genai's cmake/ortlib.cmake reads
-    # the same paths); DirectML.dll is in Microsoft.AI.DirectML (bin/x64-win/), which genai's CMake fetches itself
-    # and the onnxruntime-directml wheel installs beside genai, so it is optional here
-    ort_release_required_libs=("onnxruntime.dll", "onnxruntime.lib", "onnxruntime_providers_shared.dll",
-                               "onnxruntime_providers_shared.lib"),
-    ort_release_optional_libs=("DirectML.dll", "D3D12Core.dll"),
+    # Microsoft.ML.OnnxRuntime.DirectML (NuGet) holds onnxruntime.dll/.lib under runtimes/win-x64/native/ (with the
+    # other .dll/.lib of the release's lib/, ORT's tools/nuget/generate_nuspec_for_native_nuget.py) and the headers
+    # under build/native/include/ (genai's cmake/ortlib.cmake reads the same paths); genai links onnxruntime.lib
+    # only. DirectML.dll is in Microsoft.AI.DirectML (bin/x64-win/), which genai's CMake fetches itself and the
+    # onnxruntime-directml wheel installs beside genai, so it is optional here
+    ort_release_required_libs=("onnxruntime.dll", "onnxruntime.lib"),
+    ort_release_optional_libs=("onnxruntime_providers_shared.dll", "onnxruntime_providers_shared.lib",
+                               "DirectML.dll", "D3D12Core.dll"),
     pip_platform="win_amd64",
     ort_nuget_package="Microsoft.ML.OnnxRuntime.DirectML",
     nuget_rid="win-x64",

@@ -367,9 +367,10 @@ def test_real_pypi_wheel_stages_and_loads(tmp_path: Path) -> None:
     assert os.readlink(out / "lib" / "libonnxruntime.so.1") == f"libonnxruntime.so.{VERSION}"
 
 
-# --- the whole route against the fixture genai (its build.py compiles a small library against ORT_HOME) -----------
+# --- the whole route against the fixture genai (slow: the build venv's pip installs, the fixture compile) ---------
 
 
+@pytest.mark.slow
 @on_linux_gcc
 def test_release_route_end_to_end_with_fixture_genai(tmp_path: Path, fake_lib: Path) -> None:
     from fixture_upstreams import make_upstreams

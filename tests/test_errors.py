@@ -144,12 +144,12 @@ def test_verify_default_report_paths_are_checked_before_the_run(tmp_path: Path) 
 
 def test_an_output_may_not_be_another_output_or_an_input(tmp_path: Path) -> None:
     proc = run_aipc("verify", "--json", str(tmp_path / "r"), "--junit", str(tmp_path / "r"), cwd=tmp_path)
-    assert_one_line_error(proc.returncode, proc.stderr, "--junit", "is also given as --json", code=USAGE)
+    assert_one_line_error(proc.returncode, proc.stderr, "--json and --junit name the same file", code=USAGE)
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text("{}", encoding="utf-8")
     proc = run_aipc("bench", "--model", str(model), "--out", str(model), cwd=tmp_path)
-    assert_one_line_error(proc.returncode, proc.stderr, "--out", str(model), code=USAGE)
+    assert_one_line_error(proc.returncode, proc.stderr, f"--out {model} is also the --model input", code=USAGE)
     assert snapshot(model) == {"config.json": b"{}"}
 
 

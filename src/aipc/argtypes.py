@@ -162,10 +162,11 @@ def check_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None
     ``folders`` are output folders. Raises :class:`UsageError` (exit 2) naming the option and the path.
     """
     folder_opts = set(folders)
-    seen: dict[str, str] = {}
+    given_inputs: dict[str, str] = {}
     for option, path in (inputs or {}).items():
         if path is not None:
-            seen.setdefault(_identity(path), option)
+            given_inputs.setdefault(_identity(path), option)
+    seen: dict[str, str] = {}
     for option, path in outputs.items():
         if path is None:
             continue
@@ -175,13 +176,19 @@ def check_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None
             raise UsageError(f"{option} {path}: the output {noun} {problem}",
                              hint=f"pass a {noun} path in an existing folder you can write to")
         key = _identity(path)
+        if key in given_inputs:
+            raise UsageError(f"{option} {path} is also the {given_inputs[key]} input; writing it would destroy the "
+                             "input", hint=f"write {option} to another path")
         if key in seen:
-            other = seen[key]
-            raise UsageError(f"{option} {path} is also given as {other}: an output may not be an input or another "
-                             "output", hint=f"pass another path to {option}")
+            raise UsageError(f"{seen[key]} and {option} name the same file {path}", hint="give them different paths")
         seen[key] = option
 
 
 def _identity(path: Path) -> str:
-    """The same string for two spellings of one file (relative/absolute, symlinks, case on Windows)."""
-    return os.path.normcase(os.path.realpath(os.path.expanduser(path)))
+    """The same string for two spellings of one file (relative/absolute, symlinks, hard links, case on Windows)."""
+    real = os.path.normcase(os.path.realpath(os.path.expanduser(path)))
+    try:
+        st = os.stat(real)
+    except OSError:
+        return real
+    return f"inode {st.st_dev}:{st.st_ino}" if st.st_ino else real

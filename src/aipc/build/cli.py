@@ -85,11 +85,11 @@ def _cmd_deps(args: argparse.Namespace) -> int:
         print(f"{out}: {len(needed)} dependencies for {s.platform.name} ({len(data['deps'])} fetched by aipc deps); "
               f"record: {out / deps.MANIFEST}")
         print(f"build offline with: --deps-dir {out} --offline")
-        return 0
+        return ExitCode.OK
     res = deps.resolve(genai_dir, s.platform, defines, Path(s.deps_dir) if s.deps_dir else None)
     if args.json:
         print(json.dumps(res.to_json(), indent=2))
-        return 0
+        return ExitCode.OK
     for d in res.deps:
         folder = res.folders.get(d.name)
         need = {True: "needed", None: "maybe needed", False: "not needed"}[d.needed]
@@ -97,7 +97,7 @@ def _cmd_deps(args: argparse.Namespace) -> int:
         print(f"{d.name:<24} {need:<12} {d.kind:<7} {d.url} @ {d.pin[:12]}  {served}")
     if not res.complete:
         print("(onnxruntime_extensions' own dependencies are listed once its folder is in --deps-dir)")
-    return 0
+    return ExitCode.OK
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

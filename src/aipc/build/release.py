@@ -36,6 +36,7 @@ from pathlib import Path, PurePath
 from typing import Any
 from xml.etree import ElementTree
 
+from ..archives import check_member_name
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_json, sha256_file
 from ..pins import Pins
@@ -205,7 +206,10 @@ class Release:
         return self.kind in ("wheel", "nupkg")
 
     def extract(self, member: str, dest: Path) -> None:
-        """Copy one member to ``dest``; a wheel member must match its RECORD hash."""
+        """Copy one member to ``dest``; a wheel member must match its RECORD hash; a member name that could land
+        outside its folder (``..``, a backslash, a drive...) is refused (:func:`aipc.archives.check_member_name`)."""
+        if self.is_zip:
+            check_member_name(member, archive=self.path.name, hint=f"delete {self.path} and use the genuine package")
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not self.is_zip:
             shutil.copy2(self.path / member, dest)

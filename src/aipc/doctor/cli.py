@@ -52,32 +52,11 @@ def parse_goals(values: list[str] | None) -> tuple[str, ...]:
     return tuple(g for g in GOAL_NAMES if g in asked)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return a.samefile(b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
-
 def check_outputs(args: argparse.Namespace) -> None:
     """An output is never an input or another output, nor a folder (refused before any work)."""
-    from ..errors import UsageError
+    from ..argtypes import check_outputs as check
 
-    outputs = [(opt, path) for opt, path in (("--json", args.json), ("--save-facts", args.save_facts))
-               if path is not None]
-    inputs = [(opt, path) for opt, path in (("--facts", args.facts), ("--pins", args.pins)) if path is not None]
-    for opt, path in outputs:
-        if path.is_dir():
-            raise UsageError(f"{opt} {path} is a folder", hint=f"pass a file path to {opt}")
-        for in_opt, in_path in inputs:
-            if _same_file(path, in_path):
-                raise UsageError(f"{opt} {path} is also the {in_opt} input; writing it would destroy the input",
-                                 hint=f"write {opt} to another file")
-    if len(outputs) == 2 and _same_file(outputs[0][1], outputs[1][1]):
-        raise UsageError(f"--json and --save-facts name the same file {outputs[0][1]}",
-                         hint="give them different files")
+    check({"--json": args.json, "--save-facts": args.save_facts}, {"--facts": args.facts, "--pins": args.pins})
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

@@ -56,8 +56,8 @@ def headers_1_24_1(tmp_path: Path) -> Path:
     return write_ort_source(tmp_path / "onnxruntime", version=f"{VERSION.rsplit('.', 1)[0]}.1")
 
 
-def stage(*args: str) -> subprocess.CompletedProcess[str]:
-    return aipc("stage", *args)
+def stage(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return aipc("stage", *args, cwd=cwd)
 
 
 # --- Linux: the pypi route from a local wheel ------------------------------------------------------------------
@@ -213,6 +213,9 @@ def test_not_a_release(tmp_path: Path) -> None:
     assert_one_line_error(proc.returncode, proc.stderr, "is not an unpacked ONNX Runtime release", "no lib/")
     both = stage("--platform", "linux", "--ort-release", str(folder), "--ort-build", str(folder), "--out", "x")
     assert_one_line_error(both.returncode, both.stderr, "--ort-build and --ort-release", code=2)
+    keyword = stage("--platform", "linux", "--ort-release", "pypi", "--out", str(tmp_path / "home"), cwd=tmp_path)
+    assert_one_line_error(keyword.returncode, keyword.stderr, "takes a release file or folder, not 'pypi'",
+                          "aipc ort-release --ort-release pypi", code=2)
     neither = stage("--platform", "linux", "--out", str(tmp_path / "home"))
     assert_one_line_error(neither.returncode, neither.stderr, "--ort-source and --ort-build", code=2)
 

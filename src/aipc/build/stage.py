@@ -30,6 +30,7 @@ from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_json, claim_output_dir, output_dir, sha256_file
 from ..platforms import PLATFORM_NAMES, Platform, get_platform
 from . import ortlib, release
+from .settings import RELEASE_KEYWORDS
 
 MANIFEST = "manifest.json"
 SCHEMA = 1
@@ -557,6 +558,12 @@ def stage_argv(
 def _cmd_stage(args: argparse.Namespace) -> int:
     platform = get_platform(args.platform)
     if args.ort_release is not None:
+        spec = str(args.ort_release)
+        if spec.lower() in RELEASE_KEYWORDS and not args.ort_release.exists():
+            raise UsageError(f"aipc stage --ort-release takes a release file or folder, not {spec!r}",
+                             hint=f"download it first: `aipc ort-release --ort-release {spec.lower()}` writes "
+                                  f"<workdir>/{release.RELEASE_DIR}/{release.RECORD}, pass that; or run `aipc build "
+                                  f"--ort-release {spec.lower()} --steps ort-release stage`")
         if args.ort_build is not None:
             raise UsageError("--ort-build and --ort-release name two different ORTs",
                              hint="pass --ort-build (with --ort-source) for an ORT build, or --ort-release")

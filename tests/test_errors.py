@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,32 @@ def test_json_in_a_folder_that_cannot_hold_it(tmp_path: Path, user_files: Path, 
         proc = run_aipc(*args, cwd=tmp_path)
         assert_one_line_error(proc.returncode, proc.stderr, str(parent), code=USAGE)
     assert snapshot(user_files) == before
+
+
+@pytest.fixture
+def unwritable(tmp_path: Path) -> Iterator[Path]:
+    """A folder no file can be created in: read-only for a normal user; /sys for root (root ignores the mode)."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        if not Path("/sys").is_dir():
+            pytest.skip("root without /sys: no folder is unwritable")
+        yield Path("/sys")
+        return
+    ro = tmp_path / "read-only"
+    ro.mkdir()
+    ro.chmod(0o555)
+    yield ro
+    ro.chmod(0o755)
+
+
+@pytest.mark.parametrize("command", [["verify", "--json", "{d}/v.json"], ["smoke", "genai", "--junit", "{d}/s.xml"],
+                                     ["doctor", "--json", "{d}/d.json"], ["bench", "--out", "{d}/results"],
+                                     ["wheels", "--wheels", "{d}/wheels"]])
+def test_an_output_in_an_unwritable_folder_is_refused_before_any_work(tmp_path: Path, unwritable: Path,
+                                                                     command: list[str]) -> None:
+    proc = run_aipc(*[a.format(d=unwritable) for a in command], cwd=tmp_path,
+                    env={"AIPC_CACHE": str(tmp_path / "c")})
+    assert_one_line_error(proc.returncode, proc.stderr, str(unwritable), "not writable", code=USAGE)
+    assert not (tmp_path / "c").exists()
 
 
 def test_verify_default_report_paths_are_checked_before_the_run(tmp_path: Path) -> None:

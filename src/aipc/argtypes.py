@@ -9,12 +9,14 @@ is :func:`aipc.fsutil.claim_output_dir`'s decision.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, os_reason
 
 
 def _bad(text: str) -> argparse.ArgumentTypeError:
@@ -105,6 +107,19 @@ def input_file(text: str) -> Path:
     return path
 
 
+def _cannot_write_in(folder: Path) -> str | None:
+    """Why no file can be created in ``folder`` (read-only, permissions, a full disk...), or None. Really tried
+    (a hidden probe file, removed at once): permission bits say nothing for root or on a read-only mount."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".aipc-probe-", dir=folder)
+    except OSError as exc:
+        return os_reason(exc)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+    return None
+
+
 def output_problem(path: Path, *, folder: bool = False) -> str | None:
     """Why ``path`` cannot be written as an output file (``folder``: an output folder), or None.
 
@@ -117,13 +132,15 @@ def output_problem(path: Path, *, folder: bool = False) -> str | None:
         if path.exists() and not path.is_dir():
             return "exists and is not a folder"
         if path.is_dir():
-            return None if os.access(path, os.W_OK | os.X_OK) else "is not writable"
+            reason = _cannot_write_in(path)
+            return f"is not writable ({reason})" if reason else None
         parent = path.parent
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
         if not parent.is_dir():
             return f"cannot be made: {parent} is not a folder"
-        return None if os.access(parent, os.W_OK | os.X_OK) else f"cannot be made: {parent} is not writable"
+        reason = _cannot_write_in(parent)
+        return f"cannot be made: {parent} is not writable ({reason})" if reason else None
     if path.is_dir():
         return "is a folder"
     parent = path.parent
@@ -131,9 +148,8 @@ def output_problem(path: Path, *, folder: bool = False) -> str | None:
         return f"is in a folder that does not exist ({parent})"
     if not parent.is_dir():
         return f"is in {parent}, which is not a folder"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"is in {parent}, which is not writable"
-    return None
+    reason = _cannot_write_in(parent)
+    return f"is in {parent}, which is not writable ({reason})" if reason else None
 
 
 def output_file(text: str) -> Path:

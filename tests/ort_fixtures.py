@@ -92,16 +92,36 @@ def write_ort_source(root: Path, version: str = DEFAULT_VERSION, api_version: in
     return root
 
 
-def pe_stub(file_version: str | None) -> bytes:
-    """Dummy DLL bytes: ``MZ`` and, when given, a VS_FIXEDFILEINFO with ``file_version`` (a.b.c[.d]).
+def foreign_machine() -> str:
+    """A machine this host is not (x86_64 <-> aarch64), so no host ever tries to load a fixture library."""
+    import platform
 
-    There is deliberately no PE header, so no host would ever try to load it."""
-    data = b"MZ" + b"\0" * 62 + b"aipc test fixture, not a real DLL\0"
+    return "x86_64" if platform.machine().lower() in ("aarch64", "arm64") else "aarch64"
+
+
+def pe_stub(file_version: str | None, machine: str | None = None) -> bytes:
+    """Real-looking DLL bytes: ``MZ``, a PE header (a DLL for ``machine``, default :func:`foreign_machine`, with no
+    sections) and, when given, a VS_FIXEDFILEINFO with ``file_version`` (a.b.c[.d])."""
+    code = {"x86_64": 0x8664, "aarch64": 0xAA64}[machine or foreign_machine()]
+    header = b"MZ" + b"\0" * 58 + struct.pack("<I", 64)  # e_lfanew -> 64
+    coff = b"PE\0\0" + struct.pack("<HHIIIHH", code, 0, 0, 0, 0, 0, 0x2022)  # no sections, IMAGE_FILE_DLL
+    data = header + coff + b"aipc test fixture, not a real DLL\0"
     if file_version is not None:
         parts = [int(p) for p in file_version.split(".")] + [0] * 4
         ms, ls = (parts[0] << 16) | parts[1], (parts[2] << 16) | parts[3]
         data += b"\0" * 8 + struct.pack("<IIIIII", 0xFEEF04BD, 0x00010000, ms, ls, ms, ls)
     return data
+
+
+def elf_stub(machine: str | None = None, *, size: int = 4096) -> bytes:
+    """Real-looking shared-object bytes: an ELF64 little-endian ET_DYN header for ``machine`` (default
+    :func:`foreign_machine`) whose section headers end exactly at ``size``; nothing loadable."""
+    code = {"x86_64": 62, "aarch64": 183}[machine or foreign_machine()]
+    shnum, shentsize = 2, 64
+    shoff = size - shnum * shentsize
+    header = (b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+              + struct.pack("<HHIQQQIHHHHHH", 3, code, 1, 0, 0, shoff, 0, 64, 0, 0, shentsize, shnum, 0))
+    return header + b"aipc test fixture, not a real library\0".ljust(size - len(header), b"\0")
 
 
 def write_ort_build(
@@ -148,7 +168,7 @@ def write_ort_build(
             if real_so is not None:
                 shutil.copy2(real_so, art / versioned)
             else:
-                (art / versioned).write_bytes(b"aipc fixture: not an ELF shared object\n")
+                (art / versioned).write_bytes(elf_stub())
         major = version.split(".")[0]
         soname = f"libonnxruntime.so.{major}"
         for link, target in ((soname, versioned), ("libonnxruntime.so", soname)):

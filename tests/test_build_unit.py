@@ -466,7 +466,8 @@ def test_collect_interrupted_copy_leaves_no_partial_wheel(tmp_path: Path, monkey
     with pytest.raises(KeyboardInterrupt):
         collect.collect_wheels(out, ort_whl, gen, pins=pins, sources={}, platform=get_platform("linux"),
                                config="Release")
-    assert sorted(p.name for p in out.iterdir()) == sorted(["SHA256SUMS", ort_whl.name, "manifest.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["SHA256SUMS", ort_whl.name, "manifest.json", "aipc-folder.json"])
     assert seen == [ort_whl.name, gen.name]
     assert verify_sums(out) == []
     monkeypatch.setattr(aipc.fsutil.shutil, "copy2", real_copy)

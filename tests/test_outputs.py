@@ -283,3 +283,173 @@ def test_lock_files_stay_in_the_cache(tmp_path: Path) -> None:
         assert lock_file("wheels", target, tmp_path / "cache").parent == tmp_path / "cache" / "locks"
     assert not target.exists()
     assert os.listdir(tmp_path) == ["cache"]
+
+
+# --- wheels folders: aipc's own, checked on every read ----------------------------------------------------------
+
+
+def _wheel(root: Path, name: str = "onnxruntime_genai-0.15.2-py3-none-any.whl", payload: str = "") -> Path:
+    import zipfile
+
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / name
+    dist, version = name.split("-")[:2]
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"{dist}-{version}.dist-info/METADATA",
+                    f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{payload}")
+    return path
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def test_the_committed_wheels_folder_is_aipcs_own() -> None:
+    from conftest import ROOT
+
+    marker = read_marker(ROOT / "wheels")
+    assert marker is not None and marker["kind"] == "wheels"
+    assert claim_output_dir(ROOT / "wheels", "wheels", replace=False) == ROOT / "wheels"
+
+
+def test_wheels_check_passes_then_names_a_flipped_byte_and_an_unlisted_wheel(tmp_path: Path) -> None:
+    from aipc.wheelhouse import add_wheels
+
+    folder = tmp_path / "wheels"
+    add_wheels(folder, [_wheel(tmp_path / "src")], {"producer": "test"})
+    proc = run_aipc("wheels", "--check", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    assert "ok: 1 wheel(s)" in proc.stdout
+    _flip_last_byte(folder / "onnxruntime_genai-0.15.2-py3-none-any.whl")
+    proc = run_aipc("wheels", "--check", str(folder))
+    assert_one_line_error(proc.returncode, proc.stderr, "onnxruntime_genai-0.15.2-py3-none-any.whl",
+                          "sha256 does not match SHA256SUMS", code=1)
+    _wheel(folder, "onnxruntime-1.24.4-py3-none-any.whl")
+    proc = run_aipc("wheels", "--check", "--wheels", str(folder))
+    assert proc.returncode == 1
+    assert "onnxruntime-1.24.4-py3-none-any.whl: on disk but not listed in SHA256SUMS" in proc.stdout
+
+
+@pytest.mark.parametrize("command", [("smoke", "genai"), ("verify", "--paths", "genai"), ("bench",)])
+def test_verify_smoke_bench_refuse_a_tampered_wheel_before_installing(tmp_path: Path, command: tuple[str, ...]
+                                                                      ) -> None:
+    from aipc.wheelhouse import add_wheels
+
+    folder = tmp_path / "wheels"
+    add_wheels(folder, [_wheel(tmp_path / "src")], {"producer": "test"})
+    wheel = folder / "onnxruntime_genai-0.15.2-py3-none-any.whl"
+    _flip_last_byte(wheel)
+    proc = run_aipc(*command, "--wheels", str(folder), env=_env(tmp_path), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, str(wheel), "does not match its sha256", "refusing",
+                          code=1)
+    assert not (tmp_path / "cache" / "venvs").exists()
+
+
+def test_a_wheel_in_a_venv_spec_is_checked_before_pip(tmp_path: Path) -> None:
+    from aipc.errors import AipcError
+    from aipc.venvs import VenvSpec, ensure_venv
+    from aipc.wheelhouse import add_wheels
+
+    folder = tmp_path / "wheels"
+    add_wheels(folder, [_wheel(tmp_path / "src")], {"producer": "test"})
+    wheel = folder / "onnxruntime_genai-0.15.2-py3-none-any.whl"
+    _flip_last_byte(wheel)
+    spec = VenvSpec("t", steps=((str(wheel),),), local_wheels=(wheel,))
+    with pytest.raises(AipcError, match="does not match its sha256"):
+        ensure_venv(spec, tmp_path / "cache" / "venvs", echo=lambda s: None)
+    assert not (tmp_path / "cache" / "venvs" / "t").exists()
+
+
+def test_wheels_writers_refuse_a_folder_of_user_files_and_a_stranger_wheel(tmp_path: Path) -> None:
+    from aipc.errors import UsageError
+    from aipc.wheelhouse import add_wheels
+
+    user = tmp_path / "mine"
+    files = _user_folder(user)
+    with pytest.raises(UsageError, match="aipc did not make it"):
+        add_wheels(user, [_wheel(tmp_path / "src")], {})
+    _intact(files)
+    folder = tmp_path / "wheels"
+    add_wheels(folder, [_wheel(tmp_path / "src", "onnxruntime-1.24.4-py3-none-any.whl")], {})
+    stranger = _wheel(folder, payload="someone else's build\n")
+    before = stranger.read_bytes()
+    with pytest.raises(UsageError, match=r"is not listed in .*manifest\.json: aipc did not put it there"):
+        add_wheels(folder, [_wheel(tmp_path / "src")], {})
+    assert stranger.read_bytes() == before
+
+
+def test_bench_out_refuses_a_folder_of_user_files_before_running(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    files = _user_folder(out)
+    proc = run_aipc("bench", "--out", str(out), env=_env(tmp_path), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, str(out), "aipc did not make it", code=USAGE)
+    _intact(files)
+    proc = run_aipc("bench", "--out", ".", env=_env(tmp_path), cwd=out)
+    assert_one_line_error(proc.returncode, proc.stderr, "is the current directory", code=USAGE)
+    assert not (tmp_path / "cache" / "venvs").exists()
+
+
+@pytest.mark.parametrize("option", ["--workdir", "--wheels"])
+def test_build_refuses_a_user_folder_as_workdir_or_wheels_before_anything(tmp_path: Path, option: str) -> None:
+    user = tmp_path / "proj"
+    files = _user_folder(user)
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    other = "--wheels" if option == "--workdir" else "--workdir"
+    proc = run_aipc("build", option, str(user), other, str(tmp_path / "fresh"), "--offline", env=_env(tmp_path),
+                    cwd=tmp_path, clean_env=True)
+    assert_one_line_error(proc.returncode, proc.stderr, str(user), "aipc did not make it", code=USAGE)
+    _intact(files)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
+# --- the runner: a step is up to date only when its outputs still hash as recorded --------------------------------
+
+
+def test_runner_reruns_a_step_whose_output_changed_and_a_forced_run_drops_its_stamp_first(tmp_path: Path) -> None:
+    from aipc.runner import Runner, Step
+
+    out = tmp_path / "lib.so"
+    calls: list[str] = []
+
+    def build() -> None:
+        calls.append("run")
+        out.write_bytes(b"\x7fELF complete library")
+
+    step = Step("build", "build it", [], outputs=[out], action=build)
+    quiet = {"echo": lambda s: None}
+    assert Runner(tmp_path / "state", tmp_path / "logs", **quiet).run(step).status == "ran"
+    assert Runner(tmp_path / "state", tmp_path / "logs", **quiet).run(step).status == "skipped"
+    _flip_last_byte(out)  # tampered or damaged after the step ran
+    assert Runner(tmp_path / "state", tmp_path / "logs", **quiet).run(step).status == "ran"
+
+    def interrupted() -> None:
+        out.write_bytes(b"\x7fELF trunc")  # 17 bytes of a library, then Ctrl-C
+        raise KeyboardInterrupt
+
+    forced = Step("build", "build it", [], outputs=[out], action=interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Runner(tmp_path / "state", tmp_path / "logs", force=True, **quiet).run(forced)
+    assert not (tmp_path / "state" / "build.stamp.json").exists()
+    assert Runner(tmp_path / "state", tmp_path / "logs", **quiet).run(step).status == "ran"
+    assert out.read_bytes() == b"\x7fELF complete library"
+
+
+def test_runner_checks_a_marked_output_folder_file_by_file(tmp_path: Path) -> None:
+    from aipc.runner import Runner, Step
+
+    home = tmp_path / "ort_home"
+
+    def stage() -> None:
+        with output_dir(home, "ort-home", force=True) as tmp:
+            (tmp / "lib").mkdir()
+            (tmp / "lib" / "libonnxruntime.so").write_bytes(b"\x7fELF library")
+
+    step = Step("stage", "stage", [], outputs=[home], action=stage)
+    run = Runner(tmp_path / "state", tmp_path / "logs", echo=lambda s: None).run
+    assert run(step).status == "ran"
+    assert run(step).status == "skipped"
+    (home / "lib" / "libonnxruntime.so").write_bytes(b"\x7fELF")
+    assert run(step).status == "ran"
+    assert (home / "lib" / "libonnxruntime.so").read_bytes() == b"\x7fELF library"

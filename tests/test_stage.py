@@ -21,6 +21,7 @@ from conftest import assert_one_line_error, run_aipc, shared_cache
 from ort_fixtures import (
     EXTRA_HEADERS,
     SESSION_HEADERS,
+    elf_stub,
     ort_wheel_library,
     pe_stub,
     write_ort_build,
@@ -177,9 +178,9 @@ def test_stage_linux_tree_keeps_symlinks(tmp_path: Path, run_cli: RunCli) -> Non
     assert entries["lib/libonnxruntime.so"]["sha256"] == sha256_file(art / "libonnxruntime.so.1.24.4")
     assert "symlink" not in entries["lib/libonnxruntime.so.1.24.4"]
     assert any("1.23.0" in note and "left out" in note for note in manifest["notes"])
-    # the fixture library is not an ELF file: the load check is skipped with its reason, never passed
-    assert manifest["load_check"]["status"] == "skip" and "not an ELF" in manifest["load_check"]["reason"]
-    assert "load check skipped: libonnxruntime.so is not an ELF" in stdout
+    # the fixture library is a sound ELF file for another machine: the load check is skipped, never passed
+    assert manifest["load_check"]["status"] == "skip" and "built for ELF machine" in manifest["load_check"]["reason"]
+    assert "load check skipped: libonnxruntime.so is built for ELF machine" in stdout
 
 
 def test_restage_replaces_and_legacy_ort_dir_is_filled(tmp_path: Path, run_cli: RunCli) -> None:
@@ -315,6 +316,37 @@ def test_ortlib_version_helpers(tmp_path: Path) -> None:
     assert ortlib.pe_file_version(dll) == "1.24.4.0"
     dll.write_bytes(pe_stub(None))
     assert ortlib.pe_file_version(dll) is None
+
+
+@pytest.mark.parametrize("platform", ["linux", "windows"])
+@pytest.mark.parametrize("damage", ["empty", "17 bytes", "text", "truncated"])
+def test_a_file_that_is_no_binary_fails_the_load_check_on_any_host(tmp_path: Path, platform: str,
+                                                                   damage: str) -> None:
+    good = elf_stub() if platform == "linux" else pe_stub("1.24.4.0") + b"\0" * 64
+    if platform == "windows":  # one section whose raw data ends at the last byte
+        good = bytearray(good)
+        good[64 + 6:64 + 8] = (1).to_bytes(2, "little")
+        section = b".text\0\0\0" + bytes(8) + len(good).to_bytes(4, "little") + bytes(4) + bytes(16)
+        good = bytes(good[:64 + 24]) + section + bytes(good[64 + 24 + 40:])  # raw data covers the whole file
+    lib = tmp_path / ("libonnxruntime.so" if platform == "linux" else "onnxruntime.dll")
+    lib.write_bytes(good)
+    assert ortlib.binary_problem(get_platform(platform), lib) is None
+    lib.write_bytes({"empty": b"", "17 bytes": good[:17], "text": b"version https://git-lfs\n" * 4,
+                     "truncated": good[:len(good) // 2]}[damage])
+    check = ortlib.check_library(get_platform(platform), lib, 24, "1.24.4")
+    assert check.status == "fail", check
+    assert "truncated" in check.reason or "not a" in check.reason
+
+
+@on_linux
+def test_stage_fails_on_a_truncated_library(tmp_path: Path, run_cli: RunCli) -> None:
+    src, build = _tree(tmp_path, "linux")
+    lib = build / "Release" / "libonnxruntime.so.1.24.4"
+    lib.write_bytes(lib.read_bytes()[:17])  # what an interrupted build left
+    out = tmp_path / "ORT_HOME"
+    rc, _, err = run_cli(_argv("linux", src, build, out))
+    assert_one_line_error(rc, err, "libonnxruntime.so", "not an ELF shared object", code=1)
+    assert not out.exists()
 
 
 def test_binary_mismatch_reasons(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from .errors import AipcError, UsageError
+from .fsutil import Recognise, use_output_dir
 
 DEFAULT_TIMEOUT = 3600.0
 TIMEOUT_ENV = "AIPC_LOCK_TIMEOUT"
@@ -93,3 +94,18 @@ def hold(kind: str, target: Path, what: str, *, cache: Path | None = None, timeo
         yield
     finally:
         lock.release()
+
+
+def has_state_dir(folder: Path) -> bool:
+    """A build workdir made before folders carried fsutil.MARKER: it holds the runner's ``state/`` folder."""
+    return (folder / "state").is_dir()
+
+
+@contextlib.contextmanager
+def build_workdir(path: Path, kind: str = "build-workdir", *, recognise: Recognise | None = has_state_dir,
+                  echo: Callable[[str], None] | None = None) -> Iterator[Path]:
+    """Claim a build workdir (new, empty, or aipc's: fsutil.use_output_dir) and hold its lock while the block runs;
+    yields its absolute path. Two builds in one workdir never run at once: the second waits."""
+    path = use_output_dir(path, kind, recognise=recognise)
+    with hold("workdir", path, f"the build workdir {path}", echo=echo):
+        yield path

@@ -5,9 +5,13 @@
 - :class:`Step` groups commands with the inputs that determine them (its fingerprint) and the outputs it
   promises. A step may also carry an in-process Python ``action`` (e.g. staging), in which case ``commands``
   holds the equivalent ``aipc ...`` command line, so ``aipc plan`` still shows it.
-- :class:`Runner` skips a step whose fingerprint is unchanged and whose outputs all exist (idempotent and
-  resumable: the stamp is written only after every command succeeded), logs each command with its duration and
-  keeps each step's output in ``<log_dir>/<step>.log``.
+- :class:`Runner` skips a step whose fingerprint is unchanged and whose outputs are still what it recorded
+  (idempotent and resumable: the stamp is written only after every command succeeded, with each output's digest;
+  a step that runs removes its stamp first, so an interrupted forced run is never "up to date"), logs each command
+  with its duration and keeps each step's output in ``<log_dir>/<step>.log``.
+
+An output's digest (:func:`output_digest`): a file's sha256 (a symlink's target is followed); a folder aipc made
+(``fsutil.MARKER``) is re-checked file by file against its marker; any other folder only has to exist.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any, TextIO
 
 from . import interrupts
 from .errors import AipcError, StepFailed
-from .fsutil import atomic_write_json, sha256_text
+from .fsutil import MARKER, atomic_write_json, dir_problems, sha256_file, sha256_text
 from .proctree import kill_tree, new_group_kwargs
 
 Echo = Callable[[str], None]
@@ -94,6 +98,20 @@ class StepResult:
     log: Path | None
 
 
+def output_digest(path: Path) -> str | None:
+    """What a stamp records of one output (see the module docstring); None when it is missing or broken."""
+    try:
+        if path.is_dir():
+            if (path / MARKER).is_file():
+                return "dir:" + sha256_file(path / MARKER) if not dir_problems(path) else None
+            return "dir"
+        if path.is_file():
+            return sha256_file(path)
+    except OSError:
+        return None
+    return None
+
+
 class Runner:
     """Executes steps; see the module docstring."""
 
@@ -114,12 +132,23 @@ class Runner:
             data = json.loads(stamp.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
-        return data.get("fingerprint") == step.fingerprint() and all(Path(o).exists() for o in step.outputs)
+        if not isinstance(data, dict) or data.get("fingerprint") != step.fingerprint():
+            return False
+        recorded = data.get("digests")
+        if not isinstance(recorded, dict):  # a stamp from before outputs were hashed: run again
+            return False
+        for out in step.outputs:
+            digest = output_digest(Path(out))
+            if digest is None or recorded.get(str(out)) != digest:
+                self.echo(f"[aipc] {step.name}: {out} is missing or changed since the step ran; running it again")
+                return False
+        return True
 
     def run(self, step: Step) -> StepResult:
         if self.is_current(step):
-            self.echo(f"[aipc] {step.name}: up to date, skipped (inputs unchanged, outputs present)")
+            self.echo(f"[aipc] {step.name}: up to date, skipped (inputs unchanged, outputs as recorded)")
             return StepResult(step.name, "skipped", 0.0, None)
+        self.stamp_path(step).unlink(missing_ok=True)  # an interrupted run must not leave the old stamp behind
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{step.name}.log"
         start = time.monotonic()
@@ -141,9 +170,11 @@ class Runner:
                     self._run_command(step, cmd, log, log_path)
         seconds = time.monotonic() - start
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        digests = {str(o): output_digest(Path(o)) for o in step.outputs}
         atomic_write_json(
             self.stamp_path(step),
-            {"fingerprint": step.fingerprint(), "outputs": [str(o) for o in step.outputs], "seconds": seconds},
+            {"fingerprint": step.fingerprint(), "outputs": [str(o) for o in step.outputs], "digests": digests,
+             "seconds": seconds},
         )
         self.echo(f"[aipc] {step.name}: finished in {seconds:.1f} s (log: {log_path})")
         return StepResult(step.name, "ran", seconds, log_path)

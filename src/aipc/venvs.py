@@ -4,7 +4,9 @@ Rules (shared/docs/paths-offline.md section 2):
 - torch is installed first, alone, at the pinned version, so nothing later pulls a multi-GB CUDA build;
 - each path gets its own venv (the NPU library shadows ``openvino``; see shared/docs/npu.md section 3);
 - a venv is "ready" only when its marker file ``aipc-venv.json`` holds the spec's fingerprint; the marker is
-  written last (atomically), so an interrupted install is rebuilt from scratch on the next run.
+  written last (atomically), so an interrupted install is rebuilt from scratch on the next run;
+- a venv is created under its lock (:func:`aipc.locks.hold`): a second run waits, then finds it ready;
+- aipc's own wheels are checked against their folder's ``SHA256SUMS`` before pip sees them.
 
 Venvs live in ``<cache>/venvs/<name>`` where ``<cache>`` is ``$AIPC_CACHE`` or ``~/.cache/aipc``.
 """
@@ -24,6 +26,7 @@ from typing import TextIO, TypeVar
 
 from .errors import AipcError
 from .fsutil import atomic_write_json, sha256_file, sha256_text
+from .locks import hold
 from .platforms import Platform, get_platform
 
 MARKER = "aipc-venv.json"
@@ -99,6 +102,17 @@ def ensure_venv(
     say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
     if is_ready(spec, root):
         return venv_python(venv)
+    with hold("venv", venv, f"the venv {venv}", cache=venv.parent.parent, echo=say):
+        if is_ready(spec, root):  # made by the run we waited for
+            return venv_python(venv)
+        return _create(spec, venv, log, say)
+
+
+def _create(spec: VenvSpec, venv: Path, log: Path | None, say: Callable[[str], None]) -> Path:
+    from .wheelhouse import checked_wheel
+
+    for wheel in spec.local_wheels:
+        checked_wheel(wheel)
     t0 = time.monotonic()
     say(f"[aipc] venv {spec.name}: creating {venv}")
     if venv.exists():

@@ -3,7 +3,11 @@
 Conventions every producer follows (``build`` and ``build_npu``):
 - a wheel is copied in atomically (temporary name, then rename), so ``wheels/`` never holds a partial file;
 - ``SHA256SUMS`` (``<sha256>  <file>`` lines, sorted) and ``manifest.json`` are rewritten atomically after each add;
-- a manifest entry records name, version, tags, sha256, size, and the producer's provenance (source commits, pins).
+- a manifest entry records name, version, tags, sha256, size, and the producer's provenance (source commits, pins);
+- writers hold the folder's lock (:func:`aipc.locks.hold`), and write only into a folder aipc made (its
+  ``aipc-folder.json`` marker of kind ``wheels``, or an aipc ``manifest.json``) or a new or empty one;
+- readers trust a wheel only when its sha256 agrees with the folder's ``SHA256SUMS`` (:func:`checked_wheel`);
+  ``aipc wheels --check`` runs :func:`check_folder`.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from .errors import AipcError
-from .fsutil import atomic_copy, atomic_write_json, atomic_write_text, sha256_file
+from .errors import AipcError, UsageError
+from .fsutil import atomic_copy, atomic_write_json, atomic_write_text, sha256_file, use_output_dir
+from .locks import hold
 
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
 DEFAULT_WHEELS_DIR = Path("wheels")
+KIND = "wheels"  # the kind of folder (fsutil.MARKER) of a wheels/ folder
 
 
 def wheels_dir(path: Path | None = None) -> Path:
@@ -87,16 +93,43 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return data
 
 
+def is_wheels_dir(directory: Path) -> bool:
+    """True when ``directory`` holds an aipc ``manifest.json`` (a wheels folder made before folders had markers)."""
+    try:
+        read_manifest(directory)
+    except AipcError:
+        return False
+    return (directory / MANIFEST).is_file()
+
+
+def _entries(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["file"]: e for e in manifest["wheels"] if isinstance(e, dict) and isinstance(e.get("file"), str)}
+
+
 def add_wheels(directory: Path, wheels: list[Path], provenance: dict[str, Any]) -> list[dict[str, Any]]:
-    """Copy wheels into ``directory`` atomically and record them in SHA256SUMS and manifest.json."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Copy wheels into ``directory`` atomically and record them in SHA256SUMS and manifest.json (holding the
+    folder's lock, so two writers never lose each other's entries)."""
+    directory = use_output_dir(directory, KIND, recognise=is_wheels_dir)
+    with hold("wheels", directory, f"the wheels folder {directory}"):
+        return _add_wheels(directory, wheels, provenance)
+
+
+def _refuse_stranger(directory: Path, dest: Path, src: Path, entries: dict[str, dict[str, Any]]) -> None:
+    """A wheel file aipc did not record is never overwritten by another one."""
+    if dest.exists() and dest.name not in entries and sha256_file(dest) != sha256_file(src):
+        raise UsageError(f"{dest} is not listed in {directory / MANIFEST}: aipc did not put it there",
+                         hint=f"move it out of {directory}, or pass another --wheels folder")
+
+
+def _add_wheels(directory: Path, wheels: list[Path], provenance: dict[str, Any]) -> list[dict[str, Any]]:
     manifest = read_manifest(directory)
-    entries: dict[str, dict[str, Any]] = {e["file"]: e for e in manifest["wheels"] if isinstance(e, dict)}
+    entries = _entries(manifest)
     added = []
     for src in wheels:
         info = WheelInfo.from_path(src)
         dest = directory / info.file
         if src.resolve() != dest.resolve():
+            _refuse_stranger(directory, dest, src, entries)
             atomic_copy(src, dest)
         entry = {
             "file": info.file,
@@ -119,6 +152,73 @@ def write_index(directory: Path, manifest: dict[str, Any]) -> None:
     atomic_write_json(directory / MANIFEST, manifest)
     lines = [f"{e['sha256']}  {e['file']}" for e in manifest["wheels"]]
     atomic_write_text(directory / SUMS, "".join(line + "\n" for line in lines))
+
+
+def read_sums(directory: Path) -> dict[str, str] | None:
+    """``SHA256SUMS`` as file -> sha256 (None when the folder has none)."""
+    try:
+        text = (directory / SUMS).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AipcError(f"cannot read {directory / SUMS} ({exc})", hint=f"rebuild the wheels in {directory}") from None
+    sums = {}
+    for line in text.splitlines():
+        digest, sep, name = line.partition("  ")
+        if line.strip():
+            if not sep or len(digest) != 64:
+                raise AipcError(f"{directory / SUMS} has a malformed line {line[:80]!r}",
+                                hint=f"rebuild the wheels in {directory} (aipc wheels --check {directory})")
+            sums[name] = digest
+    return sums
+
+
+def checked_wheel(wheel: Path) -> Path:
+    """``wheel``, after checking it against its folder's ``SHA256SUMS`` (when the folder has one): a wheel that is
+    not listed there, or whose bytes changed, is refused before anything installs it."""
+    sums = read_sums(wheel.parent)
+    if sums is None:
+        return wheel
+    digest = sums.get(wheel.name)
+    if digest is None:
+        raise AipcError(f"{wheel} is not listed in {wheel.parent / SUMS}: refusing to install it",
+                        hint=f"rebuild it with aipc, or move it out of {wheel.parent}")
+    if sha256_file(wheel) != digest:
+        raise AipcError(f"{wheel} does not match its sha256 in {wheel.parent / SUMS} (changed or damaged): "
+                        "refusing to install it", hint=f"rebuild it (aipc wheels --check {wheel.parent} lists all)")
+    return wheel
+
+
+def refuse_tampered(directory: Path) -> None:
+    """Before a run installs anything from ``directory`` (verify, smoke, bench): every wheel there must agree with
+    its ``SHA256SUMS`` (:func:`checked_wheel`); one line names the first that does not."""
+    if directory.is_dir():
+        for wheel in sorted(directory.glob("*.whl")):
+            checked_wheel(wheel)
+
+
+def check_folder(directory: Path) -> list[str]:
+    """Every problem of a wheels folder: SHA256SUMS missing, a listed wheel missing or changed, a wheel on disk
+    not listed, manifest.json disagreeing with SHA256SUMS (empty when the folder is consistent)."""
+    if not directory.is_dir():
+        return [f"{directory} is not a folder"]
+    problems = verify_sums(directory)
+    sums = read_sums(directory) or {}
+    for path in sorted(directory.glob("*.whl")):
+        if path.name not in sums:
+            problems.append(f"{path.name}: on disk but not listed in {SUMS}")
+    try:
+        entries = _entries(read_manifest(directory))
+    except AipcError as exc:
+        return [*problems, exc.message]
+    for name in sorted(set(entries) | set(sums)):
+        if name not in entries:
+            problems.append(f"{name}: in {SUMS} but not in {MANIFEST}")
+        elif name not in sums:
+            problems.append(f"{name}: in {MANIFEST} but not in {SUMS}")
+        elif entries[name].get("sha256") != sums[name]:
+            problems.append(f"{name}: {MANIFEST} and {SUMS} disagree on its sha256")
+    return problems
 
 
 def verify_sums(directory: Path) -> list[str]:
@@ -194,13 +294,15 @@ def merge_wheelhouses(dest: Path, parts: list[Path]) -> list[dict[str, Any]]:
             if sums.get(entry["file"]) != entry.get("sha256"):
                 raise AipcError(f"{part}: {entry['file']} of {MANIFEST} is not listed in {SUMS} with its sha256",
                                 hint="download or rebuild that artifact")
-    dest.mkdir(parents=True, exist_ok=True)
-    manifest = read_manifest(dest)
-    entries: dict[str, dict[str, Any]] = {e["file"]: e for e in manifest["wheels"] if isinstance(e, dict)}
-    for part in parts:
-        for entry in read_manifest(part)["wheels"]:
-            atomic_copy(part / entry["file"], dest / entry["file"])
-            entries[entry["file"]] = entry
-    manifest["wheels"] = [entries[k] for k in sorted(entries) if (dest / k).is_file()]
-    write_index(dest, manifest)
-    return list(manifest["wheels"])
+    dest = use_output_dir(dest, KIND, recognise=is_wheels_dir)
+    with hold("wheels", dest, f"the wheels folder {dest}"):
+        manifest = read_manifest(dest)
+        entries = _entries(manifest)
+        for part in parts:
+            for entry in read_manifest(part)["wheels"]:
+                _refuse_stranger(dest, dest / entry["file"], part / entry["file"], entries)
+                atomic_copy(part / entry["file"], dest / entry["file"])
+                entries[entry["file"]] = entry
+        manifest["wheels"] = [entries[k] for k in sorted(entries) if (dest / k).is_file()]
+        write_index(dest, manifest)
+        return list(manifest["wheels"])

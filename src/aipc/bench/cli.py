@@ -67,8 +67,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.files:
         raise UsageError(f"unexpected arguments {[str(f) for f in args.files]}",
                          hint="use `aipc bench compare A.json B.json` to compare runs")
-    from ..wheelhouse import wheels_dir
-    from .run import BenchOptions, run_bench, write_outputs
+    from ..wheelhouse import refuse_tampered, wheels_dir
+    from .run import BenchOptions, claim_results_dir, run_bench, write_outputs
 
     settings = Settings(warmup=args.warmup, repetitions=args.repetitions, seed=args.seed, tiny=args.model is None,
                         precision=args.precision, timeout=args.timeout, allow_fallback=args.allow_fallback)
@@ -78,6 +78,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.model is not None and not args.model.is_dir():
         raise UsageError(f"--model {args.model} is not a folder", hint="pass a local Phi-3 checkpoint or export folder")
     check_outputs({"--out": args.out}, {"--model": args.model}, folders=["--out"])  # before the benchmark
+    claim_results_dir(args.out)  # new, empty or aipc's own results folder, before the benchmark
+    refuse_tampered(wheels_dir(args.wheels))
     opts = BenchOptions(settings=settings, targets=targets(paths, devices, settings), model=args.model,
                         wheels=wheels_dir(args.wheels))
     doc = run_bench(opts, echo=lambda line: print(line, file=sys.stderr, flush=True))

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import AipcError
-from ..fsutil import atomic_write_json, atomic_write_text
+from ..fsutil import atomic_write_json, atomic_write_text, claim_output_dir, use_output_dir
 from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
 from ..verify.devices import choose_openvino_device
 from ..verify.export import ensure_export, is_export
@@ -251,9 +251,23 @@ def run_bench(opts: BenchOptions, echo: Echo | None = None) -> dict[str, Any]:
     return validate(doc, "generated bench document")
 
 
+RESULTS_KIND = "bench-results"  # the kind of folder (fsutil.MARKER) of `aipc bench --out DIR`
+
+
+def claim_results_dir(out: Path, *, create: bool = False) -> Path:
+    """``--out``: new, empty, or a results folder aipc wrote (also one from before markers: it holds bench.json);
+    checked before the benchmark runs, created and marked when the results are written."""
+    def recognise(d: Path) -> bool:
+        return (d / "bench.json").is_file()
+
+    if create:
+        return use_output_dir(out, RESULTS_KIND, recognise=recognise)
+    return claim_output_dir(out, RESULTS_KIND, replace=False, recognise=recognise)
+
+
 def write_outputs(doc: dict[str, Any], out: Path, want_charts: bool = True) -> tuple[list[Path], str]:
     """Write bench.json, bench.csv, bench-runs.csv, bench.md and the charts; returns (files, chart note)."""
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_results_dir(out, create=True)
     atomic_write_json(out / "bench.json", doc)
     atomic_write_text(out / "bench.csv", summary_csv(doc))
     atomic_write_text(out / "bench-runs.csv", runs_csv(doc))

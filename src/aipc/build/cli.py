@@ -45,7 +45,26 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cmd_check_wheels(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..errors import AipcError
+    from ..wheelhouse import check_folder, read_sums
+
+    folder = Path(args.check) if args.check else Path(settings_mod.from_args(args).wheels)
+    problems = check_folder(folder)
+    for problem in problems:
+        print(f"  {problem}")
+    if problems:
+        raise AipcError(f"wheels folder {folder}: {len(problems)} problem(s), first: {problems[0]}",
+                        hint="rebuild the wheels named above (aipc build --force), or remove them and their lines")
+    print(f"ok: {len(read_sums(folder) or {})} wheel(s) in {folder} match SHA256SUMS and manifest.json")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    if getattr(args, "check", None) is not None:
+        return _cmd_check_wheels(args)
     pipe = _pipeline(args)
     step_names = list(getattr(args, "steps", None) or args.step_names or pipe.route)
     s = pipe.s
@@ -116,6 +135,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         if name == "build":
             q.add_argument("--steps", nargs="+", choices=STEP_NAMES, default=None,
                            help="run only these steps of the pipeline (default: all, in order)")
+        if name == "wheels":
+            q.add_argument("--check", nargs="?", const="", default=None, metavar="DIR",
+                           help="only check a wheels folder (default: --wheels): every wheel against SHA256SUMS and "
+                                "manifest.json; exit 1 on any problem")
         settings_mod.add_arguments(q)
         q.set_defaults(func=_cmd_run, step_names=names)
     d = sub.add_parser(

@@ -7,7 +7,8 @@
   ``OrtGetApiBase()->GetApi(ORT_API_VERSION)`` and ``GetVersionString()``. ``OrtApiBase`` is
   ``struct { const OrtApi* (*GetApi)(uint32_t); const char* (*GetVersionString)(void); }``.
   It runs only when the library is for this host (same OS, binary format and machine); otherwise it is skipped
-  with a reason, never reported as a pass.
+  with a reason, never reported as a pass. A file that is not a sound binary at all (empty, truncated, text) fails
+  on every host (:func:`binary_problem`).
 """
 
 from __future__ import annotations
@@ -143,8 +144,59 @@ def _host_machine() -> str:
     return _pyplatform.machine().lower()
 
 
+def binary_problem(platform: Platform, lib: Path) -> str | None:
+    """Why ``lib`` is not a shared library of ``platform``'s binary format at all (empty, truncated, text...): the
+    load check fails on it, on any host. None when its headers are sound (whatever machine it is built for)."""
+    try:
+        size = lib.stat().st_size
+        with lib.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        return f"{lib.name} cannot be read ({exc.strerror or exc})"
+    what = f"{lib.name} ({size} bytes)"
+    if platform.binary_format == "elf":
+        if head[:4] != b"\x7fELF" or len(head) < 52 or head[4] not in (1, 2) or head[5] not in (1, 2):
+            return f"{what} is not an ELF shared object (empty, truncated or not a library)"
+        endian = "<" if head[5] == 1 else ">"
+        if head[4] == 2:  # ELF64
+            if len(head) < 64:
+                return f"{what} is truncated inside its ELF header"
+            (shoff,) = struct.unpack_from(endian + "Q", head, 40)
+            shentsize, shnum = struct.unpack_from(endian + "HH", head, 58)
+        else:
+            (shoff,) = struct.unpack_from(endian + "I", head, 32)
+            shentsize, shnum = struct.unpack_from(endian + "HH", head, 46)
+        (e_type,) = struct.unpack_from(endian + "H", head, 16)
+        if e_type not in (2, 3):  # ET_EXEC, ET_DYN
+            return f"{what} is an ELF file of type {e_type}, not a shared object"
+        if shoff + shentsize * shnum > size:
+            return f"{what} is truncated: its ELF section headers end at byte {shoff + shentsize * shnum}"
+        return None
+    if platform.binary_format == "pe":
+        if head[:2] != b"MZ" or len(head) < 64:
+            return f"{what} is not a PE DLL (empty, truncated or not a library)"
+        (pe_at,) = struct.unpack_from("<I", head, 0x3C)
+        if pe_at + 24 > len(head) or head[pe_at:pe_at + 4] != b"PE\0\0":
+            return f"{what} has no PE header (truncated or not a library)"
+        nsections, = struct.unpack_from("<H", head, pe_at + 6)
+        (opt_size,) = struct.unpack_from("<H", head, pe_at + 20)
+        table = pe_at + 24 + opt_size
+        end = 0
+        for i in range(nsections):
+            at = table + 40 * i
+            if at + 40 > len(head):
+                return f"{what} is truncated inside its PE section table"
+            raw_size, raw_ptr = struct.unpack_from("<II", head, at + 16)
+            end = max(end, raw_ptr + raw_size)
+        if end > size:
+            return f"{what} is truncated: its PE sections end at byte {end}"
+        return None
+    return f"unknown binary format for platform {platform.name}"
+
+
 def binary_mismatch(platform: Platform, lib: Path) -> str | None:
-    """Why ``lib`` cannot be loaded on this host (a reason to skip the load check), or None when it can."""
+    """Why a sound ``lib`` (see :func:`binary_problem`) cannot be loaded on this host (a reason to skip the load
+    check: another OS or machine), or None when it can."""
     host = host_platform_name()
     if platform.name != host:
         return f"a {platform.name} library ({lib.name}) cannot be loaded on this {host} host"
@@ -152,8 +204,6 @@ def binary_mismatch(platform: Platform, lib: Path) -> str | None:
     with lib.open("rb") as fh:
         head = fh.read(4096)
     if platform.binary_format == "elf":
-        if head[:4] != b"\x7fELF" or len(head) < 20:
-            return f"{lib.name} is not an ELF shared object (e.g. a test fixture), nothing to load"
         endian = "<" if head[5] == 1 else ">"
         (e_machine,) = struct.unpack_from(endian + "H", head, 18)
         want = _ELF_MACHINES.get(machine)
@@ -161,11 +211,7 @@ def binary_mismatch(platform: Platform, lib: Path) -> str | None:
             return f"{lib.name} is built for ELF machine {e_machine}, this host is {machine}"
         return None
     if platform.binary_format == "pe":
-        if head[:2] != b"MZ" or len(head) < 64:
-            return f"{lib.name} is not a PE DLL (e.g. a test fixture), nothing to load"
         (pe_at,) = struct.unpack_from("<I", head, 0x3C)
-        if pe_at + 6 > len(head) or head[pe_at:pe_at + 4] != b"PE\0\0":
-            return f"{lib.name} has no PE header, nothing to load"
         (pe_machine,) = struct.unpack_from("<H", head, pe_at + 4)
         want = _PE_MACHINES.get(machine)
         if want is not None and pe_machine != want:
@@ -184,6 +230,9 @@ def check_library(
     loaded, crashes, is too old for the header's API version, or reports another version.
     """
     name = display or lib.name
+    problem = binary_problem(platform, lib)
+    if problem is not None:
+        return LoadCheck("fail", problem, name, api_version)
     skip = binary_mismatch(platform, lib)
     if skip is not None:
         return LoadCheck("skip", skip, name, api_version)

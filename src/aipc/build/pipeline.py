@@ -23,7 +23,8 @@ from packaging.version import Version
 
 from .. import wheelhouse
 from ..errors import AipcError, UsageError
-from ..fsutil import atomic_write_json, sha256_file
+from ..fsutil import atomic_write_json, claim_output_dir, sha256_file
+from ..locks import build_workdir
 from ..pins import Pins, check_compat, load_pins
 from ..platforms.windows import GENAI_NUGET_ON_PATH, SPECTRE_COMPONENT
 from ..runner import Command, Echo, Runner, Step, StepResult, stderr_echo
@@ -341,7 +342,6 @@ class Pipeline:
         s = self.s
         if self.uses_release:
             return self.release_stage_step(live)
-        manifest = Path(s.ort_home) / stage.MANIFEST
         inputs: dict[str, Any] = {}
         if live:
             # the directory the action itself stages from (not ort.discover_ort's), so the fingerprint follows it
@@ -349,9 +349,10 @@ class Pipeline:
             header = Path(s.ort_dir) / "include" / "onnxruntime" / "core" / "session" / "onnxruntime_c_api.h"
             inputs = {"main_lib": _sig(art / s.platform.ort_main_lib), "header": _sig(header),
                       "version": self.source_versions()[0], "artifact_dir": str(art)}
-        outputs = [manifest]
+        # the folders themselves: the runner re-checks every file against the folder's marker (fsutil.MARKER)
+        outputs = [Path(s.ort_home)]
         if s.legacy_ort_dir is not None:
-            outputs.append(Path(s.legacy_ort_dir) / stage.MANIFEST)
+            outputs.append(Path(s.legacy_ort_dir))
         argv = stage.stage_argv(s.platform, s.ort_dir, s.ort_build_dir, s.ort_home, config=s.config,
                                 legacy_ort_dir=s.legacy_ort_dir)
 
@@ -359,7 +360,7 @@ class Pipeline:
             result = stage.stage_ort_home(s.platform, Path(s.ort_dir), Path(s.ort_build_dir), Path(s.ort_home),
                                           config=s.config,
                                           legacy_ort_dir=Path(s.legacy_ort_dir) if s.legacy_ort_dir else None,
-                                          check_load=True, force=s.force)
+                                          check_load=True, force=True)  # aipc's own, in the workdir
             check = result.get("load_check", {})
             self.echo(f"[aipc]   ORT_HOME {s.ort_home}: ORT {result.get('ort_version')}, "
                       f"load check {check.get('status', '?')}: {check.get('reason', '')}".rstrip(": "))
@@ -566,6 +567,14 @@ class Pipeline:
         if s.platform.name == "windows" and len(str(s.workdir)) > WINDOWS_WORKDIR_WARN:
             self.echo(f"[aipc] warning: workdir {s.workdir} is long; ONNX Runtime builds can fail on long paths "
                       "(use --workdir C:\\b)")
+        names = list(names)
+        if "wheels" in names:  # checked before anything is built
+            claim_output_dir(Path(s.wheels), wheelhouse.KIND, replace=False, recognise=wheelhouse.is_wheels_dir)
+        with build_workdir(Path(s.workdir), echo=self.echo):
+            return self._run(names)
+
+    def _run(self, names: Iterable[str]) -> list[StepResult]:
+        s = self.s
         runner = Runner(self.state, Path(s.log_dir), force=s.force, echo=self.echo)
         results = []
         checked_deps = False

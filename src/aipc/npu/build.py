@@ -34,6 +34,7 @@ from packaging.version import InvalidVersion, Version
 
 from ..errors import AipcError, UsageError
 from ..fsutil import sha256_text
+from ..locks import build_workdir
 from ..pins import Pins, load_pins
 from ..platforms import Platform, get_platform, host_platform_name
 from ..runner import Command, Runner, Step, StepResult
@@ -376,7 +377,8 @@ def run_build(cfg: NpuBuild, *, force: bool = False, echo: Echo | None = None) -
     # the venv's openvino was checked when the venv was made, and its fingerprint holds openvino==X
     keep = Runner(state, logs, echo=echo)
     rebuild = Runner(state, logs, echo=echo, force=force)
-    results = [(rebuild if step.name in REBUILT_BY_FORCE else keep).run(step) for step in cfg.steps(echo=echo)]
+    with build_workdir(cfg.build_dir, "npu-build-workdir", echo=echo):
+        results = [(rebuild if step.name in REBUILT_BY_FORCE else keep).run(step) for step in cfg.steps(echo=echo)]
     return cfg.wheels / cfg.wheel_file, results
 
 

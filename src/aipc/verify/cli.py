@@ -106,12 +106,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace, paths: list[str], *, json_out: Path | None, junit: Path | None) -> int:
+    from ..wheelhouse import refuse_tampered, wheels_dir
     from .progress import Progress
     from .report import exit_code, format_table, write_json, write_junit
     from .run import Options, Verifier, run_meta
 
     # before any work: the reports can be written and are not the model (verify's defaults are checked here too)
     check_outputs({"--json": json_out, "--junit": junit}, {"--model": args.model})
+    refuse_tampered(wheels_dir(args.wheels))
     opts = Options(paths=paths, model=args.model, device=args.device, precision=args.precision,
                    timeout=args.timeout, wheels=args.wheels, build_npu=getattr(args, "build_npu", False))
     started, t0 = time.time(), time.monotonic()

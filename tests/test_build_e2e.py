@@ -145,7 +145,7 @@ def test_interrupted_builds_resume_and_wheels_never_hold_a_partial_file(tmp_path
 
     third = aipc("build", *build_args(tmp_path), env=env, cwd=tmp_path)
     assert third.returncode == 0, third.stderr
-    assert skipped(third) == {"fetch", "build-venv", "build-ort", "stage"}
+    assert skipped(third) == {"fetch", "build-venv", "build-ort", "stage"}, third.stderr
     assert "[aipc] build-genai: finished" in third.stderr and "[aipc] wheels: finished" in third.stderr
     names = wheel_files(wheels)
     assert len([n for n in names if n.endswith(".whl")]) == 2 and not [n for n in names if n.startswith(".")]

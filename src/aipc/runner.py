@@ -76,6 +76,8 @@ class Step:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     outputs: list[Path] = field(default_factory=list)
     action: Callable[[], None] | None = None
+    # the outputs as they are once the step ran (e.g. a wheel whose name the build decides); default: ``outputs``
+    find_outputs: Callable[[], list[Path]] | None = None
 
     def fingerprint(self) -> str:
         material = {"inputs": self.inputs, "commands": [c.to_json() for c in self.commands]}
@@ -170,10 +172,11 @@ class Runner:
                     self._run_command(step, cmd, log, log_path)
         seconds = time.monotonic() - start
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        digests = {str(o): output_digest(Path(o)) for o in step.outputs}
+        outputs = step.find_outputs() if step.find_outputs is not None else step.outputs
+        digests = {str(o): output_digest(Path(o)) for o in outputs}
         atomic_write_json(
             self.stamp_path(step),
-            {"fingerprint": step.fingerprint(), "outputs": [str(o) for o in step.outputs], "digests": digests,
+            {"fingerprint": step.fingerprint(), "outputs": [str(o) for o in outputs], "digests": digests,
              "seconds": seconds},
         )
         self.echo(f"[aipc] {step.name}: finished in {seconds:.1f} s (log: {log_path})")

@@ -261,7 +261,8 @@ class Pipeline:
             expected = self.source_versions()[0] or expected
         outputs = ort.expected_outputs(s, expected) if live else []
         return Step("build-ort", f"build ONNX Runtime ({'DirectML, ' if s.platform.name == 'windows' else ''}"
-                    f"{s.config}, shared library + wheel)", [cmd], inputs=inputs, outputs=outputs)
+                    f"{s.config}, shared library + wheel)", [cmd], inputs=inputs, outputs=outputs,
+                    find_outputs=lambda: ort.expected_outputs(s, expected))
 
     def release_step(self, live: bool = False) -> Step:
         """Step ort-release: download (or inspect) the official release and record it in release.json."""
@@ -422,7 +423,8 @@ class Pipeline:
                      "(docs/windows-build.md, 'What an offline Windows build lacks')")
         return Step("build-genai", f"build the {s.platform.genai_wheel_dist} wheel against ORT_HOME "
                     f"(ONNXRUNTIME_VERSION={ort_version}) in the CMake tree {s.genai_build_dir}{note}", [cmd],
-                    inputs=inputs, outputs=outputs)
+                    inputs=inputs, outputs=outputs,
+                    find_outputs=lambda: genai.expected_outputs(s, self.genai_version()))
 
     def build_record(self) -> dict[str, Any]:
         """How the genai wheel was made, for the wheels manifest."""

@@ -398,7 +398,7 @@ def test_release_route_end_to_end_with_fixture_genai(tmp_path: Path, fake_lib: P
     assert recorded["sha256"] == sha256_file(wheel) and recorded["version"] == VERSION
     again = aipc("build", *args, env=up.env(), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert again.stderr.count("up to date, skipped") == 6
+    assert again.stderr.count("up to date, skipped") == 6, again.stderr
 
 
 def test_missing_ort_source_is_refused_before_anything(tmp_path: Path) -> None:

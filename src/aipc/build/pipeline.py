@@ -285,19 +285,25 @@ class Pipeline:
             argv = self.release_argv()
             what = f"inspect the local release {spec}"
         inputs: dict[str, Any] = {"spec": spec, "version": version, "python": s.python}
+        def recorded_outputs() -> list[Path]:
+            outputs = [Path(record)]
+            recorded = release.read_record(s)
+            if recorded is not None and recorded.get("spec") == spec and recorded.get("file"):
+                outputs.append(Path(recorded["file"]))  # a deleted download is fetched again
+            return outputs
+
         outputs = [Path(record)]
         if live:
             if release.is_local(spec):
                 inputs["local"] = _sig(Path(spec))
-            recorded = release.read_record(s)
-            if recorded is not None and recorded.get("spec") == spec and recorded.get("file"):
-                outputs.append(Path(recorded["file"]))  # a deleted download is fetched again
+            outputs = recorded_outputs()
 
         def action() -> None:
             release.acquire(s, self.pins, self.echo)
 
         return Step("ort-release", f"{what}, verify it and record file, sha256 and version in {record}",
-                    [Command.make(argv, s.workdir)], inputs=inputs, outputs=outputs, action=action)
+                    [Command.make(argv, s.workdir)], inputs=inputs, outputs=outputs, action=action,
+                    find_outputs=recorded_outputs)
 
     def release_argv(self) -> list[str]:
         s = self.s

@@ -240,9 +240,12 @@ def test_bench_prints_its_results_when_the_out_folder_refuses_them(tmp_path: Pat
     one line (the tiny model comes from the shared test cache; the NPU target is a quick skip here)."""
     from conftest import shared_cache
 
+    from aipc.fsutil import mark_dir
+
     out = tmp_path / "results"
     (out / "bench.json").mkdir(parents=True)
     (out / "bench.json" / "mine.txt").write_text("x", encoding="utf-8")
+    mark_dir(out, "bench-results", record_files=False)  # a results folder aipc made (any other is refused up front)
     proc = run_aipc("bench", "--paths", "npu", "--devices", "npu", "--out", str(out), "--no-charts",
                     env={"AIPC_CACHE": str(shared_cache())}, timeout=1800)
     assert_one_line_error(proc.returncode, proc.stderr, "cannot write the bench results", "Is a directory",

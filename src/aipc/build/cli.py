@@ -46,8 +46,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_wheels(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..errors import AipcError
     from ..wheelhouse import check_folder, read_sums
 
@@ -59,7 +57,7 @@ def _cmd_check_wheels(args: argparse.Namespace) -> int:
         raise AipcError(f"wheels folder {folder}: {len(problems)} problem(s), first: {problems[0]}",
                         hint="rebuild the wheels named above (aipc build --force), or remove them and their lines")
     print(f"ok: {len(read_sums(folder) or {})} wheel(s) in {folder} match SHA256SUMS and manifest.json")
-    return 0
+    return ExitCode.OK
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -238,9 +238,8 @@ def test_results_are_printed_before_a_report_that_cannot_be_written(tmp_path: Pa
 def test_bench_prints_its_results_when_the_out_folder_refuses_them(tmp_path: Path) -> None:
     """After the whole benchmark, bench.json cannot be written (a folder is in its place): results on stdout, then
     one line (the tiny model comes from the shared test cache; the NPU target is a quick skip here)."""
-    from conftest import shared_cache
-
     from aipc.fsutil import mark_dir
+    from conftest import shared_cache
 
     out = tmp_path / "results"
     (out / "bench.json").mkdir(parents=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AipcError, UsageError
+from ..errors import AipcError, ExitCode, UsageError
 from ..fsutil import atomic_write_json, claim_output_dir, output_dir, sha256_file
 from ..platforms import PLATFORM_NAMES, Platform, get_platform
 from . import ortlib, release
@@ -572,7 +572,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
                                  force=args.force)
         _print_staged(args, platform, manifest, f"release {manifest['release']['file']}, headers from "
                                                 f"{manifest['headers_from']}")
-        return 0
+        return ExitCode.OK
     if args.ort_source is None or args.ort_build is None:
         raise UsageError("aipc stage needs --ort-source and --ort-build (an ORT build), or --ort-release",
                          hint="pass --ort-source SRC --ort-build BUILD, or --ort-release FILE [--ort-source SRC]")
@@ -581,7 +581,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         legacy_ort_dir=args.legacy_ort_dir, check_load=not args.no_load_check, force=args.force,
     )
     _print_staged(args, platform, manifest, str(manifest["artifact_dir"]))
-    return 0
+    return ExitCode.OK
 
 
 def _print_staged(args: argparse.Namespace, platform: Platform, manifest: dict[str, Any], origin: str) -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AipcError, UsageError
+from ..errors import AipcError, ExitCode, UsageError
 from ..fsutil import atomic_write_json, tree_changes, tree_digest, tree_snapshot
 from ..wheelhouse import WheelInfo
 from .ninjalog import log_max_overlap
@@ -352,7 +352,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if upstream is None:
         print(f"skip: {root} is absent (the real upstream trees onnxruntime-genai/, onnxruntime/, deps/); "
               "nothing to build", flush=True)
-        return 0
+        return ExitCode.OK
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs} must be at least 1", hint="use --jobs 2 on a 2-core machine")
     workdir = Path(os.path.abspath(args.workdir))
@@ -368,7 +368,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                         f"figures in {workdir / REPORT})", hint="fix the first problem listed and rerun")
     print(f"[check-upstream] pass: real genai built offline against the ORT release, verified; "
           f"figures in {workdir / REPORT}", flush=True)
-    return 0
+    return ExitCode.OK
 
 
 def register_cli(sub: argparse._SubParsersAction[Any]) -> None:

@@ -381,3 +381,86 @@ def test_unsafe_archives_are_refused(tmp_path: Path) -> None:
         tf.addfile(info, io.BytesIO(data))
     deps.extract(good, tmp_path / "dest3")
     assert (tmp_path / "dest3" / "src" / "a.txt").read_bytes() == b"hello"
+
+
+# --- Windows wheels: what a DLL search would find -----------------------------------------------------------------
+
+
+def _pe_importing(*dlls: str) -> bytes:
+    """A minimal PE32+ image whose import directory names ``dlls`` (enough for wheelcheck.pe_imports)."""
+    import struct
+
+    image = bytearray(0x400)
+    image[0:2] = b"MZ"
+    struct.pack_into("<I", image, 0x3C, 0x40)
+    image[0x40:0x44] = b"PE\0\0"
+    struct.pack_into("<HH", image, 0x44, 0x8664, 1)  # machine, one section
+    struct.pack_into("<H", image, 0x54, 240)  # size of the optional header (PE32+, 16 directories)
+    opt = 0x58
+    struct.pack_into("<H", image, opt, 0x20B)
+    struct.pack_into("<II", image, opt + 112 + 8, 0x1000, 20 * (len(dlls) + 1))  # the import directory
+    struct.pack_into("<8sIIII", image, opt + 240, b".idata", 0x200, 0x1000, 0x200, 0x200)
+    name_rva = 0x1000 + 20 * (len(dlls) + 1)
+    for i, dll in enumerate(dlls):
+        struct.pack_into("<IIIII", image, 0x200 + 20 * i, 0, 0, 0, name_rva, 0)
+        off = 0x200 + (name_rva - 0x1000)
+        image[off:off + len(dll) + 1] = dll.encode() + b"\0"
+        name_rva += len(dll) + 1
+    return bytes(image)
+
+
+def test_windows_wheel_records_where_each_imported_dll_is_found(tmp_path: Path) -> None:
+    pyd = _pe_importing("onnxruntime-genai.dll", "python312.dll")
+    dll = _pe_importing("onnxruntime.dll", "DirectML.dll", "D3D12Core.dll", "KERNEL32.dll")
+    assert wheelcheck.pe_imports(dll) == ["onnxruntime.dll", "DirectML.dll", "D3D12Core.dll", "KERNEL32.dll"]
+    wheel = tmp_path / "onnxruntime_genai_directml-0.15.2-cp312-cp312-win_amd64.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("onnxruntime_genai/onnxruntime_genai.cp312-win_amd64.pyd", pyd)
+        zf.writestr("onnxruntime_genai/onnxruntime-genai.dll", dll)
+        zf.writestr("onnxruntime_genai/D3D12Core.dll", b"MZ")
+    report = wheelcheck.require_clean(wheel)  # a PE wheel has no RUNPATH to refuse
+    found = report.pe["onnxruntime_genai/onnxruntime-genai.dll"]
+    assert found["D3D12Core.dll"] == "next to it in the wheel"
+    assert found["onnxruntime.dll"].startswith("onnxruntime/capi") and found["DirectML.dll"].startswith("onnxruntime/")
+    assert found["KERNEL32.dll"].startswith("the system")
+    assert report.pe["onnxruntime_genai/onnxruntime_genai.cp312-win_amd64.pyd"]["onnxruntime-genai.dll"] == \
+        "next to it in the wheel"
+    assert report.to_json()["clean"] is True
+
+
+# --- the step's log follows the build as it prints ----------------------------------------------------------------
+
+
+def test_the_step_log_is_written_while_the_command_runs(tmp_path: Path) -> None:
+    """A command that prints a line and then waits: the line is in the log before the command ends (the runner
+    flushes each line; build.py gets PYTHONUNBUFFERED=1 so its own prints are not held in a pipe buffer)."""
+    import sys
+    import threading
+    import time
+
+    from aipc.runner import Command, Runner, Step
+
+    go = tmp_path / "go"
+    script = ("import os, sys, time\nprint('compiling a.cc')\n"
+              f"while not os.path.exists({str(go)!r}): time.sleep(0.05)\nprint('done')\n")
+    step = Step("build-genai", "test", [Command.make([sys.executable, "-c", script], tmp_path,
+                                                     {"PYTHONUNBUFFERED": "1"}, timeout=60)])
+    runner = Runner(tmp_path / "state", tmp_path / "logs", echo=lambda s: None)
+    seen: list[bool] = []
+
+    def watch() -> None:
+        log = tmp_path / "logs" / "build-genai.log"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if log.is_file() and "compiling a.cc" in log.read_text().splitlines():  # the output line, not the argv
+                seen.append(True)
+                break
+            time.sleep(0.05)
+        go.write_text("")
+
+    t = threading.Thread(target=watch)
+    t.start()
+    runner.run(step)
+    t.join()
+    assert seen == [True]
+    assert "done" in (tmp_path / "logs" / "build-genai.log").read_text().splitlines()

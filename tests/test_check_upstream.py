@@ -214,12 +214,12 @@ def test_verify_findings_need_both_rows_and_golden() -> None:
 
 
 def test_runpath_parsing_and_rule() -> None:
-    out = (" 0x000000000000001d (RUNPATH)            Library runpath: [/work/b/ort_home/lib:$ORIGIN]\n"
+    out = (" 0x000000000000001d (RUNPATH)            Library runpath: [/work/b/ort_home/lib:$ORIGIN:]\n"
            " 0x000000000000000f (RPATH)              Library rpath: [$ORIGIN/../lib]\n"
            " 0x0000000000000001 (NEEDED)             Shared library: [libonnxruntime.so.1]\n")
     paths = up.dynamic_paths(out)
-    assert paths == ["/work/b/ort_home/lib", "$ORIGIN", "$ORIGIN/../lib"]
-    assert up.bad_search_paths(paths) == ["/work/b/ort_home/lib"]
+    assert paths == ["/work/b/ort_home/lib", "$ORIGIN", "", "$ORIGIN/../lib"]  # genai's real one ends in ':'
+    assert up.bad_search_paths(paths) == ["/work/b/ort_home/lib", "(empty: the current directory)"]
     assert up.bad_search_paths(["lib", "${ORIGIN}/x"]) == ["lib"]
 
 

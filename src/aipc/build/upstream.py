@@ -170,14 +170,15 @@ def dynamic_paths(readelf_output: str) -> list[str]:
         if "(RUNPATH)" in line or "(RPATH)" in line:
             start, end = line.find("["), line.rfind("]")
             if start >= 0 and end > start:
-                found += [p for p in line[start + 1:end].split(":") if p]
+                found += line[start + 1:end].split(":")  # an empty entry is kept: it means the current directory
     return found
 
 
 def bad_search_paths(paths: Sequence[str]) -> list[str]:
     """Entries that lead outside the installed wheel: anything not relative to ``$ORIGIN`` (an absolute path names
-    a folder of the build machine; a bare relative one depends on the current directory)."""
-    return [p for p in paths if not (p.startswith("$ORIGIN") or p.startswith("${ORIGIN}"))]
+    a folder of the build machine; a relative or empty one, as in ``/x/lib:``, means the current directory)."""
+    return [p or "(empty: the current directory)" for p in paths
+            if not (p.startswith("$ORIGIN") or p.startswith("${ORIGIN}"))]
 
 
 def runpath_findings(wheel: Path, readelf: str | None) -> tuple[list[str], dict[str, Any]]:
@@ -200,7 +201,7 @@ def runpath_findings(wheel: Path, readelf: str | None) -> tuple[list[str], dict[
             elves[info.filename] = paths
             bad = bad_search_paths(paths)
             if bad:
-                problems.append(f"{wheel.name}: {info.filename} has RUNPATH/RPATH {':'.join(bad)}")
+                problems.append(f"{wheel.name}: {info.filename} has RUNPATH/RPATH {', '.join(bad)}")
     if not elves:
         problems.append(f"{wheel.name} holds no ELF file")
     return problems, {"status": "checked", "elf_files": elves}

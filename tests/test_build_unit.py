@@ -135,7 +135,7 @@ def test_genai_command_per_pinned_version(tmp_path: Path, has_no_telemetry: bool
                                    "--skip_examples", "--use_dml", *(["--no_telemetry"] if has_no_telemetry else []),
                                    "--cmake_generator", "Visual Studio 17 2022"]
     assert ("--no_telemetry" in cmd.argv) is has_no_telemetry
-    assert dict(cmd.env) == {"ONNXRUNTIME_VERSION": "1.24.4", "PYTHONUNBUFFERED": "1"}
+    assert dict(cmd.env) == {"ONNXRUNTIME_VERSION": "1.24.4", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     assert cmd.cwd == str(PureWindowsPath("C:\\b\\genai"))
 
 
@@ -144,7 +144,7 @@ def test_genai_command_linux_jobs(tmp_path: Path) -> None:
     cmd = genai.genai_build_command(s, load_pins(), "1.25.0")
     assert "--use_dml" not in cmd.argv and "--cmake_generator" not in cmd.argv
     assert dict(cmd.env) == {"ONNXRUNTIME_VERSION": "1.25.0", "CMAKE_BUILD_PARALLEL_LEVEL": "2",
-                             "PYTHONUNBUFFERED": "1"}
+                             "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}  # nothing into the checkout
     assert "--parallel" not in cmd.argv  # it would make cmake --build ignore CMAKE_BUILD_PARALLEL_LEVEL
     assert genai.wheel_dir(s) == tmp_path / "genai-build" / "Release" / "wheel"
 

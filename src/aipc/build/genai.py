@@ -26,6 +26,9 @@ How each of the issues of building the real genai is handled:
   ``Python_EXECUTABLE``/``PYTHON_EXECUTABLE`` name its interpreter, so the wheel is for that Python (the venv is
   made from ``--python``).
 - **the log**: ``PYTHONUNBUFFERED=1``, so build.py's own lines are not held back in a pipe buffer.
+- **the source tree stays untouched**: build.py imports ``tools/python/util`` from the genai checkout, so Python
+  would write ``tools/python/util/__pycache__`` into it; ``PYTHONDONTWRITEBYTECODE=1`` prevents that (seen with
+  the real v0.15.2 tree; ``aipc check-upstream`` hashes the trees around the build).
 """
 
 from __future__ import annotations
@@ -91,10 +94,11 @@ def genai_build_argv(settings: BuildSettings, pins: Pins, dep_defines: Sequence[
 def genai_build_env(settings: BuildSettings, ort_version: str,
                     base: Mapping[str, str] | None = None) -> dict[str, str]:
     """``base`` (the MSVC environment and the build venv's PATH) plus ONNXRUNTIME_VERSION, the job count and
-    PYTHONUNBUFFERED."""
+    PYTHONUNBUFFERED, PYTHONDONTWRITEBYTECODE (no ``__pycache__`` written into the genai checkout)."""
     env = dict(base or {})
     env["ONNXRUNTIME_VERSION"] = ort_version
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     if settings.build_jobs is not None:
         env["CMAKE_BUILD_PARALLEL_LEVEL"] = str(settings.build_jobs)
     return env

@@ -333,9 +333,11 @@ def test_pipeline_records_the_local_release_then_stages_it(tmp_path: Path, fake_
 
 
 def upstream_headers() -> Path | None:
-    """An ORT header tree: ``AIPC_ORT_HEADERS``, else the upstream sources kept beside the checkout, if present."""
-    env = os.environ.get("AIPC_ORT_HEADERS")
-    path = Path(env) if env else ROOT.parent / "shared" / "upstream" / "onnxruntime"
+    """The ORT header tree of the unmodified upstream sources (``AIPC_UPSTREAM``, else where ``aipc check-upstream``
+    looks for them beside the checkout), if present."""
+    from aipc.build.upstream import DEFAULT_UPSTREAM
+
+    path = Path(os.environ.get("AIPC_UPSTREAM") or ROOT / DEFAULT_UPSTREAM) / "onnxruntime"
     return path if (path / "include" / "onnxruntime" / "core" / "session" / "onnxruntime_c_api.h").is_file() else None
 
 
@@ -345,7 +347,7 @@ def test_real_pypi_wheel_stages_and_loads(tmp_path: Path) -> None:
         pytest.skip("the onnxruntime wheel's libonnxruntime.so loads on Linux only")
     headers = upstream_headers()
     if headers is None:
-        pytest.skip("no ORT header tree (set AIPC_ORT_HEADERS to an onnxruntime checkout)")
+        pytest.skip("no upstream ORT header tree (set AIPC_UPSTREAM to the folder holding onnxruntime/)")
     cache = shared_cache() / f"onnxruntime-{VERSION}-wheel"
     wheels = sorted(cache.glob("onnxruntime-*.whl"))
     if not wheels:

@@ -511,3 +511,13 @@ def test_windows_interrupt_kills_the_tracked_process_trees(monkeypatch: pytest.M
     monkeypatch.setattr(proctree, "kill_tree", killed.append)
     interrupts._terminate_descendants()
     assert killed == [live]
+
+
+def test_an_in_process_call_restores_the_callers_signal_handlers(capsys: pytest.CaptureFixture[str]) -> None:
+    """``aipc.cli.main`` called in-process (tests, embedding) has the handler only for the call."""
+    from aipc import cli
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    assert cli.main(["pins"]) == ExitCode.OK
+    assert {s: signal.getsignal(s) for s in before} == before
+    capsys.readouterr()

@@ -66,7 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     Results a command already computed are printed by the command before the error reaches here (e.g. the verify
     table before a ``--json`` file that cannot be written).
     """
-    interrupts.install()  # the console script and python -m aipc installed it already; tests call main() directly
+    # the console script and python -m aipc installed the handler already; an in-process call has it for the call
+    with interrupts.installed():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

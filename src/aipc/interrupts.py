@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import weakref
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .errors import ExitCode
@@ -66,6 +67,30 @@ def install() -> None:
         for sig in handled_signals():
             signal.signal(sig, _handler)
         _state["installed"] = 1
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[None]:
+    """The handler for the duration of a block (``aipc.cli.main`` called in-process, e.g. by tests): installed when
+    it is not yet, and the previous handlers and state restored afterwards. The entry module's
+    :func:`install` stays for the process's life."""
+    if _state.get("installed"):
+        yield
+        return
+    previous: dict[int, Any] = {}
+    with contextlib.suppress(ValueError):
+        for sig in handled_signals():
+            previous[sig] = signal.getsignal(sig)
+    install()
+    try:
+        yield
+    finally:
+        if _state.get("installed"):
+            with contextlib.suppress(ValueError, TypeError):
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+            _state.clear()
+            _signalled.clear()
 
 
 def track(proc: subprocess.Popen[Any]) -> subprocess.Popen[Any]:

@@ -225,7 +225,7 @@ class Release:
             if got != want:
                 raise AipcError(f"{self.path.name}: {member} does not match the wheel's RECORD hash",
                                 hint=f"delete {self.path} and download it again")
-        dest.chmod(0o755 if dest.suffix != ".h" else 0o644)
+        dest.chmod(0o644 if _is_header(dest.name) else 0o755)
 
 
 def _flat(names: list[str], prefix: str, keep: Callable[[str], bool]) -> dict[str, str]:

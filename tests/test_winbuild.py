@@ -158,6 +158,9 @@ def test_path_env_reads_the_inherited_path_only_when_running(monkeypatch: pytest
     assert buildvenv.path_env(s, {}, live=True)["PATH"] == "/w/venv/bin:/usr/bin"
     assert buildvenv.path_env(s, {}, live=False)["PATH"] == "/w/venv/bin:$PATH"
     assert buildvenv.path_env(s, {"PATH": "/msvc"}, live=True)["PATH"] == "/w/venv/bin:/msvc"
+    win = settings("--platform", "windows", "--workdir", "C:\\b")
+    assert buildvenv.path_env(win, {"Path": "C:\\msvc", "LIB": "x"}, live=True) == {
+        "Path": "C:\\b\\venv\\Scripts;C:\\msvc", "LIB": "x"}
 
 
 # --- point 1: MSB8040 -------------------------------------------------------------------------------------------

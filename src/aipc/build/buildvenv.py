@@ -93,9 +93,12 @@ def path_env(settings: BuildSettings, base: Mapping[str, str] | None, live: bool
     The rest of ``PATH`` is ``base``'s when it has one, else (``live``) this process's, else the plan's placeholder.
     """
     env = dict(base or {})
-    sep = ";" if settings.platform.name == "windows" else ":"
-    rest = env.get("PATH") or (os.environ.get("PATH", "") if live else PATH_PLACEHOLDER[settings.platform.name])
-    env["PATH"] = sep.join(p for p in (str(bin_dir(settings)), rest) if p)
+    windows = settings.platform.name == "windows"
+    sep = ";" if windows else ":"
+    # Windows names are case-insensitive: keep ``base``'s spelling (``Path``), never add a second entry
+    key = next((k for k in env if k.upper() == "PATH"), "PATH") if windows else "PATH"
+    rest = env.get(key) or (os.environ.get("PATH", "") if live else PATH_PLACEHOLDER[settings.platform.name])
+    env[key] = sep.join(p for p in (str(bin_dir(settings)), rest) if p)
     return env
 
 

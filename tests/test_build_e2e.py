@@ -58,7 +58,7 @@ def test_full_pipeline_then_install_both_wheels_in_a_fresh_venv_and_import(tmp_p
     wheels = tmp_path / "wheels"
     ort_whl = "onnxruntime-1.24.4-py3-none-linux_x86_64.whl"
     genai_whl = "onnxruntime_genai-0.15.2-py3-none-linux_x86_64.whl"
-    assert wheel_files(wheels) == sorted(["SHA256SUMS", "manifest.json", ort_whl, genai_whl])
+    assert wheel_files(wheels) == sorted(["SHA256SUMS", "aipc-folder.json", "manifest.json", ort_whl, genai_whl])
     assert verify_sums(wheels) == []
     manifest = read_manifest(wheels)
     by_part = {e["component"]: e for e in manifest["wheels"]}

@@ -453,3 +453,17 @@ def test_runner_checks_a_marked_output_folder_file_by_file(tmp_path: Path) -> No
     (home / "lib" / "libonnxruntime.so").write_bytes(b"\x7fELF")
     assert run(step).status == "ran"
     assert (home / "lib" / "libonnxruntime.so").read_bytes() == b"\x7fELF library"
+
+
+def test_a_second_build_in_one_workdir_waits_then_stops_with_one_line(tmp_path: Path) -> None:
+    workdir = tmp_path / "w"
+    holder = _hold_lock("workdir", workdir, tmp_path / "cache", 30)
+    try:
+        proc = run_aipc("fetch", "--workdir", str(workdir), "--offline", env=_env(tmp_path, AIPC_LOCK_TIMEOUT="1"),
+                        cwd=tmp_path, clean_env=True)
+        assert f"waiting for the build workdir {workdir} held by pid {holder.pid}" in proc.stderr
+        assert_one_line_error(proc.returncode, proc.stderr, "the build workdir", f"held by pid {holder.pid}", code=1)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(p.name for p in workdir.iterdir()) == ["aipc-folder.json"]  # nothing was fetched meanwhile

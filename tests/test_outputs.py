@@ -48,7 +48,8 @@ def _fake_tiny_cache(cache: Path) -> Path:
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"AIPC_CACHE": str(tmp_path / "cache"), "HOME": str(tmp_path / "home"), **extra}
+    home = str(tmp_path / "home")  # Path.home(): HOME on POSIX, USERPROFILE on Windows
+    return {"AIPC_CACHE": str(tmp_path / "cache"), "HOME": home, "USERPROFILE": home, **extra}
 
 
 # --- aipc tiny-model OUT ---------------------------------------------------------------------------------------

@@ -162,10 +162,12 @@ def unwritable(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.parametrize("command", [["verify", "--json", "{d}/v.json"], ["smoke", "genai", "--junit", "{d}/s.xml"],
                                      ["doctor", "--json", "{d}/d.json"], ["bench", "--out", "{d}/results"],
-                                     ["wheels", "--wheels", "{d}/wheels"]])
+                                     ["wheels", "--wheels", "{d}/wheels"], ["tiny-model", "{d}/tiny"],
+                                     ["export", "genai", "{model}", "{d}/exp"],
+                                     ["stage", "--ort-source", "{model}", "--ort-build", "{model}", "--out", "{d}/h"]])
 def test_an_output_in_an_unwritable_folder_is_refused_before_any_work(tmp_path: Path, unwritable: Path,
                                                                      command: list[str]) -> None:
-    proc = run_aipc(*[a.format(d=unwritable) for a in command], cwd=tmp_path,
+    proc = run_aipc(*[a.format(d=unwritable, model=tmp_path) for a in command], cwd=tmp_path,
                     env={"AIPC_CACHE": str(tmp_path / "c")})
     assert_one_line_error(proc.returncode, proc.stderr, str(unwritable), "not writable", code=USAGE)
     assert not (tmp_path / "c").exists()

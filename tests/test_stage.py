@@ -421,11 +421,13 @@ def test_unloadable_elf_fails_naming_the_library(tmp_path: Path, run_cli: RunCli
     assert not (tmp_path / "home").exists()
 
 
-def test_file_system_error_is_one_line(tmp_path: Path, run_cli: RunCli) -> None:
+def test_file_system_error_is_one_line(tmp_path: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
     src, build = _tree(tmp_path, "windows")
     (tmp_path / "afile").write_text("not a directory")
-    rc, _, err = run_cli(_argv("windows", src, build, tmp_path / "afile" / "ORT_HOME"))
-    _assert_one_line_failure(rc, err, "cannot stage ORT_HOME", "afile")
+    with pytest.raises(SystemExit) as exc:  # refused at parse time, before any work (aipc.argtypes.output_dir)
+        run_cli(_argv("windows", src, build, tmp_path / "afile" / "ORT_HOME"))
+    assert exc.value.code == 2
+    _assert_one_line_failure(2, capsys.readouterr().err, "cannot be made", "afile is not a folder")
 
 
 def test_stage_argv_round_trips_through_the_parser() -> None:

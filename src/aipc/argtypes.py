@@ -126,7 +126,7 @@ def output_problem(path: Path, *, folder: bool = False) -> str | None:
     A file: not an existing folder, and its parent an existing folder aipc may write to (an atomic write creates
     a temporary file there). A folder: not an existing file, and its nearest existing parent a writable folder.
     """
-    if not str(path).strip():
+    if not str(path).strip() and not folder:
         return "is empty"
     if folder:
         if path.exists() and not path.is_dir():
@@ -162,8 +162,9 @@ def output_file(text: str) -> Path:
 
 
 def output_dir(text: str) -> Path:
-    """An output folder (``--out DIR``): see :func:`output_problem`."""
-    path = _path(text, "output folder")
+    """An output folder (``--out DIR``): see :func:`output_problem`. ``""`` stands for the current directory, which
+    :func:`aipc.fsutil.claim_output_dir` refuses with its reason."""
+    path = Path(os.path.expanduser(text))
     problem = output_problem(path, folder=True)
     if problem:
         raise _bad(f"output folder {path} {problem}; fix: pass a new folder in a place you can write to")

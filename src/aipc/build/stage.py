@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import output_dir as output_dir_arg
 from ..errors import AipcError, ExitCode, UsageError
 from ..fsutil import atomic_write_json, claim_output_dir, output_dir, sha256_file
 from ..platforms import PLATFORM_NAMES, Platform, get_platform
@@ -616,10 +617,10 @@ def register_cli(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--ort-release", type=Path, default=None, metavar="RELEASE",
                    help="stage from an official ORT release instead: a wheel, a .nupkg, an unpacked .nupkg or "
                         "release archive (include/ and lib/), or the release.json of `aipc ort-release`")
-    p.add_argument("--out", type=Path, required=True, metavar="ORT_HOME",
+    p.add_argument("--out", type=output_dir_arg, required=True, metavar="ORT_HOME",
                    help="ORT_HOME to create, or replace when aipc staged it")
     p.add_argument("--config", default="Release", help="build configuration (default: Release)")
-    p.add_argument("--legacy-ort-dir", type=Path, default=None, metavar="DIR",
+    p.add_argument("--legacy-ort-dir", type=output_dir_arg, default=None, metavar="DIR",
                    help="also fill this copy of ORT_HOME, e.g. genai's ort/ folder (read by its C examples)")
     p.add_argument("--no-load-check", action="store_true", help="do not load the library to check it")
     p.add_argument("--force", action="store_true", help="replace ORT_HOME (and DIR) even when aipc made it for "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..argtypes import check_outputs, comma_list, existing_dir, output_file, seconds
+from ..argtypes import output_dir as output_dir_arg
 from ..errors import ExitCode, UsageError, writing
 from ..fsutil import claim_output_dir, output_dir
 from .devices import DEVICES
@@ -19,7 +20,8 @@ from .paths import PATHS
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's subcommands to the ``aipc`` parser."""
     p = sub.add_parser("tiny-model", help="make aipc's deterministic tiny Phi-3 (with golden.json) and copy it to OUT")
-    p.add_argument("out", nargs="?", type=Path, help="folder to copy the model to (default: print the cached folder)")
+    p.add_argument("out", nargs="?", type=output_dir_arg,
+                   help="folder to copy the model to (default: print the cached folder)")
     p.add_argument("--force", action="store_true", help="replace OUT even when aipc made it for something else or its "
                    "files were changed (a file aipc did not make is never replaced)")
     p.set_defaults(func=_cmd_tiny)
@@ -29,7 +31,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("export", help="convert a Phi-3 folder for a path (genai builder, optimum-cli OpenVINO / NPU)")
     p.add_argument("kind", choices=KINDS)
     p.add_argument("model", type=Path, help="Hugging Face checkpoint folder")
-    p.add_argument("out", type=Path, help="output folder: new, empty, or one aipc made (replaced atomically)")
+    p.add_argument("out", type=output_dir_arg, help="output folder: new, empty, or one aipc made (replaced atomically)")
     p.add_argument("--precision", default=None, help="genai: int4|int8|fp16|fp32 (default int4); openvino: "
                    "int4|int8|fp16|fp32 (default int4); openvino-npu: int4")
     p.add_argument("--device", default="cpu", help="genai execution target: cpu|dml (default cpu)")

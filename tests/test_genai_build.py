@@ -464,3 +464,17 @@ def test_the_step_log_is_written_while_the_command_runs(tmp_path: Path) -> None:
     t.join()
     assert seen == [True]
     assert "done" in (tmp_path / "logs" / "build-genai.log").read_text().splitlines()
+
+
+def test_a_failed_clone_names_gits_own_error_in_the_line_and_the_fetch_log(tmp_path: Path) -> None:
+    from fixture_upstreams import make_genai_repo, make_ort_repo, write_pins
+
+    ort = make_ort_repo(tmp_path / "upstreams" / "onnxruntime")
+    genai_repo = make_genai_repo(tmp_path / "upstreams" / "onnxruntime-genai")
+    pins = write_pins(tmp_path / "pins.toml", ort, genai_repo)
+    pins.write_text(pins.read_text().replace('tag = "v1.24.4"', 'tag = "v9.9.9"'))
+    proc = aipc("fetch", "--workdir", str(tmp_path / "w"), "--offline", env={"AIPC_PINS": str(pins)})
+    line = assert_one_line_error(proc.returncode, proc.stderr, "git clone", "v9.9.9", code=1)
+    assert "fatal:" in line
+    log = (tmp_path / "w" / "logs" / "fetch.log").read_text()
+    assert "# failed:" in log and "fatal:" in log.split("# failed:", 1)[1]

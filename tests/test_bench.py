@@ -439,9 +439,9 @@ def test_compare_cli_and_mismatches(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     out = capsys.readouterr().out
     assert "decode_tps (tok/s)" in out and "2.000" in out and "B better" in out
     assert "only in A (not compared): genai/onnxruntime-genai/cpu/fp32 16x16" in out
-    # mismatched schema version: one line, exit 1
+    # mismatched schema version: one line, exit 2 (a file given that aipc cannot compare is bad input)
     pb.write_text(json.dumps({**b, "schema_version": 2}), encoding="utf-8")
-    assert main(["bench", "compare", str(pa), str(pb)]) == 1
+    assert main(["bench", "compare", str(pa), str(pb)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("aipc: error:") and "schema_version 2" in err[0]
     # no path in common

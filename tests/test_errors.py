@@ -106,6 +106,18 @@ def test_bad_values_are_refused_at_parse_time(tmp_path: Path, args: list[str], n
     assert list(tmp_path.iterdir()) == []  # nothing was started: no cache, no workdir, no report
 
 
+@pytest.mark.parametrize("what", ["missing", "folder", "not-json"])
+def test_bad_inputs_found_by_the_command_are_exit_2_too(tmp_path: Path, what: str) -> None:
+    """Inputs checked when read (bench compare's files, verify's --model) are bad input as well: exit 2."""
+    given = {"missing": tmp_path / "nope.json", "folder": tmp_path, "not-json": tmp_path / "x.json"}[what]
+    (tmp_path / "x.json").write_text("x", encoding="utf-8")
+    proc = run_aipc("bench", "compare", str(given), str(tmp_path / "x.json"), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, str(given), code=USAGE, alone=True)
+    proc = run_aipc("smoke", "genai", "--model", str(tmp_path / "x.json"), cwd=tmp_path,
+                    env={"AIPC_CACHE": str(tmp_path / "c")})
+    assert_one_line_error(proc.returncode, proc.stderr, "x.json is not a folder", code=USAGE, alone=True)
+
+
 def test_fetch_backoff_from_the_environment_is_checked_too(tmp_path: Path) -> None:
     proc = run_aipc("fetch", "--workdir", str(tmp_path / "w"), env={"AIPC_FETCH_BACKOFF": "-5"}, cwd=tmp_path)
     assert_one_line_error(proc.returncode, proc.stderr, "--fetch-backoff/AIPC_FETCH_BACKOFF -5", code=USAGE,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..argtypes import check_outputs, comma_list, existing_dir, output_dir, seconds
-from ..errors import ExitCode, OutputError, UsageError, writing
+from ..errors import AipcError, ExitCode, OutputError, UsageError, writing
 from .plan import (
     DEVICES,
     MIN_REPETITIONS,
@@ -114,5 +114,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if len(args.files) != 2:
         raise UsageError(f"compare needs exactly two bench.json files, got {len(args.files)}",
                          hint="aipc bench compare A.json B.json")
-    print(compare_files(args.files[0], args.files[1]))
+    try:
+        text = compare_files(args.files[0], args.files[1])
+    except AipcError as exc:  # a missing, unreadable or malformed file given: bad input
+        raise UsageError(exc.message, hint=exc.hint) from None
+    print(text)
     return ExitCode.OK

@@ -123,8 +123,9 @@ class Verifier:
         self.gpus: tuple[list[Any], str] | None = None
         self.setup_seconds: dict[str, float] = {}  # tiny model (+ its venv), shown in verify.json
         check_device(opts.device)
-        if opts.model is not None and not Path(opts.model).exists():
-            raise UsageError(f"model folder {opts.model} does not exist",
+        if opts.model is not None and not Path(opts.model).is_dir():
+            what = "is not a folder" if Path(opts.model).exists() else "does not exist"
+            raise UsageError(f"model folder {opts.model} {what}",
                              hint="pass an existing Hugging Face Phi-3 folder with --model, or omit --model")
 
     # ---------------------------------------------------------------------------------------------- model --

@@ -315,6 +315,13 @@ def test_the_committed_wheels_folder_is_aipcs_own() -> None:
     assert claim_output_dir(ROOT / "wheels", "wheels", replace=False) == ROOT / "wheels"
 
 
+def test_wheels_check_of_a_folder_without_wheels_passes(tmp_path: Path) -> None:
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "README.md").write_text("x")
+    proc = run_aipc("wheels", "--check", str(tmp_path / "wheels"))
+    assert proc.returncode == 0 and "ok: 0 wheel(s)" in proc.stdout, proc.stderr
+
+
 def test_wheels_check_passes_then_names_a_flipped_byte_and_an_unlisted_wheel(tmp_path: Path) -> None:
     from aipc.wheelhouse import add_wheels
 

@@ -202,6 +202,8 @@ def check_folder(directory: Path) -> list[str]:
     not listed, manifest.json disagreeing with SHA256SUMS (empty when the folder is consistent)."""
     if not directory.is_dir():
         return [f"{directory} is not a folder"]
+    if not any(directory.glob("*.whl")) and not (directory / SUMS).exists() and not (directory / MANIFEST).exists():
+        return []  # no wheels built yet (e.g. a fresh clone's wheels/)
     problems = verify_sums(directory)
     sums = read_sums(directory) or {}
     for path in sorted(directory.glob("*.whl")):

@@ -478,3 +478,22 @@ def test_a_failed_clone_names_gits_own_error_in_the_line_and_the_fetch_log(tmp_p
     assert "fatal:" in line
     log = (tmp_path / "w" / "logs" / "fetch.log").read_text()
     assert "# failed:" in log and "fatal:" in log.split("# failed:", 1)[1]
+
+
+def test_the_genai_wheel_must_carry_the_platform_and_build_python_tags(tmp_path: Path) -> None:
+    from aipc.build import collect
+
+    def wheel(name: str) -> Path:
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("onnxruntime_genai/__init__.py", "")
+        return path
+
+    collect.check_tags(wheel("onnxruntime_genai-0.15.2-cp311-cp311-linux_x86_64.whl"), LINUX, "3.11")
+    collect.check_tags(wheel("onnxruntime_genai-0.15.2-cp311-cp311-manylinux_2_28_x86_64.whl"), LINUX, "3.11")
+    collect.check_tags(wheel("onnxruntime_genai-0.15.2-py3-none-linux_x86_64.whl"), LINUX, "3.12")  # no CPython tag
+    with pytest.raises(AipcError, match=r"is for cp312, but the build Python is 3\.11"):
+        collect.check_tags(wheel("onnxruntime_genai-0.15.2-cp312-cp312-linux_x86_64.whl"), LINUX, "3.11")
+    with pytest.raises(AipcError, match="is tagged win_amd64, not linux_x86_64"):
+        collect.check_tags(wheel("onnxruntime_genai-0.15.2-cp311-cp311-win_amd64.whl"), LINUX, "3.11")
+    collect.check_tags(wheel("onnxruntime_genai_directml-0.15.2-cp312-cp312-win_amd64.whl"), WINDOWS, "3.12")

@@ -89,6 +89,30 @@ def check_same_python(genai_wheel: Path, ort_wheel: Path) -> None:
         )
 
 
+def check_tags(genai_wheel: Path, platform: Platform, python_version: str | None) -> None:
+    """The genai wheel must carry the target platform's tag (``linux_x86_64`` or a manylinux one, ``win_amd64``)
+    and, when its tags name a CPython, the build Python's (``cp311`` for 3.11): genai's setup.py tags the wheel
+    with the interpreter that ran its CMake, so another one means another Python built it."""
+    info = WheelInfo.from_path(genai_wheel)
+    plats = {t.split("-")[2] for t in info.tags}
+    want = platform.wheel_platform_tag_prefix
+    arch = want.split("_", 1)[1]
+
+    def fits(tag: str) -> bool:
+        return tag == want or (platform.name == "linux" and tag.startswith("manylinux") and tag.endswith(arch))
+
+    if not any(fits(t) for t in plats):
+        raise AipcError(f"{genai_wheel.name} is tagged {', '.join(sorted(plats))}, not {want}: it is not a "
+                        f"{platform.name} wheel", hint=f"build genai on {platform.name} (aipc build-genai --force)")
+    if python_version:
+        want_py = "cp" + python_version.replace(".", "")
+        pys = _cpython_tags(genai_wheel)
+        if pys and want_py not in pys:
+            raise AipcError(f"{genai_wheel.name} is for {', '.join(sorted(pys))}, but the build Python is "
+                            f"{python_version} ({want_py})",
+                            hint="rebuild genai (aipc build-genai --force) so its CMake finds the build venv's Python")
+
+
 def provenance(pins: Pins, sources: dict[str, Any], platform: Platform, config: str) -> dict[str, Any]:
     return {
         "producer": "aipc build",
@@ -111,6 +135,7 @@ def collect_wheels(wheels: Path, ort_wheel: Path, genai_wheel: Path, *, pins: Pi
     """Check, then copy both wheels into ``wheels`` (each atomically) and rewrite its index. ``build`` (how the
     genai wheel was made: generator, jobs, defines, dependencies) goes into the genai entry."""
     requirement = check_requirement(genai_wheel, ort_wheel, platform)
+    check_tags(genai_wheel, platform, (build or {}).get("python_version"))
     native = require_clean(genai_wheel)  # no build machine's path in its RUNPATHs (one line otherwise)
     base = provenance(pins, sources, platform, config)
     entries = add_wheels(wheels, [ort_wheel], {**base, "component": "onnxruntime"})

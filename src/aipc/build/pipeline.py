@@ -437,7 +437,7 @@ class Pipeline:
         s = self.s
         res = self.dependencies()
         return {"generator": s.cmake_generator or "(build.py default)", "config": s.config, "jobs": s.build_jobs,
-                "offline": s.offline,
+                "offline": s.offline, "python_version": _python_version(s.python) or None,
                 "cmake_defines": genai.genai_defines(s, str(buildvenv.python(s)), self.dep_defines(res)),
                 "user_cmake_defines": list(s.cmake_defines), "build_venv": str(buildvenv.venv_dir(s)),
                 "build_tools": dict(self.pins.build_tools),

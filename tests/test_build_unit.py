@@ -446,7 +446,7 @@ def test_wheels_for_different_pythons_are_refused(tmp_path: Path) -> None:
 
 def test_collect_interrupted_copy_leaves_no_partial_wheel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ort_whl = _wheel(tmp_path / "onnxruntime-1.24.4-py3-none-linux_x86_64.whl", "onnxruntime", "1.24.4")
-    gen = _wheel(tmp_path / "g" / "onnxruntime_genai-0.15.2-py3-none-any.whl", "onnxruntime_genai", "0.15.2",
+    gen = _wheel(tmp_path / "g" / "onnxruntime_genai-0.15.2-py3-none-linux_x86_64.whl", "onnxruntime_genai", "0.15.2",
                  ["onnxruntime>=1.24.4"])
     out = tmp_path / "wheels"
     import aipc.fsutil

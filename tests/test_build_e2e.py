@@ -18,7 +18,7 @@ import pytest
 
 from aipc.build import ort
 from aipc.pins import load_pins
-from aipc.wheelhouse import read_manifest, verify_sums
+from aipc.wheelhouse import check_folder, read_manifest, verify_sums
 from conftest import assert_one_line_error, run_aipc
 from fixture_upstreams import Upstreams, make_genai_repo, make_ort_repo, make_upstreams, write_pins
 
@@ -90,6 +90,18 @@ def test_full_pipeline_then_install_both_wheels_in_a_fresh_venv_and_import(tmp_p
     again = aipc("build", *build_args(tmp_path), env=pins_env(up), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert skipped(again) == {*STEPS, "build-venv"}
+
+    # integrity on every read: one byte flipped in ORT_HOME's library and in a wheel in wheels/ -> those steps rerun
+    # (and whatever depends on them), nothing damaged is taken as up to date
+    for path in (tmp_path / "w" / "ort_home" / "lib" / "libonnxruntime.so.1.24.4", wheels / genai_whl):
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 1
+        path.write_bytes(bytes(data))
+    damaged = aipc("build", *build_args(tmp_path), env=pins_env(up), cwd=tmp_path)
+    assert damaged.returncode == 0, damaged.stderr
+    assert "[aipc] stage: finished" in damaged.stderr and "[aipc] wheels: finished" in damaged.stderr
+    assert "ort_home is missing or changed since the step ran" in damaged.stderr
+    assert verify_sums(wheels) == [] and check_folder(wheels) == []
 
     # a fresh venv with only our two wheels: both import, genai loads ORT through the onnxruntime package
     venv = tmp_path / "venv"

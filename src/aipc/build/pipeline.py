@@ -314,7 +314,6 @@ class Pipeline:
     def release_stage_step(self, live: bool = False) -> Step:
         s = self.s
         record_path = release.release_dir(s) / release.RECORD
-        manifest = Path(s.ort_home) / stage.MANIFEST
         inputs: dict[str, Any] = {}
         if live:
             self._require(Path(record_path), "ORT release record", "ort-release")
@@ -323,9 +322,10 @@ class Pipeline:
             if s.ort_source is not None:
                 inputs["header"] = _sig(Path(s.ort_source) / "include" / "onnxruntime" / "core" / "session" /
                                         "onnxruntime_c_api.h")
-        outputs = [manifest]
+        # the folders themselves: the runner re-checks every file against the folder's marker (fsutil.MARKER)
+        outputs = [Path(s.ort_home)]
         if s.legacy_ort_dir is not None:
-            outputs.append(Path(s.legacy_ort_dir) / stage.MANIFEST)
+            outputs.append(Path(s.legacy_ort_dir))
         argv = stage.stage_argv(s.platform, s.ort_source, None, s.ort_home, legacy_ort_dir=s.legacy_ort_dir,
                                 ort_release=record_path)
 
@@ -335,7 +335,7 @@ class Pipeline:
             result = stage.stage_release(s.platform, path, Path(s.ort_source) if s.ort_source else None,
                                          Path(s.ort_home), record=record,
                                          legacy_ort_dir=Path(s.legacy_ort_dir) if s.legacy_ort_dir else None,
-                                         force=s.force)
+                                         force=True)  # aipc's own, in the workdir
             check = result.get("load_check", {})
             self.echo(f"[aipc]   ORT_HOME {s.ort_home}: ORT {result.get('ort_version')} from {path.name}, headers "
                       f"API {result.get('api_version')} from {result.get('headers_from')}, load check "

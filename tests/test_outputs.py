@@ -475,3 +475,16 @@ def test_a_second_build_in_one_workdir_waits_then_stops_with_one_line(tmp_path: 
         holder.kill()
         holder.wait()
     assert sorted(p.name for p in workdir.iterdir()) == ["aipc-folder.json"]  # nothing was fetched meanwhile
+
+
+@pytest.mark.parametrize("option", ["--wheels", "--build-dir"])
+def test_build_npu_refuses_a_user_folder_before_anything(tmp_path: Path, option: str) -> None:
+    user = tmp_path / "proj"
+    files = _user_folder(user)
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    other = "--build-dir" if option == "--wheels" else "--wheels"
+    proc = run_aipc("build-npu", option, str(user), other, str(tmp_path / "fresh"), "--sdist",
+                    str(tmp_path / "none.tar.gz"), env=_env(tmp_path), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, str(user), "aipc did not make it", code=USAGE)
+    _intact(files)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before

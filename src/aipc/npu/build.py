@@ -32,8 +32,9 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from .. import wheelhouse
 from ..errors import AipcError, UsageError
-from ..fsutil import sha256_text
+from ..fsutil import claim_output_dir, sha256_text
 from ..locks import build_workdir
 from ..pins import Pins, load_pins
 from ..platforms import Platform, get_platform, host_platform_name
@@ -373,6 +374,8 @@ def run_build(cfg: NpuBuild, *, force: bool = False, echo: Echo | None = None) -
             f"cannot build for {cfg.platform.name} on {host_platform_name()}",
             hint="build on the target platform; use --plan to see the Windows commands here",
         )
+    # the wheels folder must be one aipc may write into, before anything is built (the wheel goes there last)
+    claim_output_dir(cfg.wheels, wheelhouse.KIND, replace=False, recognise=wheelhouse.is_wheels_dir)
     state, logs = cfg.build_dir / "state", cfg.build_dir / "logs"
     # the venv's openvino was checked when the venv was made, and its fingerprint holds openvino==X
     keep = Runner(state, logs, echo=echo)

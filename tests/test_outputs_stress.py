@@ -87,3 +87,26 @@ def _environ() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+@pytest.mark.slow
+def test_two_verify_runs_at_once_on_one_cache(tmp_path: Path) -> None:
+    """Two real `aipc verify --paths genai` at once on the shared test cache. With the cache warm (the cheapest real
+    verify) they share venvs, model and exports without making them; the contention of two runs making a venv is
+    the test above."""
+    from aipc.venvs import venvs_root
+    from conftest import shared_cache
+
+    cache = shared_cache()
+    env = {**_environ(), "AIPC_CACHE": str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-m", "aipc", "verify", "--paths", "genai", "--json",
+                               str(tmp_path / f"v{i}.json"), "--junit", str(tmp_path / f"v{i}.xml")],
+                              env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outs = [p.communicate(timeout=1800) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    for i in range(2):
+        rows = json.loads((tmp_path / f"v{i}.json").read_text())["results"]
+        assert rows and all(r["status"] == "pass" for r in rows), rows
+    for marker in venvs_root(cache).glob("*/aipc-venv.json"):
+        assert json.loads(marker.read_text())["fingerprint"]

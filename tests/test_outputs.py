@@ -399,13 +399,14 @@ def test_bench_out_refuses_a_folder_of_user_files_before_running(tmp_path: Path)
     assert not (tmp_path / "cache" / "venvs").exists()
 
 
-@pytest.mark.parametrize("option", ["--workdir", "--wheels"])
+@pytest.mark.parametrize("option", ["--workdir", "--wheels", "--legacy-ort-dir"])
 def test_build_refuses_a_user_folder_as_workdir_or_wheels_before_anything(tmp_path: Path, option: str) -> None:
     user = tmp_path / "proj"
     files = _user_folder(user)
     before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
-    other = "--wheels" if option == "--workdir" else "--workdir"
-    proc = run_aipc("build", option, str(user), other, str(tmp_path / "fresh"), "--offline", env=_env(tmp_path),
+    others = {"--workdir": ["--wheels", str(tmp_path / "fresh")], "--wheels": ["--workdir", str(tmp_path / "fresh")],
+              "--legacy-ort-dir": ["--workdir", str(tmp_path / "fresh"), "--wheels", str(tmp_path / "fresh-w")]}
+    proc = run_aipc("build", option, str(user), *others[option], "--offline", env=_env(tmp_path),
                     cwd=tmp_path, clean_env=True)
     assert_one_line_error(proc.returncode, proc.stderr, str(user), "aipc did not make it", code=USAGE)
     _intact(files)

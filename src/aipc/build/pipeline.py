@@ -578,6 +578,8 @@ class Pipeline:
         names = list(names)
         if "wheels" in names:  # checked before anything is built
             claim_output_dir(Path(s.wheels), wheelhouse.KIND, replace=False, recognise=wheelhouse.is_wheels_dir)
+        if "stage" in names and s.legacy_ort_dir is not None:  # genai's ort/ folder: new, empty or aipc's
+            claim_output_dir(Path(s.legacy_ort_dir), stage.KIND, force=True, recognise=stage.is_ort_home)
         with build_workdir(Path(s.workdir), echo=self.echo):
             return self._run(names)
 

@@ -375,9 +375,10 @@ def test_a_signal_ends_the_whole_process_tree(tmp_path: Path, sig: signal.Signal
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the signal mask from /proc")
-def test_ctrl_c_during_the_imports_is_the_same_one_line(tmp_path: Path) -> None:
-    """SIGINT as soon as aipc's handler is installed (the entry module does that before importing the command
-    line, ~0.35 s of imports): exit 130 with the one line, never a KeyboardInterrupt traceback."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_during_the_imports_is_the_same_one_line(tmp_path: Path, sig: signal.Signals) -> None:
+    """A signal as soon as aipc's entry module has its first handler (its first statement, before aipc's imports):
+    exit 130/143 with the one line, never a KeyboardInterrupt traceback."""
     proc = subprocess.Popen([sys.executable, "-m", "aipc", "doctor", "--workdir", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -390,9 +391,9 @@ def test_ctrl_c_during_the_imports_is_the_same_one_line(tmp_path: Path) -> None:
         return bool(caught & (1 << (signal.SIGTERM - 1)))
 
     _wait_for(handler_installed, timeout=30)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _out, err = proc.communicate(timeout=60)
-    assert_one_line_error(proc.returncode, err, "interrupted by SIGINT (Ctrl-C)", code=ExitCode.INTERRUPTED,
+    assert_one_line_error(proc.returncode, err, f"interrupted by {sig.name}", code=ExitCode.for_signal(sig),
                           alone=True)
 
 
@@ -400,7 +401,7 @@ def test_sigterm_removes_the_temporary_path_of_an_atomic_write(tmp_path: Path) -
     """An output being written (``atomic_path``'s temporary folder) when SIGTERM arrives is removed."""
     code = (
         "import sys, time, pathlib\n"
-        "import aipc.__main__\n"  # installs the handler, as the console script does
+        "from aipc import interrupts; interrupts.install()\n"  # what the entry point does first
         "from aipc.fsutil import atomic_path\n"
         "from aipc import interrupts\n"
         "dest = pathlib.Path(sys.argv[1])\n"
@@ -425,7 +426,7 @@ def test_sigterm_removes_the_temporary_path_of_an_atomic_write(tmp_path: Path) -
 
 
 def _run_until_marked(tmp_path: Path, code: str, *args: str) -> tuple[subprocess.Popen[str], int]:
-    """Start ``python -c code args`` (which imports aipc.__main__ first, as the entry points do) and wait until the
+    """Start ``python -c code args`` (which installs aipc's handler first, as the entry point does) and wait until the
     long child it starts has written its pid to ``tmp_path/child.pid``."""
     marker = tmp_path / "child.pid"
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -450,7 +451,7 @@ def test_sigterm_during_an_sdist_download_removes_incoming(tmp_path: Path) -> No
     """The NPU sdist's ``pip download`` (here a stand-in that sleeps) is killed and ``.incoming`` removed."""
     code = (
         "import sys, pathlib\n"
-        "import aipc.__main__\n"
+        "from aipc import interrupts; interrupts.install()\n"
         "from aipc import interrupts\n"
         "from aipc.npu import build, sdist\n"
         "from aipc.runner import Command\n"
@@ -480,7 +481,7 @@ def test_sigint_during_an_export_removes_the_export_folders(tmp_path: Path) -> N
     (model / "config.json").write_text("{}", encoding="utf-8")
     code = (
         "import sys, types, pathlib\n"
-        "import aipc.__main__\n"
+        "from aipc import interrupts; interrupts.install()\n"
         "from aipc import interrupts\n"
         "from aipc.runner import Command\n"
         "from aipc.verify import export\n"

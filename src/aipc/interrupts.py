@@ -122,10 +122,11 @@ def message(signum: int) -> tuple[str, int]:
             "command: completed steps are kept and resume", ExitCode.for_signal(signum))
 
 
-def finish(exc: BaseException) -> tuple[str, int]:
-    """After unwinding from ``exc`` (an :class:`Interrupted` or a plain ``KeyboardInterrupt``): kill the processes
-    that ignored the SIGTERM; return the one line and the exit code."""
-    signum = exc.signum if isinstance(exc, Interrupted) else _state.get("signum", signal.SIGINT)
+def finish(exc: BaseException, signum: int | None = None) -> tuple[str, int]:
+    """After unwinding from ``exc`` (an :class:`Interrupted` or a plain ``KeyboardInterrupt``; ``signum`` when the
+    caller knows it): kill the processes that ignored the SIGTERM; return the one line and the exit code."""
+    if signum is None:
+        signum = exc.signum if isinstance(exc, Interrupted) else _state.get("signum", signal.SIGINT)
     _state.setdefault("signum", signum)
     _kill_survivors(hard=True)
     return message(signum)

@@ -290,6 +290,17 @@ def test_a_manifest_entry_without_file_is_one_line(tmp_path: Path) -> None:
         assert "\n" not in info.value.one_line() and "manifest.json: wheels[0]" in info.value.one_line()
 
 
+def test_wheels_check_on_a_manifest_entry_without_file_is_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+    folder.mkdir()
+    manifest = b'{"schema": 1, "wheels": [{"sha256": "00"}]}'
+    (folder / "manifest.json").write_bytes(manifest)
+    proc = run_aipc("wheels", "--check", str(folder), cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, str(folder), code=ExitCode.FAILED)
+    assert 'has no valid "file"' in proc.stderr
+    assert (folder / "manifest.json").read_bytes() == manifest
+
+
 def test_an_unexpected_error_is_still_one_line(tmp_path: Path) -> None:
     """A bug (here: a module that raises on import, put first on the path) is one line naming it; AIPC_DEBUG=1
     shows the traceback."""

@@ -297,7 +297,7 @@ def test_wheels_check_on_a_manifest_entry_without_file_is_one_line(tmp_path: Pat
     (folder / "manifest.json").write_bytes(manifest)
     proc = run_aipc("wheels", "--check", str(folder), cwd=tmp_path)
     assert_one_line_error(proc.returncode, proc.stderr, str(folder), code=ExitCode.FAILED)
-    assert 'has no valid "file"' in proc.stderr
+    assert 'has no valid "file"' in proc.stdout + proc.stderr
     assert (folder / "manifest.json").read_bytes() == manifest
 
 

@@ -50,7 +50,7 @@ def lock_file(kind: str, target: Path, cache: Path | None = None) -> Path:
     """The lock file guarding ``target`` (a folder or a name) of ``kind``, in ``<cache>/locks/``."""
     from .venvs import cache_dir
 
-    key = os.path.abspath(target)
+    key = os.path.normcase(os.path.abspath(target))  # one lock per folder, however its name is spelled
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(key).name)[:40] or "root"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
     return (cache or cache_dir()) / "locks" / f"{kind}-{slug}-{digest}.lock"

@@ -119,7 +119,7 @@ def main() -> int:
         cmd = genai_command(build)
         genai_build = work / "genai-default-build"
         argv = default_tests_variant(cmd["argv"], genai_build)
-        env = dict(os.environ, **cmd["env"])
+        env = dict(os.environ, **{k: os.path.expandvars(v) for k, v in cmd["env"].items()})  # the plan's $PATH
         f["genai_default_wall"] = run("genai build.py, default ENABLE_TESTS (tests compiled)", argv,
                                       cwd=Path(cmd["cwd"]), env=env, log=logs / "3-genai-default.log")
         f["compile_tests_default"] = ninja_span(genai_build)

@@ -485,6 +485,9 @@ def test_npu_path_skips_without_its_module(monkeypatch: pytest.MonkeyPatch, tmp_
 
 def test_parse_paths_and_cases() -> None:
     assert run.parse_paths(None) == list(paths.PATHS)
+    for empty in ("", ",,,", " "):
+        with pytest.raises(UsageError, match="--paths is empty"):
+            run.parse_paths(empty)
     assert run.parse_paths("openvino,genai,openvino") == ["openvino", "genai"]
     with pytest.raises(UsageError, match="unknown path 'gpu'"):
         run.parse_paths("genai,gpu")

@@ -61,7 +61,8 @@ DEFAULT_CASES: dict[str, tuple[Case, ...]] = {
 
 
 def parse_paths(text: str | None) -> list[str]:
-    if not text:
+    """``None`` (the option left out): every path; ``""`` or ``",,"`` is an error, never "all"."""
+    if text is None:
         return list(PATHS)
     paths = [p.strip() for p in text.split(",") if p.strip()]
     if not paths:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Benchmark ``aipc build-npu``: wheel build time cold and with the build cache warm, and the wheel size next to
-upstream's Windows wheel (intel_npu_acceleration_library-1.4.0-cp3xx-win_amd64.whl, 41.1 MB; shared/docs/npu.md
+upstream's Windows wheel (intel_npu_acceleration_library-1.4.0-cp3xx-win_amd64.whl, 41.1 MB; docs/upstream.md#npu
 section 1).
 
     python scripts/bench_npu_build.py                   # in a temporary build dir (deleted afterwards)

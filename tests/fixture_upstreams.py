@@ -1,7 +1,7 @@
 """Fixture upstreams for the build pipeline's end-to-end tests: tiny git repositories written by the tests.
 
 Nothing here is upstream code. The repositories mirror only the *interfaces* aipc drives
-(shared/docs/upstream-build.md sections 1, 2 and 6):
+(docs/upstream.md#build §1, 2 and 6):
 
 - **onnxruntime**: ``VERSION_NUMBER``, the header layout of ``include/onnxruntime/core`` (minimal headers from
   ``ort_fixtures.write_ort_source``), ``build.sh`` -> ``tools/ci_build/build.py --build_dir <repo>/build/Linux``,

@@ -20,7 +20,10 @@ import pytest
 from aipc.bench import run as bench_run
 from aipc.bench.compare import compare_docs, compare_files
 from aipc.bench.metrics import cell_result, overhead, run_metrics
-from aipc.bench.plan import (
+from aipc.bench.report import markdown, runs_csv, summary_csv
+from aipc.bench.schema import SchemaError, load, validate
+from aipc.bench.stats import measured, percentile, summarize
+from aipc.bench.targets import (
     API_GENAI,
     API_OV_GENAI,
     Settings,
@@ -30,9 +33,6 @@ from aipc.bench.plan import (
     request,
     targets,
 )
-from aipc.bench.report import markdown, runs_csv, summary_csv
-from aipc.bench.schema import SchemaError, load, validate
-from aipc.bench.stats import measured, percentile, summarize
 from aipc.cli import main
 from aipc.errors import AipcError, UsageError
 from aipc.venvs import VenvSpec
@@ -613,7 +613,7 @@ def test_existing_export_is_labelled_as_exported() -> None:
 @pytest.mark.parametrize("worker", ["bench_genai.py", "bench_openvino.py", "bench_npu.py"])
 def test_workers_follow_the_protocol_without_their_runtime(worker: str) -> None:
     """No-op requests pass with the stdlib alone; a real request without the runtime is a fail with its reason."""
-    from aipc.verify.smoke import run_worker
+    from aipc.runtimes.worker import run_worker
 
     py = Path(sys.executable)
     noop = run_worker(py, WORKERS / worker, {"noop": True, "model": "", "device": "cpu", "precision": "fp32"}, 60.0)

@@ -409,8 +409,8 @@ def windows_vs_components() -> list[str]:
 
 
 def test_windows_installs_the_components_doctor_checks() -> None:
-    from aipc.build.vswhere import VC_COMPONENT
     from aipc.doctor.checks import check_vs_components  # noqa: F401 (the check that reads the same list)
+    from aipc.platforms.vswhere import VC_COMPONENT
     from aipc.platforms.windows import VS_COMPONENTS
 
     listed = windows_vs_components()

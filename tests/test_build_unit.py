@@ -14,13 +14,14 @@ from pathlib import Path, PureWindowsPath
 
 import pytest
 
-from aipc.build import collect, fetch, genai, ort, vswhere
+from aipc.build import fetch, genai, ort
 from aipc.build import settings as bs
+from aipc.build import wheelset as collect
 from aipc.build.pipeline import Pipeline
 from aipc.errors import AipcError, PinsError, UsageError
 from aipc.fsutil import sha256_file
 from aipc.pins import SourcePin, load_pins
-from aipc.platforms import get_platform
+from aipc.platforms import get_platform, vswhere
 from aipc.wheelhouse import read_manifest, verify_sums
 from conftest import write_pins
 from ort_fixtures import write_ort_build

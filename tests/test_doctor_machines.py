@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from aipc.doctor import checks, collect, windows
+from aipc.doctor import checks, windows
+from aipc.doctor import probes as collect
 from aipc.doctor.checks import GOALS, exit_code, goal_verdicts, run_checks
 from aipc.doctor.cli import GOAL_NAMES
-from aipc.doctor.proc import Output
 from aipc.pins import DEFAULT_PINS, Pins, load_pins
 from aipc.platforms.windows import CMD_METACHARACTERS, VS_COMPONENTS
+from aipc.proc import Output
 from conftest import assert_one_line_error, run_aipc, write_pins
 from test_doctor import GIB, healthy_linux, healthy_windows, verdicts
 

@@ -495,7 +495,7 @@ def test_sigint_during_an_export_removes_the_export_folders(tmp_path: Path) -> N
         "from aipc import interrupts; interrupts.install()\n"
         "from aipc import interrupts\n"
         "from aipc.runner import Command\n"
-        "from aipc.verify import export\n"
+        "from aipc.runtimes import export\n"
         "export.ensure_venv = lambda *a, **k: pathlib.Path(sys.executable)\n"
         f"export.plan_export = lambda *a, **k: types.SimpleNamespace(command=Command.make([sys.executable, '-c', "
         f"{SLEEPER!r}], a[-1]), notes={{}})\n"

@@ -481,7 +481,7 @@ def test_a_failed_clone_names_gits_own_error_in_the_line_and_the_fetch_log(tmp_p
 
 
 def test_the_genai_wheel_must_carry_the_platform_and_build_python_tags(tmp_path: Path) -> None:
-    from aipc.build import collect
+    from aipc.build import wheelset as collect
 
     def wheel(name: str) -> Path:
         path = tmp_path / name

@@ -20,10 +20,11 @@ import pytest
 
 from aipc.errors import AipcError, UsageError
 from aipc.fsutil import sha256_file
-from aipc.npu import build, isa, path, sdist
+from aipc.npu import build, isa, sdist
 from aipc.npu.wheel import inspect_wheel, required_members, wheel_name
 from aipc.platforms import get_platform
 from aipc.runner import plan_json
+from aipc.runtimes import npu as path
 from conftest import assert_one_line_error, run_aipc, write_pins
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,7 +215,7 @@ def test_linux_plan(tmp_path: Path) -> None:
     argv = wheel["argv"]
     assert argv[0] == str(tmp_path / "b" / "venvs" / "npu-build-linux" / "bin" / "python")
     assert argv[1:6] == ["-m", "pip", "wheel", "--disable-pip-version-check", "--no-build-isolation"]
-    assert str(ROOT / "native" / "npu") in argv
+    assert str(ROOT / "src" / "aipc" / "native" / "npu") in argv
     assert f"cmake.define.NPU_SDIST_DIR={tmp_path / 'b' / 'src' / PIN.top_dir}" in argv
     assert f"build-dir={tmp_path / 'b' / 'cmake' / 'linux'}" in argv
     assert wheel["env"]["CMAKE_GENERATOR"] == "Ninja"
@@ -272,7 +273,7 @@ def test_building_for_another_platform_is_refused(tmp_path: Path) -> None:
 
 
 def test_project_has_our_portable_flags_and_no_download() -> None:
-    cmake = (ROOT / "native" / "npu" / "CMakeLists.txt").read_text()
+    cmake = (ROOT / "src" / "aipc" / "native" / "npu" / "CMakeLists.txt").read_text()
     code = "\n".join(ln.split("#")[0] for ln in cmake.splitlines())  # ignore comments
     for banned in ("FetchContent", "lsb_release", "-march=native", "storage.openvinotoolkit.org"):
         assert banned not in code
@@ -283,7 +284,7 @@ def test_project_has_our_portable_flags_and_no_download() -> None:
     assert arch == [get_platform("linux").npu_compile_flags, get_platform("windows").npu_compile_flags]
     assert code.count("PRIVATE ${NPU_ARCH_FLAGS})") == 2  # the native library and the libopenvino.so preload
     assert "-march=x86-64-v3" not in code.replace("set(NPU_ARCH_FLAGS -march=x86-64-v3", "")  # no second copy
-    pyproject = (ROOT / "native" / "npu" / "pyproject.toml").read_text()
+    pyproject = (ROOT / "src" / "aipc" / "native" / "npu" / "pyproject.toml").read_text()
     assert 'wheel.py-api = "py3"' in pyproject
     assert 'build-backend = "scikit_build_core.build"' in pyproject
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aipc.fsutil import MARKER, claim_output_dir, dir_problems, output_dir, read_marker
-from aipc.verify import tinymodel
+from aipc.runtimes import tinymodel
 from conftest import assert_one_line_error, run_aipc
 from ort_fixtures import write_ort_build, write_ort_source
 

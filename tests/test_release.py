@@ -513,8 +513,8 @@ def test_pypi_route_downloads_through_pip_and_fetches_a_deleted_download_again(t
 
 def test_windows_ninja_release_route_captures_msvc_env_before_genai(tmp_path: Path) -> None:
     """No ORT build on this route, so the msvc-env step runs before build-genai (in the plan and when run)."""
-    from aipc.build import vswhere
     from aipc.build.pipeline import Pipeline
+    from aipc.platforms import vswhere
 
     plan_steps = [st.name for st in Pipeline(windows_settings(tmp_path, "nuget", generator="ninja")).plan()]
     assert plan_steps == ["fetch", "build-venv", "ort-release", "stage", "msvc-env", "build-genai", "wheels"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from aipc import cli as aipc_cli
-from aipc.build import ortlib, stage
+from aipc.build import ortcheck, stage
 from aipc.build.stage import find_artifact_dir, stage_ort_home
 from aipc.errors import AipcError
 from aipc.fsutil import sha256_file
@@ -298,24 +298,24 @@ def test_unknown_platform_is_a_usage_error(tmp_path: Path, run_cli: RunCli) -> N
     assert exc.value.code == 2
 
 
-# --- ortlib units ----------------------------------------------------------------------------------------------
+# --- ortcheck units ----------------------------------------------------------------------------------------------
 
 
 def test_ortlib_version_helpers(tmp_path: Path) -> None:
-    assert ortlib.api_version_for("1.24.4") == 24
+    assert ortcheck.api_version_for("1.24.4") == 24
     header = tmp_path / "h.h"
     header.write_text("//\n#  define ORT_API_VERSION 31\n#define ORT_API_VERSION_X 2\n")
-    assert ortlib.parse_api_version(header) == 31
+    assert ortcheck.parse_api_version(header) == 31
     header.write_text("#define NOTHING 1\n")
     with pytest.raises(AipcError, match="no '#define ORT_API_VERSION N'"):
-        ortlib.parse_api_version(header)
-    assert ortlib.version_from_lib_name("libonnxruntime.so", "libonnxruntime.so.1.24.4") == "1.24.4"
-    assert ortlib.version_from_lib_name("libonnxruntime.so", "libonnxruntime.so.1") is None
+        ortcheck.parse_api_version(header)
+    assert ortcheck.version_from_lib_name("libonnxruntime.so", "libonnxruntime.so.1.24.4") == "1.24.4"
+    assert ortcheck.version_from_lib_name("libonnxruntime.so", "libonnxruntime.so.1") is None
     dll = tmp_path / "x.dll"
     dll.write_bytes(pe_stub("1.24.4.0"))
-    assert ortlib.pe_file_version(dll) == "1.24.4.0"
+    assert ortcheck.pe_file_version(dll) == "1.24.4.0"
     dll.write_bytes(pe_stub(None))
-    assert ortlib.pe_file_version(dll) is None
+    assert ortcheck.pe_file_version(dll) is None
 
 
 @pytest.mark.parametrize("platform", ["linux", "windows"])
@@ -330,10 +330,10 @@ def test_a_file_that_is_no_binary_fails_the_load_check_on_any_host(tmp_path: Pat
         good = bytes(good[:64 + 24]) + section + bytes(good[64 + 24 + 40:])  # raw data covers the whole file
     lib = tmp_path / ("libonnxruntime.so" if platform == "linux" else "onnxruntime.dll")
     lib.write_bytes(good)
-    assert ortlib.binary_problem(get_platform(platform), lib) is None
+    assert ortcheck.binary_problem(get_platform(platform), lib) is None
     lib.write_bytes({"empty": b"", "17 bytes": good[:17], "text": b"version https://git-lfs\n" * 4,
                      "truncated": good[:len(good) // 2]}[damage])
-    check = ortlib.check_library(get_platform(platform), lib, 24, "1.24.4")
+    check = ortcheck.check_library(get_platform(platform), lib, 24, "1.24.4")
     assert check.status == "fail", check
     assert "truncated" in check.reason or "not a" in check.reason
 
@@ -353,9 +353,9 @@ def test_binary_mismatch_reasons(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     lib.write_bytes(b"\x7fELF" + b"\x02\x01\x01" + b"\0" * 9 + b"\x03\x00" + (40).to_bytes(2, "little") + b"\0" * 40)
     other = "linux" if host_platform_name() == "windows" else "windows"
-    assert "cannot be loaded on this" in (ortlib.binary_mismatch(get_platform(other), lib) or "")
+    assert "cannot be loaded on this" in (ortcheck.binary_mismatch(get_platform(other), lib) or "")
     if host_platform_name() == "linux":
-        assert "ELF machine 40" in (ortlib.binary_mismatch(get_platform("linux"), lib) or "")  # ARM32 != host
+        assert "ELF machine 40" in (ortcheck.binary_mismatch(get_platform("linux"), lib) or "")  # ARM32 != host
 
 
 # --- the real library from the onnxruntime wheel ---------------------------------------------------------------

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from aipc.errors import AipcError
+from aipc.runtimes import tinymodel
+from aipc.runtimes.model import load_golden, model_problems
+from aipc.runtimes.paths import venv_spec
+from aipc.runtimes.tinymodel import ensure_tiny_model, is_intact, make_tiny_into
 from aipc.venvs import VenvSpec, ensure_venv, venvs_root
-from aipc.verify import tinymodel
-from aipc.verify.model import load_golden, model_problems
-from aipc.verify.paths import venv_spec
-from aipc.verify.tinymodel import ensure_tiny_model, is_intact, make_tiny_into
 from conftest import shared_cache
 
 BYTE_IDENTICAL = ("model.safetensors", "tokenizer.json", "tokenizer_config.json", "golden.json", "chat_template.jinja")

@@ -20,10 +20,12 @@ import pytest
 from aipc import proctree
 from aipc.cli import main
 from aipc.errors import UsageError
+from aipc.runtimes import devices, export, paths
+from aipc.runtimes import worker as smoke
+from aipc.runtimes.devices import GpuAdapter, choose_genai_device, choose_openvino_device, parse_video_controllers
+from aipc.runtimes.model import load_golden, model_problems
 from aipc.venvs import VenvSpec
-from aipc.verify import devices, export, paths, report, run, smoke
-from aipc.verify.devices import GpuAdapter, choose_genai_device, choose_openvino_device, parse_video_controllers
-from aipc.verify.model import load_golden, model_problems
+from aipc.verify import report, run
 from aipc.verify.progress import Progress
 from aipc.verify.report import Row
 
@@ -270,7 +272,7 @@ def test_no_dx12_gpu_off_windows() -> None:
 
 
 def test_detect_dx12_gpus_uses_the_doctor_rule_and_runner(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aipc.doctor.proc import Output
+    from aipc.proc import Output
 
     calls: list[tuple[list[str], float]] = []
 
@@ -474,7 +476,7 @@ def test_npu_path_skips_without_its_module(monkeypatch: pytest.MonkeyPatch, tmp_
     real = paths.importlib.import_module
 
     def fake_import(name: str) -> Any:
-        if name == "aipc.npu.path":
+        if name == "aipc.runtimes.npu":
             raise ImportError(name)
         return real(name)
 
@@ -620,7 +622,7 @@ def test_cli_bad_input_is_one_line_exit_2(argv: list[str], msg: str, capsys: pyt
 
 def test_tiny_model_stamp_detects_damage(tmp_path: Path) -> None:
     from aipc.fsutil import atomic_write_json
-    from aipc.verify import tinymodel
+    from aipc.runtimes import tinymodel
 
     m = write_model(tmp_path / "m")
     atomic_write_json(m / tinymodel.STAMP, {"files": tinymodel._file_hashes(m)})
@@ -688,7 +690,7 @@ def _npu_rows(fake_env: Path) -> list[dict[str, Any]]:
 
 def test_build_npu_failure_is_a_skip_with_the_build_reason(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    import aipc.npu.path as npu_path
+    import aipc.runtimes.npu as npu_path
 
     calls: list[Path] = []
 
@@ -709,7 +711,7 @@ def test_build_npu_failure_is_a_skip_with_the_build_reason(fake_env: Path, monke
 
 def test_build_npu_not_attempted_without_flag_or_when_a_wheel_exists(
         fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aipc.npu.path as npu_path
+    import aipc.runtimes.npu as npu_path
 
     def boom(*a: Any, **k: Any) -> None:
         raise AssertionError("ensure_npu_wheel must not be called")
@@ -726,7 +728,7 @@ def test_build_npu_not_attempted_without_flag_or_when_a_wheel_exists(
 
 
 def test_build_npu_success_lets_the_path_run(fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aipc.npu.path as npu_path
+    import aipc.runtimes.npu as npu_path
 
     built: list[Path] = []
     spec = VenvSpec(name="npu-test", steps=())

@@ -72,10 +72,10 @@ def test_dml_requested_without_dml_is_a_skip_not_a_failure(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_export_cli_and_group_size_fallback_on_a_real_small_model(tmp_path: Path) -> None:
+    from aipc.runtimes.export import ensure_export, export_notes
+    from aipc.runtimes.paths import venv_spec
+    from aipc.runtimes.tinymodel import make_tiny_into
     from aipc.venvs import ensure_venv, venvs_root
-    from aipc.verify.export import ensure_export, export_notes
-    from aipc.verify.paths import venv_spec
-    from aipc.verify.tinymodel import make_tiny_into
 
     # aipc export writes the genai builder's output to OUT
     tiny = tmp_path / "tiny"
@@ -84,7 +84,7 @@ def test_export_cli_and_group_size_fallback_on_a_real_small_model(tmp_path: Path
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "g" / "genai_config.json").is_file() and (tmp_path / "g" / "model.onnx").is_file()
 
-    # hidden size 64: NNCF refuses group size 128 (paths-offline.md section 2); the recipe falls back to 64
+    # hidden size 64: NNCF refuses group size 128 (docs/upstream.md#paths §2); the recipe falls back to 64
     cache = shared_cache()
     python = ensure_venv(venv_spec("genai", tmp_path / "no-wheels", cache=cache), venvs_root(cache))
     small = tmp_path / "h64"

@@ -168,7 +168,7 @@ def compat_row_for(pins: Pins, genai_version: str) -> CompatRow:
             return row
     raise PinsError(
         f"onnxruntime-genai {genai_version} is not in the compatibility table of {pins.path}",
-        hint="pin a genai release listed there, or add its row from upstream-build.md section 5",
+        hint="pin a genai release listed there, or add its row from docs/upstream.md#build §5",
     )
 
 

@@ -1,6 +1,6 @@
 """Child processes that can be stopped as a whole: their own process group (POSIX) or process tree (Windows).
 
-Used by the runner (a command's ``timeout``) and by ``aipc.verify.smoke`` (worker timeouts): a converter, build or
+Used by the runner (a command's ``timeout``) and by ``aipc.runtimes.worker`` (worker timeouts): a converter, build or
 worker that hangs is killed together with the processes it started.
 """
 

@@ -1,8 +1,8 @@
 """Per-path virtual environments with pinned constraints, reused while their spec is unchanged.
 
-Rules (shared/docs/paths-offline.md section 2):
+Rules (docs/upstream.md#paths §2):
 - torch is installed first, alone, at the pinned version, so nothing later pulls a multi-GB CUDA build;
-- each path gets its own venv (the NPU library shadows ``openvino``; see shared/docs/npu.md section 3);
+- each path gets its own venv (the NPU library shadows ``openvino``; see docs/upstream.md#npu §3);
 - a venv is "ready" only when its marker file ``aipc-venv.json`` holds the spec's fingerprint; the marker is
   written last (atomically), so an interrupted install is rebuilt from scratch on the next run;
 - a venv is created under its lock (:func:`aipc.locks.hold`): a second run waits, then finds it ready;
@@ -50,7 +50,7 @@ class VenvSpec:
     steps: tuple[tuple[str, ...], ...]
     torch: str | None = None  # e.g. "2.13.0"; installed first and alone
     constraints: Path | None = None
-    uninstall: tuple[str, ...] = ()  # removed after installing (e.g. torchvision, paths-offline.md section 2)
+    uninstall: tuple[str, ...] = ()  # removed after installing (e.g. torchvision, docs/upstream.md#paths §2)
     local_wheels: tuple[Path, ...] = ()  # aipc's own wheels; their sha256 enters the fingerprint
     python: str = field(default_factory=lambda: base_python())
 

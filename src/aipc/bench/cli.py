@@ -9,7 +9,7 @@ from typing import Any
 
 from ..argtypes import check_outputs, comma_list, existing_dir, output_dir, seconds
 from ..errors import AipcError, ExitCode, OutputError, UsageError, writing
-from .plan import (
+from .targets import (
     DEVICES,
     MIN_REPETITIONS,
     MIN_WARMUP,

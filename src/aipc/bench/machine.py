@@ -61,7 +61,7 @@ def _memory_gib() -> float | None:
 
 
 def _power() -> str | None:
-    """AC or battery: a battery power plan slows NPUs and iGPUs (anchors.md section 3)."""
+    """AC or battery: a battery power plan slows NPUs and iGPUs (docs/upstream.md#anchors §3)."""
     if sys.platform.startswith("linux"):
         supplies = Path("/sys/class/power_supply")
         try:

@@ -18,20 +18,20 @@ from typing import Any
 from .. import __version__
 from ..errors import AipcError
 from ..fsutil import atomic_write_json, atomic_write_text, claim_output_dir, use_output_dir
+from ..runtimes.devices import choose_openvino_device
+from ..runtimes.export import ensure_export, is_export
+from ..runtimes.model import load_golden
+from ..runtimes.paths import PathSkipped, venv_spec
+from ..runtimes.tinymodel import ensure_tiny_model
+from ..runtimes.worker import run_worker
 from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
-from ..verify.devices import choose_openvino_device
-from ..verify.export import ensure_export, is_export
-from ..verify.model import load_golden
-from ..verify.paths import PathSkipped, venv_spec
-from ..verify.smoke import run_worker
-from ..verify.tinymodel import ensure_tiny_model
 from . import charts as charts_mod
 from .machine import machine_info
 from .metrics import cell_result, overhead
-from .plan import API_OPTIMUM, Settings, Target, request
 from .report import agreement_lines, markdown, overhead_lines, runs_csv, summary_csv, table_rows, text_table
 from .schema import SCHEMA_NAME, SCHEMA_VERSION, validate
 from .stats import summarize
+from .targets import API_OPTIMUM, Settings, Target, request
 
 WORKERS_DIR = Path(__file__).resolve().parents[1] / "workers"
 SPAWN_PROBES = 3

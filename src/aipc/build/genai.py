@@ -1,6 +1,6 @@
 """Step 4, build-genai: onnxruntime-genai's ``build.py`` command against the staged ORT_HOME, and its wheel.
 
-Command (upstream-build.md section 1.1): ``python build.py --config Release --build_dir <workdir>/genai-build
+Command (docs/upstream.md#build §1.1): ``python build.py --config Release --build_dir <workdir>/genai-build
 --ort_home <ORT_HOME> --skip_tests --skip_examples``, ``--use_dml`` on Windows, ``--no_telemetry`` when the
 pinned genai has it (v0.15.0+), the generator, and ``ONNXRUNTIME_VERSION`` = the ORT version genai is built
 against, which genai's ``setup.py`` turns into the wheel's ``Requires-Dist: onnxruntime[-directml]>=<version>``.

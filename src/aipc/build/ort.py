@@ -1,6 +1,6 @@
 """Step 2, build-ort: ONNX Runtime's ``build.bat``/``build.sh`` command, and where its outputs land.
 
-Command (upstream-build.md section 6): ``--config Release --build_shared_lib --parallel --skip_tests
+Command (docs/upstream.md#build §6): ``--config Release --build_shared_lib --parallel --skip_tests
 --build_wheel``, ``--use_dml`` on Windows, ``--cmake_extra_defines onnxruntime_BUILD_UNIT_TESTS=OFF`` (``--skip_tests``
 alone still compiles the test targets), the CMake generator (Visual Studio 2022 by default on Windows, Ninja on
 request), ``--use_cache`` when ccache is used, ``--skip_submodule_sync`` offline.

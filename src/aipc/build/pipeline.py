@@ -26,10 +26,11 @@ from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_json, claim_output_dir, sha256_file
 from ..locks import build_workdir
 from ..pins import Pins, check_compat, load_pins
+from ..platforms import vswhere
 from ..platforms.windows import GENAI_NUGET_ON_PATH, SPECTRE_COMPONENT
 from ..runner import Command, Echo, Runner, Step, StepResult, stderr_echo
 from ..wheelhouse import WheelInfo
-from . import buildvenv, collect, deps, fetch, genai, ort, release, stage, vswhere
+from . import buildvenv, deps, fetch, genai, ort, release, stage, wheelset
 from .settings import WINDOWS_WORKDIR_WARN, BuildSettings
 
 STEP_NAMES = ("fetch", "build-venv", "build-ort", "ort-release", "stage", "build-genai", "wheels")
@@ -483,7 +484,7 @@ class Pipeline:
             src["onnxruntime_release"] = record
             ort_wheel = release.ort_wheel_for(s, self.pins, record, self.echo)
             genai_wheel = genai.find_genai_wheel(s, self.genai_version())
-            entries = collect.collect_wheels(wheels_dir, ort_wheel, genai_wheel, pins=self.pins, sources=src,
+            entries = wheelset.collect_wheels(wheels_dir, ort_wheel, genai_wheel, pins=self.pins, sources=src,
                                              platform=s.platform, config=s.config, build=self.build_record())
             for e in entries:
                 self.echo(f"[aipc]   {wheels_dir / e['file']}  sha256 {e['sha256'][:16]}...")
@@ -512,7 +513,7 @@ class Pipeline:
             src = json.loads(sources.read_text(encoding="utf-8"))
             ort_wheel = ort.discover_ort(s, self.source_versions()[0]).wheel
             genai_wheel = genai.find_genai_wheel(s, self.genai_version())
-            entries = collect.collect_wheels(wheels_dir, ort_wheel, genai_wheel, pins=self.pins, sources=src,
+            entries = wheelset.collect_wheels(wheels_dir, ort_wheel, genai_wheel, pins=self.pins, sources=src,
                                              platform=s.platform, config=s.config, build=self.build_record())
             for e in entries:
                 self.echo(f"[aipc]   {wheels_dir / e['file']}  sha256 {e['sha256'][:16]}...")

@@ -43,7 +43,7 @@ from ..pins import Pins
 from ..platforms import Platform
 from ..wheelhouse import WheelInfo
 from .buildvenv import pip_index_args
-from .ortlib import version_from_lib_name
+from .ortcheck import version_from_lib_name
 from .settings import RELEASE_KEYWORDS, BuildSettings
 
 RELEASE_DIR = "ort_release"

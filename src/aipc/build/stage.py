@@ -1,6 +1,6 @@
 """Stage a complete ORT_HOME from an ONNX Runtime source tree and build directory.
 
-ORT_HOME is what onnxruntime-genai's CMake expects (shared/docs/upstream-build.md section 1.4):
+ORT_HOME is what onnxruntime-genai's CMake expects (docs/upstream.md#build §1.4):
 
 - ``include/`` (flat): every ``include/onnxruntime/core/session/*.h`` and ``*.inc`` plus the platform's extra
   headers (``cpu_provider_factory.h``, ``provider_options.h``, on Windows ``dml_provider_factory.h``);
@@ -30,7 +30,7 @@ from ..argtypes import output_dir as output_dir_arg
 from ..errors import AipcError, ExitCode, UsageError
 from ..fsutil import atomic_write_json, claim_output_dir, output_dir, sha256_file
 from ..platforms import PLATFORM_NAMES, Platform, get_platform
-from . import ortlib, release
+from . import ortcheck, release
 from .settings import RELEASE_KEYWORDS
 
 MANIFEST = "manifest.json"
@@ -199,7 +199,7 @@ def collect_libs(platform: Platform, artifact_dir: Path, ort_build: Path, versio
 
     # the file the main library finally resolves to must be this version (libonnxruntime.so.1.24.4)
     for f in staged.values():
-        libver = ortlib.version_from_lib_name(platform.ort_main_lib, Path(f.dest).name)
+        libver = ortcheck.version_from_lib_name(platform.ort_main_lib, Path(f.dest).name)
         if libver is not None and libver != version:
             raise AipcError(
                 f"{f.source} is stale: it is ORT {libver}, but the source tree's VERSION_NUMBER is {version}",
@@ -210,7 +210,7 @@ def collect_libs(platform: Platform, artifact_dir: Path, ort_build: Path, versio
         for path in sorted(artifact_dir.glob(pattern)):
             if f"lib/{path.name}" in staged or path.is_dir():
                 continue
-            libver = ortlib.version_from_lib_name(platform.ort_main_lib, path.name)
+            libver = ortcheck.version_from_lib_name(platform.ort_main_lib, path.name)
             if libver is not None and libver != version:
                 notes.append(f"{path.name}: left out, a leftover of ORT {libver} (staging {version})")
                 continue
@@ -255,11 +255,11 @@ def _validate(platform: Platform, root: Path, version: str, api_version: int, pl
         if not path.exists():  # follows symlinks: a link to a missing file counts as missing
             raise AipcError(f"missing {rel} in the staged ORT_HOME (from {plan.artifact_dir})",
                             hint="rebuild ORT; its outputs are incomplete")
-    header_api = ortlib.parse_api_version(root / "include" / _C_API)
+    header_api = ortcheck.parse_api_version(root / "include" / _C_API)
     if header_api != api_version:
         also = ""
         if check_load:  # say which side the library is on, when it can be loaded here
-            lib = ortlib.check_library(platform, root / "lib" / platform.ort_main_lib, header_api, version,
+            lib = ortcheck.check_library(platform, root / "lib" / platform.ort_main_lib, header_api, version,
                                        display=f"lib/{platform.ort_main_lib}")
             if lib.status == "fail":
                 also = f" (and {lib.reason})"
@@ -271,7 +271,7 @@ def _validate(platform: Platform, root: Path, version: str, api_version: int, pl
             hint="stage headers and VERSION_NUMBER from one ORT checkout at the pinned tag (aipc fetch)",
         )
     if platform.binary_format == "pe":
-        file_version = ortlib.pe_file_version(root / "lib" / platform.ort_main_lib)
+        file_version = ortcheck.pe_file_version(root / "lib" / platform.ort_main_lib)
         if file_version is not None and file_version.split(".")[:2] != version.split(".")[:2]:
             raise AipcError(
                 f"lib/{platform.ort_main_lib} is stale: its file version is {file_version}, but VERSION_NUMBER "
@@ -319,8 +319,8 @@ def _stage(
     if not ort_source.is_dir():
         raise AipcError(f"ORT source directory {ort_source} does not exist",
                         hint="fetch ORT first (aipc fetch) and pass its checkout with --ort-source")
-    version = ortlib.read_version_number(ort_source)
-    api_version = ortlib.api_version_for(version)
+    version = ortcheck.read_version_number(ort_source)
+    api_version = ortcheck.api_version_for(version)
     headers = collect_headers(platform, ort_source)
     artifact_dir = find_artifact_dir(platform, ort_build, config)
     libs, notes = collect_libs(platform, artifact_dir, ort_build, version)
@@ -331,10 +331,10 @@ def _stage(
         _validate(platform, tmp, version, api_version, plan, check_load)
         main = tmp / "lib" / platform.ort_main_lib
         if check_load:
-            check = ortlib.check_library(platform, main, api_version, version,
+            check = ortcheck.check_library(platform, main, api_version, version,
                                          display=f"lib/{platform.ort_main_lib} (from {artifact_dir})")
         else:
-            check = ortlib.LoadCheck("skip", "disabled with --no-load-check", f"lib/{platform.ort_main_lib}",
+            check = ortcheck.LoadCheck("skip", "disabled with --no-load-check", f"lib/{platform.ort_main_lib}",
                                      api_version)
         if check.status == "fail":
             raise AipcError(check.reason, hint="rebuild ORT from the same checkout as --ort-source and stage again")
@@ -469,14 +469,14 @@ def _stage_release(
                 rel.extract(member, tmp / "include" / base)
                 entries.append(_release_entry(tmp, f"include/{base}", f"{path}!{member}" if rel.is_zip
                                               else str(path / member), "release"))
-        header_api = ortlib.parse_api_version(tmp / "include" / _C_API)
+        header_api = ortcheck.parse_api_version(tmp / "include" / _C_API)
         main_rel = f"lib/{platform.ort_main_lib}"
         if check_load:
-            check = ortlib.check_library(platform, tmp / "lib" / platform.ort_main_lib, header_api, version,
+            check = ortcheck.check_library(platform, tmp / "lib" / platform.ort_main_lib, header_api, version,
                                          display=f"{main_rel} (from {path.name})",
                                          expected_from=f"the release {path.name}")
         else:
-            check = ortlib.LoadCheck("skip", "disabled with --no-load-check", main_rel, header_api)
+            check = ortcheck.LoadCheck("skip", "disabled with --no-load-check", main_rel, header_api)
         newer = (f"the headers are newer than the release: include/{_C_API} (from {headers_from}) defines "
                  f"ORT_API_VERSION {header_api}, but")
         newer_hint = (f"stage headers of ORT {version} or older (--ort-source at tag v{version}), or use a release at "
@@ -490,7 +490,7 @@ def _stage_release(
             raise AipcError(f"{newer} ORT {version} provides API versions up to {release_api} (GetApi({header_api}) "
                             "would return NULL)", hint=newer_hint)
         if platform.binary_format == "pe":
-            file_version = ortlib.pe_file_version(tmp / "lib" / platform.ort_main_lib)
+            file_version = ortcheck.pe_file_version(tmp / "lib" / platform.ort_main_lib)
             if file_version is not None and file_version.split(".")[:2] != version.split(".")[:2]:
                 raise AipcError(f"{main_rel} of {path.name} has file version {file_version}, but the release is "
                                 f"{version}", hint="pass an unmodified ORT release")
@@ -594,7 +594,7 @@ def _print_staged(args: argparse.Namespace, platform: Platform, manifest: dict[s
           f"{platform.name}, {n_headers} headers, {n_libs} library files from {origin}")
     for note in manifest["notes"]:
         print(f"  note: {note}")
-    print(ortlib.LoadCheck(**manifest["load_check"]).summary())
+    print(ortcheck.LoadCheck(**manifest["load_check"]).summary())
     if args.legacy_ort_dir is not None:
         print(f"also filled genai's ort/ folder {manifest['legacy_ort_dir']}")
     print(f"manifest: {out / MANIFEST}")

@@ -2,7 +2,7 @@
 
 Checks never look at the machine they run on, only at the facts, so ``aipc doctor --facts FILE`` gives the same
 verdicts anywhere. Build-only checks that matter only on Windows are ``skip`` (with the reason) for Linux facts.
-Sources: shared/docs/upstream-build.md sections 6-7, shared/docs/npu.md sections 4-6, anchors.md sections 1.4, 5.2.
+Sources: docs/upstream.md#build §6-7, docs/upstream.md#npu §4-6, docs/upstream.md#anchors §1.4, 5.2.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from ..build.ortlib import api_version_for
+from ..build.ortcheck import api_version_for
 from ..errors import ExitCode, PinsError
 from ..pins import Pins, compat_row_for
 from ..platforms import ORT_DISTS, PLATFORM_NAMES, get_platform
@@ -939,7 +939,7 @@ def check_openvino(facts: Facts, pins: Pins, r: _R) -> CheckResult:
 # --- runtime hazards ------------------------------------------------------------------------------------------------
 
 def ort_api_version(ver: Any) -> int | None:
-    """ORT's C API version (:func:`aipc.build.ortlib.api_version_for`) of a package or DLL version (1.17.1.0 ok)."""
+    """ORT's C API version (:func:`aipc.build.ortcheck.api_version_for`) of a package or DLL version (1.17.1.0 ok)."""
     v = version(ver)
     if v is None or len(v.release) < 2 or v.release[0] != 1:
         return None

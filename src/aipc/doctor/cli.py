@@ -63,8 +63,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from ..errors import PinsError, UsageError
     from ..pins import load_pins
     from .checks import exit_code, run_checks
-    from .collect import collect_facts
     from .facts import load_facts, save_facts, write_json
+    from .probes import collect_facts
     from .report import format_goals, format_table, json_report, summary_line
 
     t0 = time.monotonic()

@@ -1,6 +1,6 @@
 """Linux collectors: distribution, kernel, WSL, the ``intel_vpu`` NPU driver, ``/dev/accel`` access, memory.
 
-Facts from github.com/intel/linux-npu-driver ``docs/overview.md`` as summarised in shared/docs/npu.md section 5:
+Facts from github.com/intel/linux-npu-driver ``docs/overview.md`` as summarised in docs/upstream.md#npu §5:
 the kernel module is ``intel_vpu``, the device node ``/dev/accel/accel0``, and a non-root user needs the
 ``render`` group (or ``video``) to open it.
 """
@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-# PCI device IDs of Intel NPUs (shared/docs/npu.md section 5; Lunar/Panther Lake from a third-party table).
+# PCI device IDs of Intel NPUs (docs/upstream.md#npu §5; Lunar/Panther Lake from a third-party table).
 NPU_PCI_IDS = {"7d1d": "Meteor Lake", "ad1d": "Arrow Lake", "643e": "Lunar Lake", "b03e": "Panther Lake"}
 NPU_UMD_LIBS = ("libze_intel_npu.so", "libze_intel_vpu.so", "libze_loader.so.1", "libnpu_driver_compiler.so")
 # system library directories, in the order the loader searches them on Debian/Ubuntu (plus Fedora's lib64)

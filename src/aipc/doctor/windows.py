@@ -2,8 +2,8 @@
 
 No extra dependencies: PowerShell (built into Windows) answers the CIM and registry questions in one process, so
 the doctor pays its start-up once. Parsing is separate from running so that tests can feed recorded output.
-Sources: shared/docs/npu.md section 5 (NPU name "Intel(R) AI Boost", DEVPKEY_Device_DriverVersion, PCI IDs),
-shared/docs/upstream-build.md sections 6-7 (MSVC >= 14.40, d3d12.h, System32 onnxruntime.dll, VC++ runtime).
+Sources: docs/upstream.md#npu §5 (NPU name "Intel(R) AI Boost", DEVPKEY_Device_DriverVersion, PCI IDs),
+docs/upstream.md#build §6-7 (MSVC >= 14.40, d3d12.h, System32 onnxruntime.dll, VC++ runtime).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..build.vswhere import DEFAULT_PROGRAM_FILES_X86, VC_COMPONENT
+from ..platforms.vswhere import DEFAULT_PROGRAM_FILES_X86, VC_COMPONENT
 from ..platforms.windows import VS_COMPONENTS
+from ..proc import Output, run
 from .linux import NPU_PCI_IDS
-from .proc import Output, run
 
 POWERSHELL_TIMEOUT = 30.0
 VSWHERE_TIMEOUT = 15.0

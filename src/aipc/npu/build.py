@@ -7,7 +7,7 @@ Steps (planned as data, executed by :class:`aipc.runner.Runner`, each skipped wh
 2. ``npu-unpack``: verified again, unpacked (members checked) into ``<build>/src``;
 3. ``npu-build-venv``: a venv with the pinned scikit-build-core, cmake, ninja and ``openvino==2024.4.0``
    (``--find-links DIR`` makes it offline); its OpenVINO version is checked (< 2025.1);
-4. ``npu-wheel``: ``pip wheel --no-build-isolation --no-deps native/npu`` with ``NPU_SDIST_DIR`` (and
+4. ``npu-wheel``: ``pip wheel --no-build-isolation --no-deps aipc/native/npu`` with ``NPU_SDIST_DIR`` (and
    ``OpenVINO_DIR`` with ``--openvino-dir``) as CMake defines; the CMake build directory persists, so a rebuild is
    incremental;
 5. ``npu-collect``: the wheel is checked (tag ``py3-none-*``, layout, no ``external/openvino``, on Linux no
@@ -15,7 +15,7 @@ Steps (planned as data, executed by :class:`aipc.runner.Runner`, each skipped wh
    sha256, OpenVINO version, flags).
 
 OpenVINO >= 2025.1 is refused before anything is built: its ``ov::element::Type_t`` enum shifted, and the
-library's Python side maps raw enum integers, so every op would fail with "Unsupported dtype" (npu.md section 2).
+library's Python side maps raw enum integers, so every op would fail with "Unsupported dtype" (docs/upstream.md#npu §2).
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ Echo = Callable[[str], None]
 
 
 def default_project_dir() -> Path:
-    """``native/npu`` of the aipc checkout this module runs from."""
-    return Path(__file__).resolve().parents[3] / "native" / "npu"
+    """``aipc/native/npu`` of the aipc checkout this module runs from."""
+    return Path(__file__).resolve().parents[1] / "native" / "npu"
 
 
 def default_build_dir() -> Path:
@@ -155,7 +155,7 @@ class NpuBuild:
         if not (self.project / "CMakeLists.txt").is_file():
             raise UsageError(
                 f"the scikit-build-core project {self.project} is missing",
-                hint="run from an aipc checkout (native/npu/) or pass --project DIR",
+                hint="run from an aipc checkout (aipc/native/npu/) or pass --project DIR",
             )
 
     def python_version(self) -> tuple[int, int]:
@@ -362,7 +362,7 @@ class NpuBuild:
                     beyond = isa.check_library_isa(lib)
                 if beyond:
                     raise AipcError(f"{name} uses instructions beyond x86-64-v3: {beyond[0]}",
-                                    hint="check the -march flags in native/npu/CMakeLists.txt")
+                                    hint="check the -march flags in aipc/native/npu/CMakeLists.txt")
         entry = add_wheels(self.wheels, [wheel], self.provenance())[0]
         say(f"[aipc] npu wheel: {self.wheels / entry['file']} ({entry['size'] / 1e6:.1f} MB, sha256 {entry['sha256']})")
 

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "build-npu",
         help="rebuild intel-npu-acceleration-library 1.4.0 offline into a portable py3-none wheel in wheels/",
         description="Build the NPU library's native backend from its sha256-pinned PyPI sdist with aipc's own "
-                    "CMakeLists (native/npu, scikit-build-core) against the openvino==2024.4.0 wheel, and add the "
+                    "CMakeLists (aipc/native/npu, scikit-build-core) against the openvino==2024.4.0 wheel, and add the "
                     "wheel to wheels/. Steps whose inputs are unchanged are skipped.",
     )
     p.add_argument("--platform", choices=PLATFORM_NAMES, default=None, help="target platform (default: this host)")
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--build-dir", type=output_dir, default=None,
                    help="build directory: sdist, sources, build venv, CMake cache (default: <aipc cache>/npu-build)")
     p.add_argument("--project", type=existing_dir, default=None,
-                   help="the scikit-build-core project (default: native/npu)")
+                   help="the scikit-build-core project (default: aipc/native/npu)")
     p.add_argument("--force", action="store_true", help="rebuild the wheel even when its inputs are unchanged")
     p.set_defaults(func=_cmd_build_npu)
 

@@ -1,7 +1,7 @@
 """Check that a built library uses no instructions beyond x86-64-v3 (no AVX-512, AMX, AVX-VNNI...).
 
 The sdist's own CMakeLists compiles with ``-march=native`` (host-specific); aipc builds with ``-march=x86-64-v3``
-(AVX2 + F16C + FMA, what every Core Ultra has; shared/docs/npu.md section 2) and proves it on the disassembly.
+(AVX2 + F16C + FMA, what every Core Ultra has; docs/upstream.md#npu §2) and proves it on the disassembly.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The library's PyPI sdist: obtain it (pip download, or a local file / directory), verify its pinned sha256, unpack.
 
 The sdist (``intel_npu_acceleration_library-1.4.0.tar.gz``, 70 KB) is the only upstream input of the build;
-shared/docs/npu.md section 2 (the PyPI sdist equals tag v1.4.0 apart from CRLF line endings).
+docs/upstream.md#npu §2 (the PyPI sdist equals tag v1.4.0 apart from CRLF line endings).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 - the Python package from the sdist, the native library and the OpenVINO runtime in the directory
   ``backend/bindings.py`` loads from (``<pkg>/lib`` on Linux, ``<pkg>/lib/Release`` on Windows), under the names it
   loads (``libopenvino.so`` / ``openvino.dll``);
-- no second copy of OpenVINO's Python package (``<pkg>/external/openvino`` shadows ``openvino``, npu.md section 3);
+- no second copy of OpenVINO's Python package (``<pkg>/external/openvino`` shadows
+  ``openvino``, docs/upstream.md#npu §3);
 - the tag ``py3-none-<platform>``: the native library is plain C ABI, loaded with ctypes, so one wheel serves every
   CPython >= 3.10.
 """
@@ -72,7 +73,7 @@ def check_wheel(path: Path, platform: Platform) -> None:
     problems = inspect_wheel(path, platform)
     if problems:
         raise AipcError(f"wheel {path.name} is not as expected: {'; '.join(problems)}",
-                        hint="check native/npu/CMakeLists.txt install() rules and rebuild with --force")
+                        hint="check aipc/native/npu/CMakeLists.txt install() rules and rebuild with --force")
 
 
 def extract_member(path: Path, member: str, dest: Path) -> Path:

@@ -46,7 +46,7 @@ class Platform:
     multi_config_generators: tuple[str, ...]
     wheel_platform_tag_prefix: str
     # workdir of a plan for this platform made on another host (no local directory to start from): the short
-    # build path upstream-build.md section 7.3 asks for on Windows
+    # build path docs/upstream.md#build §7.3 asks for on Windows
     foreign_workdir: str
     # the Python command on this platform's PATH (what a plan made on another host runs genai's build.py with)
     python_command: str
@@ -76,7 +76,7 @@ class Platform:
     nuget_rid: str = ""
     # why `--ort-release pypi` cannot serve this platform (empty: it can), said in the one-line refusal
     ort_pypi_refusal: str = ""
-    # --- venvs and the NPU-library wheel (aipc.npu, shared/docs/npu.md section 2) ---------------------------------
+    # --- venvs and the NPU-library wheel (aipc.npu, docs/upstream.md#npu §2) ---------------------------------
     # directory of a venv's executables, and its Python
     venv_bin_dir: str = "bin"
     # where intel_npu_acceleration_library/backend/bindings.py loads its libraries from (below the package)
@@ -84,7 +84,7 @@ class Platform:
     npu_native_lib: str = ""
     # the OpenVINO library name bindings.py loads or that the native library imports
     npu_openvino_lib: str = ""
-    # the architecture / warning flags aipc's native/npu/CMakeLists.txt uses with this platform's compiler: its
+    # the architecture / warning flags aipc's aipc/native/npu/CMakeLists.txt uses with this platform's compiler: its
     # NPU_ARCH_FLAGS (the wheel's provenance records them; tests/test_npu.py checks that both name the same flags)
     npu_compile_flags: tuple[str, ...] = ()
 

@@ -1,4 +1,4 @@
-"""Linux facts (shared/docs/upstream-build.md sections 1.4 and 6). DirectML is Windows-only, so Linux builds CPU."""
+"""Linux facts (docs/upstream.md#build §1.4 and 6). DirectML is Windows-only, so Linux builds CPU."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Windows facts (shared/docs/upstream-build.md sections 1.2, 1.4 and 6)."""
+"""Windows facts (docs/upstream.md#build §1.2, 1.4 and 6)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ PLATFORM = Platform(
     ort_build_requirements="tools/ci_build/github/windows/python/requirements.txt",
     binary_format="pe",
     # DirectML.dll is copied next to onnxruntime.dll POST_BUILD; else take it from the restored NuGet package
-    # (shared/docs/upstream-build.md section 6 and checklist in section 7)
+    # (docs/upstream.md#build §6 and checklist in section 7)
     ort_lib_fallbacks=(("DirectML.dll", "packages/Microsoft.AI.DirectML.*/bin/x64-win/DirectML.dll"),),
     # Microsoft.ML.OnnxRuntime.DirectML (NuGet) holds onnxruntime.dll/.lib under runtimes/win-x64/native/ (with the
     # other .dll/.lib of the release's lib/, ORT's tools/nuget/generate_nuspec_for_native_nuget.py) and the headers

@@ -13,8 +13,8 @@ from ..argtypes import check_outputs, comma_list, existing_dir, output_file, sec
 from ..argtypes import output_dir as output_dir_arg
 from ..errors import ExitCode, UsageError, writing
 from ..fsutil import claim_output_dir, output_dir
-from .devices import DEVICES
-from .paths import PATHS
+from ..runtimes.devices import DEVICES
+from ..runtimes.paths import PATHS
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    "files were changed (a file aipc did not make is never replaced)")
     p.set_defaults(func=_cmd_tiny)
 
-    from .export import KINDS
+    from ..runtimes.export import KINDS
 
     p = sub.add_parser("export", help="convert a Phi-3 folder for a path (genai builder, optimum-cli OpenVINO / NPU)")
     p.add_argument("kind", choices=KINDS)
@@ -68,8 +68,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _cmd_tiny(args: argparse.Namespace) -> int:
+    from ..runtimes.tinymodel import KIND, ensure_tiny_model
     from ..venvs import cache_dir
-    from .tinymodel import KIND, ensure_tiny_model
 
     if args.out is not None:  # checked before the model is made
         claim_output_dir(args.out, KIND, force=args.force, inputs=[cache_dir()])
@@ -84,7 +84,7 @@ def _cmd_tiny(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import ensure_export
+    from ..runtimes.export import ensure_export
 
     precision = args.precision or "int4"
     if not args.model.is_dir():

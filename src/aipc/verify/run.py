@@ -2,7 +2,7 @@
 
 Nothing a path does can crash or hang aipc: venv, export and worker failures become the row's ``fail`` with the
 reason, a path that cannot run here becomes ``skip`` with the reason, and each worker runs in a subprocess with a
-timeout (:func:`aipc.verify.smoke.run_worker`).
+timeout (:func:`aipc.runtimes.worker.run_worker`).
 """
 
 from __future__ import annotations
@@ -18,23 +18,23 @@ from typing import Any
 from .. import __version__
 from ..errors import AipcError, UsageError
 from ..platforms import host_platform_name
+from ..runtimes.devices import Choice, check_device, choose_genai_device, choose_openvino_device, detect_dx12_gpus
+from ..runtimes.export import ensure_export, export_notes, is_export
+from ..runtimes.model import load_golden, model_problems
+from ..runtimes.paths import PATHS, PathSkipped, check_path, has_dml_genai, npu_module_spec, venv_spec, worker_path
+from ..runtimes.tinymodel import MAX_NEW_TOKENS, ensure_tiny_model
+from ..runtimes.worker import run_worker
 from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
-from .devices import Choice, check_device, choose_genai_device, choose_openvino_device, detect_dx12_gpus
-from .export import ensure_export, export_notes, is_export
-from .model import load_golden, model_problems
-from .paths import PATHS, PathSkipped, check_path, has_dml_genai, npu_module_spec, venv_spec, worker_path
 from .progress import Progress
 from .report import Row
-from .smoke import run_worker
-from .tinymodel import MAX_NEW_TOKENS, ensure_tiny_model
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 # the cookbook's prompt, used for a user's model (aipc's tiny model carries its own in golden.json)
 DEFAULT_MESSAGES = [{"role": "system", "content": "You are a helpful AI assistant."},
                     {"role": "user", "content": "Can you introduce yourself?"}]
 NPU_API = "intel-npu-acceleration-library"
-NPU_PRECISIONS = ("int4", "int8", "fp16")  # CompilerConfig dtypes (shared/docs/npu.md section 3)
+NPU_PRECISIONS = ("int4", "int8", "fp16")  # CompilerConfig dtypes (docs/upstream.md#npu §3)
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ class Verifier:
         spec, _ = npu_module_spec(self.wheels)
         if spec is not None:  # a wheel can be had already (ours in wheels/, or a PyPI binary wheel)
             return ""
-        from ..npu.path import ensure_npu_wheel
+        from ..runtimes.npu import ensure_npu_wheel
 
         lines: list[str] = []
         wheel = ensure_npu_wheel(self.wheels, echo=lines.append)
@@ -279,7 +279,7 @@ class Verifier:
                 return Choice(None, f"openvino-npu runs on the NPU only ({device} requested)")
             return choose_openvino_device("npu", available, "genai")
         if case.precision != "int4" and device == "auto":
-            # the NPU runs int4 symmetric exports only (npu.md section 4): other precisions take GPU / CPU
+            # the NPU runs int4 symmetric exports only (docs/upstream.md#npu §4): other precisions take GPU / CPU
             available = [d for d in available if not d.upper().startswith("NPU")]
         return choose_openvino_device(device, available, case.api_key)
 

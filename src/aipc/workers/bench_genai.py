@@ -1,6 +1,6 @@
 """Bench worker of the onnxruntime-genai path (runs in the genai venv; stdlib + onnxruntime_genai only).
 
-python bench_genai.py --request REQ.json --result RES.json   (protocol: aipc.verify.smoke; bench keys in "bench")
+python bench_genai.py --request REQ.json --result RES.json   (protocol: aipc.runtimes.worker; bench keys in "bench")
 
 Per run: request start -> tokenizer.encode -> Generator -> append_tokens (prefill) -> generate_next_token loop;
 each token's timestamp is taken right after its generate_next_token() call; the ids are read after the loop.

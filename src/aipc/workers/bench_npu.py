@@ -1,11 +1,11 @@
 """Bench worker of the NPU library path (runs in the npu venv; stdlib + intel-npu-acceleration-library, torch and
 transformers of that venv only).
 
-python bench_npu.py --request REQ.json --result RES.json   (protocol: aipc.verify.smoke; bench keys in "bench")
+python bench_npu.py --request REQ.json --result RES.json   (protocol: aipc.runtimes.worker; bench keys in "bench")
 
 The HF checkpoint is loaded with transformers and compiled by ``intel_npu_acceleration_library.compile`` at the
 requested dtype (int4 as in the cookbook; int8, fp16). Without an NPU the library silently runs on the CPU
-(npu.md section 3): that is a skip unless the request sets ``allow_fallback``, and then the device is reported as
+(docs/upstream.md#npu §3): that is a skip unless the request sets ``allow_fallback``, and then the device is reported as
 ``cpu-fallback``, never as NPU. Per-token timestamps come from a transformers streamer's ``put`` calls.
 """
 
@@ -15,7 +15,7 @@ import os
 import sys
 import warnings
 
-# before torch is imported (by the library): its model cache is a pickled module (npu.md section 3)
+# before torch is imported (by the library): its model cache is a pickled module (docs/upstream.md#npu §3)
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -87,7 +87,7 @@ def run(req: dict) -> dict:
             from intel_npu_acceleration_library.backend import get_driver_version
 
             details["driver_version"] = str(get_driver_version())
-        except Exception:  # npu.md section 5: every NPU query may raise
+        except Exception:  # docs/upstream.md#npu §5: every NPU query may raise
             details["driver_version"] = None
         details["device_name"] = "Intel NPU"
     else:

@@ -1,6 +1,6 @@
 """Bench worker of the OpenVINO path (runs in the openvino venv; stdlib + that venv's packages only).
 
-python bench_openvino.py --request REQ.json --result RES.json   (protocol: aipc.verify.smoke; bench keys in "bench")
+python bench_openvino.py --request REQ.json --result RES.json   (protocol: aipc.runtimes.worker; bench keys in "bench")
 
 Request key ``api``: ``OVModelForCausalLM`` (optimum-intel, the cookbook's ov_config) or
 ``openvino_genai.LLMPipeline``. Device: cpu | gpu | npu; a device OpenVINO does not list is a skip.
@@ -64,7 +64,7 @@ def _device_facts(device: str) -> dict:
             return None
         try:
             return core.get_property(device, name)
-        except Exception:  # npu.md section 5: wrap every device query
+        except Exception:  # docs/upstream.md#npu §5: wrap every device query
             return None
 
     name = get("FULL_DEVICE_NAME")
@@ -157,7 +157,7 @@ def _setup_genai(req: dict, device: str, clock: Clock):
 
     def config(n: int):
         cfg = ov_genai.GenerationConfig(max_new_tokens=n, min_new_tokens=n, ignore_eos=True, do_sample=False)
-        cfg.apply_chat_template = False  # the prompt is raw text (paths-offline.md section 2)
+        cfg.apply_chat_template = False  # the prompt is raw text (docs/upstream.md#paths §2)
         return cfg
 
     def template(messages):

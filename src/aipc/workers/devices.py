@@ -3,7 +3,7 @@
 One copy each of: which OpenVINO device a requested kind means (``resolve_device``, auto = NPU > GPU > CPU), the
 devices OpenVINO lists (``available_devices``, ``list_devices``), the cookbook's optimum ``ov_config``, the
 LLMPipeline properties (f32 compute for exact fp32 runs, static NPU sizing) and whether the venv holds the
-DirectML build of onnxruntime-genai. Recipes and traps: shared/docs/paths-offline.md section 2, npu.md sections 4-5.
+DirectML build of onnxruntime-genai. Recipes and traps: docs/upstream.md#paths §2, docs/upstream.md#npu §4-5.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def list_devices() -> list[dict]:
     out = []
     for dev in core.available_devices:
         name = ""
-        with contextlib.suppress(Exception):  # every device query may fail (npu.md section 5)
+        with contextlib.suppress(Exception):  # every device query may fail (docs/upstream.md#npu §5)
             name = str(core.get_property(dev, "FULL_DEVICE_NAME"))
         out.append({"device": dev, "name": name})
     return out

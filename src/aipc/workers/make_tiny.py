@@ -2,7 +2,7 @@
 
 Usage: python make_tiny.py --out DIR [--hidden 128] [--layers 2] [--max-new-tokens 16]
 
-Recipe: shared/docs/paths-offline.md section 1 (measured facts):
+Recipe: docs/upstream.md#paths §1 (measured facts):
 - Phi3ForCausalLM, hidden H, intermediate 2H, L layers, 4 heads / 4 KV heads, 4096 positions, untied lm_head,
   vocab = len(tokenizer), torch.manual_seed(0);
 - a byte-fallback BPE with Phi-3-mini's tokenizer.json pipeline (Prepend/Replace normalizer, no pre-tokenizer,

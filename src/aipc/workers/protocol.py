@@ -5,7 +5,7 @@
 ``serve(api, run)`` reads the request, calls ``run(request) -> dict`` and writes RES.json atomically, always:
 ``run``'s keys are laid over the base result (status fail, empty tokens), the total seconds are set, and any
 exception ``run`` raises becomes a ``fail`` whose reason is the exception's first line (the traceback goes to
-stderr and to ``details.traceback``). The caller (``aipc.verify.smoke.run_worker``) turns a crash, a timeout or a
+stderr and to ``details.traceback``). The caller (``aipc.runtimes.worker.run_worker``) turns a crash, a timeout or a
 missing RES.json into a ``fail`` of its own.
 """
 

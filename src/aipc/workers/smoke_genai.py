@@ -4,7 +4,7 @@ python smoke_genai.py --request REQ.json --result RES.json
 
 Request keys (worker protocol): model (a genai export folder), device (cpu|dml), precision, max_new_tokens,
 messages, golden (ids or null); optional prompt_ids (the reference tokenizer's ids of the templated prompt).
-Greedy generation of exactly max_new_tokens with the Phi-3 chat template (shared/docs/paths-offline.md section 3).
+Greedy generation of exactly max_new_tokens with the Phi-3 chat template (docs/upstream.md#paths §3).
 Checks: at fp32 the ids equal ``golden`` exactly; otherwise the count and that every id is inside the vocabulary.
 Ids, not decoded text, are compared (og's decoder truncates invalid byte-fallback sequences, section 3).
 """
@@ -40,7 +40,7 @@ def run(req: dict) -> dict:
         return res
     t = time.monotonic()
     cfg = og.Config(req["model"])
-    cfg.clear_providers()  # CPU: also runs a DML-targeted export on the CPU wheel (paths-offline.md section 3)
+    cfg.clear_providers()  # CPU: also runs a DML-targeted export on the CPU wheel (docs/upstream.md#paths §3)
     if device == "dml":
         cfg.append_provider("dml")
     model = og.Model(cfg)

@@ -8,7 +8,7 @@ messages, golden (ids or null; reported as ``details.golden_prefix_match`` only)
 - ``action``: ``probe`` imports the library and reports ``npu_available()`` only, nothing is compiled;
 - ``prompt_ids``: token ids of the prompt, used instead of the folder's tokenizer and chat template.
 
-What it does (shared/docs/npu.md sections 3 and 6): import intel_npu_acceleration_library, ask ``npu_available()``,
+What it does (docs/upstream.md#npu §3 and 6): import intel_npu_acceleration_library, ask ``npu_available()``,
 compile the model with ``NPUModelForCausalLM.from_pretrained(dir, config=CompilerConfig(dtype=...))`` and generate
 ``max_new_tokens`` tokens greedily. The device is reported as ``NPU`` only when ``npu_available()`` is True; without
 an NPU the library silently runs on the OpenVINO CPU device, reported as ``cpu-fallback``. Known traps handled: the
@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from protocol import compare, failure, serve
 
-# before torch is imported (by the library): its model cache is a pickled module (npu.md section 3)
+# before torch is imported (by the library): its model cache is a pickled module (docs/upstream.md#npu §3)
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
 API = "intel-npu-acceleration-library"
@@ -62,7 +62,7 @@ def library_facts(npu_lib, backend) -> dict:
     available = bool(backend.npu_available())
     facts["npu_available"] = available
     if available:
-        try:  # every NPU query may fail (npu.md section 5)
+        try:  # every NPU query may fail (docs/upstream.md#npu §5)
             facts["npu_driver_version"] = int(backend.get_driver_version())
         except Exception as exc:
             facts["npu_driver_version_error"] = str(exc)
@@ -125,7 +125,7 @@ def run(req: dict, res: dict) -> None:
                                  min_new_tokens=want, do_sample=False, pad_token_id=pad)
         details["generate_seconds"] = round(time.monotonic() - t, 4)
     finally:
-        backend.clear_cache()  # kernels of this model must not be reused by the next one (npu.md section 3)
+        backend.clear_cache()  # kernels of this model must not be reused by the next one (docs/upstream.md#npu §3)
     tokens = [int(i) for i in out[0, len(ids):].tolist()]
     res["tokens"], res["n_tokens"] = tokens, len(tokens)
     golden = req.get("golden")
@@ -148,7 +148,7 @@ def run(req: dict, res: dict) -> None:
 
 
 def run_in_tempdir(req: dict) -> dict:
-    """Run with a private working directory: the library writes ./cache and ./nc_workspace (npu.md section 3)."""
+    """Run with a private working directory: the library writes ./cache and ./nc_workspace (docs/upstream.md#npu §3)."""
     res: dict = {"api": API, "details": {}}  # run() sets the precision it uses
     if req.get("model"):
         req["model"] = os.path.abspath(req["model"])

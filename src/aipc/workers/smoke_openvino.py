@@ -8,7 +8,7 @@ GPU, GPU.0 or NPU, or "auto"), precision, max_new_tokens, messages, golden (ids 
 - ``action``: ``probe`` only lists the devices OpenVINO sees (details.devices), nothing is loaded;
 - ``prompt_ids``: the reference tokenizer's ids of the templated prompt (checked when given);
 - ``npu_config``: LLMPipeline properties for device NPU (MAX_PROMPT_LEN, MIN_RESPONSE_LEN, ...).
-Recipes and traps: shared/docs/paths-offline.md section 2, shared/docs/npu.md section 4. Ids, not text, are compared.
+Recipes and traps: docs/upstream.md#paths §2, docs/upstream.md#npu §4. Ids, not text, are compared.
 """
 
 from __future__ import annotations

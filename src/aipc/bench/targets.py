@@ -37,7 +37,7 @@ class Target:
     api: str
     device: str  # requested: cpu | gpu | npu | dml
     worker: str  # script in src/aipc/workers/
-    export: str | None  # aipc.verify.export kind, None: the worker loads the HF checkpoint itself
+    export: str | None  # aipc.runtimes.export kind, None: the worker loads the HF checkpoint itself
     precision: str
 
     @property
@@ -133,7 +133,7 @@ def parse_list(text: str | None, allowed: Sequence[str], what: str) -> tuple[str
 
 def precision_for(path: str, device: str, settings: Settings) -> str:
     if device == "npu":
-        return "int4"  # the NPU recipes (npu.md section 4; the library compiled to int4 as in the cookbook)
+        return "int4"  # the NPU recipes (docs/upstream.md#npu §4; the library compiled to int4 as in the cookbook)
     if settings.precision:
         return settings.precision
     return "fp32" if settings.tiny else "int4"
@@ -160,7 +160,7 @@ def request(target: Target, model: str, settings: Settings, golden: dict[str, An
         "precision": target.precision,
         "max_new_tokens": len(ids) if ids else 16,
         "messages": messages or [{"role": "user", "content": "Hello! How can I help you today?"}],
-        # exact-id check only where it is meaningful: fp32 (paths-offline.md section 3: quantized runs diverge)
+        # exact-id check only where it is meaningful: fp32 (docs/upstream.md#paths §3: quantized runs diverge)
         "golden": ids if ids and target.precision == "fp32" else None,
         "golden_prompt_ids": golden.get("prompt_ids") if golden else None,
         "api": target.api,

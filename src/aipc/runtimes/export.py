@@ -1,14 +1,14 @@
 """Conversion recipes of each path, as commands (data), run once and cached by fingerprint.
 
-- ``genai``: the onnxruntime-genai model builder, ``-p int4|int8|fp16|fp32 -e cpu|dml`` (shared/docs/paths-offline.md
+- ``genai``: the onnxruntime-genai model builder, ``-p int4|int8|fp16|fp32 -e cpu|dml`` (docs/upstream.md#paths
   section 3; ``-e dml`` is only graph building and works on any OS).
 - ``openvino``: ``optimum-cli export openvino`` with the cookbook's int4 recipe (``--sym --group-size 128
-  --ratio 0.6``) or fp16 / fp32 / int8 (shared/docs/cookbook.md, paths-offline.md section 2).
+  --ratio 0.6``) or fp16 / fp32 / int8 (docs/upstream.md#cookbook, docs/upstream.md#paths §2).
 - ``openvino-npu``: the NPU recipe, int4 ``--sym --ratio 1.0`` with ``--group-size 128`` or channel-wise ``-1``
-  (shared/docs/npu.md section 4).
+  (docs/upstream.md#npu §4).
 
 Group-size fallback: NNCF refuses a group size that does not divide a layer's input channels
-(``InvalidGroupSizeError``, paths-offline.md section 2). :func:`pick_group_size` picks the largest power-of-two
+(``InvalidGroupSizeError``, docs/upstream.md#paths §2). :func:`pick_group_size` picks the largest power-of-two
 divisor not above the requested size for the general recipe, and channel-wise (-1) for the NPU recipe, whose only
 legal values are 128 and -1.
 
@@ -36,7 +36,7 @@ from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
 from .model import check_model, model_fingerprint, read_config
 from .paths import venv_spec
-from .smoke import WORKER_ENV
+from .worker import WORKER_ENV
 
 KINDS = ("genai", "openvino", "openvino-npu")
 PRECISIONS: dict[str, tuple[str, ...]] = {

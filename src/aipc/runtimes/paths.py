@@ -3,10 +3,10 @@
 Paths (README "Verifying the paths"):
 - ``genai``: onnxruntime-genai (model builder + runtime), DirectML when aipc's DML wheel and a DX12 GPU are there;
 - ``openvino``: optimum-intel export, ``OVModelForCausalLM`` and ``openvino_genai.LLMPipeline``;
-- ``npu``: intel-npu-acceleration-library in its own venv (spec and worker from :mod:`aipc.npu.path`);
+- ``npu``: intel-npu-acceleration-library in its own venv (spec and worker from :mod:`aipc.runtimes.npu`);
 - ``openvino-npu``: OpenVINO GenAI ``LLMPipeline`` on device ``NPU`` (the openvino venv).
 
-Venv recipes are the measured ones of shared/docs/paths-offline.md sections 2-3: torch first and alone, the
+Venv recipes are the measured ones of docs/upstream.md#paths §2-3: torch first and alone, the
 constraints files in ``src/aipc/constraints/`` (versions measured there), and for OpenVINO the "lean" install
 (``torchvision==0.28.0`` then uninstalled). Release versions come from ``pins.toml [releases]``.
 """
@@ -35,7 +35,7 @@ VENV_NAMES = {"genai": "path-genai", "openvino": "path-openvino"}
 
 # packages of each venv that have a version in pins.toml [releases] (installed as name==version)
 _GENAI_RELEASES = ("onnxruntime-genai", "onnxruntime")
-_GENAI_EXTRA = ("onnx", "onnx-ir", "transformers")  # the builder's undeclared dependencies (paths-offline.md 3)
+_GENAI_EXTRA = ("onnx", "onnx-ir", "transformers")  # the builder's undeclared dependencies (docs/upstream.md#paths 3)
 _OV_RELEASES = ("openvino", "openvino-genai", "openvino-tokenizers", "optimum-intel", "nncf")
 _OV_EXTRA = ("torchvision",)  # pinned to 0.28.0 by the constraints file, uninstalled afterwards (section 2)
 _DML_DISTS = ("onnxruntime-genai-directml", "onnxruntime-directml")
@@ -154,9 +154,9 @@ def venv_spec(path: str, wheels: Path, *, cache: Path | None = None) -> VenvSpec
 
 
 def npu_module_spec(wheels: Path) -> tuple[VenvSpec | None, str]:
-    """Ask the NPU area (``aipc.npu.path``) for the npu venv; a skip reason when it cannot be had."""
+    """Ask the NPU area (``aipc.runtimes.npu``) for the npu venv; a skip reason when it cannot be had."""
     try:
-        mod = importlib.import_module("aipc.npu.path")
+        mod = importlib.import_module("aipc.runtimes.npu")
     except ImportError:
         return None, "NPU path module not available"
     fn = getattr(mod, "npu_venv_spec", None)
@@ -168,7 +168,7 @@ def npu_module_spec(wheels: Path) -> tuple[VenvSpec | None, str]:
 
 def npu_worker() -> Path | None:
     try:
-        mod = importlib.import_module("aipc.npu.path")
+        mod = importlib.import_module("aipc.runtimes.npu")
     except ImportError:
         return None
     worker = getattr(mod, "WORKER", None)

@@ -5,7 +5,7 @@ pins).
 
 The genai wheel must declare ``Requires-Dist: onnxruntime[-directml]>=<version>`` and the ORT wheel we built must
 satisfy it (same distribution name, version inside the specifier); otherwise ``pip install`` would fetch another
-ORT from PyPI, or fail (upstream-build.md section 7.8), and nothing is copied.
+ORT from PyPI, or fail (docs/upstream.md#build §7.8), and nothing is copied.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import AipcError
+from ..npu.sdist import DIST, NpuPin
 from ..pins import load_pins
 from ..platforms import host_platform_name
 from ..venvs import VenvSpec
 from ..wheelhouse import find_wheels, wheel_fits_host
-from .sdist import DIST, NpuPin
 
 WORKER = Path(__file__).resolve().parents[1] / "workers" / "smoke_npu.py"
 CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints" / "npu.txt"
@@ -26,7 +26,7 @@ VENV_NAME = "npu"
 # installed next to the library: neural-compressor 3.1.1 imports `six` without declaring it (python-dateutil >= 3
 # no longer brings it)
 EXTRA_PACKAGES = ("six",)
-# platforms with intel-npu-acceleration-library binary wheels on PyPI (shared/docs/npu.md section 1): win_amd64 only,
+# platforms with intel-npu-acceleration-library binary wheels on PyPI (docs/upstream.md#npu §1): win_amd64 only,
 # for CPython [npu] python_min-python_max
 PYPI_WHEEL_PLATFORMS = ("windows",)
 
@@ -80,7 +80,7 @@ def ensure_npu_wheel(wheels: Path, *, echo: Echo | None = None) -> Path | None:
     wheel = own_wheel(wheels)
     if wheel is not None:
         return wheel
-    from .build import make_config, run_build
+    from ..npu.build import make_config, run_build
 
     try:
         cfg = make_config(wheels=wheels)

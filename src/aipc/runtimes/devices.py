@@ -1,10 +1,10 @@
 """Which device each path runs on: pure decisions over facts (tested with recorded fixtures), plus fact gathering.
 
 - genai: DirectML when aipc's DML wheel is in the venv AND a DirectX 12 GPU is present, else CPU
-  (cookbook.md path 2; DirectML is a Windows API).
+  (docs/upstream.md#cookbook path 2; DirectML is a Windows API).
 - openvino: the best device OpenVINO lists, NPU > GPU > CPU for ``LLMPipeline`` (NPU gets the NPU export);
   ``OVModelForCausalLM`` takes GPU > CPU, since it compiles dynamic shapes and the NPU plugin runs static shapes only
-  (shared/docs/npu.md section 4).
+  (docs/upstream.md#npu §4).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..doctor.proc import run
 from ..doctor.windows import is_dx12_adapter, powershell_argv
 from ..errors import UsageError
+from ..proc import run
 
 DEVICES = ("auto", "cpu", "gpu", "npu", "dml")
 POWERSHELL_GPU_QUERY = (

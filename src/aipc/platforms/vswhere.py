@@ -1,7 +1,7 @@
 """The MSVC environment for Ninja builds on Windows, found through vswhere and captured from ``vcvars64.bat``.
 
 The Visual Studio generator finds the compiler itself; Ninja needs the environment of a Developer Command Prompt
-(upstream-build.md section 6: "Build from a Developer Command Prompt"). The plan is:
+(docs/upstream.md#build §6: "Build from a Developer Command Prompt"). The plan is:
 
 1. ``vswhere -latest -products * -version [17,18) -requires Microsoft.VisualStudio.Component.VC.Tools.x86.x64
    -property installationPath`` -> the pinned Visual Studio (``[toolchain] visual_studio`` = 17, i.e. 2022) with the

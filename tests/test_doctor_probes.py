@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from aipc.build.vswhere import VC_COMPONENT
-from aipc.doctor import collect, linux, windows
+from aipc.doctor import linux, windows
+from aipc.doctor import probes as collect
 from aipc.doctor.facts import SCHEMA, get, load_facts, save_facts, validate_facts
-from aipc.doctor.proc import Output, describe_returncode, run
+from aipc.platforms.vswhere import VC_COMPONENT
+from aipc.proc import Output, describe_returncode, run
 
 # --- the real collectors on this machine -----------------------------------------------------------------------
 

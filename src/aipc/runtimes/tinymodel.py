@@ -20,7 +20,7 @@ from ..runner import Command, Runner, Step
 from ..venvs import cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
 from .paths import CONSTRAINTS_DIR, WORKERS_DIR, venv_spec
-from .smoke import WORKER_ENV
+from .worker import WORKER_ENV
 
 MAKE_TINY = WORKERS_DIR / "make_tiny.py"
 STAMP = "aipc-tiny.json"

@@ -2,7 +2,7 @@
 
 Collectors run in a thread pool, every subprocess has a timeout, and a collector that raises is recorded under
 ``errors`` instead of stopping the doctor. OpenVINO and ONNX Runtime are never imported in this process: the
-device query can crash the process (shared/docs/npu.md section 6.10), so it runs in a subprocess.
+device query can crash the process (docs/upstream.md#npu §6.10), so it runs in a subprocess.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from packaging.utils import canonicalize_name
 
 from .. import __version__
 from ..platforms import host_platform_name
+from ..proc import describe_returncode, run
 from ..venvs import venv_python, venvs_root
 from .facts import SCHEMA, Facts
-from .proc import describe_returncode, run
 
 # Distributions whose presence or version a check looks at (normalized names).
 PACKAGES = (

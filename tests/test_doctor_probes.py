@@ -159,7 +159,7 @@ def test_proc_run_never_raises(tmp_path: Path) -> None:
     out = run([sys.executable, "-c", "import sys; print('oops', file=sys.stderr); sys.exit(3)"])
     assert out.returncode == 3 and out.reason() == "exit code 3: oops"
     assert describe_returncode(3221225477) == "3221225477 (0xC0000005)"
-    assert describe_returncode(-11) == "-11 (killed by signal 11)"
+    assert describe_returncode(-11) == "-11 (killed by signal 11, SIGSEGV)"
 
 
 # --- OpenVINO device query in a subprocess, against a fake openvino package the test writes -------------------

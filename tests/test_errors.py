@@ -520,7 +520,7 @@ def test_sigint_during_an_export_removes_the_export_folders(tmp_path: Path) -> N
 
 def test_windows_interrupt_kills_the_tracked_process_trees(monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows has no /proc: the first signal kills the tree (taskkill /T) of every tracked child still running."""
-    from aipc import interrupts, proctree
+    from aipc import interrupts, proc
 
     class Child:
         def __init__(self, running: bool) -> None:
@@ -534,7 +534,7 @@ def test_windows_interrupt_kills_the_tracked_process_trees(monkeypatch: pytest.M
     interrupts.track(done)  # type: ignore[arg-type]
     killed: list[object] = []
     monkeypatch.setattr(interrupts.sys, "platform", "win32")
-    monkeypatch.setattr(proctree, "kill_tree", killed.append)
+    monkeypatch.setattr(proc, "kill_tree", killed.append)
     interrupts._terminate_descendants()
     assert killed == [live]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from aipc import proctree
 from aipc.cli import main
 from aipc.errors import UsageError
+from aipc.proc import describe_returncode, kill_tree
 from aipc.runtimes import devices, export, paths
 from aipc.runtimes import worker as smoke
 from aipc.runtimes.devices import GpuAdapter, choose_genai_device, choose_openvino_device, parse_video_controllers
@@ -666,20 +666,20 @@ def test_windows_timeout_kills_the_process_tree_with_taskkill() -> None:
         calls.append(argv)
         return subprocess.CompletedProcess(argv, 0)
 
-    proctree.kill_tree(FakeProc(), platform="win32", run=fake_run)  # type: ignore[arg-type]
+    kill_tree(FakeProc(), platform="win32", run=fake_run)  # type: ignore[arg-type]
     assert calls == [["taskkill", "/T", "/F", "/PID", "4242"]] and killed == []
 
     def failing_run(argv: list[str], **kw: Any) -> Any:
         calls.append(argv)
         return subprocess.CompletedProcess(argv, 128)  # e.g. taskkill not found / access denied
 
-    proctree.kill_tree(FakeProc(), platform="win32", run=failing_run)  # type: ignore[arg-type]
+    kill_tree(FakeProc(), platform="win32", run=failing_run)  # type: ignore[arg-type]
     assert killed == [4242]  # falls back to killing the worker itself
 
 
 def test_windows_crash_codes_are_shown_in_hex() -> None:
-    assert smoke._code(3221225477) == "0xC0000005"
-    assert smoke._code(3) == "3"
+    assert describe_returncode(3221225477) == "3221225477 (0xC0000005)"
+    assert describe_returncode(3) == "3"
 
 
 # ------------------------------------------------------------------------------------ --build-npu (issue 3/4) --

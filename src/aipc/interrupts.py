@@ -94,7 +94,7 @@ def installed() -> Iterator[None]:
 
 
 def track(proc: subprocess.Popen[Any]) -> subprocess.Popen[Any]:
-    """Remember a child started in a group of its own (:func:`aipc.proctree.new_group_kwargs`): on Windows it is
+    """Remember a child started in a group of its own (:func:`aipc.proc.new_group_kwargs`): on Windows it is
     how an interrupt finds the child's process tree (POSIX finds every descendant by itself)."""
     _tracked.add(proc)
     return proc
@@ -137,7 +137,7 @@ def finish(exc: BaseException, signum: int | None = None) -> tuple[str, int]:
 
 def _terminate_descendants() -> None:
     if sys.platform.startswith("win"):
-        from .proctree import kill_tree
+        from .proc import kill_tree
 
         for proc in list(_tracked):
             if proc.poll() is None:

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from . import interrupts
 from .errors import AipcError, StepFailed
 from .fsutil import MARKER, atomic_write_json, dir_problems, sha256_file, sha256_text
-from .proctree import kill_tree, new_group_kwargs
+from .proc import kill_tree, new_group_kwargs
 
 Echo = Callable[[str], None]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -19,25 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import interrupts
-from ..proctree import kill_tree, new_group_kwargs
+from ..proc import describe_returncode, kill_tree, new_group_kwargs
 
 STATUSES = ("pass", "fail", "skip")
 # environment every worker gets: never reach a model hub, never read the user's site-packages
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONNOUSERSITE": "1", "PYTHONUTF8": "1"}
-
-
-def _signal_name(rc: int) -> str:
-    if rc >= 0:
-        return ""
-    try:
-        return signal.Signals(-rc).name
-    except ValueError:
-        return f"signal {-rc}"
-
-
-def _code(rc: int) -> str:
-    """An exit code as people search for it: Windows NTSTATUS crashes in hex (0xC0000005 = access violation)."""
-    return f"0x{rc:08X}" if rc > 0x7FFFFFFF else str(rc)
 
 
 def _last_line(text: str) -> str:
@@ -147,7 +132,7 @@ def run_worker(
             except ValueError as exc:
                 return fail_result(request, f"worker wrote an unreadable result ({exc})", seconds, stderr_tail=tail)
         if not isinstance(raw, Mapping):
-            how = f"killed by {_signal_name(rc)}" if rc < 0 else f"exited with code {_code(rc)}"
+            how = f"exited with code {describe_returncode(rc)}"
             if raw is None:
                 reason = f"worker {how} without a result" + (f": {last}" if last else "")
             else:
@@ -159,7 +144,8 @@ def run_worker(
             res["details"]["exit_code"] = rc
             if res["status"] == "pass":
                 res["status"] = "fail"
-                res["reason"] = f"worker reported pass but exited with code {_code(rc)}" + (f": {last}" if last else "")
+                res["reason"] = (f"worker reported pass but exited with code {describe_returncode(rc)}"
+                                 + (f": {last}" if last else ""))
         if res["status"] == "fail":
             res["details"].setdefault("stderr_tail", tail)
         return res

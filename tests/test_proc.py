@@ -1,0 +1,205 @@
+"""The process layer, the logger, the table printer and stamps (issue 13: one implementation of each)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aipc import proc
+from aipc.log import Log, group
+from aipc.proc import Output, describe_returncode, display, run, stream
+from aipc.stamps import Stamp, changed_output, digests, fingerprint, legacy_fingerprint, portable
+from aipc.tables import format_table
+
+# --- proc ---------------------------------------------------------------------------------------------------------
+
+def test_run_reports_missing_programs_timeouts_and_exit_codes(tmp_path: Path) -> None:
+    assert run(["no-such-program-aipc"]).error == "not found: no-such-program-aipc"
+    missing_cwd = run([sys.executable, "-c", "pass"], cwd=tmp_path / "nope")
+    assert missing_cwd.returncode is None and "does not exist" in (missing_cwd.error or "")
+    slow = run([sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.3)
+    assert slow.error == "timeout after 0.3 s" and not slow.ok
+    failed = run([sys.executable, "-c", "import sys; print('x\\nfatal: bad ref', file=sys.stderr); "
+                  "print('hint: retry', file=sys.stderr); sys.exit(128)"], cwd=tmp_path)
+    assert failed.returncode == 128 and failed.reason() == "exit code 128: hint: retry"
+    assert failed.last_line() == "fatal: bad ref"  # git's reason, not its advice
+    assert Output(1, "", "one\nlast\n").last_line() == "last"
+    assert run([sys.executable, "-c", "import os; print(os.environ['AIPC_X'])"], env={"AIPC_X": "7"}).stdout == "7\n"
+
+
+def test_exit_codes_are_named() -> None:
+    assert describe_returncode(-9) == "-9 (killed by signal 9, SIGKILL)"
+    assert describe_returncode(-200) == "-200 (killed by signal 200)"
+    assert describe_returncode(3221225477) == "3221225477 (0xC0000005)"  # Windows access violation
+    assert describe_returncode(2) == "2" and describe_returncode(None) == "none"
+
+
+def test_display_is_paste_safe_per_platform() -> None:
+    argv = ["echo", "a$HOME b"]
+    assert display(argv, "linux") == "echo 'a$HOME b'"
+    assert display(argv, "windows") == 'echo "a$HOME b"'
+    assert display(["a b", 'say "hi"'], "win32") == '"a b" "say \\"hi\\""'
+    # pasted into sh, the POSIX form gives back the argv unchanged
+    tricky = ["printf", "%s|", "it's", "$(rm -rf x)", "`x`", "*", ""]
+    out = subprocess.run(["sh", "-c", display(tricky, "linux")], capture_output=True, text=True, check=True)
+    assert out.stdout == "it's|$(rm -rf x)|`x`|*||"
+    assert shlex.split(display(tricky, "linux")) == tricky
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX process groups")
+def test_stream_logs_lines_and_kills_the_tree_on_timeout(tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    code = (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child.pid))\n"
+        "print('started', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    log = io.StringIO()
+    t0 = time.monotonic()
+    res = stream([sys.executable, "-c", code], cwd=tmp_path, env=None, log=log, timeout=2.0)
+    assert res.timed_out and res.returncode != 0 and time.monotonic() - t0 < 30
+    assert "started" in log.getvalue() and res.tail == ("started",)
+    grandchild = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(grandchild)
+
+
+def test_stream_returns_exit_code_and_tail(tmp_path: Path) -> None:
+    log = io.StringIO()
+    res = stream([sys.executable, "-c", "import sys\nfor i in range(30): print(i)\nsys.exit(4)"], cwd=tmp_path,
+                 env={"X": "1"}, log=log, timeout=None, tail=3)
+    assert res.returncode == 4 and not res.timed_out and res.tail == ("27", "28", "29")
+    assert log.getvalue().splitlines()[0] == "0"
+    with pytest.raises(FileNotFoundError):
+        stream(["no-such-program-aipc"], cwd=tmp_path, env=None, log=log)
+
+
+def test_kill_tree_windows_uses_taskkill_and_falls_back() -> None:
+    calls: list[list[str]] = []
+    killed: list[int] = []
+
+    class FakeProc:
+        pid = 77
+
+        def kill(self) -> None:
+            killed.append(self.pid)
+
+    def taskkill(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 1)
+
+    proc.kill_tree(FakeProc(), platform="win32", run=taskkill)  # type: ignore[arg-type]
+    assert calls == [["taskkill", "/T", "/F", "/PID", "77"]] and killed == [77]
+    assert proc.new_group_kwargs("linux") == {"start_new_session": True}
+    assert "creationflags" in proc.new_group_kwargs("win32")
+
+
+# --- log ----------------------------------------------------------------------------------------------------------
+
+def test_log_folds_groups_in_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    ci = Log(out, ci=True)
+    with ci.group("ort: build"):
+        ci("line")
+        with ci.group("inner"):  # groups do not nest in GitHub Actions
+            ci("deeper")
+    assert out.getvalue().splitlines() == ["::group::ort: build", "line", "[aipc] inner", "deeper", "::endgroup::"]
+
+    out = io.StringIO()
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    env_ci = Log(out)
+    with env_ci.group("x"):
+        pass
+    monkeypatch.setenv("GITHUB_ACTIONS", "false")
+    with env_ci.group("y"):
+        pass
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    with env_ci.group("z"):
+        env_ci("done")
+    assert out.getvalue().splitlines() == ["::group::x", "::endgroup::", "[aipc] y", "[aipc] z", "done"]
+
+
+def test_group_through_a_plain_echo() -> None:
+    lines: list[str] = []
+    with group(lines.append, "step"):
+        lines.append("body")
+    assert lines == ["[aipc] step", "body"]
+
+
+def test_log_writes_to_stderr_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    Log(ci=False)("hello")
+    assert capsys.readouterr().err == "hello\n"
+
+
+# --- tables -------------------------------------------------------------------------------------------------------
+
+def test_format_table_aligns_rules_and_wraps() -> None:
+    text = format_table(["path", "status", "reason"], [["genai", "pass", ""], ["openvino-npu", "skip", "no NPU"]])
+    assert text.splitlines() == [
+        "path          status  reason",
+        "------------  ------  ------",
+        "genai         pass",
+        "openvino-npu  skip    no NPU",
+    ]
+    assert format_table(None, [["a", 1], ["bb", 22]]) == "a   1\nbb  22"
+    assert format_table(["k", "v"], [["a", "b"]], rule=False) == "k  v\na  b"
+    wrapped = format_table(["k", "text"], [["x", "one two three four five six"]], wrap_last=10).splitlines()
+    assert wrapped[2:] == ["x  one two", "   three four", "   five six"]
+    assert format_table(None, []) == ""
+
+
+# --- stamps -------------------------------------------------------------------------------------------------------
+
+def test_portable_paths_under_a_root_only(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    material = {"out": work / "ort" / "x.whl", "argv": ["-DOUT=" + str(work / "b"), str(tmp_path / "w2" / "y")],
+                "win": "C:\\w\\a", "same": str(work)}
+    got = portable(material, {"WORKDIR": work, "WIN": "C:/w"})
+    assert got == {"out": "${WORKDIR}/ort/x.whl", "argv": ["-DOUT=${WORKDIR}/b", str(tmp_path / "w2" / "y")],
+                   "win": "${WIN}\\a", "same": "${WORKDIR}"}
+    assert fingerprint({"p": str(work / "a")}, {"WORKDIR": work}) == fingerprint(
+        {"p": str(tmp_path / "elsewhere" / "a")}, {"WORKDIR": tmp_path / "elsewhere"})
+    assert legacy_fingerprint({"p": 1}) != fingerprint({"p": 2})
+
+
+def test_stamp_versions_and_output_digests(tmp_path: Path) -> None:
+    out = tmp_path / "w" / "out.txt"
+    out.parent.mkdir()
+    out.write_text("a", encoding="utf-8")
+    roots = {"WORKDIR": tmp_path / "w"}
+    stamp = Stamp(tmp_path / "w" / "state" / "s.stamp.json")
+    assert stamp.read() is None and stamp.matches("f") is None
+    stamp.write("f", digests=digests([out], roots))
+    data = json.loads(stamp.path.read_text(encoding="utf-8"))
+    assert data["version"] == 2 and list(data["digests"]) == ["${WORKDIR}/out.txt"]
+    assert stamp.matches("f") == "current" and stamp.matches("g", legacy="f") is None
+    assert changed_output(data["digests"], [out], roots) is None
+    out.write_text("b", encoding="utf-8")
+    assert changed_output(data["digests"], [out], roots) == out
+    stamp.path.write_text(json.dumps({"fingerprint": "old"}), encoding="utf-8")  # version 1
+    assert stamp.matches("new", legacy="old") == "legacy" and stamp.matches("new") is None
+    stamp.path.write_text("{broken", encoding="utf-8")
+    assert stamp.read() is None
+    stamp.remove()
+    assert not stamp.path.exists()

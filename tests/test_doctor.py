@@ -19,10 +19,9 @@ import pytest
 from aipc.doctor import checks
 from aipc.doctor.checks import CheckResult, run_checks
 from aipc.doctor.facts import validate_facts
-from aipc.doctor.windows import wddm_of
 from aipc.errors import UsageError
 from aipc.pins import DEFAULT_PINS, Pins, load_pins
-from aipc.platforms.windows import VS_COMPONENTS
+from aipc.platforms.windows import VS_COMPONENTS, wddm_of
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3
@@ -663,7 +662,7 @@ def test_broken_openvino_fix_names_the_real_venv_or_interpreter(pins: Pins) -> N
 
 
 def test_one_dx12_adapter_rule() -> None:
-    from aipc.doctor.windows import is_dx12_adapter
+    from aipc.platforms.windows import is_dx12_adapter
 
     assert is_dx12_adapter("Intel(R) Arc(TM) Graphics", "32.0.101.6129", "OK")
     assert is_dx12_adapter("NVIDIA GeForce RTX 4060 Laptop GPU", "32.0.15.6094", None)  # status not reported

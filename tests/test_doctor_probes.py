@@ -19,6 +19,7 @@ from aipc.doctor import linux, windows
 from aipc.doctor import probes as collect
 from aipc.doctor.facts import SCHEMA, get, load_facts, save_facts, validate_facts
 from aipc.platforms.vswhere import VC_COMPONENT
+from aipc.platforms.windows import powershell_argv
 from aipc.proc import Output, describe_returncode, run
 
 # --- the real collectors on this machine -----------------------------------------------------------------------
@@ -275,7 +276,7 @@ def test_parse_powershell_output_normalizes_lists() -> None:
 
 
 def test_powershell_script_is_passed_encoded() -> None:
-    argv = windows.powershell_argv()
+    argv = powershell_argv(windows.POWERSHELL_SCRIPT)
     assert argv[0] == "powershell.exe" and argv[-2] == "-EncodedCommand"
     script = base64.b64decode(argv[-1]).decode("utf-16-le")
     assert script == windows.POWERSHELL_SCRIPT

@@ -35,10 +35,6 @@ STRING_IMPORTERS = frozenset({"aipc.cli"})
 # (importer, imported) pairs that break the rule on main today; each goes with the code that makes it.
 KNOWN: frozenset[tuple[str, str]] = frozenset(
     {
-        # doctor reads genai's ORT API version from the build area: moves to shared aipc.ortversion (issue 13, E2)
-        ("aipc.doctor.checks", "aipc.build.ortcheck"),
-        # runtimes use doctor's Windows adapter helpers: they move to aipc.platforms.windows (issue 13, E2)
-        ("aipc.runtimes.devices", "aipc.doctor.windows"),
         # the npu runtime takes NpuPin/DIST and the wheel build from the npu area (issue 13, A2)
         ("aipc.runtimes.npu", "aipc.npu.sdist"),
         ("aipc.runtimes.npu", "aipc.npu.build"),

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aipc import cli as aipc_cli
+from aipc import ortversion
 from aipc.build import ortcheck, stage
 from aipc.build.stage import find_artifact_dir, stage_ort_home
 from aipc.errors import AipcError
@@ -302,15 +303,15 @@ def test_unknown_platform_is_a_usage_error(tmp_path: Path, run_cli: RunCli) -> N
 
 
 def test_ortlib_version_helpers(tmp_path: Path) -> None:
-    assert ortcheck.api_version_for("1.24.4") == 24
+    assert ortversion.api_version_for("1.24.4") == 24
     header = tmp_path / "h.h"
     header.write_text("//\n#  define ORT_API_VERSION 31\n#define ORT_API_VERSION_X 2\n")
-    assert ortcheck.parse_api_version(header) == 31
+    assert ortversion.parse_api_version(header) == 31
     header.write_text("#define NOTHING 1\n")
     with pytest.raises(AipcError, match="no '#define ORT_API_VERSION N'"):
-        ortcheck.parse_api_version(header)
-    assert ortcheck.version_from_lib_name("libonnxruntime.so", "libonnxruntime.so.1.24.4") == "1.24.4"
-    assert ortcheck.version_from_lib_name("libonnxruntime.so", "libonnxruntime.so.1") is None
+        ortversion.parse_api_version(header)
+    assert ortversion.version_from_lib_name("libonnxruntime.so", "libonnxruntime.so.1.24.4") == "1.24.4"
+    assert ortversion.version_from_lib_name("libonnxruntime.so", "libonnxruntime.so.1") is None
     dll = tmp_path / "x.dll"
     dll.write_bytes(pe_stub("1.24.4.0"))
     assert ortcheck.pe_file_version(dll) == "1.24.4.0"

@@ -39,11 +39,11 @@ from xml.etree import ElementTree
 from ..archives import check_member_name
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_json, sha256_file
+from ..ortversion import version_from_lib_name
 from ..pins import Pins
 from ..platforms import Platform
 from ..wheelhouse import WheelInfo
 from .buildvenv import pip_index_args
-from .ortcheck import version_from_lib_name
 from .settings import RELEASE_KEYWORDS, BuildSettings
 
 RELEASE_DIR = "ort_release"

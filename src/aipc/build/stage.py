@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import ortversion
 from ..argtypes import output_dir as output_dir_arg
 from ..errors import AipcError, ExitCode, UsageError
 from ..fsutil import atomic_write_json, claim_output_dir, output_dir, sha256_file
@@ -199,7 +200,7 @@ def collect_libs(platform: Platform, artifact_dir: Path, ort_build: Path, versio
 
     # the file the main library finally resolves to must be this version (libonnxruntime.so.1.24.4)
     for f in staged.values():
-        libver = ortcheck.version_from_lib_name(platform.ort_main_lib, Path(f.dest).name)
+        libver = ortversion.version_from_lib_name(platform.ort_main_lib, Path(f.dest).name)
         if libver is not None and libver != version:
             raise AipcError(
                 f"{f.source} is stale: it is ORT {libver}, but the source tree's VERSION_NUMBER is {version}",
@@ -210,7 +211,7 @@ def collect_libs(platform: Platform, artifact_dir: Path, ort_build: Path, versio
         for path in sorted(artifact_dir.glob(pattern)):
             if f"lib/{path.name}" in staged or path.is_dir():
                 continue
-            libver = ortcheck.version_from_lib_name(platform.ort_main_lib, path.name)
+            libver = ortversion.version_from_lib_name(platform.ort_main_lib, path.name)
             if libver is not None and libver != version:
                 notes.append(f"{path.name}: left out, a leftover of ORT {libver} (staging {version})")
                 continue
@@ -255,7 +256,7 @@ def _validate(platform: Platform, root: Path, version: str, api_version: int, pl
         if not path.exists():  # follows symlinks: a link to a missing file counts as missing
             raise AipcError(f"missing {rel} in the staged ORT_HOME (from {plan.artifact_dir})",
                             hint="rebuild ORT; its outputs are incomplete")
-    header_api = ortcheck.parse_api_version(root / "include" / _C_API)
+    header_api = ortversion.parse_api_version(root / "include" / _C_API)
     if header_api != api_version:
         also = ""
         if check_load:  # say which side the library is on, when it can be loaded here
@@ -319,8 +320,8 @@ def _stage(
     if not ort_source.is_dir():
         raise AipcError(f"ORT source directory {ort_source} does not exist",
                         hint="fetch ORT first (aipc fetch) and pass its checkout with --ort-source")
-    version = ortcheck.read_version_number(ort_source)
-    api_version = ortcheck.api_version_for(version)
+    version = ortversion.read_version_number(ort_source)
+    api_version = ortversion.api_version_for(version)
     headers = collect_headers(platform, ort_source)
     artifact_dir = find_artifact_dir(platform, ort_build, config)
     libs, notes = collect_libs(platform, artifact_dir, ort_build, version)
@@ -469,7 +470,7 @@ def _stage_release(
                 rel.extract(member, tmp / "include" / base)
                 entries.append(_release_entry(tmp, f"include/{base}", f"{path}!{member}" if rel.is_zip
                                               else str(path / member), "release"))
-        header_api = ortcheck.parse_api_version(tmp / "include" / _C_API)
+        header_api = ortversion.parse_api_version(tmp / "include" / _C_API)
         main_rel = f"lib/{platform.ort_main_lib}"
         if check_load:
             check = ortcheck.check_library(platform, tmp / "lib" / platform.ort_main_lib, header_api, version,

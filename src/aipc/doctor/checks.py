@@ -16,13 +16,19 @@ from typing import Any
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from ..build.ortcheck import api_version_for
 from ..errors import ExitCode, PinsError
+from ..ortversion import api_version_for
 from ..pins import Pins, compat_row_for
 from ..platforms import ORT_DISTS, PLATFORM_NAMES, get_platform
-from ..platforms.windows import CMD_METACHARACTERS, GENAI_NUGET_ON_PATH, VS_COMPONENTS
+from ..platforms.windows import (
+    CMD_METACHARACTERS,
+    GENAI_NUGET_ON_PATH,
+    VS_COMPONENTS,
+    effective_wddm,
+    is_dx12_adapter,
+    is_hardware_adapter,
+)
 from .facts import Facts, get
-from .windows import effective_wddm, is_dx12_adapter, is_hardware_adapter
 
 STATUSES = ("pass", "warn", "fail", "skip")
 CATEGORIES = ("system", "build", "devices", "runtime")
@@ -939,7 +945,7 @@ def check_openvino(facts: Facts, pins: Pins, r: _R) -> CheckResult:
 # --- runtime hazards ------------------------------------------------------------------------------------------------
 
 def ort_api_version(ver: Any) -> int | None:
-    """ORT's C API version (:func:`aipc.build.ortcheck.api_version_for`) of a package or DLL version (1.17.1.0 ok)."""
+    """ORT's C API version (:func:`aipc.ortversion.api_version_for`) of a package or DLL version (1.17.1.0 ok)."""
     v = version(ver)
     if v is None or len(v.release) < 2 or v.release[0] != 1:
         return None

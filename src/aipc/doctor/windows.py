@@ -8,96 +8,20 @@ docs/upstream.md#build §6-7 (MSVC >= 14.40, d3d12.h, System32 onnxruntime.dll, 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ..platforms.vswhere import DEFAULT_PROGRAM_FILES_X86, VC_COMPONENT
-from ..platforms.windows import VS_COMPONENTS
+from ..platforms.windows import VS_COMPONENTS, powershell_argv
 from ..proc import Output, run
 from .linux import NPU_PCI_IDS
 
 POWERSHELL_TIMEOUT = 30.0
 VSWHERE_TIMEOUT = 15.0
-
-# Display adapters that are not DirectX 12 hardware (software rendering, remote sessions); lower-case name prefixes.
-SOFTWARE_ADAPTERS = ("microsoft basic display adapter", "microsoft basic render", "microsoft remote display")
-
-
-def is_hardware_adapter(name: object) -> bool:
-    """A display adapter with a vendor driver, not Windows' software or remote-session adapter."""
-    return isinstance(name, str) and bool(name.strip()) and not name.strip().lower().startswith(SOFTWARE_ADAPTERS)
-
-
-def wddm_of(driver_version: object) -> tuple[int, int] | None:
-    """Windows display driver versions start with the WDDM level: 31.0.101.5590 -> WDDM 3.1, 27.x -> 2.7."""
-    match = re.search(r"\d+", driver_version) if isinstance(driver_version, str) else None
-    if match is None or not 20 <= int(match.group(0)) < 100:
-        return None
-    major = int(match.group(0))
-    return major // 10, major % 10
-
-
-# The highest WDDM each Windows build runs, from Microsoft's DXGK_WDDMVERSION reference (d3dkmddi.h: "WDDM version
-# for Windows 10, version 1507" ... "Windows 11, version 24H2"): (first build, WDDM). Windows 10 stops at 2.7
-# (2004-22H2, builds 19041-19045); 2.8 was Insider-only, 2.9 is Windows Server 2022.
-OS_WDDM: tuple[tuple[int, tuple[int, int]], ...] = (
-    (10240, (2, 0)),   # Windows 10 1507 (and 1511)
-    (14393, (2, 1)),   # 1607
-    (15063, (2, 2)),   # 1703
-    (16299, (2, 3)),   # 1709
-    (17134, (2, 4)),   # 1803
-    (17763, (2, 5)),   # 1809
-    (18362, (2, 6)),   # 1903, 1909
-    (19041, (2, 7)),   # 2004 ... 22H2
-    (20348, (2, 9)),   # Windows Server 2022
-    (22000, (3, 0)),   # Windows 11 21H2
-    (22621, (3, 1)),   # 22H2, 23H2
-    (26100, (3, 2)),   # 24H2 (25H2 is the same platform release)
-)
-# builds after the last row the table can vouch for (a newer release may raise the WDDM level)
-OS_WDDM_KNOWN_UNTIL = 26200
-
-
-def os_wddm(build: object) -> tuple[int, int] | None:
-    """The highest WDDM the Windows build runs, or None (unknown build, or before Windows 10)."""
-    if not isinstance(build, int) or isinstance(build, bool) or build < OS_WDDM[0][0]:
-        return None
-    return [wddm for first, wddm in OS_WDDM if build >= first][-1]
-
-
-def effective_wddm(build: object, driver_version: object) -> tuple[tuple[int, int] | None, str]:
-    """The WDDM a GPU runs at: the lower of what its driver supports (:func:`wddm_of`) and what the OS build runs.
-    Returns (version or None, text): a WDDM 3.1 driver on Windows 10 runs at 2.7; on a build newer than the table
-    a driver above the table's top is "unknown"."""
-    driver = wddm_of(driver_version)
-    if driver is None:
-        return None, "WDDM unknown (driver version not readable)"
-    cap = os_wddm(build)
-    d = f"{driver[0]}.{driver[1]}"
-    if cap is None:
-        return None, f"WDDM unknown (the driver supports {d}; the Windows build is not known)"
-    if isinstance(build, int) and build > OS_WDDM_KNOWN_UNTIL and driver > cap:
-        return None, f"WDDM unknown (the driver supports {d}; Windows build {build} is newer than aipc's table)"
-    wddm = min(driver, cap)
-    text = f"WDDM {wddm[0]}.{wddm[1]}"
-    if driver > cap:
-        text += f" (the driver supports {d}; Windows build {build} runs {cap[0]}.{cap[1]})"
-    return wddm, text
-
-
-def is_dx12_adapter(name: object, driver_version: object, status: object = "OK") -> bool:
-    """The one rule for "a usable DirectX 12 GPU" (doctor and verify): a hardware adapter whose driver is WDDM 2.0+
-    and whose Win32_VideoController status is OK (or not reported)."""
-    wddm = wddm_of(driver_version)
-    return (is_hardware_adapter(name) and wddm is not None and wddm >= (2, 0)
-            and str(status or "OK").upper() == "OK")
-
 
 POWERSHELL_SCRIPT = r"""
 $ErrorActionPreference = 'Stop'
@@ -196,12 +120,6 @@ $r.msvcp140 = Ver (Join-Path $sys32 'msvcp140.dll')
 
 # Keys of the PowerShell document that are lists; PowerShell 5.1 may serialize a one-element list as an object.
 _LIST_KEYS = ("npu", "gpus", "ort_dlls")
-
-
-def powershell_argv(script: str = POWERSHELL_SCRIPT) -> list[str]:
-    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
-    return ["powershell.exe", "-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
-            "-EncodedCommand", encoded]
 
 
 def parse_powershell_output(stdout: str) -> dict[str, Any]:
@@ -314,7 +232,7 @@ def collect_visual_studio(runner: Callable[..., Output] | None = None) -> dict[s
 
 
 def collect_windows() -> dict[str, Any]:
-    out = run(powershell_argv(), timeout=POWERSHELL_TIMEOUT)
+    out = run(powershell_argv(POWERSHELL_SCRIPT), timeout=POWERSHELL_TIMEOUT)
     if not out.ok:
         return {"error": f"PowerShell facts script failed: {out.reason()}"}
     try:

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..doctor.windows import is_dx12_adapter, powershell_argv
 from ..errors import UsageError
+from ..platforms.windows import is_dx12_adapter, powershell_argv
 from ..proc import run
 
 DEVICES = ("auto", "cpu", "gpu", "npu", "dml")
@@ -47,7 +47,7 @@ class GpuAdapter:
 
 
 def parse_video_controllers(text: str) -> list[GpuAdapter]:
-    """DirectX 12 adapters (the doctor's rule, :func:`aipc.doctor.windows.is_dx12_adapter`) from
+    """DirectX 12 adapters (the doctor's rule, :func:`aipc.platforms.windows.is_dx12_adapter`) from
     ``Get-CimInstance Win32_VideoController | ConvertTo-Json`` output."""
     text = text.strip()
     if not text:

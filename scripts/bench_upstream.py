@@ -14,7 +14,7 @@ Measured in one run, on the same machine, one after the other (nothing else of t
 4. that ``build.py`` command again, nothing changed (genai's rerun: CMake reconfigure plus a no-op Ninja).
 Compile time is the span of the build's own Ninja run (first job start to last job end, from ``.ninja_log``), so
 venv creation and staging are not counted; the step's wall time is shown too. Not run in CI (about 15 minutes on
-2 cores); the figures it printed are in README.md (section "Real upstream build").
+2 cores); the figures it printed are in docs/build.md (section "Real upstream build").
 """
 
 from __future__ import annotations

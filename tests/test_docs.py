@@ -121,3 +121,22 @@ def test_relative_links_resolve(doc: Path) -> None:
         elif anchor and dest.suffix == ".md" and anchor not in anchors(dest.read_text(encoding="utf-8")):
             broken.append(f"{target}: no anchor #{anchor}")
     assert not broken, f"{doc.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+def test_readme_is_a_short_entry_point() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = readme.count("\n")
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines (at most {README_MAX_LINES}): move detail to docs/"
+    assert "<!-- section:" not in readme  # the old section markers were read by nothing
+    for section in ("## Quickstart", "## Sessions", "## Design", "## Exit codes"):
+        assert section in readme, section
+
+
+AREA_PAGES = ("build", "verify", "npu", "doctor", "bench", "ci", "windows-build", "development", "safety",
+              "upstream")
+
+
+@pytest.mark.parametrize("page", AREA_PAGES)
+def test_each_area_page_exists_and_the_readme_links_it(page: str) -> None:
+    assert (ROOT / "docs" / f"{page}.md").is_file()
+    assert f"](docs/{page}.md" in (ROOT / "README.md").read_text(encoding="utf-8"), page

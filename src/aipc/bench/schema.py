@@ -56,8 +56,11 @@ def validate(doc: Any, source: str = "bench document") -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise SchemaError(f"{source}: expected a JSON object")
     if doc.get("schema") != SCHEMA_NAME:
-        raise SchemaError(f"{source}: not an aipc bench document (schema {doc.get('schema')!r})",
-                          hint="pass bench.json files written by `aipc bench`")
+        found = f"\"schema\": {json.dumps(doc['schema'])}" if "schema" in doc else "no \"schema\" key"
+        if "results" in doc and "schema_version" not in doc:
+            found += " (a verify.json?)"
+        raise SchemaError(f"{source}: not an aipc bench document: it has {found}, a bench.json has "
+                          f"\"schema\": \"{SCHEMA_NAME}\"", hint="pass bench.json files written by `aipc bench`")
     version = doc.get("schema_version")
     if version != SCHEMA_VERSION:
         raise SchemaError(f"{source}: schema_version {version!r} is not supported (this aipc reads "

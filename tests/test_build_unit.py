@@ -22,6 +22,7 @@ from aipc.errors import AipcError, PinsError, UsageError
 from aipc.fsutil import sha256_file
 from aipc.pins import SourcePin, load_pins
 from aipc.platforms import get_platform, vswhere
+from aipc.proc import Output
 from aipc.wheelhouse import read_manifest, verify_sums
 from conftest import write_pins
 from ort_fixtures import write_ort_build
@@ -365,15 +366,15 @@ SET_OUTPUT = ("ALLUSERSPROFILE=C:\\ProgramData\nPath=C:\\VS\\VC\\Tools\\MSVC\\14
 def test_capture_msvc_env_keeps_what_vcvars_changed() -> None:
     calls: list[Sequence[str] | str] = []
 
-    def run(cmd: Sequence[str] | str) -> vswhere.Proc:
+    def run(cmd: Sequence[str] | str) -> Output:
         calls.append(cmd)
         if isinstance(cmd, list):
-            return vswhere.Proc(0, "C:\\Program Files\\Microsoft Visual Studio\\2022\\Community\r\n", "")
-        return vswhere.Proc(0, SET_OUTPUT, "")
+            return Output(0, "C:\\Program Files\\Microsoft Visual Studio\\2022\\Community\r\n", "")
+        return Output(0, SET_OUTPUT, "")
 
     before = {"ALLUSERSPROFILE": "C:\\ProgramData", "PATH": "C:\\Windows", "ProgramFiles(x86)": "D:\\PF86"}
     env = vswhere.capture_msvc_env(before, run, vs_major="17")
-    assert calls[0] == vswhere.vswhere_argv("D:\\PF86\\Microsoft Visual Studio\\Installer\\vswhere.exe", "17")
+    assert calls[0] == vswhere.msvc_install_argv("D:\\PF86\\Microsoft Visual Studio\\Installer\\vswhere.exe", "17")
     assert list(calls[0][4:6]) == ["-version", "[17,18)"]
     assert calls[1] == ('cmd.exe /d /s /c ""C:\\Program Files\\Microsoft Visual Studio\\2022\\Community\\VC\\'
                         'Auxiliary\\Build\\vcvars64.bat" >nul && set"')
@@ -382,21 +383,42 @@ def test_capture_msvc_env_keeps_what_vcvars_changed() -> None:
 
 
 def test_capture_msvc_env_failures_are_clear() -> None:
-    def no_vswhere(cmd: Sequence[str] | str) -> vswhere.Proc:
-        raise FileNotFoundError(cmd)
+    def no_vswhere(cmd: Sequence[str] | str) -> Output:
+        return Output(None, "", "", f"not found: {cmd[0]}")
 
-    with pytest.raises(AipcError, match=re.escape("vswhere.exe not found")):
+    with pytest.raises(AipcError, match=re.escape("vswhere.exe not found at C:\\Program Files (x86)\\")):
         vswhere.capture_msvc_env({}, no_vswhere, vs_major="17")
+    with pytest.raises(AipcError, match=re.escape("vswhere.exe failed (timeout after 15 s): C:\\")):
+        vswhere.capture_msvc_env({}, lambda cmd: Output(None, "", "", "timeout after 15 s"), vs_major="17")
     with pytest.raises(AipcError, match=re.escape("no Visual Studio [18,19) with the x64 MSVC tools")):
-        vswhere.capture_msvc_env({}, lambda cmd: vswhere.Proc(0, "\n", ""), vs_major="18")
+        vswhere.capture_msvc_env({}, lambda cmd: Output(0, "\n", ""), vs_major="18")
     with pytest.raises(AipcError, match=re.escape("Visual Studio major version '17.x' is not a number")):
-        vswhere.capture_msvc_env({}, lambda cmd: vswhere.Proc(0, "\n", ""), vs_major="17.x")
+        vswhere.capture_msvc_env({}, lambda cmd: Output(0, "\n", ""), vs_major="17.x")
 
-    def broken(cmd: Sequence[str] | str) -> vswhere.Proc:
-        return vswhere.Proc(0, "C:\\VS\n", "") if isinstance(cmd, list) else vswhere.Proc(1, "", "not found\n")
+    def broken(cmd: Sequence[str] | str) -> Output:
+        return Output(0, "C:\\VS\n", "") if isinstance(cmd, list) else Output(1, "", "not found\n")
 
     with pytest.raises(AipcError, match=r"vcvars64.bat did not set up the MSVC environment \(exit 1: not found\)"):
         vswhere.capture_msvc_env({}, broken, vs_major="17")
+
+    def hung(cmd: Sequence[str] | str) -> Output:
+        return Output(0, "C:\\VS\n", "") if isinstance(cmd, list) else Output(None, "", "", "timeout after 120 s")
+
+    with pytest.raises(AipcError, match=r"did not set up the MSVC environment \(timeout after 120 s\)"):
+        vswhere.capture_msvc_env({}, hung, vs_major="17")
+
+
+def test_vswhere_argv_build_and_doctor_forms() -> None:
+    """One vswhere_argv: the build's installation-path query and the doctor's JSON listing."""
+    exe = vswhere.vswhere_exe({"ProgramFiles(x86)": "D:\\PF86"})
+    assert exe == "D:\\PF86\\Microsoft Visual Studio\\Installer\\vswhere.exe"
+    assert vswhere.vswhere_exe() == "C:\\Program Files (x86)\\Microsoft Visual Studio\\Installer\\vswhere.exe"
+    assert vswhere.msvc_install_argv(exe, "17") == [
+        exe, "-latest", "-products", "*", "-version", "[17,18)", "-requires", vswhere.VC_COMPONENT,
+        "-property", "installationPath"]
+    assert vswhere.vswhere_argv(exe, json=True) == [exe, "-products", "*", "-format", "json", "-utf8"]
+    assert vswhere.vswhere_argv(exe, requires=("A", "B"), json=True) == [
+        exe, "-products", "*", "-requires", "A", "-requires", "B", "-format", "json", "-utf8"]
 
 
 # --- wheels: requirement check and atomic collection ----------------------------------------------------------------

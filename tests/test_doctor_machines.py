@@ -516,7 +516,7 @@ def test_probe_local_sources_and_collect_pip(tmp_path: Path) -> None:
 def test_collect_visual_studio_records_every_component(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     vswhere = tmp_path / "vswhere.exe"
     vswhere.write_bytes(b"")
-    monkeypatch.setattr(windows, "vswhere_path", lambda env=None: vswhere)
+    monkeypatch.setattr(windows, "vswhere_exe", lambda environ=None: str(vswhere))
     inst = {"instanceId": "a1", "installationVersion": "17.12.35527.113", "displayName": "VS 2022",
             "installationPath": str(tmp_path / "vs")}
 

@@ -18,7 +18,7 @@ import pytest
 from aipc.doctor import linux, windows
 from aipc.doctor import probes as collect
 from aipc.doctor.facts import SCHEMA, get, load_facts, save_facts, validate_facts
-from aipc.platforms.vswhere import VC_COMPONENT
+from aipc.platforms.vswhere import VC_COMPONENT, parse_vswhere
 from aipc.platforms.windows import powershell_argv
 from aipc.proc import Output, describe_returncode, run
 
@@ -322,13 +322,13 @@ def test_parse_vswhere_and_msvc_scan(tmp_path: Path, monkeypatch: pytest.MonkeyP
             (d / "cl.exe").write_bytes(b"MZ")
     everything = VSWHERE_ALL.replace("<VS1>", str(vs1).replace("\\", "\\\\")).replace(
         "<VS2>", str(vs2).replace("\\", "\\\\"))
-    parsed = windows.parse_vswhere(everything)
+    parsed = parse_vswhere(everything)
     assert parsed[0]["display_name"] == "Visual Studio Community 2022" and parsed[0]["product_line_version"] == "2022"
     assert windows.msvc_toolsets(vs1) == [{"version": "14.29.30133", "cl_x64": False},
                                           {"version": "14.42.34433", "cl_x64": True}]
     vswhere = tmp_path / "vswhere.exe"
     vswhere.write_bytes(b"")
-    monkeypatch.setattr(windows, "vswhere_path", lambda env=None: vswhere)
+    monkeypatch.setattr(windows, "vswhere_exe", lambda environ=None: str(vswhere))
     seen: list[list[str]] = []
 
     def fake_run(argv: list[str], timeout: float = 0, **_: Any) -> Output:
@@ -344,13 +344,8 @@ def test_parse_vswhere_and_msvc_scan(tmp_path: Path, monkeypatch: pytest.MonkeyP
     vc_call = next(a for a in seen if VC_COMPONENT in a)  # the queries run in parallel: any order
     assert vc_call[3:5] == ["-requires", VC_COMPONENT]
     assert vc_call[-3:] == ["-format", "json", "-utf8"]
-    monkeypatch.setattr(windows, "vswhere_path", lambda env=None: tmp_path / "absent.exe")
+    monkeypatch.setattr(windows, "vswhere_exe", lambda environ=None: str(tmp_path / "absent.exe"))
     assert windows.collect_visual_studio() == {"vswhere": None, "instances": []}
-
-
-def test_vswhere_location() -> None:
-    assert windows.vswhere_path({"ProgramFiles(x86)": "D:\\PF86"}) == Path(
-        "D:\\PF86") / "Microsoft Visual Studio" / "Installer" / "vswhere.exe"
 
 
 def test_windows_sdk_scan_and_finish(tmp_path: Path) -> None:

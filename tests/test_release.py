@@ -514,15 +514,15 @@ def test_pypi_route_downloads_through_pip_and_fetches_a_deleted_download_again(t
 def test_windows_ninja_release_route_captures_msvc_env_before_genai(tmp_path: Path) -> None:
     """No ORT build on this route, so the msvc-env step runs before build-genai (in the plan and when run)."""
     from aipc.build.pipeline import Pipeline
-    from aipc.platforms import vswhere
+    from aipc.proc import Output
 
     plan_steps = [st.name for st in Pipeline(windows_settings(tmp_path, "nuget", generator="ninja")).plan()]
     assert plan_steps == ["fetch", "build-venv", "ort-release", "stage", "msvc-env", "build-genai", "wheels"]
 
-    def vs(cmd: object) -> vswhere.Proc:
+    def vs(cmd: object) -> Output:
         if isinstance(cmd, list):
-            return vswhere.Proc(0, "C:\\VS\r\n", "")
-        return vswhere.Proc(0, "PATH=C:\\VS\\bin;C:\\Windows\r\nINCLUDE=C:\\VS\\include\r\n"
+            return Output(0, "C:\\VS\r\n", "")
+        return Output(0, "PATH=C:\\VS\\bin;C:\\Windows\r\nINCLUDE=C:\\VS\\include\r\n"
                                "VCToolsInstallDir=C:\\VS\\VC\\Tools\\MSVC\\14.44\\\r\n", "")
 
     pipe = Pipeline(windows_settings(tmp_path, "nuget", generator="ninja"), echo=lambda line: None, msvc_runner=vs)

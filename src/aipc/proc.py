@@ -91,12 +91,14 @@ def _environment(env: Mapping[str, str] | None) -> dict[str, str] | None:
 
 
 def run(
-    argv: Sequence[str | os.PathLike[str]], *, timeout: float | None = DEFAULT_TIMEOUT,
+    argv: Sequence[str | os.PathLike[str]] | str, *, timeout: float | None = DEFAULT_TIMEOUT,
     env: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None,
 ) -> Output:
     """Run ``argv`` with its output captured (UTF-8, undecodable bytes replaced); never raises. ``env`` is added to
-    this process's environment."""
-    args = [os.fspath(a) for a in argv]
+    this process's environment. A ``str`` is a raw Windows command line, passed on unquoted (``cmd /s /c`` has
+    quoting rules of its own that ``list2cmdline`` does not follow)."""
+    args: str | list[str] = argv if isinstance(argv, str) else [os.fspath(a) for a in argv]
+    program = args.split(" ", 1)[0] if isinstance(args, str) else args[0]
     try:
         proc = subprocess.run(
             args, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout,
@@ -105,12 +107,12 @@ def run(
     except FileNotFoundError as exc:
         if cwd is not None and exc.filename is not None and os.fspath(exc.filename) == os.fspath(cwd):
             return Output(None, "", "", f"working directory {os.fspath(cwd)} does not exist")
-        return Output(None, "", "", f"not found: {args[0]}")
+        return Output(None, "", "", f"not found: {program}")
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         return Output(None, out, "", f"timeout after {timeout:g} s")
     except OSError as exc:
-        return Output(None, "", "", f"cannot run {args[0]}: {exc.strerror or exc}")
+        return Output(None, "", "", f"cannot run {program}: {exc.strerror or exc}")
     return Output(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -224,7 +224,7 @@ class Pipeline:
         exe = vswhere.vswhere_exe(os.environ if self.s.is_host else {})
         vs_major = self.pins.toolchain["visual_studio"]
         commands = [
-            Command.make(vswhere.vswhere_argv(exe, vs_major), self.s.workdir),
+            Command.make(vswhere.msvc_install_argv(exe, vs_major), self.s.workdir),
             Command.make(vswhere.vcvars_argv(vswhere.vcvars_path(vswhere.INSTALL_PLACEHOLDER)), self.s.workdir),
         ]
         out = self.state / MSVC_ENV_JSON

@@ -15,13 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..platforms.vswhere import DEFAULT_PROGRAM_FILES_X86, VC_COMPONENT
+from ..platforms.vswhere import VC_COMPONENT, VSWHERE_TIMEOUT, parse_vswhere, vswhere_argv, vswhere_exe
 from ..platforms.windows import VS_COMPONENTS, powershell_argv
 from ..proc import Output, run
 from .linux import NPU_PCI_IDS
 
 POWERSHELL_TIMEOUT = 30.0
-VSWHERE_TIMEOUT = 15.0
 
 POWERSHELL_SCRIPT = r"""
 $ErrorActionPreference = 'Stop'
@@ -140,42 +139,6 @@ def parse_powershell_output(stdout: str) -> dict[str, Any]:
     return data
 
 
-def vswhere_path(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ) if env is None else env
-    base = env.get("ProgramFiles(x86)") or DEFAULT_PROGRAM_FILES_X86
-    return Path(base) / "Microsoft Visual Studio" / "Installer" / "vswhere.exe"
-
-
-def vswhere_argv(vswhere: Path, requires_vc: bool) -> list[str]:
-    argv = [str(vswhere), "-products", "*"]
-    if requires_vc:
-        argv += ["-requires", VC_COMPONENT]
-    return [*argv, "-format", "json", "-utf8"]
-
-
-def parse_vswhere(text: str) -> list[dict[str, Any]]:
-    """vswhere ``-format json``: one entry per Visual Studio instance."""
-    data = json.loads(text or "[]")
-    if not isinstance(data, list):
-        raise ValueError("vswhere output is not a JSON list")
-    instances = []
-    for item in data:
-        if not isinstance(item, dict):
-            continue
-        raw_catalog = item.get("catalog")
-        catalog: dict[str, Any] = raw_catalog if isinstance(raw_catalog, dict) else {}
-        instances.append({
-            "instance_id": item.get("instanceId"),
-            "display_name": item.get("displayName"),
-            "installation_version": item.get("installationVersion"),
-            "installation_path": item.get("installationPath"),
-            "product_line_version": catalog.get("productLineVersion"),
-            "product_id": item.get("productId"),
-            "is_complete": item.get("isComplete", True),
-        })
-    return instances
-
-
 def msvc_toolsets(installation_path: Path) -> list[dict[str, Any]]:
     """``<VS>/VC/Tools/MSVC/<version>`` directories, and whether each has the x64 compiler."""
     root = installation_path / "VC" / "Tools" / "MSVC"
@@ -196,20 +159,15 @@ def sdk_versions(kits_root: Path) -> list[dict[str, Any]]:
     return [{"version": d.name, "d3d12_h": (d / "um" / "d3d12.h").is_file()} for d in dirs]
 
 
-def vswhere_requires_argv(vswhere: Path, component: str) -> list[str]:
-    """The instances that have ``component`` installed (a workload or a component ID)."""
-    return [str(vswhere), "-products", "*", "-requires", component, "-format", "json", "-utf8"]
-
-
 def collect_visual_studio(runner: Callable[..., Output] | None = None) -> dict[str, Any]:
     """Every Visual Studio instance, whether it has the x64 C++ tools, which of :data:`VS_COMPONENTS` it has
     (one ``vswhere -requires`` per component, in parallel) and its MSVC toolsets."""
     run_one = runner or run
-    vswhere = vswhere_path()
-    if not vswhere.is_file():
+    vswhere = vswhere_exe(os.environ)
+    if not Path(vswhere).is_file():
         return {"vswhere": None, "instances": []}
-    argvs = {"": vswhere_argv(vswhere, requires_vc=False), VC_COMPONENT: vswhere_argv(vswhere, requires_vc=True)}
-    argvs.update({c: vswhere_requires_argv(vswhere, c) for c, _ in VS_COMPONENTS if c != VC_COMPONENT})
+    argvs = {"": vswhere_argv(vswhere, json=True)}
+    argvs.update({c: vswhere_argv(vswhere, requires=(c,), json=True) for c, _ in VS_COMPONENTS})
     with ThreadPoolExecutor(max_workers=len(argvs)) as pool:
         outs = dict(zip(argvs, pool.map(lambda a: run_one(a, timeout=VSWHERE_TIMEOUT), argvs.values()), strict=True))
     everything = outs.pop("")

@@ -8,40 +8,39 @@ The Visual Studio generator finds the compiler itself; Ninja needs the environme
    x64 MSVC tools;
 2. ``cmd /d /s /c ""<install>\\VC\\Auxiliary\\Build\\vcvars64.bat" >nul && set"`` -> the environment after
    vcvars64, of which the variables it added or changed are kept and passed to the build commands.
+
+``aipc doctor`` asks the same vswhere for every instance and component (``-format json``, :func:`parse_vswhere`):
+one place for where vswhere is, how it is asked and how its answer is read.
 """
 
 from __future__ import annotations
 
-import subprocess
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import PureWindowsPath
+from typing import Any
 
 from ..errors import AipcError
+from ..proc import Output, describe_returncode, run
 
 VC_COMPONENT = "Microsoft.VisualStudio.Component.VC.Tools.x86.x64"
 DEFAULT_PROGRAM_FILES_X86 = "C:\\Program Files (x86)"
 INSTALL_PLACEHOLDER = "<vswhere installationPath>"
 
 
-@dataclass(frozen=True)
-class Proc:
-    returncode: int
-    stdout: str
-    stderr: str
-
+VSWHERE_TIMEOUT = 15.0
+VCVARS_TIMEOUT = 120.0  # vcvars64.bat runs several scripts; a cold one takes tens of seconds
 
 # runs argv (list form) or a raw Windows command line (str form); returns its output
-ProcRunner = Callable[[Sequence[str] | str], Proc]
+ProcRunner = Callable[[Sequence[str] | str], Output]
 
 
-def _run(cmd: Sequence[str] | str) -> Proc:
-    proc = subprocess.run(cmd if isinstance(cmd, str) else list(cmd), capture_output=True, text=True,
-                          errors="replace", stdin=subprocess.DEVNULL, check=False)
-    return Proc(proc.returncode, proc.stdout, proc.stderr)
+def _run(cmd: Sequence[str] | str) -> Output:
+    return run(cmd, timeout=VCVARS_TIMEOUT if isinstance(cmd, str) else VSWHERE_TIMEOUT)
 
 
 def vswhere_exe(environ: Mapping[str, str] | None = None) -> str:
+    """Where the Visual Studio Installer puts vswhere.exe (under ``ProgramFiles(x86)`` of ``environ``)."""
     base = (environ or {}).get("ProgramFiles(x86)") or DEFAULT_PROGRAM_FILES_X86
     return str(PureWindowsPath(base, "Microsoft Visual Studio", "Installer", "vswhere.exe"))
 
@@ -54,9 +53,45 @@ def version_range(vs_major: str) -> str:
     return f"[{int(vs_major)},{int(vs_major) + 1})"
 
 
-def vswhere_argv(exe: str, vs_major: str) -> list[str]:
-    return [exe, "-latest", "-products", "*", "-version", version_range(vs_major), "-requires", VC_COMPONENT,
-            "-property", "installationPath"]
+def vswhere_argv(exe: str, *, vs_major: str | None = None, requires: Sequence[str] = (),
+                 json: bool = False) -> list[str]:
+    """vswhere over every product: the latest instance's ``installationPath`` (the build), or with ``json`` every
+    instance as JSON (the doctor); limited to Visual Studio ``vs_major`` and to instances having all of
+    ``requires``."""
+    argv = [exe, *([] if json else ["-latest"]), "-products", "*"]
+    if vs_major is not None:
+        argv += ["-version", version_range(vs_major)]
+    for component in requires:
+        argv += ["-requires", component]
+    return [*argv, *(["-format", "json", "-utf8"] if json else ["-property", "installationPath"])]
+
+
+def msvc_install_argv(exe: str, vs_major: str) -> list[str]:
+    """The build's query: the latest Visual Studio ``vs_major`` with the x64 MSVC tools, its installation path."""
+    return vswhere_argv(exe, vs_major=vs_major, requires=(VC_COMPONENT,))
+
+
+def parse_vswhere(text: str) -> list[dict[str, Any]]:
+    """vswhere ``-format json``: one entry per Visual Studio instance. Raises ValueError when it is not a JSON list."""
+    data = json.loads(text or "[]")
+    if not isinstance(data, list):
+        raise ValueError("vswhere output is not a JSON list")
+    instances = []
+    for item in data:
+        if not isinstance(item, dict):
+            continue
+        raw_catalog = item.get("catalog")
+        catalog: dict[str, Any] = raw_catalog if isinstance(raw_catalog, dict) else {}
+        instances.append({
+            "instance_id": item.get("instanceId"),
+            "display_name": item.get("displayName"),
+            "installation_version": item.get("installationVersion"),
+            "installation_path": item.get("installationPath"),
+            "product_line_version": catalog.get("productLineVersion"),
+            "product_id": item.get("productId"),
+            "is_complete": item.get("isComplete", True),
+        })
+    return instances
 
 
 def vcvars_path(installation: str) -> str:
@@ -95,15 +130,14 @@ def env_delta(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, 
 def capture_msvc_env(environ: Mapping[str, str], run: ProcRunner = _run, *, vs_major: str) -> dict[str, str]:
     """Find Visual Studio ``vs_major`` with vswhere and return the environment ``vcvars64.bat`` sets up."""
     exe = vswhere_exe(environ)
-    argv = vswhere_argv(exe, vs_major)
-    try:
-        found = run(argv)
-    except FileNotFoundError:
+    found = run(msvc_install_argv(exe, vs_major))
+    if found.returncode is None:
+        what = "not found at" if (found.error or "").startswith("not found") else f"failed ({found.reason()}):"
         raise AipcError(
-            f"vswhere.exe not found at {exe}; the Ninja generator needs the MSVC environment",
+            f"vswhere.exe {what} {exe}; the Ninja generator needs the MSVC environment",
             hint="install Visual Studio 2022 with the C++ workload (scripts/bootstrap-windows.ps1) or use "
                  "--generator vs",
-        ) from None
+        )
     install = next((ln.strip() for ln in found.stdout.splitlines() if ln.strip()), "")
     if found.returncode != 0 or not install:
         raise AipcError(
@@ -115,8 +149,9 @@ def capture_msvc_env(environ: Mapping[str, str], run: ProcRunner = _run, *, vs_m
     after = parse_set_output(captured.stdout)
     if captured.returncode != 0 or not any(k.upper() == "VCTOOLSINSTALLDIR" for k in after):
         last = (captured.stderr.strip().splitlines() or ["no output"])[-1]
+        detail = captured.error or f"exit {describe_returncode(captured.returncode)}: {last}"
         raise AipcError(
-            f"{vcvars} did not set up the MSVC environment (exit {captured.returncode}: {last})",
+            f"{vcvars} did not set up the MSVC environment ({detail})",
             hint="repair the Visual Studio installation (Visual Studio Installer > Repair) or use --generator vs",
         )
     return env_delta(environ, after)

@@ -213,36 +213,29 @@ def test_verify_findings_need_both_rows_and_golden() -> None:
     assert "no golden ids" in up.verify_findings(ok, None)[0]
 
 
-def test_runpath_parsing_and_rule() -> None:
-    out = (" 0x000000000000001d (RUNPATH)            Library runpath: [/work/b/ort_home/lib:$ORIGIN:]\n"
-           " 0x000000000000000f (RPATH)              Library rpath: [$ORIGIN/../lib]\n"
-           " 0x0000000000000001 (NEEDED)             Shared library: [libonnxruntime.so.1]\n")
-    paths = up.dynamic_paths(out)
-    assert paths == ["/work/b/ort_home/lib", "$ORIGIN", "", "$ORIGIN/../lib"]  # genai's real one ends in ':'
-    assert up.bad_search_paths(paths) == ["/work/b/ort_home/lib", "(empty: the current directory)"]
-    assert up.bad_search_paths(["lib", "${ORIGIN}/x"]) == ["lib"]
-
-
-@pytest.mark.skipif(shutil.which("readelf") is None or shutil.which("cc") is None, reason="needs cc and readelf")
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 def test_runpath_of_a_real_elf_in_a_wheel(tmp_path: Path) -> None:
     src = tmp_path / "x.c"
     src.write_text("int x(void) { return 1; }\n")
     wheel = tmp_path / "w-1-py3-none-any.whl"
-    for rpath, expect_bad in (("/opt/build/ort_home/lib", True), ("$ORIGIN", False)):
+    # genai's own build leaves "<ORT_HOME>/lib:" (a build path and an empty entry, the current directory)
+    for rpath, bad in (("/opt/build/ort_home/lib:", ["/opt/build/ort_home/lib", "''"]), ("$ORIGIN", [])):
         so = tmp_path / "x.so"
         subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src), f"-Wl,-rpath,{rpath}",
                         "-Wl,--enable-new-dtags"], check=True)
         with zipfile.ZipFile(wheel, "w") as zf:
             zf.write(so, "pkg/x.so")
             zf.writestr("pkg/__init__.py", "")
-        problems, figures = up.runpath_findings(wheel, shutil.which("readelf"))
-        assert figures["elf_files"] == {"pkg/x.so": [rpath]}
-        assert bool(problems) is expect_bad, problems
+        problems, figures = up.runpath_findings(wheel)
+        assert figures["elf_files"] == {"pkg/x.so": rpath.split(":")}
+        assert all(b in problems[0] for b in bad) if bad else problems == [], problems
 
 
-def test_runpath_without_readelf_is_reported_as_skipped(tmp_path: Path) -> None:
-    problems, figures = up.runpath_findings(tmp_path / "none.whl", None)
-    assert problems == [] and figures["status"] == "skip"
+def test_a_wheel_without_elf_is_a_problem(tmp_path: Path) -> None:
+    wheel = tmp_path / "w-1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("pkg/__init__.py", "")
+    assert up.runpath_findings(wheel)[0] == ["w-1-py3-none-any.whl holds no ELF file"]
 
 
 def test_cli_skips_with_a_reason_when_the_folder_is_absent(tmp_path: Path) -> None:

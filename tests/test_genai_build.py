@@ -294,6 +294,12 @@ def test_runpath_check_refuses_a_build_path_and_accepts_origin(tmp_path: Path) -
         wheelcheck.require_clean(_wheel_with(tmp_path, {"onnxruntime_genai/c.so": dirty}))
     report = wheelcheck.check_wheel(_wheel_with(tmp_path, {"x/d.so": old_style}))
     assert report.dirty == {"x/d.so": ["/opt/ort/lib"]}
+    # genai's real build leaves "<ORT_HOME>/lib:" (a trailing empty entry: the current directory) - refused too
+    trailing = _so(tmp_path, "e.so", "-Wl,-rpath,$ORIGIN:", "-Wl,--enable-new-dtags")
+    report = wheelcheck.check_wheel(_wheel_with(tmp_path, {"x/e.so": trailing}))
+    assert report.elf == {"x/e.so": ["$ORIGIN", ""]} and report.dirty == {"x/e.so": [""]}
+    with pytest.raises(AipcError, match=r"x/e.so has the RUNPATH '' \(empty: the current directory\)"):
+        wheelcheck.require_clean(_wheel_with(tmp_path, {"x/e.so": trailing}))
 
 
 # --- aipc deps ------------------------------------------------------------------------------------------------------

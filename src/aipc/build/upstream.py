@@ -9,7 +9,7 @@ dependencies), it:
    --offline --jobs N --generator ninja --ccache off`` into a workdir outside the trees (each command a subprocess,
    as a user would type it; without ``PYTHONDONTWRITEBYTECODE``, which would hide bytecode written into a tree);
 3. checks every ``.ninja_log`` of that build: never more than N jobs at once (:mod:`aipc.build.ninjalog`);
-4. checks the genai wheel's ELF files carry no RUNPATH/RPATH into the build (``readelf -d``);
+4. checks the genai wheel's ELF files carry no RUNPATH/RPATH outside ``$ORIGIN`` (:mod:`aipc.build.wheelcheck`);
 5. moves the build's ORT_HOME away and runs ``aipc verify --paths genai --wheels <wheels>`` (the genai wheel and
    the matching ORT wheel): both genai rows must pass and the fp32 ids must equal the tiny model's golden ids;
 6. puts ORT_HOME back, snapshots the trees again: nothing may have changed.
@@ -24,12 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +36,7 @@ from ..errors import AipcError, ExitCode, UsageError
 from ..fsutil import atomic_write_json, tree_changes, tree_digest, tree_snapshot
 from ..wheelhouse import WheelInfo
 from .ninjalog import log_max_overlap
+from .wheelcheck import check_wheel
 
 DEFAULT_UPSTREAM = Path("..") / "shared" / "upstream"
 DEFAULT_WORKDIR = Path(".aipc") / "upstream"
@@ -46,7 +44,6 @@ TREES = ("onnxruntime-genai", "onnxruntime", "deps")
 REPORT = "check-upstream.json"
 GENAI_DISTS = ("onnxruntime-genai", "onnxruntime-genai-directml")  # canonical names (packaging)
 ORT_DISTS = ("onnxruntime", "onnxruntime-directml")
-ELF_MAGIC = b"\x7fELF"
 
 Echo = Callable[[str], None]
 
@@ -163,48 +160,16 @@ def read_golden(report: dict[str, Any]) -> list[int] | None:
         return None
 
 
-def dynamic_paths(readelf_output: str) -> list[str]:
-    """The RUNPATH / RPATH entries in ``readelf -d`` output."""
-    found = []
-    for line in readelf_output.splitlines():
-        if "(RUNPATH)" in line or "(RPATH)" in line:
-            start, end = line.find("["), line.rfind("]")
-            if start >= 0 and end > start:
-                found += line[start + 1:end].split(":")  # an empty entry is kept: it means the current directory
-    return found
-
-
-def bad_search_paths(paths: Sequence[str]) -> list[str]:
-    """Entries that lead outside the installed wheel: anything not relative to ``$ORIGIN`` (an absolute path names
-    a folder of the build machine; a relative or empty one, as in ``/x/lib:``, means the current directory)."""
-    return [p or "(empty: the current directory)" for p in paths
-            if not (p.startswith("$ORIGIN") or p.startswith("${ORIGIN}"))]
-
-
-def runpath_findings(wheel: Path, readelf: str | None) -> tuple[list[str], dict[str, Any]]:
-    """Problems and figures for the ELF files in ``wheel``: no RUNPATH/RPATH into the build machine."""
-    if readelf is None:
-        return [], {"status": "skip", "reason": "readelf is not on PATH"}
-    problems: list[str] = []
-    elves: dict[str, list[str]] = {}
-    with tempfile.TemporaryDirectory(prefix="aipc-runpath-") as tmp, zipfile.ZipFile(wheel) as zf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            with zf.open(info) as fh:
-                if fh.read(4) != ELF_MAGIC:
-                    continue
-            target = Path(tmp) / "elf"
-            target.write_bytes(zf.read(info))
-            out = subprocess.run([readelf, "-d", str(target)], capture_output=True, text=True, check=False)
-            paths = dynamic_paths(out.stdout)
-            elves[info.filename] = paths
-            bad = bad_search_paths(paths)
-            if bad:
-                problems.append(f"{wheel.name}: {info.filename} has RUNPATH/RPATH {', '.join(bad)}")
-    if not elves:
+def runpath_findings(wheel: Path) -> tuple[list[str], dict[str, Any]]:
+    """Problems and figures for the ELF files in ``wheel``: no RUNPATH/RPATH entry outside ``$ORIGIN``
+    (:func:`aipc.build.wheelcheck.check_wheel`, the check the wheels step refuses a wheel with)."""
+    report = check_wheel(wheel)
+    problems = [f"{wheel.name}: {member} has RUNPATH/RPATH entries outside $ORIGIN: "
+                + ", ".join(e or "'' (the current directory)" for e in entries)
+                for member, entries in report.dirty.items()]
+    if not report.elf:
         problems.append(f"{wheel.name} holds no ELF file")
-    return problems, {"status": "checked", "elf_files": elves}
+    return problems, {"elf_files": report.elf}
 
 
 def find_wheel(wheels: Path, dists: Sequence[str]) -> Path | None:
@@ -295,7 +260,7 @@ def check_upstream(upstream: Upstream, workdir: Path, *, jobs: int = 2, python: 
         if genai_wheel is None or ort_wheel is None:
             res.problems.append(f"{wheels} lacks the {'genai' if genai_wheel is None else 'ORT'} wheel")
         if genai_wheel is not None:
-            problems, res.figures["runpath"] = runpath_findings(genai_wheel, shutil.which("readelf"))
+            problems, res.figures["runpath"] = runpath_findings(genai_wheel)
             res.problems += problems
         if genai_wheel is not None and ort_wheel is not None:
             json_out, junit = workdir / "verify.json", workdir / "verify.xml"
@@ -333,8 +298,7 @@ def format_result(res: CheckResult, jobs: int) -> list[str]:
         lines.append("wheels: " + ", ".join(f["wheels"]))
     rp = f.get("runpath")
     if rp:
-        lines.append("runpath: " + (rp.get("reason", "") if rp.get("status") == "skip" else
-                                    "; ".join(f"{k}: {':'.join(v) or 'none'}" for k, v in rp["elf_files"].items())))
+        lines.append("runpath: " + "; ".join(f"{k}: {':'.join(v) or 'none'}" for k, v in rp["elf_files"].items()))
     for row in f.get("verify_rows", []):
         lines.append(f"verify: {row['path']} {row['precision']} {row['status']} on {row['device'] or '-'}: "
                      f"{row['reason']}")

@@ -38,7 +38,7 @@ class WheelReport:
 
 
 def elf_runpaths(data: bytes) -> list[str]:
-    """The DT_RUNPATH and DT_RPATH entries of an ELF image (``:``-separated values split)."""
+    """The DT_RUNPATH and DT_RPATH entries of an ELF image (``:``-separated values split; empty entries kept)."""
     from elftools.elf.dynamic import DynamicSection
     from elftools.elf.elffile import ELFFile
 
@@ -50,7 +50,9 @@ def elf_runpaths(data: bytes) -> list[str]:
         for tag in section.iter_tags():
             if tag.entry.d_tag in ("DT_RUNPATH", "DT_RPATH"):
                 value = getattr(tag, "runpath" if tag.entry.d_tag == "DT_RUNPATH" else "rpath")
-                entries += [e for e in str(value).split(":") if e]
+                # an empty entry ("/b/ort_home/lib:" as genai's real build leaves it) is kept: the loader reads it
+                # as the current directory, which is not the wheel's
+                entries += str(value).split(":")
     return entries
 
 
@@ -137,14 +139,18 @@ def check_wheel(wheel: Path) -> WheelReport:
     return report
 
 
+def _shown(entry: str) -> str:
+    return entry or "'' (empty: the current directory)"
+
+
 def require_clean(wheel: Path) -> WheelReport:
     """Refuse a wheel whose libraries carry a build machine's path (one line naming the first)."""
     report = check_wheel(wheel)
     if report.dirty:
         member, entries = next(iter(report.dirty.items()))
         raise AipcError(
-            f"{wheel.name}: {member} has the RUNPATH {':'.join(entries)}, a path of the build machine "
-            "(the wheel would load libraries from there, or nothing, elsewhere)",
+            f"{wheel.name}: {member} has the RUNPATH {', '.join(_shown(e) for e in entries)}, a path of the build "
+            "machine (the wheel would load libraries from there, or nothing, elsewhere)",
             hint="rebuild genai with CMAKE_SKIP_BUILD_RPATH=ON (aipc passes it; check --cmake-define) "
                  "and run `aipc build-genai --force`",
         )

@@ -54,7 +54,7 @@ Echo = Callable[[str], None]
 
 
 def default_project_dir() -> Path:
-    """``aipc/native/npu`` of the aipc checkout this module runs from."""
+    """``aipc/native/npu`` inside the installed aipc package (package data: a checkout and a wheel alike)."""
     return Path(__file__).resolve().parents[1] / "native" / "npu"
 
 
@@ -155,7 +155,8 @@ class NpuBuild:
         if not (self.project / "CMakeLists.txt").is_file():
             raise UsageError(
                 f"the scikit-build-core project {self.project} is missing",
-                hint="run from an aipc checkout (aipc/native/npu/) or pass --project DIR",
+                hint="pass --project DIR (a copy of aipc/native/npu/ holding CMakeLists.txt), or reinstall aipc: its "
+                     "package ships that project",
             )
 
     def python_version(self) -> tuple[int, int]:

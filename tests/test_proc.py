@@ -16,6 +16,7 @@ import pytest
 from aipc import proc
 from aipc.log import Log, group
 from aipc.proc import Output, describe_returncode, display, run, stream
+from aipc.runner import Command, Runner, Step, format_plan, run_once
 from aipc.stamps import Stamp, changed_output, digests, fingerprint, legacy_fingerprint, portable
 from aipc.tables import format_table
 
@@ -203,3 +204,90 @@ def test_stamp_versions_and_output_digests(tmp_path: Path) -> None:
     assert stamp.read() is None
     stamp.remove()
     assert not stamp.path.exists()
+
+
+# --- the runner on these layers -------------------------------------------------------------------------------------
+
+def _copy_step(work: Path) -> Step:
+    """A step writing ``<work>/out/o.txt`` from ``<work>/in.txt``; its command names both by absolute path."""
+    code = "import shutil, sys; shutil.copy(sys.argv[1], sys.argv[2])"
+    out = work / "out" / "o.txt"
+    return Step("copy", "copy in.txt", [Command.make([sys.executable, "-c", code, work / "in.txt", out], work / "out")],
+                inputs={"source": str(work / "in.txt")}, outputs=[out])
+
+
+def _workdir(root: Path) -> Path:
+    work = root / "w"
+    (work / "out").mkdir(parents=True)
+    (work / "in.txt").write_text("data", encoding="utf-8")
+    return work
+
+
+def _runner(work: Path, lines: list[str] | None = None) -> Runner:
+    return Runner(work / "state", work / "logs", echo=(lines.append if lines is not None else lambda s: None))
+
+
+def test_a_workdir_moved_elsewhere_is_still_up_to_date(tmp_path: Path) -> None:
+    work = _workdir(tmp_path / "a")
+    assert _runner(work).run(_copy_step(work)).status == "ran"
+    stamp = json.loads((work / "state" / "copy.stamp.json").read_text(encoding="utf-8"))
+    assert stamp["version"] == 2 and stamp["outputs"] == ["${WORKDIR}/out/o.txt"]
+    assert str(tmp_path) not in json.dumps(stamp)
+    moved = tmp_path / "b" / "w"
+    moved.parent.mkdir()
+    work.rename(moved)
+    assert _runner(moved).run(_copy_step(moved)).status == "skipped"
+    (moved / "out" / "o.txt").write_text("tampered", encoding="utf-8")
+    lines: list[str] = []
+    assert _runner(moved, lines).run(_copy_step(moved)).status == "ran"  # a changed output reruns
+    assert any("missing or changed" in ln for ln in lines)
+
+
+def test_a_version_1_stamp_is_migrated_not_rerun(tmp_path: Path) -> None:
+    """Stamps written before version 2 (absolute paths, maybe no digests) are kept: an ORT build costs hours."""
+    work = _workdir(tmp_path)
+    step = _copy_step(work)
+    (work / "out" / "o.txt").write_text("built long ago", encoding="utf-8")
+    v1 = {"fingerprint": step.legacy_fingerprint(), "outputs": [str(step.outputs[0])], "seconds": 3600.0}
+    stamp_path = work / "state" / "copy.stamp.json"
+    stamp_path.parent.mkdir()
+    stamp_path.write_text(json.dumps(v1), encoding="utf-8")
+    lines: list[str] = []
+    assert _runner(work, lines).run(step).status == "skipped"
+    assert any("stamp migrated" in ln for ln in lines)
+    migrated = json.loads(stamp_path.read_text(encoding="utf-8"))
+    assert migrated["version"] == 2 and migrated["seconds"] == 3600.0
+    assert list(migrated["digests"]) == ["${WORKDIR}/out/o.txt"]
+    assert (work / "out" / "o.txt").read_text(encoding="utf-8") == "built long ago"
+    assert _runner(work).run(step).status == "skipped"  # now a plain version-2 stamp
+
+    # a version-1 stamp of other inputs, or whose output is gone, runs the step as before
+    stamp_path.write_text(json.dumps({**v1, "fingerprint": "0" * 64}), encoding="utf-8")
+    assert _runner(work).run(step).status == "ran"
+    stamp_path.write_text(json.dumps(v1), encoding="utf-8")
+    (work / "out" / "o.txt").unlink()
+    assert _runner(work).run(step).status == "ran"
+    assert (work / "out" / "o.txt").read_text(encoding="utf-8") == "data"
+
+
+def test_steps_are_groups_in_github_actions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = _workdir(tmp_path)
+    out = io.StringIO()
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    Runner(work / "state", work / "logs", echo=Log(out)).run(_copy_step(work))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "::group::copy: copy in.txt" and lines[-1] == "::endgroup::"
+    assert any(ln.startswith("[aipc]   $ ") for ln in lines)
+
+
+def test_run_once_logs_without_a_stamp(tmp_path: Path) -> None:
+    work = _workdir(tmp_path)
+    res = run_once(_copy_step(work), work / "logs", lambda s: None)
+    assert res.status == "ran" and res.log is not None and "# exit 0" in res.log.read_text(encoding="utf-8")
+    assert not (work / "state").exists()
+
+
+def test_plans_are_shown_for_the_target_shell(tmp_path: Path) -> None:
+    step = Step("s", "d", [Command.make(["echo", "a$HOME b"], "C:\\b", {"V": "x y"})])
+    assert format_plan([step], "linux").splitlines()[-2:] == ["  env: V='x y'", "  $ echo 'a$HOME b'"]
+    assert format_plan([step], "windows").splitlines()[-1] == '  $ echo "a$HOME b"'

@@ -82,11 +82,16 @@ def describe_returncode(code: int | None) -> str:
     return str(code)
 
 
-def _environment(env: Mapping[str, str] | None) -> dict[str, str] | None:
+def _environment(env: Mapping[str, str | None] | None) -> dict[str, str] | None:
+    """This process's environment with ``env`` applied (a None value removes the variable); None: inherit it."""
     if env is None:
         return None
     full = dict(os.environ)
-    full.update(env)
+    for key, value in env.items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
     return full
 
 
@@ -130,11 +135,13 @@ class Streamed:
 
 
 def stream(
-    argv: Sequence[str | os.PathLike[str]], *, cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None,
+    argv: Sequence[str | os.PathLike[str]], *, cwd: str | os.PathLike[str] | None,
+    env: Mapping[str, str | None] | None,
     log: TextIO, timeout: float | None = None, tail: int = TAIL_LINES,
 ) -> Streamed:
     """Run ``argv`` with stdout and stderr written to ``log`` line by line (flushed per line, so the log follows the
-    command as it prints); see the module docstring. ``env`` is added to this process's environment.
+    command as it prints); see the module docstring. ``env`` is applied to this process's environment (a None value
+    removes a variable).
 
     Raises ``OSError`` (``FileNotFoundError``: program or ``cwd`` missing) when the command cannot start; whatever
     interrupts the wait (``KeyboardInterrupt``/:class:`aipc.interrupts.Interrupted` included) propagates after the

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +26,9 @@ from typing import TextIO, TypeVar
 from .errors import AipcError
 from .fsutil import atomic_write_json, sha256_file, sha256_text
 from .locks import hold
+from .log import LOG
 from .platforms import Platform, get_platform
+from .proc import describe_returncode, display, stream
 
 MARKER = "aipc-venv.json"
 P = TypeVar("P", bound=PurePath)
@@ -99,7 +100,7 @@ def ensure_venv(
 ) -> Path:
     """Create (or reuse) the venv for ``spec``; returns its Python executable."""
     venv = venv_dir(spec, root)
-    say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+    say = echo or LOG
     if is_ready(spec, root):
         return venv_python(venv)
     with hold("venv", venv, f"the venv {venv}", cache=venv.parent.parent, echo=say):
@@ -137,11 +138,16 @@ def _create(spec: VenvSpec, venv: Path, log: Path | None, say: Callable[[str], N
 
 
 def _run(argv: list[str], log: TextIO, name: str) -> None:
-    log.write(f"$ {' '.join(argv)}\n")
+    log.write(f"$ {display(argv)}\n")
     log.flush()
-    proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
-    if proc.returncode != 0:
+    try:
+        done = stream(argv, cwd=None, env=None, log=log)
+    except OSError as exc:
+        raise AipcError(f"venv {name}: cannot start {argv[0]} ({exc.strerror or exc})",
+                        hint="check the Python interpreter aipc creates venvs from (--python)") from None
+    if done.returncode != 0:
         raise AipcError(
-            f"venv {name}: `{' '.join(argv[2:])}` failed with exit code {proc.returncode} (log: {log.name})",
+            f"venv {name}: `{display(argv[2:])}` failed with exit code {describe_returncode(done.returncode)} "
+            f"(log: {log.name})" + (f"; last line: {done.last_line()[:200]}" if done.last_line() else ""),
             hint="check network access to PyPI and the pins in src/aipc/pins.toml",
         )

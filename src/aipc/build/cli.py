@@ -37,11 +37,12 @@ def _pipeline(args: argparse.Namespace) -> Pipeline:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    steps = _pipeline(args).plan(args.steps or None)
+    pipeline = _pipeline(args)
+    steps = pipeline.plan(args.steps or None)
     if args.json:
         print(json.dumps(plan_json(steps), indent=2))
     else:
-        print(format_plan(steps))
+        print(format_plan(steps, pipeline.s.platform.name))
     return ExitCode.OK
 
 

@@ -57,7 +57,7 @@ def _cmd_build_npu(args: argparse.Namespace) -> int:
     )
     if args.plan:
         steps = cfg.steps()
-        print(json.dumps(plan_json(steps), indent=2) if args.json else format_plan(steps))
+        print(json.dumps(plan_json(steps), indent=2) if args.json else format_plan(steps, cfg.platform.name))
         return ExitCode.OK
     wheel, _results = run_build(cfg, force=args.force)
     print(wheel)

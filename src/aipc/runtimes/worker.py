@@ -9,27 +9,17 @@ not report one itself. aipc itself never crashes or hangs because of a worker.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import interrupts
-from ..proc import describe_returncode, kill_tree, new_group_kwargs
+from ..proc import describe_returncode, stream
 
 STATUSES = ("pass", "fail", "skip")
 # environment every worker gets: never reach a model hub, never read the user's site-packages
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONNOUSERSITE": "1", "PYTHONUTF8": "1"}
-
-
-def _last_line(text: str) -> str:
-    for line in reversed(text.splitlines()):
-        if line.strip():
-            return line.strip()[:300]
-    return ""
 
 
 def fail_result(request: Mapping[str, Any], reason: str, seconds: float = 0.0, **details: Any) -> dict[str, Any]:
@@ -91,35 +81,19 @@ def run_worker(
         req_path.write_text(json.dumps(request, indent=2), encoding="utf-8")
         run_dir = tmp / "cwd"
         run_dir.mkdir()
-        full_env = dict(os.environ)
-        full_env.pop("PYTHONPATH", None)  # aipc is not installed in path venvs; keep them clean
-        full_env.update(WORKER_ENV)
-        full_env.update(env or {})
+        worker_env: dict[str, str | None] = {"PYTHONPATH": None}  # aipc is not installed in path venvs
+        worker_env.update(WORKER_ENV)
+        worker_env.update(env or {})
         argv = [str(python), str(worker), "--request", str(req_path), "--result", str(res_path)]
-        kwargs = new_group_kwargs()
-        timed_out = False
         try:
             with err_path.open("w", encoding="utf-8", errors="replace") as err:
-                proc = subprocess.Popen(
-                    argv, cwd=run_dir, env=full_env, stdin=subprocess.DEVNULL, stdout=err, stderr=err, **kwargs
-                )
-                interrupts.track(proc)  # Windows: how an interrupt finds this process tree
-                try:
-                    rc = proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                    kill_tree(proc)
-                    rc = proc.wait()
-                except BaseException:
-                    kill_tree(proc)
-                    proc.wait()
-                    raise
+                done = stream(argv, cwd=run_dir, env=worker_env, log=err, timeout=timeout)
         except OSError as exc:
             return fail_result(request, f"cannot start worker {worker.name} with {python}: {exc.strerror or exc}")
         seconds = time.monotonic() - t0
-        stderr = err_path.read_text(encoding="utf-8", errors="replace")
-        last = _last_line(stderr)
-        tail = stderr.splitlines()[-20:]
+        rc, timed_out = done.returncode, done.timed_out
+        last = done.last_line()[:300]
+        tail = list(done.tail)
         if timed_out:
             return fail_result(
                 request, f"timed out after {timeout:g} s (worker killed)" + (f"; last output: {last}" if last else ""),

@@ -14,7 +14,7 @@ from pathlib import Path, PureWindowsPath
 
 import pytest
 
-from aipc.build import fetch, genai, ort
+from aipc.build import fetch, genai, ort, stage
 from aipc.build import settings as bs
 from aipc.build import wheelset as collect
 from aipc.build.pipeline import Pipeline
@@ -246,12 +246,16 @@ def test_artifact_discovery_in_both_layouts(tmp_path: Path, platform: str, gener
 def test_discovery_falls_back_to_the_other_layout_and_names_both_when_missing(tmp_path: Path) -> None:
     plat = get_platform("windows")
     build = tmp_path / "build" / "Windows"
+    vs = "Visual Studio 17 2022"
+    with pytest.raises(AipcError, match=r"ORT build directory .* does not exist; fix: run `aipc build-ort`"):
+        stage.find_artifact_dir(plat, build, "Release", generator=vs, hint=ort._REBUILD_HINT)
+    build.mkdir(parents=True)
     with pytest.raises(AipcError) as exc:
-        ort.find_artifact_dir(plat, build, "Release", "Visual Studio 17 2022")
-    msg = exc.value.one_line()
-    assert f"{build / 'Release' / 'Release'} or {build / 'Release'};" in msg
+        stage.find_artifact_dir(plat, build, "Release", generator="Ninja", hint=ort._REBUILD_HINT)
+    msg = exc.value.one_line()  # the generator's own layout first, then the other
+    assert f"{build / 'Release'} or {build / 'Release' / 'Release'};" in msg and "aipc build-ort" in msg
     art = write_ort_build(build, plat, "Ninja")  # built with Ninja, looked up as Visual Studio
-    assert ort.find_artifact_dir(plat, build, "Release", "Visual Studio 17 2022") == art
+    assert stage.find_artifact_dir(plat, build, "Release", generator=vs) == art
     with pytest.raises(AipcError, match="no onnxruntime_directml wheel"):
         ort.find_ort_wheel(plat, art)
 

@@ -30,6 +30,7 @@ from ..errors import AipcError
 from ..platforms import Platform
 from ..runner import Command
 from ..wheelhouse import find_wheels
+from . import stage
 from .settings import BuildSettings
 
 UNIT_TESTS_OFF = "onnxruntime_BUILD_UNIT_TESTS=OFF"
@@ -152,6 +153,9 @@ def ort_build_command(settings: BuildSettings, msvc_env: Mapping[str, str] | Non
     return Command.make(ort_build_argv(settings), settings.ort_dir, dict(msvc_env or {}))
 
 
+_REBUILD_HINT = "run `aipc build-ort` (the build may have been interrupted; a rerun resumes it)"
+
+
 def artifact_candidates(platform: Platform, build_dir: PurePath, config: str, generator: str) -> list[PurePath]:
     """Where the built libraries may be: the generator's own layout first, then the platform's others
     (:meth:`Platform.config_dirs` and :meth:`Platform.artifact_dir_candidates`, as ``aipc stage`` looks)."""
@@ -164,18 +168,6 @@ class OrtArtifacts:
     artifact_dir: Path
     main_lib: Path
     wheel: Path
-
-
-def find_artifact_dir(platform: Platform, build_dir: Path, config: str, generator: str) -> Path:
-    candidates = [Path(c) for c in artifact_candidates(platform, build_dir, config, generator)]
-    for cand in candidates:
-        lib = cand / platform.ort_main_lib
-        if lib.exists() or lib.is_symlink():
-            return cand
-    raise AipcError(
-        f"ONNX Runtime build output missing: no {platform.ort_main_lib} in {' or '.join(map(str, candidates))}",
-        hint="run `aipc build-ort` (the build may have been interrupted; a rerun resumes it)",
-    )
 
 
 def find_ort_wheel(platform: Platform, artifact_dir: Path, expected_version: str | None = None) -> Path:
@@ -191,7 +183,8 @@ def find_ort_wheel(platform: Platform, artifact_dir: Path, expected_version: str
 
 def discover_ort(settings: BuildSettings, expected_version: str | None = None) -> OrtArtifacts:
     plat = settings.platform
-    art = find_artifact_dir(plat, Path(settings.ort_build_dir), settings.config, settings.layout_generator)
+    art = stage.find_artifact_dir(plat, Path(settings.ort_build_dir), settings.config,
+                                  generator=settings.layout_generator, hint=_REBUILD_HINT)
     return OrtArtifacts(art, art / plat.ort_main_lib, find_ort_wheel(plat, art, expected_version))
 
 

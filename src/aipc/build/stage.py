@@ -78,18 +78,22 @@ def cmake_generator(cmake_build_dir: Path) -> str | None:
     return None
 
 
-def find_artifact_dir(platform: Platform, ort_build: Path, config: str = "Release") -> Path:
-    """The directory of ``ort_build`` that holds the built libraries, for either generator layout.
+def find_artifact_dir(platform: Platform, ort_build: Path, config: str = "Release", *,
+                      generator: str | None = None, hint: str | None = None) -> Path:
+    """The directory of ``ort_build`` that holds the built libraries, for either generator layout (``aipc stage``
+    and ``aipc build-ort`` alike).
 
     Multi-config generators (Visual Studio) put them in ``<build>/<config>/<config>/``, single-config ones (Ninja,
     Linux) in ``<build>/<config>/``. ``ort_build`` is ORT's platform build directory (e.g. ``build/Windows``);
-    its parent ``build/`` is accepted too.
+    its parent ``build/`` is accepted too. The layout of ``generator`` (the one the caller built with) is tried
+    first, else the one ``CMakeCache.txt`` records, then the others. ``hint`` replaces the fix of the errors (the
+    default speaks to ``aipc stage --ort-build``).
     """
     if not ort_build.is_dir():
         raise AipcError(
             f"ORT build directory {ort_build} does not exist",
-            hint=f"build ORT first (aipc build-ort) and pass its platform build directory "
-                 f"(the one holding {config}/, e.g. build/{platform.system}) with --ort-build",
+            hint=hint or f"build ORT first (aipc build-ort) and pass its platform build directory "
+                         f"(the one holding {config}/, e.g. build/{platform.system}) with --ort-build",
         )
     roots = [ort_build]
     nested = ort_build / platform.system
@@ -98,9 +102,9 @@ def find_artifact_dir(platform: Platform, ort_build: Path, config: str = "Releas
     searched: list[Path] = []
     for root in roots:
         candidates = [Path(c) for c in platform.artifact_dir_candidates(root, config)]
-        generator = cmake_generator(root / config)
-        if generator is not None:  # the generator that configured this build decides the layout
-            candidates.insert(0, root.joinpath(*platform.config_dirs(generator, config)))
+        used = generator or cmake_generator(root / config)
+        if used is not None:  # the generator that configured this build decides the layout
+            candidates.insert(0, root.joinpath(*platform.config_dirs(used, config)))
         for path in candidates:
             if path in searched:
                 continue
@@ -109,7 +113,7 @@ def find_artifact_dir(platform: Platform, ort_build: Path, config: str = "Releas
                 return path
     raise AipcError(
         f"missing {platform.ort_main_lib}: not found in {' or '.join(str(p) for p in searched)}",
-        hint=f"build ORT with --build_shared_lib --config {config} for {platform.name}, and pass its platform "
+        hint=hint or f"build ORT with --build_shared_lib --config {config} for {platform.name}, and pass its platform "
              f"build directory (e.g. build/{platform.system}) with --ort-build",
     )
 

@@ -1,7 +1,7 @@
 """Per-run metrics from the raw token timestamps a worker records, per-cell summaries, the agreement with each
 runtime's own benchmark, and the harness overhead.
 
-Definitions (docs/upstream.md#anchors §3; the README ``bench`` section repeats them):
+Definitions (docs/upstream.md#anchors §3; docs/bench.md, "Metrics", repeats them):
 - TTFT: request start -> first token, tokenization and prefill included;
 - TPOT: mean gap between consecutive tokens after the first, ``(t_last - t_first) / (n - 1)``;
 - decode tokens/s: ``1 / TPOT``;

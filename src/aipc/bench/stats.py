@@ -1,6 +1,6 @@
 """Summary statistics over repeated runs: warm-up runs excluded, then mean / median / stdev / p90.
 
-Conventions (fixed, documented in the README ``bench`` section):
+Conventions (fixed, documented in docs/bench.md, "Method"):
 - ``stdev`` is the sample standard deviation (n - 1 in the denominator), 0.0 for a single value;
 - ``p90`` is the linear-interpolation percentile (the default of numpy and of Python's
   ``statistics.quantiles(method="inclusive")``): the value at rank ``0.9 * (n - 1)`` between the sorted values.

@@ -291,3 +291,32 @@ def test_plans_are_shown_for_the_target_shell(tmp_path: Path) -> None:
     step = Step("s", "d", [Command.make(["echo", "a$HOME b"], "C:\\b", {"V": "x y"})])
     assert format_plan([step], "linux").splitlines()[-2:] == ["  env: V='x y'", "  $ echo 'a$HOME b'"]
     assert format_plan([step], "windows").splitlines()[-1] == '  $ echo "a$HOME b"'
+
+
+def test_venv_markers_name_local_wheels_and_are_migrated(tmp_path: Path) -> None:
+    from aipc.venvs import MARKER, VenvSpec, is_ready, venv_dir, venv_python
+
+    def spec_with(folder: Path) -> VenvSpec:
+        folder.mkdir(parents=True, exist_ok=True)
+        wheel = folder / "aipc_x-1.0-py3-none-any.whl"
+        wheel.write_bytes(b"same wheel")
+        return VenvSpec(name="v", steps=((str(wheel), "numpy"),), local_wheels=(wheel,), python="/usr/bin/python3")
+
+    spec = spec_with(tmp_path / "wheels-a")
+    assert spec.fingerprint() == spec_with(tmp_path / "wheels-b").fingerprint()  # by name and sha256
+    assert spec.fingerprint() != spec.legacy_fingerprint()
+    plain = VenvSpec(name="p", steps=(("numpy",),), python="/usr/bin/python3")
+    assert plain.fingerprint() == plain.legacy_fingerprint()  # no local wheel: markers stay valid as they are
+
+    root = tmp_path / "venvs"
+    venv = venv_dir(spec, root)
+    python = venv_python(venv)
+    python.parent.mkdir(parents=True)
+    python.write_text("", encoding="utf-8")
+    (venv / MARKER).write_text(json.dumps({"fingerprint": spec.legacy_fingerprint(), "spec": {}}), encoding="utf-8")
+    assert is_ready(spec, root)
+    marker = json.loads((venv / MARKER).read_text(encoding="utf-8"))
+    assert marker["version"] == 2 and marker["fingerprint"] == spec.fingerprint()
+    assert is_ready(spec_with(tmp_path / "wheels-b"), root)
+    (venv / MARKER).write_text(json.dumps({"fingerprint": "0" * 64}), encoding="utf-8")
+    assert not is_ready(spec, root)

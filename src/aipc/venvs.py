@@ -21,14 +21,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from .errors import AipcError
-from .fsutil import atomic_write_json, sha256_file, sha256_text
+from .fsutil import sha256_file
 from .locks import hold
 from .log import LOG
 from .platforms import Platform, get_platform
 from .proc import describe_returncode, display, stream
+from .stamps import Stamp, legacy_fingerprint
 
 MARKER = "aipc-venv.json"
 P = TypeVar("P", bound=PurePath)
@@ -55,11 +56,23 @@ class VenvSpec:
     local_wheels: tuple[Path, ...] = ()  # aipc's own wheels; their sha256 enters the fingerprint
     python: str = field(default_factory=lambda: base_python())
 
-    def fingerprint(self) -> str:
+    def _material(self, *, by_name: bool) -> dict[str, Any]:
         data = asdict(self)
         data["constraints"] = sha256_file(self.constraints) if self.constraints else None
         data["local_wheels"] = [sha256_file(w) for w in self.local_wheels]
-        return sha256_text(json.dumps(data, sort_keys=True, default=str))
+        if by_name:  # where the wheels folder is does not matter: their names and sha256 do
+            names = {str(w): w.name for w in self.local_wheels}
+            data["steps"] = [[names.get(arg, arg) for arg in step] for step in self.steps]
+        return data
+
+    def fingerprint(self) -> str:
+        """What the venv's marker holds: the spec with aipc's own wheels by name and sha256 (not by path), the
+        constraints file by sha256. Without local wheels it equals :meth:`legacy_fingerprint`."""
+        return legacy_fingerprint(self._material(by_name=True))
+
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint of markers without a ``version`` (wheels by path); only to migrate them."""
+        return legacy_fingerprint(self._material(by_name=False))
 
 
 def base_python() -> str:
@@ -85,14 +98,21 @@ def venv_dir(spec: VenvSpec, root: Path | None = None) -> Path:
 
 
 def is_ready(spec: VenvSpec, root: Path | None = None) -> bool:
+    """The venv's marker holds the spec's fingerprint and its interpreter exists. A marker from before version 2
+    whose (path-based) fingerprint matches is migrated in place (:mod:`aipc.stamps`), not rebuilt."""
     venv = venv_dir(spec, root)
-    marker = venv / MARKER
-    if not marker.is_file() or not venv_python(venv).exists():
+    if not venv_python(venv).exists():
         return False
-    try:
-        return bool(json.loads(marker.read_text(encoding="utf-8")).get("fingerprint") == spec.fingerprint())
-    except (OSError, ValueError):
-        return False
+    marker = Stamp(venv / MARKER)
+    state = marker.matches(spec.fingerprint(), legacy=spec.legacy_fingerprint())
+    if state == "legacy":
+        _write_marker(spec, venv)
+    return state is not None
+
+
+def _write_marker(spec: VenvSpec, venv: Path) -> None:
+    spec_json = json.loads(json.dumps(asdict(spec), default=str))  # Paths (constraints, wheels) as strings
+    Stamp(venv / MARKER).write(spec.fingerprint(), spec=spec_json)
 
 
 def ensure_venv(
@@ -131,8 +151,7 @@ def _create(spec: VenvSpec, venv: Path, log: Path | None, say: Callable[[str], N
             _run([*pip, *cons, *step], fh, spec.name)
         if spec.uninstall:
             _run([py, "-m", "pip", "uninstall", "-y", *spec.uninstall], fh, spec.name)
-    spec_json = json.loads(json.dumps(asdict(spec), default=str))  # Paths (constraints, wheels) as strings
-    atomic_write_json(venv / MARKER, {"fingerprint": spec.fingerprint(), "spec": spec_json})
+    _write_marker(spec, venv)
     say(f"[aipc] venv {spec.name}: ready in {time.monotonic() - t0:.1f} s (log: {log})")
     return venv_python(venv)
 

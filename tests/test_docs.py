@@ -140,3 +140,30 @@ AREA_PAGES = ("build", "verify", "npu", "doctor", "bench", "ci", "windows-build"
 def test_each_area_page_exists_and_the_readme_links_it(page: str) -> None:
     assert (ROOT / "docs" / f"{page}.md").is_file()
     assert f"](docs/{page}.md" in (ROOT / "README.md").read_text(encoding="utf-8"), page
+
+
+SOURCE_PATH = re.compile(r"\bsrc/aipc/[\w./-]*[\w/]")
+MODULE_NAME = re.compile(r"`(aipc(?:\.\w+)+)`")
+
+
+@pytest.mark.parametrize("doc", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_source_files_and_modules_named_in_the_docs_exist(doc: Path) -> None:
+    """The docs name code that exists: a file moved or renamed must take its mentions along."""
+    import importlib
+
+    text = doc.read_text(encoding="utf-8")
+    missing = sorted({m for m in SOURCE_PATH.findall(text) if not (ROOT / m.rstrip("/")).exists()
+                      and not list(ROOT.glob(m.rstrip("/") + "*"))})
+    for name in sorted(set(MODULE_NAME.findall(text))):
+        module, _, attr = name.rpartition(".")
+        try:
+            importlib.import_module(name)
+            continue
+        except ImportError:
+            pass
+        try:
+            if not hasattr(importlib.import_module(module), attr):
+                missing.append(name)
+        except ImportError:
+            missing.append(name)
+    assert not missing, f"{doc.relative_to(ROOT)} names what does not exist: {missing}"

@@ -24,8 +24,6 @@ from aipc.bench.report import markdown, runs_csv, summary_csv
 from aipc.bench.schema import SchemaError, load, validate
 from aipc.bench.stats import measured, percentile, summarize
 from aipc.bench.targets import (
-    API_GENAI,
-    API_OV_GENAI,
     Settings,
     check_settings,
     parse_grid,
@@ -35,6 +33,9 @@ from aipc.bench.targets import (
 )
 from aipc.cli import main
 from aipc.errors import AipcError, UsageError
+from aipc.runtimes.genai import API as API_GENAI
+from aipc.runtimes.openvino import BENCH_API_PIPELINE as API_OV_GENAI
+from aipc.runtimes.services import Services
 from aipc.venvs import VenvSpec
 from conftest import shared_cache
 
@@ -167,25 +168,32 @@ def make_doc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gap: float = 0.002
             return {"status": "pass"}
         return fake_result(req, gap=gap)
 
-    py = tmp_path / "venvs" / "path-x" / "bin" / "python"
-    monkeypatch.setattr(bench_run, "run_worker", run_worker)
-    monkeypatch.setattr(bench_run, "resolve_model",
-                        lambda opts, echo: bench_run.ModelInfo(tmp_path, "tiny", {"messages": [], "ids": [1, 2]}))
-    monkeypatch.setattr(bench_run, "is_export", lambda kind, folder: False)
-    monkeypatch.setattr(bench_run, "venv_for", lambda t, opts, shared, echo: bench_run.Venv(py, VenvSpec("x", ())))
-    monkeypatch.setattr(bench_run, "model_for", lambda *a: tmp_path)
+    tiny = tmp_path / "tiny"
+    tiny.mkdir(exist_ok=True)
+    (tiny / "golden.json").write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}], "golden": [1, 2]}))
     s = check_settings(Settings())
-    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai", "openvino"), devices, s), cache=tmp_path)
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai", "openvino"), devices, s), cache=tmp_path,
+                                  services=fake_services(tmp_path, run_worker, tiny=tiny))
     return bench_run.run_bench(opts, echo=lambda line: None)
+
+
+def fake_services(tmp_path: Path, run_worker: Any, *, tiny: Path | None = None, **kw: Any) -> Services:
+    """Venvs, exports and the tiny model that cost nothing; ``run_worker`` answers for every worker."""
+    py = tmp_path / "venvs" / "path-x" / "bin" / "python"
+    fakes: dict[str, Any] = {"ensure_venv": lambda spec, root, echo=None: py,
+                             "ensure_export": lambda kind, model, precision, **_: tmp_path,
+                             "ensure_tiny_model": lambda cache=None, **_: tiny}
+    return Services(run_worker=run_worker, **{**fakes, **kw})
 
 
 def test_generated_document_is_valid_and_complete(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     doc = make_doc(monkeypatch, tmp_path, status={"dml": "skip", "gpu": "skip"})
     validate(doc)
     by = {(t["api"], t["device"]): t for t in doc["targets"]}
-    assert by[(API_GENAI, "dml")]["status"] == "skip"
-    assert by[(API_GENAI, "dml")]["reason"] == "dml not present"
+    assert by[(API_GENAI, "dml")]["status"] == "skip"  # the genai runtime's decision (no DirectML wheel): verify's
+    assert by[(API_GENAI, "dml")]["reason"].startswith("DirectML not available: no DirectML build")
     assert by[(API_GENAI, "dml")]["cells"] == []
+    assert (by[(API_OV_GENAI, "gpu")]["status"], by[(API_OV_GENAI, "gpu")]["reason"]) == ("skip", "gpu not present")
     t = by[(API_OV_GENAI, "cpu")]
     assert t["status"] == "pass"
     assert [(c["prompt_tokens"], c["gen_tokens"]) for c in t["cells"]] == [(16, 16), (32, 16)]
@@ -212,9 +220,9 @@ def test_exports_are_made_with_the_targets_own_venv_spec(monkeypatch: pytest.Mon
     specs: dict[str, object] = {}
     exported: list[tuple[str, object]] = []
 
-    def venv_spec(path: str, wheels: Path, *, cache: Path | None = None) -> object:
-        assert wheels == tmp_path / "my-wheels"
-        return specs.setdefault(path, object())
+    def ensure_venv(spec: VenvSpec, root: Path, echo: Any = None) -> Path:
+        specs[spec.name] = spec
+        return tmp_path / "venvs" / "v" / "bin" / "py"
 
     def ensure_export(kind: str, model: Path, precision: str, **kw: Any) -> Path:
         exported.append((kind, kw.get("spec")))
@@ -223,19 +231,15 @@ def test_exports_are_made_with_the_targets_own_venv_spec(monkeypatch: pytest.Mon
     def run_worker(python: Path, worker: Path, req: dict[str, Any], timeout: float, **_: Any) -> dict[str, Any]:
         return {"status": "pass"} if req.get("noop") or req.get("probe") else fake_result(req)
 
-    monkeypatch.setattr(bench_run, "venv_spec", venv_spec)
-    monkeypatch.setattr(bench_run, "ensure_export", ensure_export)
-    monkeypatch.setattr(bench_run, "is_export", lambda kind, folder: False)
-    monkeypatch.setattr(bench_run, "ensure_venv", lambda spec, root, echo=None: tmp_path / "venvs" / "v" / "bin" / "py")
-    monkeypatch.setattr(bench_run, "run_worker", run_worker)
-    monkeypatch.setattr(bench_run, "resolve_model", lambda opts, echo: bench_run.ModelInfo(tmp_path, "user", None))
     s = check_settings(Settings(tiny=False))
-    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai", "openvino"), ("cpu",), s),
-                                  wheels=tmp_path / "my-wheels", cache=tmp_path)
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai", "openvino"), ("cpu",), s), model=tmp_path,
+                                  wheels=tmp_path / "my-wheels", cache=tmp_path,
+                                  services=fake_services(tmp_path, run_worker, ensure_venv=ensure_venv,
+                                                         ensure_export=ensure_export))
     doc = bench_run.run_bench(opts, echo=lambda line: None)
     assert {t["status"] for t in doc["targets"]} == {"pass"}
     assert {k for k, _ in exported} == {"genai", "openvino"}
-    assert all(spec is specs["genai" if kind == "genai" else "openvino"] for kind, spec in exported)
+    assert all(spec is specs["path-genai" if kind == "genai" else "path-openvino"] for kind, spec in exported)
 
 
 def test_venvs_are_made_once_per_path_and_a_failed_export_is_not_retried(monkeypatch: pytest.MonkeyPatch,
@@ -254,14 +258,10 @@ def test_venvs_are_made_once_per_path_and_a_failed_export_is_not_retried(monkeyp
     def run_worker(python: Path, worker: Path, req: dict[str, Any], timeout: float, **_: Any) -> dict[str, Any]:
         return {"status": "pass"} if req.get("noop") or req.get("probe") else fake_result(req)
 
-    monkeypatch.setattr(bench_run, "venv_spec", lambda path, wheels, cache=None: VenvSpec(f"path-{path}", ()))
-    monkeypatch.setattr(bench_run, "ensure_venv", ensure_venv)
-    monkeypatch.setattr(bench_run, "ensure_export", ensure_export)
-    monkeypatch.setattr(bench_run, "is_export", lambda kind, folder: False)
-    monkeypatch.setattr(bench_run, "run_worker", run_worker)
-    monkeypatch.setattr(bench_run, "resolve_model", lambda opts, echo: bench_run.ModelInfo(tmp_path, "user", None))
     s = check_settings(Settings(tiny=False))
-    opts = bench_run.BenchOptions(settings=s, targets=targets(("openvino",), ("cpu", "gpu"), s), cache=tmp_path)
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("openvino",), ("cpu", "gpu"), s), model=tmp_path,
+                                  cache=tmp_path, services=fake_services(tmp_path, run_worker, ensure_venv=ensure_venv,
+                                                                         ensure_export=ensure_export))
     doc = bench_run.run_bench(opts, echo=lambda line: None)
     assert len(doc["targets"]) == 4
     assert {t["status"] for t in doc["targets"]} == {"fail"}
@@ -277,14 +277,9 @@ def test_optimum_on_the_npu_is_a_skip_with_verifys_reason(monkeypatch: pytest.Mo
         asked.append(str(req.get("api")))
         return {"status": "pass"} if req.get("noop") or req.get("probe") else fake_result(req)
 
-    py = tmp_path / "venvs" / "path-x" / "bin" / "python"
-    monkeypatch.setattr(bench_run, "run_worker", run_worker)
-    monkeypatch.setattr(bench_run, "resolve_model", lambda opts, echo: bench_run.ModelInfo(tmp_path, "user", None))
-    monkeypatch.setattr(bench_run, "is_export", lambda kind, folder: False)
-    monkeypatch.setattr(bench_run, "venv_for", lambda t, opts, shared, echo: bench_run.Venv(py, VenvSpec("x", ())))
-    monkeypatch.setattr(bench_run, "model_for", lambda *a: tmp_path)
     s = check_settings(Settings(tiny=False))
-    opts = bench_run.BenchOptions(settings=s, targets=targets(("openvino",), ("npu",), s), cache=tmp_path)
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("openvino",), ("npu",), s), model=tmp_path,
+                                  cache=tmp_path, services=fake_services(tmp_path, run_worker))
     by = {t["api"]: t for t in bench_run.run_bench(opts, echo=lambda line: None)["targets"]}
     assert by["OVModelForCausalLM"]["status"] == "skip"
     assert "dynamic shapes" in by["OVModelForCausalLM"]["reason"]
@@ -321,8 +316,8 @@ def test_the_tiny_model_is_made_in_the_benchs_own_genai_venv(monkeypatch: pytest
         seen.update(kw, cache=cache)
         return model
 
-    monkeypatch.setattr(bench_run, "ensure_tiny_model", ensure_tiny_model)
-    opts = bench_run.BenchOptions(settings=Settings(), targets=[], wheels=tmp_path / "my-wheels", cache=tmp_path)
+    opts = bench_run.BenchOptions(settings=Settings(), targets=[], wheels=tmp_path / "my-wheels", cache=tmp_path,
+                                  services=Services(ensure_tiny_model=ensure_tiny_model))
     info = bench_run.resolve_model(opts, echo=lambda line: None)
     assert seen["wheels"] == tmp_path / "my-wheels" and seen["cache"] == tmp_path
     assert (info.kind, info.golden) == ("tiny", {"messages": [{"role": "user", "content": "hi"}], "prompt_ids": [1],
@@ -389,7 +384,7 @@ def test_csv_and_markdown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert "| genai | onnxruntime-genai | CPU | fp32 | pass | 16x16 |" in md
     assert "ratio 0.990 (OK" in md
     assert "![charts/tpot_ms-cpu.png](charts/tpot_ms-cpu.png)" in md
-    assert "dml not present" in md
+    assert "gpu not present" in md
 
 
 def test_write_outputs_and_charts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -469,7 +464,8 @@ def test_plan_parsing_and_targets() -> None:
     assert {(t.path, t.api) for t in ts} == {("openvino", "OVModelForCausalLM"), ("openvino", API_OV_GENAI),
                                              ("npu", "intel-npu-acceleration-library")}
     assert all(t.precision == "int4" for t in ts)  # the NPU recipes
-    assert {t.venv_path for t in ts} == {"openvino-npu", "npu"}
+    assert {t.runtime for t in ts} == {"openvino", "npu"}
+    assert {t.export for t in ts} == {"openvino-npu", None}  # the NPU export; the library compiles itself
     with pytest.raises(UsageError, match="no target"):
         targets(("genai",), ("gpu",), Settings())
     t = targets(("genai",), ("cpu",), Settings())[0]

@@ -372,7 +372,7 @@ def test_npu_venv_spec_uses_aipcs_wheel(tmp_path: Path) -> None:
     assert spec.local_wheels == (wheel,)
     assert spec.steps[0][0] == str(wheel)
     assert spec.constraints == path.CONSTRAINTS
-    assert path.ensure_npu_wheel(tmp_path) == wheel  # present: nothing is built
+    assert build.ensure_wheel(tmp_path) == wheel  # present: nothing is built
     text = path.CONSTRAINTS.read_text()
     for line in ("transformers==4.46.3", "neural-compressor==3.1.1", "setuptools<81", "numpy<2;", "torch==2.13.0"):
         assert line in text
@@ -437,7 +437,7 @@ def test_ensure_npu_wheel_reports_why_it_cannot_build(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(build, "make_config", refuse)
     said: list[str] = []
-    assert path.ensure_npu_wheel(tmp_path, echo=said.append) is None
+    assert build.ensure_wheel(tmp_path, echo=said.append) is None
     assert said and "cannot build it here: no compiler here; fix: install one" in said[0]
 
 

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from aipc.errors import AipcError
-from aipc.runtimes import tinymodel
+from aipc.runtimes import genai, tinymodel
 from aipc.runtimes.model import load_golden, model_problems
-from aipc.runtimes.paths import venv_spec
 from aipc.runtimes.tinymodel import ensure_tiny_model, is_intact, make_tiny_into
 from aipc.venvs import VenvSpec, ensure_venv, venvs_root
 from conftest import shared_cache
@@ -26,7 +25,7 @@ def test_tiny_model_is_deterministic_and_follows_the_recipe(tmp_path: Path) -> N
     cached = ensure_tiny_model(cache)
     assert is_intact(cached) and model_problems(cached) == []
     # a second, fresh run of the generator gives the same bytes
-    python = ensure_venv(venv_spec("genai", tmp_path / "no-wheels", cache=cache), venvs_root(cache))
+    python = ensure_venv(genai.RUNTIME.venv_spec(tmp_path / "no-wheels", cache), venvs_root(cache))
     fresh = tmp_path / "fresh"
     make_tiny_into(python, fresh)
     for name in BYTE_IDENTICAL:
@@ -71,7 +70,7 @@ def test_a_failed_generator_names_its_last_line_and_leaves_a_log(tmp_path: Path)
 def test_ensure_tiny_model_uses_the_callers_wheels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Path] = []
 
-    def fake_spec(path: str, wheels: Path, cache: Path | None = None) -> VenvSpec:
+    def fake_spec(wheels: Path, cache: Path) -> VenvSpec:
         seen.append(wheels)
         return VenvSpec("fake", ())
 
@@ -79,7 +78,7 @@ def test_ensure_tiny_model_uses_the_callers_wheels(tmp_path: Path, monkeypatch: 
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text("{}")
 
-    monkeypatch.setattr(tinymodel, "venv_spec", fake_spec)
+    monkeypatch.setattr(genai.RUNTIME, "venv_spec", fake_spec)
     monkeypatch.setattr(tinymodel, "ensure_venv", lambda spec, root, echo=None: Path(sys.executable))
     monkeypatch.setattr(tinymodel, "make_tiny_into", fake_make)
     monkeypatch.setenv("AIPC_WHEELS", str(tmp_path / "default-wheels"))

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,16 +21,22 @@ import pytest
 from aipc.cli import main
 from aipc.errors import UsageError
 from aipc.proc import describe_returncode, kill_tree
-from aipc.runtimes import devices, export, paths
+from aipc.runtimes import base, devices, export, for_path, genai, openvino
+from aipc.runtimes import npu as npu_runtime
+from aipc.runtimes import paths as runtime_paths
 from aipc.runtimes import worker as smoke
-from aipc.runtimes.devices import GpuAdapter, choose_genai_device, choose_openvino_device, parse_video_controllers
+from aipc.runtimes.base import GpuAdapter, RuntimeSkipped
+from aipc.runtimes.devices import HostProbe, parse_video_controllers
+from aipc.runtimes.genai import choose_genai_device
 from aipc.runtimes.model import load_golden, model_problems
+from aipc.runtimes.openvino import choose_openvino_device
+from aipc.runtimes.services import Services
 from aipc.venvs import VenvSpec
 from aipc.verify import report, run
 from aipc.verify.progress import Progress
 from aipc.verify.report import Row
 
-WORKERS = Path(paths.WORKERS_DIR)
+WORKERS = Path(base.WORKERS_DIR)
 
 
 def fake_worker(tmp_path: Path, body: str, name: str = "w.py") -> Path:
@@ -311,7 +318,7 @@ def test_openvino_device_choice() -> None:
     c = choose_openvino_device("auto", all3, "genai")
     assert (c.device, c.export) == ("NPU", "openvino-npu")  # the NPU gets the NPU export
     assert choose_openvino_device("auto", all3, "optimum").device == "GPU.0"  # dynamic shapes: not NPU
-    assert choose_openvino_device("auto", ["CPU"], "genai") == devices.Choice("CPU", "best device OpenVINO sees (CPU)",
+    assert choose_openvino_device("auto", ["CPU"], "genai") == base.Choice("CPU", "best device OpenVINO sees (CPU)",
                                                                               "openvino")
     c = choose_openvino_device("npu", ["CPU"], "genai")
     assert c.device is None and c.reason == "no NPU device (OpenVINO sees: CPU)"
@@ -322,16 +329,16 @@ def test_openvino_device_choice() -> None:
 
 # ------------------------------------------------------------------------------------------ export recipes --
 def test_group_size_fallback() -> None:
-    assert export.pick_group_size(128, [128, 256]) == (128, "")
-    g, why = export.pick_group_size(128, [64, 128])
+    assert openvino.pick_group_size(128, [128, 256]) == (128, "")
+    g, why = openvino.pick_group_size(128, [64, 128])
     assert g == 64 and "does not divide" in why
-    assert export.pick_group_size(128, [48, 96])[0] == 16
-    assert export.pick_group_size(128, [10, 20])[0] == -1
-    assert export.pick_group_size(-1, [10]) == (-1, "")
+    assert openvino.pick_group_size(128, [48, 96])[0] == 16
+    assert openvino.pick_group_size(128, [10, 20])[0] == -1
+    assert openvino.pick_group_size(-1, [10]) == (-1, "")
     # the NPU accepts 128 or channel-wise only
-    g, why = export.pick_group_size(128, [64, 128], npu=True)
+    g, why = openvino.pick_group_size(128, [64, 128], npu=True)
     assert g == -1 and "channel-wise" in why
-    assert export.channel_sizes({"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+    assert openvino.channel_sizes({"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
                                  "head_dim": 16}) == [64, 128, 64]
 
 
@@ -376,9 +383,9 @@ def test_export_failure_names_the_converters_last_line(tmp_path: Path, monkeypat
     monkeypatch.setattr(export, "ensure_venv", lambda spec, root, echo=None: Path(sys.executable))
 
     def failing_plan(kind: str, model: Path, out: Path, precision: str, device: str, python: Path,
-                     config: Any = None, work: Path | None = None) -> export.ExportPlan:
+                     config: Any = None, work: Path | None = None) -> base.ExportPlan:
         code = "import sys; print('loading'); print('ValueError: bad weights'); sys.exit(1)"
-        return export.ExportPlan(command=Command.make([sys.executable, "-c", code], work or tmp_path),
+        return base.ExportPlan(command=Command.make([sys.executable, "-c", code], work or tmp_path),
                                  notes={"recipe": "fake converter"})
 
     monkeypatch.setattr(export, "plan_export", failing_plan)
@@ -424,16 +431,16 @@ def test_load_golden(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------------------------- venv specs --
 def test_venv_specs_use_pinned_releases_and_constraints(tmp_path: Path) -> None:
-    g = paths.venv_spec("genai", tmp_path / "wheels", cache=tmp_path)
+    g = genai.RUNTIME.venv_spec(tmp_path / "wheels", tmp_path)
     assert g.torch == "2.13.0" and g.local_wheels == ()
     assert "onnxruntime-genai==0.18.0" in g.steps[0] and "onnx-ir" in g.steps[0]
-    assert g.constraints == paths.CONSTRAINTS_DIR / "genai.txt"
-    o = paths.venv_spec("openvino", tmp_path / "wheels", cache=tmp_path)
+    assert g.constraints == base.CONSTRAINTS_DIR / "genai.txt"
+    o = openvino.RUNTIME.venv_spec(tmp_path / "wheels", tmp_path)
     assert o.uninstall == ("torchvision",) and "torchvision" in o.steps[0]
-    assert "torchvision==0.28.0" in (paths.CONSTRAINTS_DIR / "openvino.txt").read_text()
-    assert paths.venv_spec("openvino-npu", tmp_path, cache=tmp_path) == o  # same venv
+    assert "torchvision==0.28.0" in (base.CONSTRAINTS_DIR / "openvino.txt").read_text()
+    assert for_path("openvino-npu").venv_spec(tmp_path, tmp_path) == o  # same venv
     with pytest.raises(UsageError, match="unknown path 'cuda'"):
-        paths.venv_spec("cuda", tmp_path, cache=tmp_path)
+        for_path("cuda")
 
 
 def test_constraints_agree_with_pinned_releases() -> None:
@@ -441,7 +448,7 @@ def test_constraints_agree_with_pinned_releases() -> None:
 
     releases = load_pins().releases
     for name in ("genai", "openvino"):
-        for line in (paths.CONSTRAINTS_DIR / f"{name}.txt").read_text().splitlines():
+        for line in (base.CONSTRAINTS_DIR / f"{name}.txt").read_text().splitlines():
             req = line.split("#")[0].strip()
             if req:
                 dist, _, version = req.partition("==")
@@ -463,30 +470,24 @@ def test_own_wheels_replace_releases_when_installable_here(tmp_path: Path) -> No
     wheels = tmp_path / "wheels"
     mine = fake_wheel(wheels, f"onnxruntime_genai-0.15.2-{tag.interpreter}-{tag.abi}-{tag.platform}.whl")
     fake_wheel(wheels, "onnxruntime_genai_directml-0.15.2-cp311-cp311-not_this_platform.whl")
-    spec = paths.venv_spec("genai", wheels, cache=tmp_path)
+    spec = genai.RUNTIME.venv_spec(wheels, tmp_path)
     assert spec.local_wheels == (mine,)
     assert str(mine) in spec.steps[0]
     assert not any(s.startswith("onnxruntime-genai==") for s in spec.steps[0])
     assert spec.constraints is not None and "onnxruntime-genai==" not in spec.constraints.read_text()
-    local = paths.genai_local_wheels(wheels)
+    local = genai.genai_local_wheels(wheels)
     assert not local.dml and any("not installable" in i for i in local.ignored)
 
 
-def test_npu_path_skips_without_its_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    real = paths.importlib.import_module
-
-    def fake_import(name: str) -> Any:
-        if name == "aipc.runtimes.npu":
-            raise ImportError(name)
-        return real(name)
-
-    monkeypatch.setattr(paths.importlib, "import_module", fake_import)
-    with pytest.raises(paths.PathSkipped, match="NPU path module not available"):
-        paths.venv_spec("npu", tmp_path, cache=tmp_path)
+def test_npu_runtime_without_a_wheel_is_a_skip(tmp_path: Path) -> None:
+    if npu_runtime.pypi_wheel_exists():
+        pytest.skip("PyPI has a binary wheel of the NPU library for this host")
+    with pytest.raises(RuntimeSkipped, match="no intel-npu-acceleration-library wheel for"):
+        for_path("npu").venv_spec(tmp_path, tmp_path)
 
 
 def test_parse_paths_and_cases() -> None:
-    assert run.parse_paths(None) == list(paths.PATHS)
+    assert run.parse_paths(None) == list(runtime_paths()) == ["genai", "openvino", "npu", "openvino-npu"]
     for empty in ("", ",,,", " "):
         with pytest.raises(UsageError, match="--paths is empty"):
             run.parse_paths(empty)
@@ -522,16 +523,18 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_cache: Pa
     """verify with fake venvs, exports and workers: exercises the orchestration without installing anything."""
     model = write_model(tmp_path / "tiny")
     worker = fake_worker(tmp_path, FAKE_PATH_WORKER, "fake_path_worker.py")
-    monkeypatch.setattr(run, "ensure_tiny_model", lambda cache, echo=None, wheels=None: model)
-    monkeypatch.setattr(run, "ensure_venv", lambda spec, root, echo=None: Path(sys.executable))
-    monkeypatch.setattr(run, "worker_path", lambda path: worker)
-
     def fake_export(kind: str, model: Path, precision: str, **kw: Any) -> Path:
         out = tmp_path / "exports" / f"{kind}-{precision}-{kw.get('device')}"
         out.mkdir(parents=True, exist_ok=True)
         return out
 
-    monkeypatch.setattr(run, "ensure_export", fake_export)
+    def run_fake_worker(python: Path, script: Path, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        return smoke.run_worker(python, worker, req, timeout)  # every runtime's worker is the fake one
+
+    monkeypatch.setattr(run, "SERVICES", Services(
+        ensure_tiny_model=lambda cache, echo=None, wheels=None: model,
+        ensure_venv=lambda spec, root, echo=None: Path(sys.executable),
+        run_worker=run_fake_worker, ensure_export=fake_export))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -565,7 +568,7 @@ def test_verify_timeout_is_a_failed_row_and_exit_1(fake_env: Path, monkeypatch: 
         hang.mkdir(parents=True, exist_ok=True)
         return hang
 
-    monkeypatch.setattr(run, "ensure_export", export_hang)
+    monkeypatch.setattr(run, "SERVICES", replace(run.SERVICES, ensure_export=export_hang))
     rc = main(["verify", "--paths", "genai", "--precision", "int4", "--timeout", "1"])
     assert rc == 1
     data = json.loads((fake_env / "verify.json").read_text())
@@ -636,9 +639,7 @@ def test_tiny_model_stamp_detects_damage(tmp_path: Path) -> None:
 
 def test_npu_path_device_and_precision_rules(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    from aipc.venvs import VenvSpec
-
-    monkeypatch.setattr(run, "venv_spec", lambda path, wheels, cache=None: VenvSpec("npu-fake", ()))
+    monkeypatch.setattr(npu_runtime, "npu_venv_spec", lambda wheels: (VenvSpec("npu-fake", ()), ""))
     assert main(["verify", "--paths", "npu", "--precision", "fp32"]) == 0
     row = json.loads((fake_env / "verify.json").read_text())["results"][0]
     assert row["status"] == "skip" and "not fp32" in row["reason"]
@@ -690,7 +691,7 @@ def _npu_rows(fake_env: Path) -> list[dict[str, Any]]:
 
 def test_build_npu_failure_is_a_skip_with_the_build_reason(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    import aipc.runtimes.npu as npu_path
+    import aipc.npu.build as npu_build
 
     calls: list[Path] = []
 
@@ -699,8 +700,8 @@ def test_build_npu_failure_is_a_skip_with_the_build_reason(fake_env: Path, monke
         echo("[aipc] npu wheel: cannot build it here: no C++ compiler found")
         return None
 
-    monkeypatch.setattr(npu_path, "ensure_npu_wheel", fake_ensure)
-    monkeypatch.setattr(npu_path, "npu_venv_spec", lambda wheels: (None, "no wheel for linux"))
+    monkeypatch.setattr(npu_build, "ensure_wheel", fake_ensure)
+    monkeypatch.setattr(npu_runtime, "npu_venv_spec", lambda wheels: (None, "no wheel for linux"))
     rc = main(["verify", "--paths", "npu", "--build-npu", "--json", "v.json", "--junit", "v.xml"])
     assert rc == 0, capsys.readouterr().out  # a skip is not a failure
     (row,) = _npu_rows(fake_env)
@@ -711,35 +712,36 @@ def test_build_npu_failure_is_a_skip_with_the_build_reason(fake_env: Path, monke
 
 def test_build_npu_not_attempted_without_flag_or_when_a_wheel_exists(
         fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aipc.runtimes.npu as npu_path
+    import aipc.npu.build as npu_build
 
-    def boom(*a: Any, **k: Any) -> None:
-        raise AssertionError("ensure_npu_wheel must not be called")
+    def boom(*a: Any, **k: Any) -> str:
+        raise AssertionError("the npu wheel must not be built")
 
-    monkeypatch.setattr(npu_path, "ensure_npu_wheel", boom)
-    monkeypatch.setattr(npu_path, "npu_venv_spec", lambda wheels: (None, "no wheel for linux"))
+    monkeypatch.setattr(npu_build, "ensure_wheel", boom)
+    monkeypatch.setattr(npu_runtime, "npu_venv_spec", lambda wheels: (None, "no wheel for linux"))
     assert main(["verify", "--paths", "npu", "--json", "v.json", "--junit", "v.xml"]) == 0
     (row,) = _npu_rows(fake_env)
     assert row["status"] == "skip" and "building it failed" not in row["reason"]
 
     spec = VenvSpec(name="npu-test", steps=())
-    monkeypatch.setattr(npu_path, "npu_venv_spec", lambda wheels: (spec, ""))
-    assert run.Verifier(run.Options(paths=["npu"], build_npu=True))._build_npu_wheel() == ""
+    monkeypatch.setattr(npu_runtime, "npu_venv_spec", lambda wheels: (spec, ""))
+    (row,) = run.Verifier(run.Options(paths=["npu"], prepare={"npu": boom})).run()  # a wheel can be had
+    assert row.status == "pass"
 
 
 def test_build_npu_success_lets_the_path_run(fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aipc.runtimes.npu as npu_path
+    import aipc.npu.build as npu_build
 
     built: list[Path] = []
     spec = VenvSpec(name="npu-test", steps=())
-    monkeypatch.setattr(npu_path, "npu_venv_spec", lambda wheels: (spec, "") if built else (None, "no wheel"))
+    monkeypatch.setattr(npu_runtime, "npu_venv_spec", lambda wheels: (spec, "") if built else (None, "no wheel"))
 
     def fake_ensure(wheels: Path, *, echo: Any = None, build_dir: Path | None = None) -> Path:
         wheel = wheels / "intel_npu_acceleration_library-1.4.0-py3-none-linux_x86_64.whl"
         built.append(wheel)
         return wheel
 
-    monkeypatch.setattr(npu_path, "ensure_npu_wheel", fake_ensure)
+    monkeypatch.setattr(npu_build, "ensure_wheel", fake_ensure)
     main(["verify", "--paths", "npu", "--build-npu", "--json", "v.json", "--junit", "v.xml"])
     (row,) = _npu_rows(fake_env)
     assert built and row["status"] != "skip", row
@@ -755,12 +757,12 @@ def test_dml_ort_wheel_next_to_a_cpu_genai_wheel_is_not_dml(tmp_path: Path) -> N
     wheels = tmp_path / "wheels"
     fake_wheel(wheels, f"onnxruntime_genai-{suffix}")
     fake_wheel(wheels, f"onnxruntime_directml-{suffix}")
-    local = paths.genai_local_wheels(wheels)
+    local = genai.genai_local_wheels(wheels)
     assert len(local.wheels) == 2 and not local.dml
-    spec = paths.venv_spec("genai", wheels, cache=tmp_path)  # the DML ORT wheel still replaces the ORT release
+    spec = genai.RUNTIME.venv_spec(wheels, tmp_path)  # the DML ORT wheel still replaces the ORT release
     assert not any(s.startswith("onnxruntime==") for s in spec.steps[0])
     fake_wheel(wheels, f"onnxruntime_genai_directml-{suffix}")
-    assert paths.genai_local_wheels(wheels).dml
+    assert genai.genai_local_wheels(wheels).dml
 
 
 def test_verify_picks_cpu_when_only_ort_is_dml(fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -774,7 +776,7 @@ def test_verify_picks_cpu_when_only_ort_is_dml(fake_env: Path, monkeypatch: pyte
     fake_wheel(wheels, f"onnxruntime_directml-{suffix}")
     gpus = parse_video_controllers(WIN_ONE_GPU)
     v = run.Verifier(run.Options(paths=["genai"], precision="int4", wheels=wheels),
-                     gpu_facts=lambda plat: (gpus, ""))
+                     probe=HostProbe(gpu_facts=lambda plat: (gpus, "")))
     (row,) = v.run()
     assert (row.status, row.device) == ("pass", "CPU"), row
     assert "no DirectML build" in row.details["device_choice"]
@@ -782,7 +784,7 @@ def test_verify_picks_cpu_when_only_ort_is_dml(fake_env: Path, monkeypatch: pyte
     # the DirectML genai wheel makes it DML
     fake_wheel(wheels, f"onnxruntime_genai_directml-{suffix}")
     (row,) = run.Verifier(run.Options(paths=["genai"], precision="int4", wheels=wheels),
-                          gpu_facts=lambda plat: (gpus, "")).run()
+                          probe=HostProbe(gpu_facts=lambda plat: (gpus, ""))).run()
     assert row.details["export"].endswith("genai-int4-dml"), row
 
 
@@ -800,14 +802,16 @@ def test_rows_skipped_by_their_device_choice_install_no_venv(fake_env: Path, mon
         probes.append(plat)
         return [], "no GPU here"
 
-    monkeypatch.setattr(run, "ensure_venv", fake_ensure)
-    monkeypatch.setattr(run, "venv_spec", lambda path, wheels, cache=None: VenvSpec(f"{path}-fake", ()))
-    rows = run.Verifier(run.Options(paths=["genai"], device="dml"), gpu_facts=gpu_facts).run()
+    services = replace(run.SERVICES, ensure_venv=fake_ensure)
+    monkeypatch.setattr(npu_runtime, "npu_venv_spec", lambda wheels: (VenvSpec("npu-fake", ()), ""))
+    rows = run.Verifier(run.Options(paths=["genai"], device="dml"), services=services,
+                        probe=HostProbe(gpu_facts=gpu_facts)).run()
     assert [r.status for r in rows] == ["skip", "skip"] and "DirectML not available" in rows[0].reason
-    rows = run.Verifier(run.Options(paths=["npu"], precision="fp32"), gpu_facts=gpu_facts).run()
-    assert [r.status for r in rows] == ["skip"]
+    rows = run.Verifier(run.Options(paths=["npu"], precision="fp32"), services=services,
+                        probe=HostProbe(gpu_facts=gpu_facts)).run()
+    assert [r.status for r in rows] == ["skip"] and "not fp32" in rows[0].reason
     assert installed == [] and len(probes) == 1  # --device dml asked for the GPUs
     # auto without a DirectML genai wheel: CPU, no GPU probe; the venv is made once for both rows
-    rows = run.Verifier(run.Options(paths=["genai"]), gpu_facts=gpu_facts).run()
-    assert [r.status for r in rows] == ["pass", "pass"] and installed == ["genai-fake"] and len(probes) == 1
+    rows = run.Verifier(run.Options(paths=["genai"]), services=services, probe=HostProbe(gpu_facts=gpu_facts)).run()
+    assert [r.status for r in rows] == ["pass", "pass"] and installed == ["path-genai"] and len(probes) == 1
     assert rows[0].details["device_choice"].startswith("CPU (DirectML not available: no DirectML build")

@@ -72,8 +72,8 @@ def test_dml_requested_without_dml_is_a_skip_not_a_failure(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_export_cli_and_group_size_fallback_on_a_real_small_model(tmp_path: Path) -> None:
+    from aipc.runtimes import genai, openvino
     from aipc.runtimes.export import ensure_export, export_notes
-    from aipc.runtimes.paths import venv_spec
     from aipc.runtimes.tinymodel import make_tiny_into
     from aipc.venvs import ensure_venv, venvs_root
 
@@ -86,10 +86,10 @@ def test_export_cli_and_group_size_fallback_on_a_real_small_model(tmp_path: Path
 
     # hidden size 64: NNCF refuses group size 128 (docs/upstream.md#paths §2); the recipe falls back to 64
     cache = shared_cache()
-    python = ensure_venv(venv_spec("genai", tmp_path / "no-wheels", cache=cache), venvs_root(cache))
+    python = ensure_venv(genai.RUNTIME.venv_spec(tmp_path / "no-wheels", cache), venvs_root(cache))
     small = tmp_path / "h64"
     make_tiny_into(python, small, hidden=64)
-    spec = venv_spec("openvino", tmp_path / "no-wheels", cache=cache)
+    spec = openvino.RUNTIME.venv_spec(tmp_path / "no-wheels", cache)
     out = ensure_export("openvino", small, "int4", cache=cache, spec=spec)
     notes = export_notes(out)
     assert notes["group_size"] == 64 and "does not divide" in notes["group_size_fallback"]

@@ -6,7 +6,8 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__, interrupts
@@ -39,7 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     _register_pins(sub)
     for area in AREAS:
         importlib.import_module(area).register(sub)
+    parser.set_defaults(prepare={"npu": _build_npu_wheel})  # verify --build-npu: the npu area builds the wheel
     return parser
+
+
+def _build_npu_wheel(wheels: Path, echo: Callable[[str], None]) -> str:
+    from .npu.build import prepare_for_verify
+
+    return prepare_for_verify(wheels, echo)
 
 
 def _register_pins(sub: argparse._SubParsersAction[Any]) -> None:

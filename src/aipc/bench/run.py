@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,22 +18,20 @@ from typing import Any
 from .. import __version__
 from ..errors import AipcError
 from ..fsutil import atomic_write_json, atomic_write_text, claim_output_dir, use_output_dir
-from ..runtimes.devices import choose_openvino_device
-from ..runtimes.export import ensure_export, is_export
+from ..runtimes import RUNTIMES, by_name
+from ..runtimes.base import Case, Choice, ExportRecipe, Runtime, RuntimeSkipped
+from ..runtimes.devices import PresentProbe
 from ..runtimes.model import load_golden
-from ..runtimes.paths import PathSkipped, venv_spec
-from ..runtimes.tinymodel import ensure_tiny_model
-from ..runtimes.worker import run_worker
-from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
+from ..runtimes.services import Services
+from ..venvs import VenvSpec, cache_dir, venvs_root
 from . import charts as charts_mod
 from .machine import machine_info
 from .metrics import cell_result, overhead
 from .report import agreement_lines, markdown, overhead_lines, runs_csv, summary_csv, table_rows, text_table
 from .schema import SCHEMA_NAME, SCHEMA_VERSION, validate
 from .stats import summarize
-from .targets import API_OPTIMUM, Settings, Target, request
+from .targets import Settings, Target, request
 
-WORKERS_DIR = Path(__file__).resolve().parents[1] / "workers"
 SPAWN_PROBES = 3
 Echo = Callable[[str], None]
 RunWorker = Callable[..., dict[str, Any]]
@@ -46,6 +44,8 @@ class BenchOptions:
     model: Path | None = None
     wheels: Path = Path("wheels")
     cache: Path = field(default_factory=cache_dir)
+    runtimes: Sequence[Runtime] = RUNTIMES
+    services: Services = field(default_factory=Services)
 
 
 @dataclass
@@ -63,9 +63,10 @@ class Venv:
 
 @dataclass
 class Shared:
-    """What the targets of one run share, made once: venvs by verify path, exports by (kind, precision, device)
-    (a failure is kept and reported again, not retried), no-op spawn timings by interpreter."""
+    """What the targets of one run share, made once: venv specs and venvs by runtime, exports by (kind, precision,
+    device) (a failure is kept and reported again, not retried), no-op spawn timings by interpreter."""
 
+    specs: dict[str, VenvSpec | AipcError] = field(default_factory=dict)
     venvs: dict[str, Venv | AipcError] = field(default_factory=dict)
     exports: dict[tuple[str, str, str], Path | AipcError] = field(default_factory=dict)
     spawn: dict[str, list[float]] = field(default_factory=dict)
@@ -73,7 +74,7 @@ class Shared:
 
 def resolve_model(opts: BenchOptions, echo: Echo) -> ModelInfo:
     if opts.model is None:
-        path, kind = Path(ensure_tiny_model(opts.cache, echo=echo, wheels=opts.wheels)), "tiny"
+        path, kind = Path(opts.services.ensure_tiny_model(opts.cache, echo=echo, wheels=opts.wheels)), "tiny"
     else:
         path, kind = Path(opts.model).resolve(), "user"
     raw = load_golden(path)
@@ -82,32 +83,44 @@ def resolve_model(opts: BenchOptions, echo: Echo) -> ModelInfo:
     return ModelInfo(path, kind, golden)
 
 
-def venv_for(t: Target, opts: BenchOptions, shared: Shared, echo: Echo) -> Venv:
-    """The target's venv (one spec per verify path, built once per run); raises :class:`PathSkipped` (a skip)."""
-    key = t.venv_path
-    if key not in shared.venvs:
+def spec_for(rt: Runtime, opts: BenchOptions, shared: Shared) -> VenvSpec:
+    """The runtime's venv spec (asked once per run); raises :class:`RuntimeSkipped` (a skip)."""
+    if rt.name not in shared.specs:
         try:
-            spec = venv_spec(key, opts.wheels, cache=opts.cache)
-            shared.venvs[key] = Venv(Path(ensure_venv(spec, venvs_root(opts.cache), echo=echo)), spec)
+            shared.specs[rt.name] = rt.venv_spec(opts.wheels, opts.cache)
         except AipcError as exc:
-            shared.venvs[key] = exc
-    got = shared.venvs[key]
+            shared.specs[rt.name] = exc
+    got = shared.specs[rt.name]
     if isinstance(got, AipcError):
         raise got
     return got
 
 
-def model_for(t: Target, model: ModelInfo, exported: bool, venv: Venv, opts: BenchOptions, shared: Shared,
-              echo: Echo) -> Path:
+def venv_for(rt: Runtime, spec: VenvSpec, opts: BenchOptions, shared: Shared, echo: Echo) -> Venv:
+    """The runtime's venv (built once per run)."""
+    if rt.name not in shared.venvs:
+        try:
+            python = Path(opts.services.ensure_venv(spec, venvs_root(opts.cache), echo=echo))
+            shared.venvs[rt.name] = Venv(python, spec)
+        except AipcError as exc:
+            shared.venvs[rt.name] = exc
+    got = shared.venvs[rt.name]
+    if isinstance(got, AipcError):
+        raise got
+    return got
+
+
+def model_for(t: Target, model: ModelInfo, wanted: tuple[ExportRecipe, str] | None, exported: bool, venv: Venv,
+              opts: BenchOptions, shared: Shared, echo: Echo) -> Path:
     """The folder the target's runtime loads: the model itself (a checkpoint the worker loads, or already an
     export), or verify's cached export of the checkpoint, converted in the target's own venv."""
-    if t.export is None or exported:
+    if wanted is None or exported:
         return model.path
-    key = (t.export, t.precision, "dml" if t.device == "dml" else "cpu")
+    key = (wanted[0].kind, t.precision, wanted[1])
     if key not in shared.exports:
         try:
-            shared.exports[key] = Path(ensure_export(t.export, model.path, t.precision, device=key[2],
-                                                     cache=opts.cache, echo=echo, spec=venv.spec))
+            shared.exports[key] = Path(opts.services.ensure_export(key[0], model.path, t.precision, device=key[2],
+                                                                   cache=opts.cache, echo=echo, spec=venv.spec))
         except AipcError as exc:
             shared.exports[key] = exc
     got = shared.exports[key]
@@ -180,39 +193,43 @@ def as_exported(t: Target, exported: bool, settings: Settings) -> Target:
     return replace(t, precision="as-exported") if exported and settings.precision is None else t
 
 
-def refusal(t: Target) -> str | None:
-    """Why verify refuses the target's API on its device even where the device is present (OVModelForCausalLM
-    on the NPU: dynamic shapes), or None."""
-    if t.path != "openvino":
-        return None
-    choice = choose_openvino_device(t.device, [t.device.upper()], "optimum" if t.api == API_OPTIMUM else "genai")
-    return None if choice.device else choice.reason
+def decide(rt: Runtime, t: Target, spec: VenvSpec) -> tuple[Choice | None, tuple[ExportRecipe, str] | None]:
+    """The runtime's own device decision for the target's device, taken as present (its absence is the worker's
+    skip): a refusal (e.g. OVModelForCausalLM on the NPU: dynamic shapes) and the export the device needs."""
+    case = Case(t.path, t.api, t.precision)
+    choice = rt.choose_device(case, t.device, spec, None, PresentProbe(t.device))
+    if choice is not None and choice.device is None:
+        return choice, None
+    return choice, rt.export_for(case, choice or Choice(t.device, f"{t.device} requested"))
 
 
 def run_target(t: Target, model: ModelInfo, opts: BenchOptions, shared: Shared, echo: Echo) -> dict[str, Any]:
     t0 = time.monotonic()
     s = opts.settings
-    if (why := refusal(t)) is not None:
-        return _empty_target(t, "skip", why)
-    exported = t.export is not None and is_export(t.export, model.path)
-    t = as_exported(t, exported, s)
+    run_worker = opts.services.run_worker
     try:
-        venv = venv_for(t, opts, shared, echo)
-        worker = WORKERS_DIR / t.worker
+        rt = by_name(t.runtime or t.path, opts.runtimes)
+        spec = spec_for(rt, opts, shared)
+        choice, wanted = decide(rt, t, spec)
+        if choice is not None and choice.device is None:
+            return _empty_target(t, "skip", choice.reason)
+        exported = wanted is not None and wanted[0].is_export(model.path)
+        t = as_exported(t, exported, s)
+        venv = venv_for(rt, spec, opts, shared, echo)
         base = request(t, "", s, model.golden)
-        probe = run_worker(venv.python, worker, {**base, "probe": True}, 300.0)
+        probe = run_worker(venv.python, t.worker, {**base, "probe": True}, 300.0)
         if probe.get("status") != "pass":
             status = "skip" if probe.get("status") == "skip" else "fail"
             return _empty_target(t, status, str(probe.get("reason") or "probe failed"),
                                  seconds=time.monotonic() - t0)
         key = str(venv.python)
         if key not in shared.spawn:
-            shared.spawn[key] = measure_spawn(run_worker, venv.python, worker)
-        folder = model_for(t, model, exported, venv, opts, shared, echo)
+            shared.spawn[key] = measure_spawn(run_worker, venv.python, t.worker)
+        folder = model_for(t, model, wanted, exported, venv, opts, shared, echo)
         req = {**base, "model": str(folder)}
         echo(f"[aipc] bench {t.key}: {len(s.grid)} cell(s) x ({s.warmup} warm-up + {s.repetitions} runs)")
-        res = run_worker(venv.python, worker, req, s.timeout)
-    except PathSkipped as exc:
+        res = run_worker(venv.python, t.worker, req, s.timeout)
+    except RuntimeSkipped as exc:
         return _empty_target(t, "skip", exc.one_line(), seconds=time.monotonic() - t0)
     except AipcError as exc:
         return _empty_target(t, "fail", exc.one_line(), seconds=time.monotonic() - t0)

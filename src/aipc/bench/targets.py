@@ -6,11 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..runtimes import RUNTIMES
+from ..runtimes.base import Runtime
 
-PATHS = ("genai", "openvino", "npu")
+
+def bench_paths(runtimes: Sequence[Runtime] = RUNTIMES) -> tuple[str, ...]:
+    """The paths with bench targets, in the runtimes' order."""
+    return tuple(dict.fromkeys(b.path for rt in runtimes for b in rt.bench_targets()))
+
+
+PATHS = bench_paths()
 DEVICES = ("cpu", "gpu", "npu", "dml")
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 MIN_WARMUP = 1
@@ -31,42 +40,19 @@ WORDS: tuple[str, ...] = tuple(_WORD_TEXT.split(" "))
 
 @dataclass(frozen=True)
 class Target:
-    """One measured configuration; runs in its own subprocess in its path's venv."""
+    """One measured configuration; runs in its own subprocess in its runtime's venv."""
 
-    path: str  # venv/path: genai | openvino | npu
+    path: str  # genai | openvino | npu
     api: str
     device: str  # requested: cpu | gpu | npu | dml
-    worker: str  # script in src/aipc/workers/
-    export: str | None  # aipc.runtimes.export kind, None: the worker loads the HF checkpoint itself
+    worker: Path  # the runtime's bench worker script
+    export: str | None  # aipc.runtimes export kind, None: the worker loads the HF checkpoint itself
     precision: str
+    runtime: str = ""  # the runtime's name (its venv); "" = path
 
     @property
     def key(self) -> str:
         return f"{self.path}/{self.api}/{self.device}/{self.precision}"
-
-    @property
-    def venv_path(self) -> str:
-        """The verify path whose venv this target uses."""
-        return "openvino-npu" if self.path == "openvino" and self.device == "npu" else self.path
-
-
-API_GENAI = "onnxruntime-genai"
-API_OPTIMUM = "OVModelForCausalLM"
-API_OV_GENAI = "openvino_genai.LLMPipeline"
-API_NPU_LIB = "intel-npu-acceleration-library"
-
-# (path, api, device, worker, export kind)
-_ALL: tuple[tuple[str, str, str, str, str | None], ...] = (
-    ("genai", API_GENAI, "cpu", "bench_genai.py", "genai"),
-    ("genai", API_GENAI, "dml", "bench_genai.py", "genai"),
-    ("openvino", API_OPTIMUM, "cpu", "bench_openvino.py", "openvino"),
-    ("openvino", API_OV_GENAI, "cpu", "bench_openvino.py", "openvino"),
-    ("openvino", API_OPTIMUM, "gpu", "bench_openvino.py", "openvino"),
-    ("openvino", API_OV_GENAI, "gpu", "bench_openvino.py", "openvino"),
-    ("openvino", API_OPTIMUM, "npu", "bench_openvino.py", "openvino-npu"),
-    ("openvino", API_OV_GENAI, "npu", "bench_openvino.py", "openvino-npu"),
-    ("npu", API_NPU_LIB, "npu", "bench_npu.py", None),
-)
 
 
 @dataclass(frozen=True)
@@ -139,11 +125,14 @@ def precision_for(path: str, device: str, settings: Settings) -> str:
     return "fp32" if settings.tiny else "int4"
 
 
-def targets(paths: Sequence[str], devices: Sequence[str], settings: Settings) -> list[Target]:
+def targets(paths: Sequence[str], devices: Sequence[str], settings: Settings,
+            runtimes: Sequence[Runtime] = RUNTIMES) -> list[Target]:
     out = []
-    for path, api, device, worker, export in _ALL:
-        if path in paths and device in devices:
-            out.append(Target(path, api, device, worker, export, precision_for(path, device, settings)))
+    for rt in runtimes:
+        for b in rt.bench_targets():
+            if b.path in paths and b.device in devices:
+                out.append(Target(b.path, b.api, b.device, rt.bench_worker, b.export,
+                                  precision_for(b.path, b.device, settings), rt.name))
     if not out:
         raise UsageError(f"no target for paths {list(paths)} on devices {list(devices)}",
                          hint="the NPU library runs on --devices npu; genai on cpu or dml; openvino on cpu, gpu, npu")

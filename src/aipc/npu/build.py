@@ -39,6 +39,7 @@ from ..locks import build_workdir
 from ..pins import Pins, load_pins
 from ..platforms import Platform, get_platform, host_platform_name
 from ..runner import Command, Runner, Step, StepResult
+from ..runtimes.npu import own_wheel
 from ..venvs import VenvSpec, base_python, cache_dir, ensure_venv, venv_dir
 from ..venvs import venv_python as venv_interpreter
 from ..wheelhouse import add_wheels, wheels_dir
@@ -406,3 +407,30 @@ def make_config(
         **extra,
     )
 
+
+def ensure_wheel(wheels: Path, *, echo: Echo | None = None) -> Path | None:
+    """aipc's wheel in ``wheels``; built with ``aipc build-npu`` when missing. None (and the reason echoed) when
+    it cannot be built here (no compiler, no network and no --sdist...)."""
+    say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+    wheel = own_wheel(wheels)
+    if wheel is not None:
+        return wheel
+    try:
+        cfg = make_config(wheels=wheels)
+        built, _ = run_build(cfg, echo=say)
+    except AipcError as exc:
+        say(f"[aipc] npu wheel: cannot build it here: {exc.one_line()}")
+        return None
+    return built if built.is_file() else None
+
+
+def prepare_for_verify(wheels: Path, echo: Echo) -> str:
+    """``verify --build-npu``: build aipc's wheel into ``wheels`` (the npu runtime had none); why that failed, or ""."""
+    lines: list[str] = []
+    wheel = ensure_wheel(wheels, echo=lines.append)
+    if wheel is not None:
+        echo(f"built {wheel.name} into {wheels}")
+        return ""
+    marker = "cannot build it here: "
+    reasons = [ln.split(marker, 1)[1] for ln in lines if marker in ln]
+    return reasons[-1] if reasons else (lines[-1] if lines else "unknown error")

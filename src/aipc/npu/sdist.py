@@ -9,93 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..archives import safe_extract
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_copy, atomic_path, sha256_file
-from ..pins import Pins
 from ..runner import Command
+from ..runtimes.npu import DIST, NpuPin, SdistPin
 
-DIST = "intel-npu-acceleration-library"
-
-
-@dataclass(frozen=True)
-class SdistPin:
-    file: str  # intel_npu_acceleration_library-1.4.0.tar.gz
-    sha256: str
-    version: str
-
-    @classmethod
-    def from_pins(cls, pins: Pins) -> SdistPin:
-        npu = pins.npu
-        file, sha = str(npu.get("sdist", "")), str(npu.get("sdist_sha256", "")).lower()
-        if not file.endswith(".tar.gz") or len(sha) != 64:
-            raise AipcError(
-                f"{pins.path}: [npu] needs sdist = \"<name>.tar.gz\" and a 64-digit sdist_sha256",
-                hint="restore the [npu] table from src/aipc/pins.toml",
-            )
-        version = pins.releases.get(DIST, file[: -len(".tar.gz")].rpartition("-")[2])
-        return cls(file, sha, version)
-
-    @property
-    def top_dir(self) -> str:
-        """The directory the sdist unpacks to (``intel_npu_acceleration_library-1.4.0``)."""
-        return self.file[: -len(".tar.gz")]
-
-    @property
-    def requirement(self) -> str:
-        return f"{DIST}=={self.version}"
-
-
-def _python(text: str, key: str, pins: Pins) -> tuple[int, int]:
-    try:
-        major, minor = (int(x) for x in text.split("."))
-    except ValueError:
-        raise AipcError(f"{pins.path}: [npu] {key} = {text!r} is not MAJOR.MINOR",
-                        hint="restore the [npu] table from src/aipc/pins.toml") from None
-    return major, minor
-
-
-@dataclass(frozen=True)
-class NpuPin:
-    """Every ``[npu]`` fact the build and the path use, read once; a missing key is an error, never a default."""
-
-    sdist: SdistPin
-    openvino: str  # the openvino wheel the build venv installs
-    openvino_max_exclusive: str  # refused from here on (element-type enum shift)
-    # CPython span of the library's PyPI wheels (win_amd64) and of the pinned openvino's wheels
-    python_min: tuple[int, int]
-    python_max: tuple[int, int]
-    build_requires: tuple[str, ...]
-
-    KEYS = ("openvino", "openvino_max_exclusive", "python_min", "python_max", "build_requires")
-
-    @classmethod
-    def from_pins(cls, pins: Pins) -> NpuPin:
-        npu = pins.npu
-        missing = [k for k in cls.KEYS if k not in npu]
-        if missing:
-            raise AipcError(f"{pins.path}: [npu] lacks {', '.join(missing)}",
-                            hint="restore the [npu] table from src/aipc/pins.toml")
-        return cls(
-            sdist=SdistPin.from_pins(pins),
-            openvino=str(npu["openvino"]),
-            openvino_max_exclusive=str(npu["openvino_max_exclusive"]),
-            python_min=_python(str(npu["python_min"]), "python_min", pins),
-            python_max=_python(str(npu["python_max"]), "python_max", pins),
-            build_requires=tuple(str(r) for r in npu["build_requires"]),
-        )
-
-    def python_fits(self, python: tuple[int, int]) -> bool:
-        return self.python_min <= python <= self.python_max
-
-    @property
-    def python_span(self) -> str:
-        """``3.8-3.12``"""
-        return "-".join(f"{v[0]}.{v[1]}" for v in (self.python_min, self.python_max))
-
+__all__ = ["DIST", "NpuPin", "SdistPin"]  # the [npu] pins live with the npu runtime; the build reads them here too
 
 def incoming_dir(sdist_dir: Path) -> Path:
     """Where the pipeline's ``pip download`` writes: the sdist is verified there, then renamed into ``sdist_dir``,

@@ -1,21 +1,20 @@
-"""Which device each path runs on: pure decisions over facts (tested with recorded fixtures), plus fact gathering.
-
-- genai: DirectML when aipc's DML wheel is in the venv AND a DirectX 12 GPU is present, else CPU
-  (docs/upstream.md#cookbook path 2; DirectML is a Windows API).
-- openvino: the best device OpenVINO lists, NPU > GPU > CPU for ``LLMPipeline`` (NPU gets the NPU export);
-  ``OVModelForCausalLM`` takes GPU > CPU, since it compiles dynamic shapes and the NPU plugin runs static shapes only
-  (docs/upstream.md#npu §4).
+"""Host facts the runtimes decide their device from (tested with recorded fixtures): the device names, the DirectX
+12 GPUs (Windows), the devices OpenVINO lists in its venv; :class:`HostProbe` asks each once per run. The decisions
+themselves are each runtime's (``genai.choose_genai_device``, ``openvino.choose_openvino_device``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..platforms import host_platform_name
 from ..platforms.windows import is_dx12_adapter, powershell_argv
 from ..proc import run
+from .base import WORKERS_DIR, GpuAdapter
 
 DEVICES = ("auto", "cpu", "gpu", "npu", "dml")
 POWERSHELL_GPU_QUERY = (
@@ -28,22 +27,6 @@ def check_device(device: str) -> str:
     if device not in DEVICES:
         raise UsageError(f"unknown device {device!r}", hint=f"use one of: {', '.join(DEVICES)}")
     return device
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A device decision: ``device`` is None when the row cannot run here (a skip), with the reason."""
-
-    device: str | None
-    reason: str
-    export: str = ""  # which export the device needs (genai: cpu|dml; openvino: openvino|openvino-npu)
-
-
-@dataclass(frozen=True)
-class GpuAdapter:
-    name: str
-    vendor: str = ""
-    driver: str = ""
 
 
 def parse_video_controllers(text: str) -> list[GpuAdapter]:
@@ -74,56 +57,55 @@ def detect_dx12_gpus(platform: str, *, timeout: float = 20.0) -> tuple[list[GpuA
     return gpus, "" if gpus else "no hardware display adapter with a DirectX 12 (WDDM 2.0+) driver found"
 
 
-def choose_genai_device(requested: str, *, dml_wheel: bool, gpus: list[GpuAdapter] | None,
-                        gpu_reason: str = "") -> Choice:
-    """cpu or dml for the onnxruntime-genai path; ``gpus`` None: not probed (nothing to run DirectML with)."""
-    check_device(requested)
-    no_dml = []
-    if not dml_wheel:
-        no_dml.append("no DirectML build of onnxruntime-genai in wheels/ (run `nox -s build`)")
-    if gpus is None:
-        if dml_wheel:
-            no_dml.append("GPUs not probed")
-    elif not gpus:
-        no_dml.append(gpu_reason or "no DirectX 12 GPU")
-    if requested == "cpu":
-        return Choice("cpu", "CPU requested", "cpu")
-    if requested == "npu":
-        return Choice(None, "onnxruntime-genai has no NPU provider in this path (use openvino-npu)")
-    if requested in ("gpu", "dml"):
-        if not gpus or no_dml:
-            return Choice(None, "DirectML not available: " + "; ".join(no_dml))
-        return Choice("dml", f"DirectML on {gpus[0].name}", "dml")
-    if not gpus or no_dml:
-        return Choice("cpu", "CPU (DirectML not available: " + "; ".join(no_dml) + ")", "cpu")
-    return Choice("dml", f"DirectML on {gpus[0].name}", "dml")
+RunWorker = Callable[..., dict[str, Any]]
 
 
-def choose_openvino_device(requested: str, available: list[str], api: str) -> Choice:
-    """An OpenVINO device for ``api`` (``optimum`` or ``genai``) among ``available`` (e.g. ['CPU', 'GPU.0', 'NPU'])."""
-    check_device(requested)
+class HostProbe:
+    """The real :class:`aipc.runtimes.base.Probe`: each fact asked once, then remembered for the run."""
 
-    def first(kind: str) -> str | None:
-        return next((d for d in available if d.split(".")[0].upper() == kind), None)
+    def __init__(self, *, gpu_facts: Callable[[str], tuple[list[GpuAdapter], str]] = detect_dx12_gpus,
+                 run_worker: RunWorker | None = None, timeout: float = 120.0,
+                 phase: Callable[[str], None] | None = None) -> None:
+        self.gpu_facts = gpu_facts
+        self.run_worker = run_worker
+        self.timeout = timeout
+        self.phase = phase or (lambda text: None)
+        self._gpus: tuple[list[GpuAdapter], str] | None = None
+        self._openvino: list[str] | str | None = None
 
-    seen = ", ".join(available) or "none"
-    if requested == "dml":
-        return Choice(None, "DirectML is not an OpenVINO device")
-    if requested == "npu" and api == "optimum":
-        return Choice(None, "OVModelForCausalLM compiles dynamic shapes; the NPU runs LLMs through LLMPipeline "
-                            "(path openvino-npu)")
-    if requested != "auto":
-        found = first(requested.upper())
-        if found is None:
-            return Choice(None, f"no {requested.upper()} device (OpenVINO sees: {seen})")
-        return Choice(found, f"{requested.upper()} requested", _ov_export(found))
-    order = ("GPU", "CPU") if api == "optimum" else ("NPU", "GPU", "CPU")
-    for kind in order:
-        found = first(kind)
-        if found is not None:
-            return Choice(found, f"best device OpenVINO sees ({seen})", _ov_export(found))
-    return Choice(None, f"OpenVINO lists no usable device ({seen})")
+    def gpus(self) -> tuple[list[GpuAdapter], str]:
+        if self._gpus is None:  # PowerShell on Windows
+            self._gpus = self.gpu_facts(host_platform_name())
+        return self._gpus
+
+    def openvino_devices(self, python: Path | None) -> list[str] | str | None:
+        if self._openvino is None:
+            if python is None:
+                return None
+            if self.run_worker is None:
+                from .worker import run_worker
+
+                self.run_worker = run_worker
+            req = {"action": "probe", "model": "", "device": "auto", "precision": "", "max_new_tokens": 0,
+                   "messages": [], "golden": None}
+            self.phase("probing OpenVINO devices")
+            res = self.run_worker(python, WORKERS_DIR / "smoke_openvino.py", req, self.timeout)
+            if res["status"] != "pass":
+                self._openvino = str(res["reason"] or "probe failed")
+            else:
+                self._openvino = [str(d.get("device")) for d in res["details"].get("devices", [])]
+        return self._openvino
 
 
-def _ov_export(device: str) -> str:
-    return "openvino-npu" if device.upper().startswith("NPU") else "openvino"
+class PresentProbe:
+    """A probe that reports ``device`` as present (bench: a target's device is asked for; its absence is the
+    worker's skip). Used to ask a runtime whether it refuses a device even where it exists."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def gpus(self) -> tuple[list[GpuAdapter], str]:
+        return ([GpuAdapter(self.device.upper())] if self.device in ("gpu", "dml") else []), ""
+
+    def openvino_devices(self, python: Path | None) -> list[str] | str | None:
+        return [self.device.upper()]

@@ -1,26 +1,28 @@
-"""The NPU-library path for ``aipc verify``: its venv spec, its smoke worker, and aipc's own wheel on demand.
+"""The NPU-library runtime (path ``npu``): intel-npu-acceleration-library in its own venv, and the ``[npu]`` pins.
 
 - :func:`npu_venv_spec` installs torch first, then aipc's wheel from ``wheels/`` when one fits this host (else, on
   Windows with CPython ``[npu] python_min``-``python_max``, the PyPI binary wheel), under ``constraints/npu.txt``;
   where no wheel can be had (Linux without a build, Windows with a newer CPython) it returns ``(None, reason)``.
-- :data:`WORKER` is ``workers/smoke_npu.py`` (the smoke-worker protocol).
-- :func:`ensure_npu_wheel` builds aipc's wheel into ``wheels/`` when it is missing (``aipc build-npu``).
+- :data:`WORKER` is ``workers/smoke_npu.py`` (the smoke-worker protocol); the library compiles the Hugging Face
+  checkpoint itself (no export) to int4 / int8 / fp16 (CompilerConfig dtypes, docs/upstream.md#npu §3).
+- :class:`NpuPin` / :class:`SdistPin`: every ``[npu]`` fact, read by this runtime and by the NPU build area
+  (``aipc build-npu``, which makes aipc's wheel; ``verify --build-npu`` asks it through ``Options.prepare``).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AipcError
-from ..npu.sdist import DIST, NpuPin
-from ..pins import load_pins
+from ..pins import Pins, load_pins
 from ..platforms import host_platform_name
 from ..venvs import VenvSpec
 from ..wheelhouse import find_wheels, wheel_fits_host
+from .base import WORKERS_DIR, BenchTarget, Case, Choice, ExportRecipe, Probe, RuntimeSkipped
 
-WORKER = Path(__file__).resolve().parents[1] / "workers" / "smoke_npu.py"
+WORKER = WORKERS_DIR / "smoke_npu.py"
 CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints" / "npu.txt"
 VENV_NAME = "npu"
 # installed next to the library: neural-compressor 3.1.1 imports `six` without declaring it (python-dateutil >= 3
@@ -30,7 +32,83 @@ EXTRA_PACKAGES = ("six",)
 # for CPython [npu] python_min-python_max
 PYPI_WHEEL_PLATFORMS = ("windows",)
 
-Echo = Callable[[str], None]
+DIST = "intel-npu-acceleration-library"
+
+
+@dataclass(frozen=True)
+class SdistPin:
+    file: str  # intel_npu_acceleration_library-1.4.0.tar.gz
+    sha256: str
+    version: str
+
+    @classmethod
+    def from_pins(cls, pins: Pins) -> SdistPin:
+        npu = pins.npu
+        file, sha = str(npu.get("sdist", "")), str(npu.get("sdist_sha256", "")).lower()
+        if not file.endswith(".tar.gz") or len(sha) != 64:
+            raise AipcError(
+                f"{pins.path}: [npu] needs sdist = \"<name>.tar.gz\" and a 64-digit sdist_sha256",
+                hint="restore the [npu] table from src/aipc/pins.toml",
+            )
+        version = pins.releases.get(DIST, file[: -len(".tar.gz")].rpartition("-")[2])
+        return cls(file, sha, version)
+
+    @property
+    def top_dir(self) -> str:
+        """The directory the sdist unpacks to (``intel_npu_acceleration_library-1.4.0``)."""
+        return self.file[: -len(".tar.gz")]
+
+    @property
+    def requirement(self) -> str:
+        return f"{DIST}=={self.version}"
+
+
+def _python(text: str, key: str, pins: Pins) -> tuple[int, int]:
+    try:
+        major, minor = (int(x) for x in text.split("."))
+    except ValueError:
+        raise AipcError(f"{pins.path}: [npu] {key} = {text!r} is not MAJOR.MINOR",
+                        hint="restore the [npu] table from src/aipc/pins.toml") from None
+    return major, minor
+
+
+@dataclass(frozen=True)
+class NpuPin:
+    """Every ``[npu]`` fact the build and the path use, read once; a missing key is an error, never a default."""
+
+    sdist: SdistPin
+    openvino: str  # the openvino wheel the build venv installs
+    openvino_max_exclusive: str  # refused from here on (element-type enum shift)
+    # CPython span of the library's PyPI wheels (win_amd64) and of the pinned openvino's wheels
+    python_min: tuple[int, int]
+    python_max: tuple[int, int]
+    build_requires: tuple[str, ...]
+
+    KEYS = ("openvino", "openvino_max_exclusive", "python_min", "python_max", "build_requires")
+
+    @classmethod
+    def from_pins(cls, pins: Pins) -> NpuPin:
+        npu = pins.npu
+        missing = [k for k in cls.KEYS if k not in npu]
+        if missing:
+            raise AipcError(f"{pins.path}: [npu] lacks {', '.join(missing)}",
+                            hint="restore the [npu] table from src/aipc/pins.toml")
+        return cls(
+            sdist=SdistPin.from_pins(pins),
+            openvino=str(npu["openvino"]),
+            openvino_max_exclusive=str(npu["openvino_max_exclusive"]),
+            python_min=_python(str(npu["python_min"]), "python_min", pins),
+            python_max=_python(str(npu["python_max"]), "python_max", pins),
+            build_requires=tuple(str(r) for r in npu["build_requires"]),
+        )
+
+    def python_fits(self, python: tuple[int, int]) -> bool:
+        return self.python_min <= python <= self.python_max
+
+    @property
+    def python_span(self) -> str:
+        """``3.8-3.12``"""
+        return "-".join(f"{v[0]}.{v[1]}" for v in (self.python_min, self.python_max))
 
 
 def own_wheel(wheels: Path) -> Path | None:
@@ -73,19 +151,40 @@ def npu_venv_spec(wheels: Path) -> tuple[VenvSpec | None, str]:
     return None, f"no {DIST} wheel for {where} in {wheels} and none on PyPI; run `nox -s build_npu`"
 
 
-def ensure_npu_wheel(wheels: Path, *, echo: Echo | None = None) -> Path | None:
-    """aipc's wheel in ``wheels``; built with ``aipc build-npu`` when missing. None (and the reason echoed) when
-    it cannot be built here (no compiler, no network and no --sdist...)."""
-    say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
-    wheel = own_wheel(wheels)
-    if wheel is not None:
-        return wheel
-    from ..npu.build import make_config, run_build
+NAME = "npu"
+API = "intel-npu-acceleration-library"
+PRECISIONS = ("int4", "int8", "fp16")  # CompilerConfig dtypes (docs/upstream.md#npu §3)
 
-    try:
-        cfg = make_config(wheels=wheels)
-        built, _ = run_build(cfg, echo=say)
-    except AipcError as exc:
-        say(f"[aipc] npu wheel: cannot build it here: {exc.one_line()}")
-        return None
-    return built if built.is_file() else None
+
+class NpuRuntime:
+    name = NAME
+    paths = (NAME,)
+    smoke_worker = WORKER
+    bench_worker = WORKERS_DIR / "bench_npu.py"
+    exports: tuple[ExportRecipe, ...] = ()
+
+    def venv_spec(self, wheels: Path, cache: Path) -> VenvSpec:
+        spec, reason = npu_venv_spec(wheels)
+        if spec is None:
+            raise RuntimeSkipped(reason)
+        return spec
+
+    def cases(self, path: str, precision: str | None) -> list[Case]:
+        return [Case(NAME, API, precision or "int4")]
+
+    def bench_targets(self) -> list[BenchTarget]:
+        return [BenchTarget(NAME, API, "npu", None)]
+
+    def choose_device(self, case: Case, requested: str, spec: VenvSpec, python: Path | None,
+                      probe: Probe) -> Choice | None:
+        if requested in ("gpu", "dml"):
+            return Choice(None, f"the NPU library runs on the NPU (or its CPU fallback) only ({requested} requested)")
+        if case.precision not in PRECISIONS:
+            return Choice(None, f"the NPU library compiles {'/'.join(PRECISIONS)} only, not {case.precision}")
+        return Choice(requested, "the library picks the NPU, else falls back to CPU")
+
+    def export_for(self, case: Case, choice: Choice) -> tuple[ExportRecipe, str] | None:
+        return None  # the library compiles the checkpoint itself
+
+
+RUNTIME = NpuRuntime()

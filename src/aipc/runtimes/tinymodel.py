@@ -19,7 +19,8 @@ from ..locks import hold
 from ..runner import Command, Runner, Step
 from ..venvs import cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
-from .paths import CONSTRAINTS_DIR, WORKERS_DIR, venv_spec
+from . import genai
+from .base import CONSTRAINTS_DIR, WORKERS_DIR
 from .worker import WORKER_ENV
 
 MAKE_TINY = WORKERS_DIR / "make_tiny.py"
@@ -76,7 +77,7 @@ def ensure_tiny_model(cache: Path | None = None, *, echo: Callable[[str], None] 
         if is_intact(dest):  # made by the run we waited for
             return dest
         say = echo or (lambda s: None)
-        spec = venv_spec("genai", wheels or wheels_dir(), cache=cache)
+        spec = genai.RUNTIME.venv_spec(wheels or wheels_dir(), cache)
         python = ensure_venv(spec, venvs_root(cache), echo=echo)
         t0 = time.monotonic()
         say(f"[aipc] tiny-model: making {dest.name}")

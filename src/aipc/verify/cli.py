@@ -13,8 +13,10 @@ from ..argtypes import check_outputs, comma_list, existing_dir, output_file, sec
 from ..argtypes import output_dir as output_dir_arg
 from ..errors import ExitCode, UsageError, writing
 from ..fsutil import claim_output_dir, output_dir
+from ..runtimes import paths as runtime_paths
 from ..runtimes.devices import DEVICES
-from ..runtimes.paths import PATHS
+
+PATHS = runtime_paths()
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -117,7 +119,8 @@ def _verify(args: argparse.Namespace, paths: list[str], *, json_out: Path | None
     check_outputs({"--json": json_out, "--junit": junit}, {"--model": args.model})
     refuse_tampered(wheels_dir(args.wheels))
     opts = Options(paths=paths, model=args.model, device=args.device, precision=args.precision,
-                   timeout=args.timeout, wheels=args.wheels, build_npu=getattr(args, "build_npu", False))
+                   timeout=args.timeout, wheels=args.wheels,
+                   prepare=getattr(args, "prepare", {}) if getattr(args, "build_npu", False) else {})
     started, t0 = time.time(), time.monotonic()
     verifier = Verifier(opts, Progress(sys.stderr))
     rows = verifier.run()

@@ -33,15 +33,7 @@ AREAS = frozenset({"build", "wheelbuild", "verify", "bench", "doctor", "npu"})
 STRING_IMPORTERS = frozenset({"aipc.cli"})
 
 # (importer, imported) pairs that break the rule on main today; each goes with the code that makes it.
-KNOWN: frozenset[tuple[str, str]] = frozenset(
-    {
-        # the npu runtime takes NpuPin/DIST and the wheel build from the npu area (issue 13, A2)
-        ("aipc.runtimes.npu", "aipc.npu.sdist"),
-        ("aipc.runtimes.npu", "aipc.npu.build"),
-        # the registry loads the npu runtime by string (issue 13, A1: npu becomes a registry member)
-        ("aipc.runtimes.paths", "importlib:aipc.runtimes.npu"),
-    }
-)
+KNOWN: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)

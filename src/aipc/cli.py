@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, interrupts
+from . import __version__, interrupts, settings
 from .argtypes import input_file
 from .errors import AipcError, ExitCode, os_error_line
 
-# Each module defines ``register(subparsers)``; every subcommand sets ``func(args) -> int`` as its default.
+# Each module defines ``register(subparsers)``; every subcommand sets ``func(args) -> int`` as its default. Its
+# ``OPTIONS`` (aipc.settings.Option) are the options of its commands, each with its AIPC_* variable.
 AREAS = (
     "aipc.build.cli",
     "aipc.verify.cli",
@@ -50,12 +50,35 @@ def _build_npu_wheel(wheels: Path, echo: Callable[[str], None]) -> str:
     return prepare_for_verify(wheels, echo)
 
 
+# the options of the commands defined here
+OPTIONS: tuple[settings.Option, ...] = (
+    settings.PINS.but(commands=("pins",), parse=input_file),
+    settings.Option("json", "--json", None, "print JSON", kind="switch", commands=("pins",)),
+    settings.Option("check", "--check", None, "exit 1 when the pinned genai/ORT pair is incompatible",
+                    kind="switch", commands=("pins",)),
+)
+
+
+def all_options() -> list[settings.Option]:
+    """Every option of every command: this module's and each area's ``OPTIONS``."""
+    found = list(OPTIONS)
+    for area in AREAS:
+        found += getattr(importlib.import_module(area), "OPTIONS", ())
+    return found
+
+
 def _register_pins(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("pins", help="print the pinned versions and the genai <-> ORT compatibility table")
-    p.add_argument("--pins", type=input_file, default=None, help="pins file (default: the one shipped with aipc)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--check", action="store_true", help="exit 1 when the pinned genai/ORT pair is incompatible")
+    settings.add_options(p, OPTIONS, "pins")
     p.set_defaults(func=_cmd_pins)
+    o = sub.add_parser("options", help="print every option of every command with its AIPC_* variable (Markdown: "
+                       "docs/options.md is this output)")
+    o.set_defaults(func=_cmd_options)
+
+
+def _cmd_options(args: argparse.Namespace) -> int:
+    print(settings.options_markdown(all_options()), end="")
+    return ExitCode.OK
 
 
 def _cmd_pins(args: argparse.Namespace) -> int:
@@ -83,6 +106,9 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        options = all_options()
+        settings.warn_unknown(options)  # once per run, before any work
+        settings.resolve(args.command, args, options)  # command line > AIPC_* variable > default
         return int(args.func(args))
     except AipcError as exc:
         return _fail(exc.one_line(), exc.exit_code)
@@ -96,7 +122,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except RecursionError:
         return _fail("input nested too deeply to process", ExitCode.USAGE, hint="pass a file aipc wrote")
     except Exception as exc:  # a bug: still one line; AIPC_DEBUG=1 shows the traceback
-        if os.environ.get("AIPC_DEBUG"):
+        if settings.env("AIPC_DEBUG"):
             raise
         return _fail(f"internal error: {type(exc).__name__}: {exc}"[:500].replace("\n", " "), ExitCode.FAILED,
                      hint="rerun with AIPC_DEBUG=1 for the traceback and report it")

@@ -23,6 +23,7 @@ from filelock import FileLock, Timeout
 
 from .errors import AipcError, UsageError
 from .fsutil import Recognise, use_output_dir
+from .settings import cache_dir, env, mark_cache
 
 DEFAULT_TIMEOUT = 3600.0
 TIMEOUT_ENV = "AIPC_LOCK_TIMEOUT"
@@ -33,7 +34,7 @@ _guard = threading.Lock()
 
 def lock_timeout() -> float:
     """Seconds to wait for a lock: ``$AIPC_LOCK_TIMEOUT`` (positive and finite), else :data:`DEFAULT_TIMEOUT`."""
-    text = os.environ.get(TIMEOUT_ENV)
+    text = env(TIMEOUT_ENV)
     if not text:
         return DEFAULT_TIMEOUT
     try:
@@ -48,8 +49,6 @@ def lock_timeout() -> float:
 
 def lock_file(kind: str, target: Path, cache: Path | None = None) -> Path:
     """The lock file guarding ``target`` (a folder or a name) of ``kind``, in ``<cache>/locks/``."""
-    from .venvs import cache_dir
-
     key = os.path.normcase(os.path.abspath(target))  # one lock per folder, however its name is spelled
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(key).name)[:40] or "root"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
@@ -73,6 +72,8 @@ def hold(kind: str, target: Path, what: str, *, cache: Path | None = None, timeo
          echo: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the lock on ``target`` (described to the user as ``what``) while the block runs."""
     path = lock_file(kind, target, cache)
+    if not path.parent.is_dir():  # the first lock in this cache: tag the cache for backup tools
+        mark_cache(path.parent.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _guard:
         lock = _locks.setdefault(str(path), FileLock(path, thread_local=False))

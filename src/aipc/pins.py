@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .errors import PinsError, PinsFileError, os_reason
+from .settings import pins_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -115,8 +115,7 @@ def load_pins(path: Path | None = None) -> Pins:
 
 def _load_pins(path: Path | None) -> Pins:
     if path is None:
-        env = os.environ.get("AIPC_PINS")
-        path = Path(env) if env else DEFAULT_PINS
+        path = pins_file() or DEFAULT_PINS
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

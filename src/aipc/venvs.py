@@ -8,13 +8,13 @@ Rules (docs/upstream.md#paths §2):
 - a venv is created under its lock (:func:`aipc.locks.hold`): a second run waits, then finds it ready;
 - aipc's own wheels are checked against their folder's ``SHA256SUMS`` before pip sees them.
 
-Venvs live in ``<cache>/venvs/<name>`` where ``<cache>`` is ``$AIPC_CACHE`` or ``~/.cache/aipc``.
+Venvs live in ``<cache>/venvs/<name>`` where ``<cache>`` is ``$AIPC_CACHE`` or the user cache folder
+(:func:`aipc.settings.cache_dir`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -29,19 +29,11 @@ from .locks import hold
 from .log import LOG
 from .platforms import Platform, get_platform
 from .proc import describe_returncode, display, stream
+from .settings import cache_dir as cache_dir  # the one definition (AIPC_CACHE, else the user cache folder)
 from .stamps import Stamp, legacy_fingerprint
 
 MARKER = "aipc-venv.json"
 P = TypeVar("P", bound=PurePath)
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("AIPC_CACHE")
-    if env:
-        return Path(env)
-    if sys.platform.startswith("win") and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "aipc"
-    return Path.home() / ".cache" / "aipc"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ Conventions every producer follows (``build`` and ``build_npu``):
 from __future__ import annotations
 
 import email.parser
-import os
 import zipfile
 from dataclasses import dataclass
 from email.message import Message
@@ -25,18 +24,12 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from .errors import AipcError, UsageError
 from .fsutil import atomic_copy, atomic_write_json, atomic_write_text, sha256_file, use_output_dir
 from .locks import hold
+from .settings import DEFAULT_WHEELS_DIR as DEFAULT_WHEELS_DIR
+from .settings import wheels_dir as wheels_dir  # --wheels, else AIPC_WHEELS, else ./wheels
 
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
-DEFAULT_WHEELS_DIR = Path("wheels")
 KIND = "wheels"  # the kind of folder (fsutil.MARKER) of a wheels/ folder
-
-
-def wheels_dir(path: Path | None = None) -> Path:
-    """``--wheels DIR``, else ``$AIPC_WHEELS``, else ``./wheels``."""
-    if path is not None:
-        return Path(path)
-    return Path(os.environ.get("AIPC_WHEELS", DEFAULT_WHEELS_DIR))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ from . import deps, genai, stage, upstream
 from . import settings as settings_mod
 from .pipeline import STEP_NAMES, Pipeline
 
+# the options of this area's commands (aipc.settings drives argparse, AIPC_* variables and docs/options.md)
+OPTIONS = settings_mod.OPTIONS
+
 _STEPS: dict[str, tuple[str, list[str] | None]] = {
     "fetch": ("clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify the commits", ["fetch"]),
     "build-venv": ("create the build venv: pinned CMake and Ninja, ONNX Runtime's Python build requirements",
@@ -127,7 +130,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--json", action="store_true",
                    help="print a JSON list of steps, each with name, argv, cwd and env")
     p.add_argument("--steps", nargs="+", choices=STEP_NAMES, default=None, help="only these steps")
-    settings_mod.add_arguments(p)
+    settings_mod.add_arguments(p, "plan")
     p.set_defaults(func=_cmd_plan)
     for name, (help_text, names) in _STEPS.items():
         q = sub.add_parser(name, help=help_text, description=help_text)
@@ -138,7 +141,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             q.add_argument("--check", nargs="?", const="", default=None, metavar="DIR",
                            help="only check a wheels folder (default: --wheels): every wheel against SHA256SUMS and "
                                 "manifest.json; exit 1 on any problem")
-        settings_mod.add_arguments(q)
+        settings_mod.add_arguments(q, name)
         q.set_defaults(func=_cmd_run, step_names=names)
     d = sub.add_parser(
         "deps", help="list genai's CMake dependencies, or fill a --deps-dir folder with them (--out DIR)",
@@ -151,7 +154,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     d.add_argument("--out", type=output_dir, default=None, metavar="DIR",
                    help="fill this folder (created; what aipc deps fetched before is reused)")
     d.add_argument("--json", action="store_true", help="list as JSON")
-    settings_mod.add_arguments(d)
+    settings_mod.add_arguments(d, "deps")
     d.set_defaults(func=_cmd_deps)
     stage.register_cli(sub)
     upstream.register_cli(sub)

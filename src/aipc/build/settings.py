@@ -15,14 +15,15 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from ..argtypes import check_seconds, delay
 from ..errors import UsageError
-from ..platforms import PLATFORM_NAMES, Platform, get_platform, host_platform_name
+from ..platforms import Platform, get_platform, host_platform_name
 from ..platforms.windows import CMD_METACHARACTERS
+from ..settings import LIST_SEP, PINS, PLATFORM, WHEELS, Option, add_options, check_choice, env_value
 from ..wheelhouse import DEFAULT_WHEELS_DIR
 
 GENERATORS = ("vs", "ninja")
@@ -31,150 +32,131 @@ CCACHE_MODES = ("auto", "on", "off")
 # the --ort-release values that name a download (anything else is a local file or folder)
 RELEASE_KEYWORDS = ("pypi", "nuget")
 # AIPC_CMAKE_DEFINES holds several NAME=VALUE separated by this (a ';' would split CMake list values)
-CMAKE_DEFINES_SEP = "|"
+CMAKE_DEFINES_SEP = LIST_SEP
 _DEFINE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+-]*(:[A-Za-z]+)?=")
 # a Windows workdir longer than this risks the long-path / command-length failures of section 7.3
 WINDOWS_WORKDIR_WARN = 40
 
 
-def _opt(cli: str, env: str, help: str, kind: str = "str", **extra: Any) -> Any:
-    return field(default=None, metadata={"cli": cli, "env": env, "help": help, "kind": kind, **extra})
+# the subcommands that take the build settings
+COMMANDS = ("plan", "fetch", "build-venv", "build-ort", "build-genai", "ort-release", "wheels", "build", "deps")
+
+
+def _opt(name: str, cli: str, env: str | None, help: str, **extra: Any) -> Option:
+    return Option(name, cli, env, help, commands=COMMANDS, **extra)
+
+
+# every build setting: its flag, its variable, its help and its type (aipc.settings drives argparse and the docs)
+OPTIONS: tuple[Option, ...] = (
+    PLATFORM.but(commands=COMMANDS),
+    _opt("workdir", "--workdir", "AIPC_WORKDIR",
+         "build directory for sources, builds, ORT_HOME, logs (default: ./.aipc/build; on Windows prefer a short "
+         "path such as C:\\b)", metavar="DIR"),
+    _opt("config", "--config", "AIPC_CONFIG", "build configuration (default: Release)", choices=CONFIGS),
+    _opt("generator", "--generator", "AIPC_GENERATOR",
+         "CMake generator: vs (Visual Studio 2022, Windows default) or ninja (on Windows with the MSVC environment "
+         "found through vswhere)", choices=GENERATORS),
+    _opt("jobs", "--jobs", "AIPC_JOBS",
+         "compile jobs for the ORT and genai builds, on every generator (default: every CPU)", parse=int,
+         metavar="N"),
+    _opt("source", "--source", "AIPC_SOURCE",
+         "directory holding existing checkouts onnxruntime/ and onnxruntime-genai/ (used instead of cloning; "
+         "commits still verified when they are git repositories)", metavar="DIR"),
+    _opt("ort_source", "--ort-source", "AIPC_ORT_SOURCE", "existing ONNX Runtime checkout to use", metavar="DIR"),
+    _opt("genai_source", "--genai-source", "AIPC_GENAI_SOURCE", "existing onnxruntime-genai checkout to use",
+         metavar="DIR"),
+    _opt("ort_repo", "--ort-repo", "AIPC_ORT_REPO",
+         "clone ONNX Runtime from this git URL or local path (default: the pinned repo)", metavar="URL"),
+    _opt("genai_repo", "--genai-repo", "AIPC_GENAI_REPO", "clone onnxruntime-genai from this git URL or local path",
+         metavar="URL"),
+    _opt("ort_release", "--ort-release", "AIPC_ORT_RELEASE",
+         "use an official ONNX Runtime release instead of building ORT: 'pypi' (the pinned onnxruntime wheel, "
+         "Linux), 'nuget' (the pinned Microsoft.ML.OnnxRuntime.DirectML package, Windows), or a local wheel, "
+         ".nupkg or unpacked release archive (include/ and lib/); headers come from the package or --ort-source",
+         metavar="SPEC"),
+    WHEELS.but(commands=COMMANDS),
+    _opt("ccache", "--ccache", "AIPC_CCACHE", "compiler cache: auto (use ccache when on PATH), on, off",
+         choices=CCACHE_MODES),
+    _opt("legacy_ort_dir", "--legacy-ort-dir", "AIPC_LEGACY_ORT_DIR",
+         "also fill genai's ort/ folder (its C examples read it); optional DIR", kind="optvalue", metavar="DIR"),
+    _opt("offline", "--offline", "AIPC_OFFLINE",
+         "fetch no source from the network: no git clone, no CMake FetchContent download (every dependency from "
+         "--deps-dir, checked before anything compiles), no NuGet package, no release archive: only local sources, "
+         "local git repositories and local release files; Python packages (the --ort-release pypi wheel too) still "
+         "come through pip as you configured it (or --find-links)", kind="switch"),
+    _opt("deps_dir", "--deps-dir", "AIPC_DEPS_DIR",
+         "folder holding one folder per CMake dependency of genai (filled by `aipc deps --out DIR`); each found is "
+         "passed as FETCHCONTENT_SOURCE_DIR_<NAME>", metavar="DIR"),
+    _opt("cmake_defines", "--cmake-define", "AIPC_CMAKE_DEFINES",
+         "extra CMake definition for genai's build (repeatable; passed last through build.py's "
+         "--cmake_extra_defines)", kind="list", metavar="NAME=VALUE"),
+    PINS.but(commands=COMMANDS),
+    _opt("python", "--python", "AIPC_BUILD_PYTHON",
+         "Python the build venv is made from, so the Python of both wheels (default: this interpreter); ORT's "
+         "build.bat/build.sh start the build venv's python, first on PATH; the wheels step refuses wheels of two "
+         "Pythons",
+         metavar="EXE"),
+    _opt("find_links", "--find-links", "AIPC_FIND_LINKS",
+         "a folder of wheels for the build venv's pip installs (CMake, Ninja, ONNX Runtime's build requirements); "
+         "with --offline it is the only source (pip --no-index), without it pip installs as configured",
+         metavar="DIR"),
+    _opt("force", "--force", None, "rerun steps even when up to date", kind="switch"),
+    _opt("fetch_retries", "--fetch-retries", "AIPC_FETCH_RETRIES", "attempts for a git network operation "
+         "(default: 4)", parse=int, metavar="N"),
+    _opt("fetch_backoff", "--fetch-backoff", "AIPC_FETCH_BACKOFF",
+         "first retry delay in seconds, doubled each time (default: 2; 0: retry at once)", parse=delay, metavar="S"),
+)
+_BY_NAME = {o.name: o for o in OPTIONS}
 
 
 @dataclass(frozen=True)
 class RawSettings:
-    """What the user said (``None`` = not given), before defaults are applied."""
+    """What the user said (``None`` = not given), before defaults are applied; one field per :data:`OPTIONS`."""
 
-    platform: str | None = _opt("--platform", "AIPC_PLATFORM", "target platform (default: this host)",
-                                choices=PLATFORM_NAMES)
-    workdir: str | None = _opt("--workdir", "AIPC_WORKDIR",
-                               "build directory for sources, builds, ORT_HOME, logs (default: ./.aipc/build; "
-                               "on Windows prefer a short path such as C:\\b)", metavar="DIR")
-    config: str | None = _opt("--config", "AIPC_CONFIG", "build configuration (default: Release)", choices=CONFIGS)
-    generator: str | None = _opt("--generator", "AIPC_GENERATOR",
-                                 "CMake generator: vs (Visual Studio 2022, Windows default) or ninja (on Windows "
-                                 "with the MSVC environment found through vswhere)", choices=GENERATORS)
-    jobs: int | None = _opt("--jobs", "AIPC_JOBS",
-                            "compile jobs for the ORT and genai builds, on every generator (default: every CPU)",
-                            kind="int", metavar="N")
-    source: str | None = _opt("--source", "AIPC_SOURCE",
-                              "directory holding existing checkouts onnxruntime/ and onnxruntime-genai/ "
-                              "(used instead of cloning; commits still verified when they are git repositories)",
-                              metavar="DIR")
-    ort_source: str | None = _opt("--ort-source", "AIPC_ORT_SOURCE", "existing ONNX Runtime checkout to use",
-                                  metavar="DIR")
-    genai_source: str | None = _opt("--genai-source", "AIPC_GENAI_SOURCE",
-                                    "existing onnxruntime-genai checkout to use", metavar="DIR")
-    ort_repo: str | None = _opt("--ort-repo", "AIPC_ORT_REPO",
-                                "clone ONNX Runtime from this git URL or local path (default: the pinned repo)",
-                                metavar="URL")
-    genai_repo: str | None = _opt("--genai-repo", "AIPC_GENAI_REPO",
-                                  "clone onnxruntime-genai from this git URL or local path", metavar="URL")
-    ort_release: str | None = _opt(
-        "--ort-release", "AIPC_ORT_RELEASE",
-        "use an official ONNX Runtime release instead of building ORT: 'pypi' (the pinned onnxruntime wheel, "
-        "Linux), 'nuget' (the pinned Microsoft.ML.OnnxRuntime.DirectML package, Windows), or a local wheel, "
-        ".nupkg or unpacked release archive (include/ and lib/); headers come from the package or --ort-source",
-        metavar="SPEC")
-    wheels: str | None = _opt("--wheels", "AIPC_WHEELS", "where finished wheels go (default: ./wheels)",
-                              metavar="DIR")
-    ccache: str | None = _opt("--ccache", "AIPC_CCACHE",
-                              "compiler cache: auto (use ccache when on PATH), on, off", choices=CCACHE_MODES)
-    legacy_ort_dir: str | None = _opt("--legacy-ort-dir", "AIPC_LEGACY_ORT_DIR",
-                                      "also fill genai's ort/ folder (its C examples read it); optional DIR",
-                                      kind="optpath", metavar="DIR")
-    offline: bool | None = _opt("--offline", "AIPC_OFFLINE",
-                                "fetch no source from the network: no git clone, no CMake FetchContent download "
-                                "(every dependency from --deps-dir, checked before anything compiles), no NuGet "
-                                "package, no release archive: only local sources, local git repositories and local "
-                                "release files; Python packages (the --ort-release pypi wheel too) still come through "
-                                "pip as you configured it (or --find-links)",
-                                kind="bool")
-    deps_dir: str | None = _opt("--deps-dir", "AIPC_DEPS_DIR",
-                                "folder holding one folder per CMake dependency of genai (filled by `aipc deps --out "
-                                "DIR`); each found is passed as FETCHCONTENT_SOURCE_DIR_<NAME>", metavar="DIR")
-    cmake_defines: tuple[str, ...] | None = _opt(
-        "--cmake-define", "AIPC_CMAKE_DEFINES",
-        "extra CMake definition for genai's build (repeatable; passed last through build.py's "
-        f"--cmake_extra_defines); the environment variable separates several with '{CMAKE_DEFINES_SEP}'",
-        kind="list", metavar="NAME=VALUE")
-    pins: str | None = _opt("--pins", "AIPC_PINS", "pins file (default: the one shipped with aipc)", metavar="FILE")
-    python: str | None = _opt("--python", "AIPC_BUILD_PYTHON",
-                              "Python the build venv is made from, so the Python of both wheels (default: this "
-                              "interpreter); ORT's build.bat/build.sh start the build venv's python, first on PATH; "
-                              "the wheels step refuses wheels of two Pythons",
-                              metavar="EXE")
-    find_links: str | None = _opt("--find-links", "AIPC_FIND_LINKS",
-                                  "a folder of wheels for the build venv's pip installs (CMake, Ninja, ONNX Runtime's "
-                                  "build requirements); with --offline it is the only source (pip --no-index), "
-                                  "without it pip installs as configured", metavar="DIR")
-    force: bool | None = _opt("--force", "AIPC_FORCE", "rerun steps even when up to date", kind="bool")
-    fetch_retries: int | None = _opt("--fetch-retries", "AIPC_FETCH_RETRIES",
-                                     "attempts for a git network operation (default: 4)", kind="int", metavar="N")
-    fetch_backoff: float | None = _opt("--fetch-backoff", "AIPC_FETCH_BACKOFF",
-                                       "first retry delay in seconds, doubled each time (default: 2; 0: retry at "
-                                       "once)", kind="delay", metavar="S")
+    platform: str | None = None
+    workdir: str | None = None
+    config: str | None = None
+    generator: str | None = None
+    jobs: int | None = None
+    source: str | None = None
+    ort_source: str | None = None
+    genai_source: str | None = None
+    ort_repo: str | None = None
+    genai_repo: str | None = None
+    ort_release: str | None = None
+    wheels: str | None = None
+    ccache: str | None = None
+    legacy_ort_dir: str | None = None
+    offline: bool | None = None
+    deps_dir: str | None = None
+    cmake_defines: tuple[str, ...] | None = None
+    pins: str | None = None
+    python: str | None = None
+    find_links: str | None = None
+    force: bool | None = None
+    fetch_retries: int | None = None
+    fetch_backoff: float | None = None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, command: str = "build") -> None:
     """Add every settings option to ``parser`` (defaults are None: unset)."""
     group = parser.add_argument_group("build settings (each also from its AIPC_* environment variable)")
-    for f in fields(RawSettings):
-        meta = f.metadata
-        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": f"{meta['help']} [{meta['env']}]"}
-        kind = meta["kind"]
-        if kind == "bool":
-            kwargs["action"] = "store_const"
-            kwargs["const"] = True
-        elif kind == "list":
-            kwargs["action"] = "append"
-        elif kind == "optpath":
-            kwargs["nargs"] = "?"
-            kwargs["const"] = ""
-        elif kind == "int":
-            kwargs["type"] = int
-        elif kind == "delay":
-            kwargs["type"] = delay
-        for key in ("choices", "metavar"):
-            if key in meta:
-                kwargs[key] = meta[key]
-        group.add_argument(meta["cli"], **kwargs)
-
-
-def _from_env(name: str, kind: str, text: str) -> Any:
-    if kind == "bool":
-        low = text.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off", ""):
-            return False
-        raise UsageError(f"{name}={text!r} is not a boolean", hint=f"set {name}=1 or {name}=0")
-    if kind == "list":
-        return tuple(item.strip() for item in text.split(CMAKE_DEFINES_SEP) if item.strip())
-    if kind in ("int", "delay"):
-        try:
-            return int(text) if kind == "int" else float(text)
-        except ValueError:
-            raise UsageError(f"{name}={text!r} is not a number", hint=f"set {name} to a number") from None
-    return text
+    add_options(group, OPTIONS, command)
 
 
 def read_raw(cli: Mapping[str, Any] | argparse.Namespace | None = None,
              environ: Mapping[str, str] | None = None) -> RawSettings:
     """Merge command-line values (``None`` = not given) over ``AIPC_*`` environment variables."""
     given = vars(cli) if isinstance(cli, argparse.Namespace) else dict(cli or {})
-    env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for f in fields(RawSettings):
-        meta = f.metadata
+        option = _BY_NAME[f.name]
         value = given.get(f.name)
-        if value is None and meta["env"] in env:
-            value = _from_env(meta["env"], meta["kind"], env[meta["env"]])
+        if value is None:
+            value = env_value(option, environ)
         if isinstance(value, list):
             value = tuple(value)
-        if value is not None and "choices" in meta and value not in meta["choices"]:
-            raise UsageError(f"{meta['cli']} {value!r} is not one of {', '.join(meta['choices'])}",
-                             hint=f"pass {meta['cli']} (or {meta['env']}) with one of those values")
+        check_choice(option, value)
         values[f.name] = value
     return RawSettings(**values)
 

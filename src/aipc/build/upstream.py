@@ -312,7 +312,7 @@ def format_result(res: CheckResult, jobs: int) -> list[str]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    root = Path(args.upstream or os.environ.get("AIPC_UPSTREAM") or DEFAULT_UPSTREAM)
+    root = Path(args.upstream or DEFAULT_UPSTREAM)
     upstream = locate_upstream(root)
     if upstream is None:
         print(f"skip: {root} is absent (the real upstream trees onnxruntime-genai/, onnxruntime/, deps/); "

@@ -28,6 +28,8 @@ from packaging.utils import canonicalize_name
 from .. import __version__
 from ..platforms import host_platform_name
 from ..proc import describe_returncode, run
+from ..settings import TRUE as ENV_TRUE
+from ..settings import env as aipc_env
 from ..venvs import venv_python, venvs_root
 from .facts import SCHEMA, Facts
 
@@ -288,8 +290,8 @@ def collect_pip(environ: dict[str, str] | None = None, windows: bool | None = No
     settings = pip_settings(env, pip_config_files(env, win, sys.base_prefix))
     # aipc build --find-links DIR / AIPC_FIND_LINKS adds a wheelhouse; with --offline / AIPC_OFFLINE it is then the
     # only source (pip --no-index), as aipc.build.buildvenv.pip_install does. Doctor sees the environment variables.
-    aipc_links = (env.get("AIPC_FIND_LINKS") or "").strip()
-    offline = (env.get("AIPC_OFFLINE") or "").strip().lower() in ("1", "true", "yes", "on")
+    aipc_links = (aipc_env("AIPC_FIND_LINKS", env) or "").strip()
+    offline = (aipc_env("AIPC_OFFLINE", env) or "").strip().lower() in ENV_TRUE
     no_index = settings["no_index"] or bool(aipc_links and offline)
     sources: list[tuple[str, str]] = []
     if not no_index:

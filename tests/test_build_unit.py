@@ -450,6 +450,11 @@ def test_requirement_check(tmp_path: Path) -> None:
                   ["numpy"])
     with pytest.raises(AipcError, match="declares no Requires-Dist on onnxruntime"):
         collect.check_requirement(none, ort_whl, linux)
+    bad = _wheel(tmp_path / "f" / "onnxruntime_genai-0.15.2-py3-none-any.whl", "onnxruntime_genai", "0.15.2",
+                 ["onnxruntime>=>1.24"])  # read by packaging.metadata: the bad entry is named, one line
+    with pytest.raises(AipcError, match=re.escape("has invalid metadata: 'onnxruntime>=>1.24' is invalid for "
+                                                  "'requires-dist'")):
+        collect.check_requirement(bad, ort_whl, linux)
     # markers are evaluated for the target platform
     ort_dml = _wheel(tmp_path / "onnxruntime_directml-1.24.4-cp311-cp311-win_amd64.whl", "onnxruntime-directml",
                      "1.24.4")

@@ -81,10 +81,15 @@ def test_parse_tool_version(text: str, expected: str | None) -> None:
     assert collect.parse_tool_version(text) == expected
 
 
-def test_parse_os_release_kernel_wsl_meminfo() -> None:
-    text = 'NAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\n# comment\nPRETTY_NAME=\'Ubuntu 22.04.5 LTS\'\n'
-    assert linux.parse_os_release(text) == {"NAME": "Ubuntu", "VERSION_ID": "22.04", "ID": "ubuntu",
-                                            "PRETTY_NAME": "Ubuntu 22.04.5 LTS"}
+def test_os_release_kernel_wsl_meminfo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(platform, "freedesktop_os_release", lambda: {"ID": "ubuntu", "PRETTY_NAME": "Ubuntu 22.04"})
+    assert linux.os_release() == {"ID": "ubuntu", "PRETTY_NAME": "Ubuntu 22.04"}
+
+    def unreadable() -> dict[str, str]:
+        raise OSError("no os-release")
+
+    monkeypatch.setattr(platform, "freedesktop_os_release", unreadable)
+    assert linux.os_release() == {}
     assert linux.parse_kernel_version("6.8.0-45-generic") == [6, 8, 0]
     assert linux.parse_kernel_version("6.6-rc1") == [6, 6, 0]
     assert linux.parse_kernel_version("weird") is None

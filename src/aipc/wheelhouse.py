@@ -12,13 +12,12 @@ Conventions every producer follows (``build`` and ``build_npu``):
 
 from __future__ import annotations
 
-import email.parser
 import zipfile
 from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
+from packaging.metadata import Metadata
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .errors import AipcError, UsageError
@@ -48,8 +47,10 @@ class WheelInfo:
         return cls(path.name, str(name), str(version), tuple(sorted(str(t) for t in tags)))
 
 
-def wheel_metadata(path: Path) -> Message:
-    """The wheel's ``*.dist-info/METADATA`` as an email message (``get_all('Requires-Dist')``...)."""
+def wheel_metadata(path: Path) -> Metadata:
+    """The wheel's ``*.dist-info/METADATA`` (core metadata, read by :mod:`packaging.metadata`). Not validated as a
+    whole: a field is checked when it is read (``.requires_dist`` raises ``packaging.metadata.InvalidMetadata`` on a
+    bad entry), so one odd field elsewhere does not stop the check of the one aipc needs."""
     try:
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1]
@@ -58,7 +59,7 @@ def wheel_metadata(path: Path) -> Message:
             text = zf.read(names[0]).decode("utf-8")
     except zipfile.BadZipFile:
         raise AipcError(f"{path} is not a valid wheel (bad zip file)", hint="delete it and rebuild") from None
-    return email.parser.Parser().parsestr(text)
+    return Metadata.from_email(text, validate=False)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

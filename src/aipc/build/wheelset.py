@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from packaging.markers import default_environment
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.metadata import InvalidMetadata
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -32,12 +33,11 @@ def ort_requirements(genai_wheel: Path, platform: Platform) -> list[Requirement]
     env.update(platform.marker_env)
     env["extra"] = ""
     found = []
-    for text in wheel_metadata(genai_wheel).get_all("Requires-Dist") or []:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            raise AipcError(f"{genai_wheel.name} has an invalid Requires-Dist {text!r}",
-                            hint="rebuild the genai wheel") from None
+    try:
+        requires = wheel_metadata(genai_wheel).requires_dist or []
+    except InvalidMetadata as exc:
+        raise AipcError(f"{genai_wheel.name} has invalid metadata: {exc}", hint="rebuild the genai wheel") from None
+    for req in requires:
         if canonicalize_name(req.name) not in ORT_DISTS:
             continue
         if req.marker is not None and not req.marker.evaluate(env):

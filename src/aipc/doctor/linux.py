@@ -21,19 +21,13 @@ LIB_DIRS = ("/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib", "/lib/x86
 _SO_VERSION_RE = re.compile(r"libonnxruntime\.so\.(\d+\.\d+\.\d+)")
 
 
-def parse_os_release(text: str) -> dict[str, str]:
-    """``/etc/os-release`` (KEY=value lines, optionally quoted)."""
-    result: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        result[key.strip()] = value
-    return result
+def os_release() -> dict[str, str]:
+    """``/etc/os-release`` (or ``/usr/lib/os-release``) as :func:`platform.freedesktop_os_release` reads it; {} when
+    neither is readable."""
+    try:
+        return dict(platform.freedesktop_os_release())
+    except OSError:
+        return {}
 
 
 def parse_kernel_version(release: str) -> list[int] | None:
@@ -209,7 +203,7 @@ def collect_linux() -> dict[str, Any]:
     release = platform.release()
     proc_modules = _read("/proc/modules")
     facts: dict[str, Any] = {
-        "os_release": parse_os_release(_read("/etc/os-release") or ""),
+        "os_release": os_release(),
         "kernel": release,
         "kernel_version": parse_kernel_version(release),
         "wsl": is_wsl(_read("/proc/sys/kernel/osrelease") or "", _read("/proc/version") or "", dict(os.environ)),

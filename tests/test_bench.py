@@ -65,6 +65,10 @@ def test_percentile_edges_and_single_value() -> None:
         summarize([])
     with pytest.raises(AipcError):
         percentile([1.0], 101)
+    # between ranks, as numpy's "linear": rank (n - 1) * q / 100
+    assert percentile([10.0, 0.0, 20.0, 30.0], 12.5) == pytest.approx(3.75)
+    assert percentile([1.0, 2.0], 99.9) == pytest.approx(1.999)
+    assert (percentile([5.0, 1.0, 3.0], 0), percentile([5.0, 1.0, 3.0], 100)) == (1.0, 5.0)
 
 
 def test_warmup_runs_are_excluded() -> None:

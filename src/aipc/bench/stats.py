@@ -12,6 +12,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import Any, TypeVar
 
 from ..errors import AipcError
@@ -34,17 +35,18 @@ class Summary:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolation percentile, ``q`` in [0, 100]."""
+    """The ``q``-th percentile (``q`` in [0, 100]), interpolated between the closest ranks: one cut point of
+    :func:`statistics.quantiles` with ``method="inclusive"`` (numpy's default "linear"). ``q`` is taken to 1/10000
+    (``99.99``); a single value is its own percentile."""
     if not values:
         raise AipcError("percentile of an empty list")
     if not 0.0 <= q <= 100.0:
         raise AipcError(f"percentile {q} is outside [0, 100]")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    frac = rank - low
-    return ordered[low] + (ordered[high] - ordered[low]) * frac
+    share = Fraction(q / 100.0).limit_denominator(10_000)  # q/100 = k/n: the k-th of n - 1 cut points
+    if len(values) == 1 or share in (0, 1):
+        return float(min(values) if share == 0 else max(values))
+    cuts = statistics.quantiles(values, n=share.denominator, method="inclusive")
+    return cuts[share.numerator - 1]
 
 
 def summarize(values: Sequence[float]) -> Summary:

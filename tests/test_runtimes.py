@@ -202,3 +202,37 @@ def test_constraints_drop_pins_by_requirement_name(tmp_path: Path) -> None:
     text = out.read_text()
     assert "onnxruntime-genai==" not in text and "\nonnxruntime==" not in "\n" + text
     assert "transformers==" in text  # other pins stay
+
+
+def test_export_stamps_version_2_and_version_1_still_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cached exports made before stamps v2 stay valid (same folder name, same fingerprint); the converter runs only
+    when no stamp vouches for the material."""
+    from aipc import stamps
+    from aipc.runtimes import export
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "phi3", "hidden_size": 64}))
+    (model / "model.safetensors").write_bytes(b"\0" * 16)
+    (model / "tokenizer.json").write_text("{}")
+    made: list[Path] = []
+
+    def fake_export(kind: str, model: Path, precision: str, device: str, dest: Path, fingerprint: str,
+                    *a: Any, **k: Any) -> Path:
+        made.append(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / export.STAMP).write_text(json.dumps({"fingerprint": fingerprint, "notes": {"recipe": "v1"}}))
+        return dest  # a version-1 stamp, as aipc wrote them before
+
+    monkeypatch.setattr(export, "_export", fake_export)
+    spec = VenvSpec("fake", ())
+    dest = export.ensure_export("genai", model, "int4", cache=tmp_path / "c", spec=spec)
+    assert made == [dest] and dest.name.startswith("genai-int4-cpu-")
+    assert export.ensure_export("genai", model, "int4", cache=tmp_path / "c", spec=spec) == dest
+    assert made == [dest] and export.export_notes(dest) == {"recipe": "v1"}  # version 1 accepted, not rerun
+    fp = json.loads((dest / export.STAMP).read_text())["fingerprint"]
+    stamps.Stamp(dest / export.STAMP).write(fp, notes={})
+    assert export.ensure_export("genai", model, "int4", cache=tmp_path / "c", spec=spec) == dest and len(made) == 1
+    stamps.Stamp(dest / export.STAMP).write("0" * 64)  # another material's stamp: made again
+    export.ensure_export("genai", model, "int4", cache=tmp_path / "c", spec=spec)
+    assert len(made) == 2

@@ -8,17 +8,17 @@ renamed into place.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import stamps
 from ..errors import AipcError, StepFailed, UsageError
-from ..fsutil import atomic_write_json, claim_output_dir, output_dir, sha256_text
+from ..fsutil import claim_output_dir, output_dir
 from ..locks import hold
-from ..runner import Runner, Step
+from ..runner import Step, run_once
 from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
 from . import by_name, export_recipes
@@ -80,18 +80,21 @@ def ensure_export(
     spec = spec or by_name(RECIPES[kind].runtime).venv_spec(wheels_dir(), cache)
     config = read_config(model)
     probe = plan_export(kind, Path("MODEL"), Path("OUT"), precision, device, Path("PY"), config, Path("WORK"))
-    fingerprint = sha256_text(json.dumps({
+    material = {
         "model": model_fingerprint(model),
         "command": probe.command.to_json(),
         "notes": probe.notes,
         "venv": spec.fingerprint(),
-    }, sort_keys=True, default=str))
+    }
+    # no absolute path in the material (placeholders MODEL/OUT/PY/WORK): the version-2 fingerprint equals the
+    # version-1 one, so the folder name is unchanged and a version-1 stamp is still accepted
+    fingerprint, legacy = stamps.fingerprint(material), stamps.legacy_fingerprint(material)
     # absolute: the converter runs in a scratch working directory
     dest = Path(out).resolve() if out is not None else export_dir(kind, precision, device, fingerprint, cache)
-    if out is None and _stamp_ok(dest, fingerprint):
+    if out is None and _stamp_ok(dest, fingerprint, legacy):
         return dest
     with hold("export", dest, f"the export {dest}", cache=cache, echo=echo):
-        if out is None and _stamp_ok(dest, fingerprint):  # made by the run we waited for
+        if out is None and _stamp_ok(dest, fingerprint, legacy):  # made by the run we waited for
             return dest
         return _export(kind, model, precision, device, dest, fingerprint, config, spec, cache, echo,
                        force=force or out is None, inputs=[model])
@@ -108,7 +111,7 @@ def _export(kind: str, model: Path, precision: str, device: str, dest: Path, fin
             step = Step(f"export-{kind}-{precision}-{device}", f"export {model.name} for {kind} ({precision}, "
                         f"{device})", [plan.command])
             try:
-                Runner(work / "state", cache / "logs", force=True, echo=echo or (lambda s: None)).run(step)
+                run_once(step, cache / "logs", echo or (lambda s: None))
             except StepFailed as exc:
                 log = cache / "logs" / f"{step.name}.log"
                 raise AipcError(
@@ -123,29 +126,22 @@ def _export(kind: str, model: Path, precision: str, device: str, dest: Path, fin
                     f"output (log: {cache / 'logs' / (step.name + '.log')})",
                     hint="for OpenVINO, openvino-tokenizers must be installed in the venv",
                 )
-            atomic_write_json(tmp / STAMP, {"fingerprint": fingerprint, "kind": kind, "precision": precision,
-                                            "device": device, "model": str(model), "notes": plan.notes,
-                                            "command": plan.command.to_json()})
+            stamps.Stamp(tmp / STAMP).write(fingerprint, kind=kind, precision=precision, device=device,
+                                            model=str(model), notes=plan.notes, command=plan.command.to_json())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return dest
 
 
 def export_notes(folder: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((folder / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    notes = data.get("notes") if isinstance(data, dict) else None
+    data = stamps.Stamp(folder / STAMP).read() or {}
+    notes = data.get("notes")
     return notes if isinstance(notes, dict) else {}
 
 
-def _stamp_ok(dest: Path, fingerprint: str) -> bool:
-    try:
-        data = json.loads((dest / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and data.get("fingerprint") == fingerprint
+def _stamp_ok(dest: Path, fingerprint: str, legacy: str) -> bool:
+    """The export's stamp vouches for ``fingerprint`` (or is a version-1 stamp of the same material)."""
+    return stamps.Stamp(dest / STAMP).matches(fingerprint, legacy) is not None
 
 
 def _mkdir(path: Path) -> Path:

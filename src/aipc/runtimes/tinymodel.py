@@ -8,15 +8,15 @@ records every file's sha256, so a damaged cached copy is detected and made again
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import stamps
 from ..errors import AipcError, StepFailed
-from ..fsutil import MARKER, atomic_write_json, output_dir, sha256_file, sha256_text
+from ..fsutil import MARKER, output_dir, sha256_file, sha256_text
 from ..locks import hold
-from ..runner import Command, Runner, Step
+from ..runner import Command, Step, run_once
 from ..venvs import cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
 from . import genai
@@ -56,11 +56,8 @@ def _file_hashes(folder: Path) -> dict[str, str]:
 
 def is_intact(folder: Path) -> bool:
     """True when ``folder`` holds a complete tiny model whose files still match its stamp."""
-    try:
-        stamp = json.loads((folder / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(stamp, dict) and stamp.get("files") == _file_hashes(folder)
+    stamp = stamps.Stamp(folder / STAMP).read()  # version 1 or 2: the file hashes decide
+    return stamp is not None and stamp.get("files") == _file_hashes(folder)
 
 
 def ensure_tiny_model(cache: Path | None = None, *, echo: Callable[[str], None] | None = None,
@@ -84,7 +81,7 @@ def ensure_tiny_model(cache: Path | None = None, *, echo: Callable[[str], None] 
         # the cache is aipc's: a damaged copy (or one made before markers) is replaced; a stranger's file is not
         with output_dir(dest, KIND, force=True, recognise=lambda d: (d / STAMP).is_file()) as tmp:
             make_tiny_into(python, tmp, cache=cache, echo=echo)
-            atomic_write_json(tmp / STAMP, {"fingerprint": tiny_fingerprint(), "files": _file_hashes(tmp)})
+            stamps.Stamp(tmp / STAMP).write(tiny_fingerprint(), files=_file_hashes(tmp))
         say(f"[aipc] tiny-model: ready in {time.monotonic() - t0:.1f} s ({dest})")
     return dest
 
@@ -105,11 +102,10 @@ def make_tiny_into(python: Path, out: Path, *, hidden: int = HIDDEN, layers: int
     step = Step("tiny-model", f"make aipc's tiny Phi-3 in {out}",
                 [Command.make(argv, out.parent, env, timeout=TIMEOUT)])
     logs = (cache or cache_dir()) / "logs"
-    with tempfile.TemporaryDirectory(prefix="aipc-tiny-") as state:
-        try:
-            Runner(Path(state), logs, force=True, echo=echo or (lambda s: None)).run(step)
-        except StepFailed as exc:
-            raise AipcError(
-                f"tiny-model: generator failed: {exc.last_line[:300] or exc} (log: {logs / 'tiny-model.log'})",
-                hint="check the genai venv (delete <aipc cache>/venvs/path-genai to rebuild it)",
-            ) from None
+    try:
+        run_once(step, logs, echo or (lambda s: None))
+    except StepFailed as exc:
+        raise AipcError(
+            f"tiny-model: generator failed: {exc.last_line[:300] or exc} (log: {logs / 'tiny-model.log'})",
+            hint="check the genai venv (delete <aipc cache>/venvs/path-genai to rebuild it)",
+        ) from None

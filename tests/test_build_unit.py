@@ -184,9 +184,9 @@ def test_incompatible_pins_refused_by_plan_and_run_before_anything(tmp_path: Pat
         Pipeline(s).plan()
     calls: list[Sequence[str]] = []
 
-    def git(args: Sequence[str], cwd: Path | None) -> fetch.GitResult:
+    def git(args: Sequence[str], cwd: Path | None) -> Output:
         calls.append(args)
-        return fetch.GitResult(0, "", "")
+        return Output(0, "", "")
 
     with pytest.raises(PinsError, match=re.escape("needs ONNX Runtime >= 1.25.0.dev20260125")):
         Pipeline(s, git=git).run()
@@ -266,26 +266,26 @@ def test_discovery_falls_back_to_the_other_layout_and_names_both_when_missing(tm
 class FakeGit:
     """Fails ``clone`` with the given results first, then succeeds; ``rev-parse`` answers ``head``."""
 
-    def __init__(self, failures: list[fetch.GitResult], head: str = ORT_SHA) -> None:
+    def __init__(self, failures: list[Output], head: str = ORT_SHA) -> None:
         self.failures = list(failures)
         self.head = head
         self.clones = 0
 
-    def __call__(self, args: Sequence[str], cwd: Path | None) -> fetch.GitResult:
+    def __call__(self, args: Sequence[str], cwd: Path | None) -> Output:
         if "clone" in args:
             self.clones += 1
             if self.failures:
                 return self.failures.pop(0)
             Path(args[-1], ".git").mkdir(parents=True)
-            return fetch.GitResult(0, "", "")
+            return Output(0, "", "")
         if "rev-parse" in args:
-            return fetch.GitResult(0, self.head + "\n", "")
+            return Output(0, self.head + "\n", "")
         raise AssertionError(args)
 
 
-DNS = fetch.GitResult(128, "", "Cloning into 'x'...\nfatal: unable to access 'https://github.com/x/': "
+DNS = Output(128, "", "Cloning into 'x'...\nfatal: unable to access 'https://github.com/x/': "
                                 "Could not resolve host: github.com\n")
-NOT_FOUND = fetch.GitResult(128, "", "warning: Could not find remote branch v9 to clone.\n"
+NOT_FOUND = Output(128, "", "warning: Could not find remote branch v9 to clone.\n"
                                       "fatal: Remote branch v9 not found in upstream origin\n")
 
 
@@ -355,8 +355,8 @@ def test_fetch_offline_refuses_network_urls(tmp_path: Path) -> None:
 
 def test_transient_classification() -> None:
     assert fetch.is_transient(DNS) and not fetch.is_transient(NOT_FOUND)
-    assert fetch.is_transient(fetch.GitResult(128, "", "error: RPC failed; curl 56 GnuTLS recv error"))
-    assert fetch.is_transient(fetch.GitResult(128, "", "fatal: the remote end hung up unexpectedly"))
+    assert fetch.is_transient(Output(128, "", "error: RPC failed; curl 56 GnuTLS recv error"))
+    assert fetch.is_transient(Output(128, "", "fatal: the remote end hung up unexpectedly"))
 
 
 # --- MSVC environment -------------------------------------------------------------------------------------------------

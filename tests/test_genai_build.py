@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from aipc.build import cmakescan, deps, fetch, genai, wheelcheck
+from aipc.build import cmakescan, deps, genai, wheelcheck
 from aipc.build import settings as bs
 from aipc.build.pipeline import Pipeline
 from aipc.errors import AipcError
 from aipc.fsutil import MARKER
 from aipc.pins import load_pins
 from aipc.platforms import get_platform
+from aipc.proc import Output
 from aipc.wheelhouse import read_manifest
 from conftest import ROOT, assert_one_line_error, run_aipc
 from fixture_deps import DepSources, fill_deps_dir, make_dep_sources, write_genai_cmake
@@ -356,12 +357,12 @@ def test_aipc_deps_reports_gits_own_error_lines(genai_tree: tuple[Path, DepSourc
 
 
 def test_git_error_lines_beat_the_trailing_advice() -> None:
-    result = fetch.GitResult(128, "", "Cloning into 'x'...\nerror: unable to write file big.bin\n"
+    result = Output(128, "", "Cloning into 'x'...\nerror: unable to write file big.bin\n"
                                       "fatal: unable to checkout working tree\nwarning: Clone succeeded, but checkout "
                                       "failed.\nYou can inspect what was checked out with 'git status'\nand retry "
                                       "with 'git restore --source=HEAD :/'\n")
     assert result.last_line() == "error: unable to write file big.bin | fatal: unable to checkout working tree"
-    assert fetch.GitResult(1, "", "just one line\n").last_line() == "just one line"
+    assert Output(1, "", "just one line\n").last_line() == "just one line"
 
 
 def test_unsafe_archives_are_refused(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import hashlib
 import math
 import os
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from filelock import FileLock, Timeout
 
 from .errors import AipcError, UsageError
 from .fsutil import Recognise, use_output_dir
+from .log import LOG
 from .settings import cache_dir, env, mark_cache
 
 DEFAULT_TIMEOUT = 3600.0
@@ -78,7 +78,7 @@ def hold(kind: str, target: Path, what: str, *, cache: Path | None = None, timeo
     with _guard:
         lock = _locks.setdefault(str(path), FileLock(path, thread_local=False))
     wait = lock_timeout() if timeout is None else timeout
-    say = echo or (lambda line: print(line, file=sys.stderr, flush=True))
+    say = echo or LOG
     try:
         lock.acquire(timeout=0)
     except Timeout:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from ..argtypes import check_outputs, comma_list, existing_dir, output_dir, seconds
 from ..errors import AipcError, ExitCode, OutputError, UsageError, writing
+from ..log import LOG
 from .targets import (
     DEVICES,
     MIN_REPETITIONS,
@@ -82,7 +82,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     refuse_tampered(wheels_dir(args.wheels))
     opts = BenchOptions(settings=settings, targets=targets(paths, devices, settings), model=args.model,
                         wheels=wheels_dir(args.wheels))
-    doc = run_bench(opts, echo=lambda line: print(line, file=sys.stderr, flush=True))
+    doc = run_bench(opts, echo=LOG)
     try:
         with writing(args.out, "the bench results to"):
             files, note = write_outputs(doc, args.out, not args.no_charts)

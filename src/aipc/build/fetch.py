@@ -11,9 +11,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from typing import Any
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_path
 from ..pins import SourcePin
+from ..proc import Output, run
 
 TRANSIENT_MARKERS = (
     "could not resolve host",
@@ -51,39 +50,19 @@ TRANSIENT_MARKERS = (
 NETWORK_PREFIXES = ("http://", "https://", "ssh://", "git://", "git@")
 
 
-@dataclass(frozen=True)
-class GitResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def last_line(self) -> str:
-        """git's own reason: its ``fatal:``/``error:`` lines (joined), else its last line. A failed checkout ends
-        with advice ("...and retry with 'git restore --source=HEAD :/'") that hides the error above it."""
-        lines = [ln.strip() for ln in (self.stderr or self.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if ln.lower().startswith(("fatal:", "error:"))]
-        if errors:
-            text = " | ".join(errors)
-            return text if len(text) <= 500 else text[:497] + "..."
-        return lines[-1] if lines else f"exit {self.returncode}"
-
-
-GitRunner = Callable[[Sequence[str], Path | None], GitResult]
+GitRunner = Callable[[Sequence[str], Path | None], Output]
 Echo = Callable[[str], None]
 
 
-def run_git(args: Sequence[str], cwd: Path | None = None) -> GitResult:
-    """``git ARGS`` (found on PATH at call time), output captured."""
+def run_git(args: Sequence[str], cwd: Path | None = None) -> Output:
+    """``git ARGS`` (found on PATH at call time), output captured; ``Output.last_line`` is git's own reason."""
     exe = shutil.which("git")
     if exe is None:
         raise AipcError("git is not on PATH", hint="install Git (aipc doctor lists missing build tools)")
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
-    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, errors="replace",
-                          stdin=subprocess.DEVNULL, env=env, check=False)
-    return GitResult(proc.returncode, proc.stdout, proc.stderr)
+    return run([exe, *args], cwd=cwd, env={"GIT_TERMINAL_PROMPT": "0"}, timeout=None)
 
 
-def is_transient(result: GitResult) -> bool:
+def is_transient(result: Output) -> bool:
     text = (result.stderr + "\n" + result.stdout).lower()
     return any(marker in text for marker in TRANSIENT_MARKERS)
 
@@ -149,7 +128,7 @@ def _refuse_commit(spec: SourceSpec, where: str, actual: str) -> AipcError:
 
 def _with_retries(args: Sequence[str], cwd: Path | None, *, what: str, retries: int, backoff: float,
                   git: GitRunner, sleep: Callable[[float], None], echo: Echo, cleanup: Path | None = None
-                  ) -> GitResult:
+                  ) -> Output:
     for attempt in range(1, retries + 1):
         result = git(args, cwd)
         if result.returncode == 0:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import platform as _pyplatform
 import struct
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..platforms import Platform, host_platform_name
+from ..proc import describe_returncode, run
 
 # ELF e_machine and PE Machine values for the hosts aipc runs on
 _ELF_MACHINES = {"x86_64": 62, "amd64": 62, "aarch64": 183, "arm64": 183}
@@ -189,15 +189,15 @@ def check_library(
     if skip is not None:
         return LoadCheck("skip", skip, name, api_version)
     argv = [sys.executable, "-c", _LOAD_SCRIPT, str(lib), str(api_version)]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=timeout,
-                              stdin=subprocess.DEVNULL, cwd=str(lib.parent))
-    except subprocess.TimeoutExpired:
-        return LoadCheck("fail", f"{name}: loading it did not finish within {timeout:.0f} s", name, api_version)
+    proc = run(argv, timeout=timeout, cwd=lib.parent)
+    if proc.error is not None:
+        what = (f"loading it did not finish within {timeout:.0f} s" if proc.error.startswith("timeout")
+                else f"the load check could not run ({proc.error})")
+        return LoadCheck("fail", f"{name}: {what}", name, api_version)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     lib_said = " ".join(ln.strip() for ln in proc.stderr.splitlines() if ln.strip())[-300:]
     if proc.returncode != 0 or not lines:
-        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+        how = f"exit code {describe_returncode(proc.returncode)}"
         return LoadCheck("fail", f"{name}: the load check process crashed ({how})"
                          + (f": {lib_said}" if lib_said else ""), name, api_version)
     result = json.loads(lines[-1])

@@ -28,6 +28,7 @@ from ..locks import build_workdir
 from ..pins import Pins, check_compat, load_pins
 from ..platforms import vswhere
 from ..platforms.windows import GENAI_NUGET_ON_PATH, SPECTRE_COMPONENT
+from ..proc import run
 from ..runner import Command, Echo, Runner, Step, StepResult, stderr_echo
 from ..wheelhouse import WheelInfo
 from . import buildvenv, deps, fetch, genai, ort, release, stage, wheelset
@@ -53,14 +54,8 @@ def _sig(path: Path) -> list[Any] | None:
 
 def _python_version(exe: str) -> str:
     """``X.Y`` of a Python executable ("" when it cannot be run)."""
-    import subprocess
-
-    try:
-        proc = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True,
-                              text=True, timeout=60, check=False)
-    except OSError:
-        return ""
-    return proc.stdout.strip() if proc.returncode == 0 else ""
+    out = run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], timeout=60)
+    return out.stdout.strip() if out.ok else ""
 
 
 def _read_text(path: Path) -> str | None:

@@ -24,7 +24,6 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import urllib.error
@@ -42,6 +41,7 @@ from ..fsutil import atomic_write_json, sha256_file
 from ..ortversion import version_from_lib_name
 from ..pins import Pins
 from ..platforms import Platform
+from ..proc import run
 from ..wheelhouse import WheelInfo
 from .buildvenv import pip_index_args
 from .settings import RELEASE_KEYWORDS, BuildSettings
@@ -411,14 +411,13 @@ def _verify_zip(path: Path, what: str) -> None:
 
 def run_pip_download(argv: list[str], dest: Path, what: str) -> Path:
     """Run ``pip download`` into the empty folder ``dest`` and return the one wheel it wrote."""
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL,
-                              timeout=DOWNLOAD_TIMEOUT, check=False)
-    except FileNotFoundError:
-        raise AipcError(f"cannot start {argv[0]} to download {what}", hint="pass an existing --python") from None
-    except subprocess.TimeoutExpired:
+    proc = run(argv, timeout=DOWNLOAD_TIMEOUT)
+    if proc.error is not None and proc.error.startswith("timeout"):
         raise AipcError(f"pip download {what} did not finish within {DOWNLOAD_TIMEOUT:.0f} s",
-                        hint="check the network or pip's index settings, or pass a local wheel") from None
+                        hint="check the network or pip's index settings, or pass a local wheel")
+    if proc.error is not None:
+        raise AipcError(f"cannot start {argv[0]} to download {what} ({proc.error})",
+                        hint="pass an existing --python")
     wheels = sorted(dest.glob("*.whl"))
     if proc.returncode != 0 or len(wheels) != 1:
         lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip() and "WARNING" not in ln]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -36,8 +35,10 @@ from .. import wheelhouse
 from ..errors import AipcError, UsageError
 from ..fsutil import claim_output_dir, sha256_text
 from ..locks import build_workdir
+from ..log import LOG
 from ..pins import Pins, load_pins
 from ..platforms import Platform, get_platform, host_platform_name
+from ..proc import run
 from ..runner import Command, Runner, Step, StepResult
 from ..runtimes.npu import own_wheel
 from ..venvs import VenvSpec, base_python, cache_dir, ensure_venv, venv_dir
@@ -112,11 +113,11 @@ _PROBE = "import importlib.metadata as m; import openvino.utils; print(m.version
 
 def probe_openvino(python: Path) -> str:
     """The version of the openvino wheel installed in a venv (imported, so a broken install is an error)."""
-    proc = subprocess.run([str(python), "-c", _PROBE], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or [""])[-1]
-        raise AipcError(f"cannot query openvino in {python}: {tail[:200]}", hint="delete the build venv and rerun")
-    return proc.stdout.strip().splitlines()[-1]
+    out = run([python, "-c", _PROBE], timeout=300)
+    if not out.ok or not out.stdout.strip():
+        raise AipcError(f"cannot query openvino in {python}: {out.reason()[:200]}",
+                        hint="delete the build venv and rerun")
+    return out.stdout.strip().splitlines()[-1]
 
 
 # --- configuration and plan ------------------------------------------------------------------------------------
@@ -163,11 +164,10 @@ class NpuBuild:
     def python_version(self) -> tuple[int, int]:
         if self.python in (sys.executable, getattr(sys, "_base_executable", None)):
             return sys.version_info.major, sys.version_info.minor
+        out = run([self.python, "-c", "import sys; print(*sys.version_info[:2])"], timeout=60)
         try:
-            proc = subprocess.run([self.python, "-c", "import sys; print(*sys.version_info[:2])"],
-                                  capture_output=True, text=True, check=False, timeout=60)
-            major, minor = (int(x) for x in proc.stdout.split())
-        except (OSError, ValueError, subprocess.SubprocessError):
+            major, minor = (int(x) for x in out.stdout.split())
+        except ValueError:
             raise UsageError(f"--python {self.python} is not a working Python interpreter",
                              hint="pass the path of a CPython 3.10-3.12 executable") from None
         return major, minor
@@ -283,7 +283,7 @@ class NpuBuild:
         return self._cmd(argv, self.build_dir, env)
 
     def steps(self, *, echo: Echo | None = None) -> list[Step]:
-        say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+        say = echo or LOG
         if self.sdist_given is None and self.find_links is not None and (self.find_links / self.pin.file).is_file():
             self.sdist_given = self.find_links  # offline: take it from the wheelhouse, no pip metadata step
         download = None if self.sdist_given else self._cmd(

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from ..errors import AipcError
+from ..proc import run
 
 # AVX-512 registers (zmm, opmask k0-k7, the upper 16 xmm/ymm) and instruction families newer than x86-64-v3
 _BEYOND_V3 = [
@@ -48,10 +48,9 @@ def disassemble(library: Path) -> str:
     objdump = shutil.which("objdump")
     if objdump is None:
         raise AipcError("objdump not found: cannot check the instruction set", hint="install binutils")
-    proc = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(library)], capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        raise AipcError(f"objdump -d {library} failed: {proc.stderr.strip()[:200]}")
+    proc = run([objdump, "-d", "--no-show-raw-insn", str(library)], timeout=None)
+    if not proc.ok:
+        raise AipcError(f"objdump -d {library} failed: {proc.reason()[:200]}")
     return proc.stdout
 
 

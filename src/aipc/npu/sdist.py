@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from ..archives import safe_extract
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_copy, atomic_path, sha256_file
+from ..proc import run
 from ..runner import Command
 from ..runtimes.npu import DIST, NpuPin, SdistPin
 
@@ -106,7 +106,7 @@ def obtain_sdist(dest: Path, pin: SdistPin, *, given: Path | None, download: Com
     req = requirement_file(staging)
     req.write_text(requirement_text(pin), encoding="utf-8")
     try:
-        proc = subprocess.run(download.argv, cwd=download.cwd, capture_output=True, text=True, check=False)
+        proc = run(download.argv, cwd=download.cwd, timeout=None)
         if proc.returncode != 0 and "Expected sha256" in proc.stderr:
             served = proc.stderr.split("Got", 1)[-1].split()[0] if "Got" in proc.stderr else "another hash"
             raise AipcError(
@@ -115,9 +115,8 @@ def obtain_sdist(dest: Path, pin: SdistPin, *, given: Path | None, download: Com
                 hint="check the index / --find-links you use, or pass the genuine file with --sdist",
             )
         if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
             raise AipcError(
-                f"pip download of {pin.requirement} failed (exit {proc.returncode}): {tail[0][:200]}",
+                f"pip download of {pin.requirement} failed ({proc.reason()[:250]})",
                 hint="check network access to PyPI, or work offline with --sdist PATH (and --find-links DIR)",
             )
         got = staging / pin.file

@@ -13,6 +13,7 @@ from ..argtypes import check_outputs, comma_list, existing_dir, output_file, sec
 from ..argtypes import output_dir as output_dir_arg
 from ..errors import ExitCode, UsageError, writing
 from ..fsutil import claim_output_dir, output_dir
+from ..log import LOG
 from ..runtimes import paths as runtime_paths
 from ..runtimes.devices import DEVICES
 
@@ -75,7 +76,7 @@ def _cmd_tiny(args: argparse.Namespace) -> int:
 
     if args.out is not None:  # checked before the model is made
         claim_output_dir(args.out, KIND, force=args.force, inputs=[cache_dir()])
-    model = ensure_tiny_model(echo=_echo)
+    model = ensure_tiny_model(echo=LOG)
     if args.out is None:
         print(model)
         return ExitCode.OK
@@ -91,7 +92,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     precision = args.precision or "int4"
     if not args.model.is_dir():
         raise UsageError(f"model folder {args.model} does not exist", hint="pass a Hugging Face checkpoint folder")
-    out = ensure_export(args.kind, args.model, precision, device=args.device, out=args.out, echo=_echo,
+    out = ensure_export(args.kind, args.model, precision, device=args.device, out=args.out, echo=LOG,
                         force=args.force)
     print(out)
     return ExitCode.OK
@@ -139,5 +140,3 @@ def _verify(args: argparse.Namespace, paths: list[str], *, json_out: Path | None
     return exit_code(rows)
 
 
-def _echo(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)

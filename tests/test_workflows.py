@@ -15,8 +15,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from conftest import ROOT
 
@@ -26,6 +28,22 @@ NOXFILE = ROOT / "noxfile.py"
 
 def workflow_files() -> list[Path]:
     return sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
+
+
+def load(text: str) -> dict[str, Any]:
+    """A workflow as data (PyYAML; YAML 1.1 reads the ``on:`` key as True, which nothing here uses)."""
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict), "a workflow is a mapping"
+    return data
+
+
+def strings(node: object) -> str:
+    """Every key and scalar below ``node``, one a line: for "this job mentions X" checks."""
+    if isinstance(node, dict):
+        return "\n".join(f"{k}\n{strings(v)}" for k, v in node.items())
+    if isinstance(node, list):
+        return "\n".join(strings(v) for v in node)
+    return "" if node is None else str(node)
 
 
 # --- the session-drift checker ----------------------------------------------------------------------------------
@@ -53,28 +71,21 @@ def noxfile_sessions(source: str) -> set[str]:
 
 
 def run_scripts(text: str) -> list[tuple[int, str]]:
-    """The ``run:`` scripts of a workflow (line number, script), inline or block scalars; aliases are skipped."""
-    lines = text.splitlines()
+    """The ``run:`` scripts of a workflow (line number of the ``run:`` key, script), read with PyYAML's composer so
+    block scalars, folding and quoting are YAML's own."""
     scripts: list[tuple[int, str]] = []
-    i = 0
-    while i < len(lines):
-        m = re.match(r"^(\s*)(?:-\s+)?run:\s*(.*?)\s*$", lines[i])
-        if not m:
-            i += 1
-            continue
-        indent = len(m.group(1))
-        value = m.group(2)
-        start = i + 1
-        i += 1
-        if value.startswith(("|", ">")):
-            body: list[str] = []
-            while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent):
-                body.append(lines[i])
-                i += 1
-            scripts.append((start, "\n".join(body)))
-        elif value and not value.startswith(("*", "#")):
-            scripts.append((start, value.strip("'\"")))
-    return scripts
+    todo = [yaml.compose(text)]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == "run" and isinstance(value, yaml.ScalarNode) and value.value:
+                    scripts.append((key.start_mark.line + 1, value.value))
+                else:
+                    todo.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            todo += node.value
+    return sorted(scripts)
 
 
 @dataclass(frozen=True)
@@ -450,48 +461,49 @@ def test_actions_pinned_by_full_sha_with_version_comment() -> None:
     assert seen >= 5
 
 
-def _jobs(text: str) -> dict[str, str]:
-    """Job id -> its YAML text (jobs are the 2-space-indented keys below ``jobs:``)."""
-    body = text.split("\njobs:\n", 1)[1]
-    parts = re.split(r"^  ([A-Za-z0-9_-]+):\s*$", body, flags=re.M)
-    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+def _jobs(text: str) -> dict[str, dict[str, Any]]:
+    """Job id -> the job (a mapping)."""
+    jobs = load(text)["jobs"]
+    assert isinstance(jobs, dict)
+    return jobs
 
 
 def test_least_privilege_and_concurrency() -> None:
-    text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
-    header = text.split("\njobs:\n", 1)[0]
-    assert re.search(r"^permissions:\n  contents: read\n(?!  )", header + "\n", flags=re.M), "top-level permissions"
-    assert re.search(r"^concurrency:\n  group: ", header, flags=re.M)
-    jobs = _jobs(text)
+    data = load((WORKFLOWS / "wheels.yml").read_text(encoding="utf-8"))
+    assert data["permissions"] == {"contents": "read"}, "top-level permissions"
+    assert data["concurrency"]["group"]
+    jobs = data["jobs"]
     assert {"build-dml", "build-npu", "verify", "aipc", "release"} <= set(jobs)
-    for name, body in jobs.items():
-        for scope in ("id-token: write", "attestations: write", "contents: write"):
-            assert (scope in body) == (name == "release"), f"job {name}: {scope!r} only on the release job"
-    assert text.count("actions/checkout@") == text.count("persist-credentials: false")
+    for name, job in jobs.items():
+        for scope in ("id-token", "attestations", "contents"):
+            granted = (job.get("permissions") or {}).get(scope) == "write"
+            assert granted == (name == "release"), f"job {name}: {scope}: write only on the release job"
+        for step in steps_of(job):
+            if step.uses == "actions/checkout":
+                assert step.with_.get("persist-credentials") is False, f"job {name}: checkout keeps credentials"
 
 
 def test_workflow_follows_the_pins() -> None:
     text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
     jobs = _jobs(text)
-    assert "src/aipc/pins.toml" in jobs["pins"] and "wheel_versions" in jobs["pins"]
-    assert "fromJSON(needs.pins.outputs.pythons)" in jobs["build-dml"]
-    assert "hashFiles('src/aipc/pins.toml')" in jobs["build-ort-source"]
-    assert "runs-on: windows-2022" in jobs["build-dml"] and "runs-on: windows-2022" in jobs["build-ort-source"]
-    assert "runs-on: [self-hosted, windows, aipc]" in jobs["aipc"]
-    assert "vars.AIPC_RUNNER == 'true'" in jobs["aipc"]
-    assert "startsWith(github.ref, 'refs/tags/v')" in jobs["release"]
+    assert "src/aipc/pins.toml" in strings(jobs["pins"]) and "wheel_versions" in strings(jobs["pins"])
+    assert "fromJSON(needs.pins.outputs.pythons)" in strings(jobs["build-dml"]["strategy"])
+    assert "hashFiles('src/aipc/pins.toml')" in strings(jobs["build-ort-source"])
+    assert jobs["build-dml"]["runs-on"] == jobs["build-ort-source"]["runs-on"] == "windows-2022"
+    assert jobs["aipc"]["runs-on"] == ["self-hosted", "windows", "aipc"]
+    assert "vars.AIPC_RUNNER == 'true'" in jobs["aipc"]["if"]
+    assert "startsWith(github.ref, 'refs/tags/v')" in jobs["release"]["if"]
     for asset in ("SHA256SUMS", "cyclonedx-py", "attest-build-provenance", "gh release create"):
-        assert asset in jobs["release"], asset
+        assert asset in strings(jobs["release"]["steps"]), asset
     # no Python version literal outside what the pins job reads (the matrix comes from pins.toml)
     assert not re.search(r"python-version:\s*['\"]?3\.\d+", text)
 
 
 def pins_job_outputs(text: str, tmp_path: Path) -> dict[str, str]:
     """Run the ``pins`` job's Python step (against the checked-in pins.toml) and return what it writes to outputs."""
-    body = _jobs(text)["pins"]
-    m = re.search(r"^( +)shell: python3 \{0\}\n\1run: \|\n((?:\1  .*\n|\s*\n)+)", body, flags=re.M)
-    assert m, "the pins job has no `shell: python3 {0}` step with a `run: |` script"
-    script = "\n".join(line[len(m.group(1)) + 2 :] for line in m.group(2).splitlines())
+    found = [s.field("run") for s in steps_of(_jobs(text)["pins"]) if s.field("shell") == "python3 {0}"]
+    assert len(found) == 1 and found[0], "the pins job has no one `shell: python3 {0}` step with a script"
+    script = found[0]
     out = tmp_path / "github_output"
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=60, capture_output=True,
                    env={**os.environ, "GITHUB_OUTPUT": str(out)})
@@ -513,9 +525,10 @@ def test_build_npu_runs_on_a_python_the_npu_build_supports(tmp_path: Path) -> No
                key=key)
     assert outputs.get("npu-python") == want, outputs
     jobs = _jobs(text)
-    assert "npu-python: ${{ steps.pins.outputs.npu-python }}" in jobs["pins"]
-    assert "python-version: ${{ needs.pins.outputs.npu-python }}" in jobs["build-npu"]
-    assert "needs.pins.outputs.python }}" not in jobs["build-npu"]
+    assert jobs["pins"]["outputs"]["npu-python"] == "${{ steps.pins.outputs.npu-python }}"
+    setup = [s.with_.get("python-version") for s in steps_of(jobs["build-npu"]) if s.uses == "actions/setup-python"]
+    assert setup == ["${{ needs.pins.outputs.npu-python }}"]
+    assert "needs.pins.outputs.python }}" not in strings(jobs["build-npu"])
 
 
 def test_the_merge_steps_merge(tmp_path: Path) -> None:
@@ -523,7 +536,7 @@ def test_the_merge_steps_merge(tmp_path: Path) -> None:
     from aipc.wheelhouse import add_wheels, verify_sums
 
     text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
-    commands = re.findall(r"^\s*run: (.*merge_wheelhouses.*)$", text, flags=re.M)
+    commands = [script for _, script in run_scripts(text) if "merge_wheelhouses" in script]
     assert len(commands) == 3, commands  # verify, aipc, release
     for n, command in enumerate(commands):
         work = tmp_path / str(n)
@@ -558,35 +571,38 @@ def parse_size(text: str) -> int:
 
 @dataclass(frozen=True)
 class WorkflowStep:
-    text: str
+    data: dict[str, Any]
+
+    @property
+    def with_(self) -> dict[str, Any]:
+        return self.data.get("with") or {}
 
     def field(self, name: str) -> str | None:
-        m = re.search(rf"^\s*(?:-\s+)?{name}:\s*(.*)$", self.text, flags=re.M)
-        return m.group(1).strip() if m else None
+        """A key of the step, else of its ``with:`` (``key``, ``path``), as text."""
+        value = self.data.get(name, self.with_.get(name))
+        return None if value is None else str(value).strip()
 
     @property
     def uses(self) -> str:
         return (self.field("uses") or "").partition("@")[0]
 
-
-def steps_of(job: str) -> list[WorkflowStep]:
-    """The steps of a job's YAML text (items at the steps list's indentation)."""
-    body = job.split("\n    steps:\n", 1)
-    if len(body) < 2:
-        return []
-    parts = re.split(r"^      - ", body[1], flags=re.M)
-    return [WorkflowStep("      - " + part) for part in parts[1:]]
+    @property
+    def text(self) -> str:
+        return strings(self.data)
 
 
-def job_env(job: str, name: str) -> str | None:
-    m = re.search(r"^    env:\n((?:      .*\n)+)", job, flags=re.M)
-    found = re.search(rf"^      {name}:\s*(\S+)", m.group(1), flags=re.M) if m else None
-    return found.group(1) if found else None
+def steps_of(job: dict[str, Any]) -> list[WorkflowStep]:
+    return [WorkflowStep(step) for step in job.get("steps") or []]
 
 
-def job_runs(job: str, pins_pythons: int) -> int:
+def job_env(job: dict[str, Any], name: str) -> str | None:
+    value = (job.get("env") or {}).get(name)
+    return None if value is None else str(value)
+
+
+def job_runs(job: dict[str, Any], pins_pythons: int) -> int:
     """How many jobs one job entry starts: its matrix over the pinned Pythons, else one."""
-    return pins_pythons if "fromJSON(needs.pins.outputs.pythons)" in job else 1
+    return pins_pythons if "fromJSON(needs.pins.outputs.pythons)" in strings(job.get("strategy")) else 1
 
 
 def cache_problems(text: str, pins_pythons: int) -> list[str]:
@@ -636,7 +652,7 @@ def test_caches_survive_failures_key_on_image_compiler_pins_and_fit_the_budget()
     assert [s.uses for s in steps_of(jobs["build-ort-source"])].count("actions/cache/save") == 1
     # the build step stops before the job's limit, so the save after it still runs
     build = next(s for s in steps_of(jobs["build-ort-source"]) if "nox -s build" in (s.field("run") or ""))
-    job_limit = int(re.search(r"^    timeout-minutes: (\d+)", jobs["build-ort-source"], flags=re.M).group(1))
+    job_limit = int(jobs["build-ort-source"]["timeout-minutes"])
     assert int(build.field("timeout-minutes") or job_limit) <= job_limit - 15
 
 
@@ -663,17 +679,21 @@ def test_the_cache_checker_catches_each_problem() -> None:
 def test_genai_wheels_come_from_the_release_route_and_ort_from_source_runs_once() -> None:
     text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
     jobs = _jobs(text)
-    calls = {name: [c for _, s in run_scripts(job) for c in nox_calls(s)] for name, job in jobs.items()}
+    calls = {name: [c for s in steps_of(job) for c in nox_calls(s.field("run") or "")] for name, job in jobs.items()}
     (dml,) = calls["build-dml"]
     assert dml.sessions == ("build",) and "--ort-release" in dml.posargs
     assert dml.posargs[dml.posargs.index("--ort-release") + 1] == "nuget"
-    assert int(re.search(r"^    timeout-minutes: (\d+)", jobs["build-dml"], flags=re.M).group(1)) <= 60
+    assert int(jobs["build-dml"]["timeout-minutes"]) <= 60
     (source,) = calls["build-ort-source"]
     assert source.sessions == ("build",) and "--ort-release" not in source.posargs
-    assert "matrix" not in jobs["build-ort-source"]  # once, not per Python
-    assert "github.event_name != 'pull_request'" in jobs["build-ort-source"]
+    assert "matrix" not in strings(jobs["build-ort-source"])  # once, not per Python
+    assert "github.event_name != 'pull_request'" in jobs["build-ort-source"]["if"]
     # the released wheels are build-dml's: the source build's artifact is not merged into wheels/
-    assert "name: wheels-" not in jobs["build-ort-source"]
+    def uploads(job: dict[str, Any]) -> list[str]:
+        return [str(s.with_.get("name")) for s in steps_of(job) if s.uses == "actions/upload-artifact"]
+
+    assert not [n for n in uploads(jobs["build-ort-source"]) if n.startswith("wheels-")]
+    assert [n for n in uploads(jobs["build-dml"]) if n.startswith("wheels-")]  # the rule can see an upload
 
 
 def test_no_floating_cmake_or_ninja() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from .. import __version__
 from ..errors import AipcError
 from ..fsutil import atomic_write_json, atomic_write_text, claim_output_dir, use_output_dir
+from ..log import LOG
 from ..runtimes import RUNTIMES, by_name
 from ..runtimes.base import Case, Choice, ExportRecipe, Runtime, RuntimeSkipped
 from ..runtimes.devices import PresentProbe
@@ -237,7 +238,7 @@ def run_target(t: Target, model: ModelInfo, opts: BenchOptions, shared: Shared, 
 
 
 def run_bench(opts: BenchOptions, echo: Echo | None = None) -> dict[str, Any]:
-    say = echo or (lambda line: print(line, flush=True))
+    say = echo or LOG  # progress lines on stderr (stdout carries the results)
     t0 = time.monotonic()
     shared = Shared()
     entries: list[dict[str, Any]] = []

@@ -1,6 +1,7 @@
 """Device helpers shared by the smoke and bench workers (stdlib only; the runtimes are imported lazily).
 
-One copy each of: which OpenVINO device a requested kind means (``resolve_device``, auto = NPU > GPU > CPU), the
+One copy each of: which OpenVINO device a requested kind means (``resolve_device``; "auto" is the host's to decide,
+aipc.runtimes.openvino.choose_openvino_device, which sends the concrete device), the
 devices OpenVINO lists (``available_devices``, ``list_devices``), the cookbook's optimum ``ov_config``, the
 LLMPipeline properties (f32 compute for exact fp32 runs, static NPU sizing) and whether the venv holds the
 DirectML build of onnxruntime-genai. Recipes and traps: docs/upstream.md#paths §2, docs/upstream.md#npu §4-5.
@@ -12,7 +13,6 @@ import contextlib
 
 COOKBOOK_OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "CACHE_DIR": ""}
 NPU_DEFAULTS = {"MAX_PROMPT_LEN": 256, "MIN_RESPONSE_LEN": 64}  # static shapes of the NPU LLMPipeline
-AUTO_ORDER = ("NPU", "GPU", "CPU")
 
 
 def available_devices() -> list[str]:
@@ -36,14 +36,11 @@ def list_devices() -> list[dict]:
 
 
 def resolve_device(requested: str, available: list[str]) -> tuple[str | None, str]:
-    """A concrete device for ``requested`` (auto = best of NPU, GPU, CPU), or None and why."""
+    """The device ``requested`` names among ``available`` (``GPU`` -> the first ``GPU.n``), or None and why. The host
+    decides "auto" (aipc's one OpenVINO device rule) and sends the concrete device."""
     req = requested.upper()
     if req == "AUTO":
-        for kind in AUTO_ORDER:
-            match = [d for d in available if d.split(".")[0] == kind]
-            if match:
-                return match[0], ""
-        return None, "OpenVINO lists no device"
+        return None, "device auto reached the worker: the host picks the device (send CPU, GPU, NPU or a name)"
     if req in available:
         return req, ""
     match = [d for d in available if d.split(".")[0] == req] if "." not in req else []

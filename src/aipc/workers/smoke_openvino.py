@@ -3,7 +3,8 @@
 python smoke_openvino.py --request REQ.json --result RES.json
 
 Request keys (worker protocol): model (an OpenVINO export folder), device (an OpenVINO device name such as CPU,
-GPU, GPU.0 or NPU, or "auto"), precision, max_new_tokens, messages, golden (ids or null); path-specific:
+GPU, GPU.0 or NPU, as aipc's device rule chose it), precision, max_new_tokens, messages, golden (ids or null);
+path-specific:
 - ``api``: ``optimum`` (OVModelForCausalLM with the cookbook's ov_config) or ``genai`` (openvino_genai.LLMPipeline);
 - ``action``: ``probe`` only lists the devices OpenVINO sees (details.devices), nothing is loaded;
 - ``prompt_ids``: the reference tokenizer's ids of the templated prompt (checked when given);
@@ -113,7 +114,7 @@ def run(req: dict) -> dict:
     if api not in APIS:
         res["reason"] = f"unknown api {api!r} (optimum or genai)"
         return res
-    device, why = resolve_device(str(req.get("device") or "auto"), available)
+    device, why = resolve_device(str(req.get("device") or "CPU"), available)
     if device is None:
         res.update(status="skip", reason=why)
         return res

@@ -356,14 +356,23 @@ def _stage(
             "load_check": check.to_json(),
             "notes": plan.notes,
         }
-        if legacy_ort_dir is not None:
-            manifest["legacy_ort_dir"] = str(Path(legacy_ort_dir).absolute())
-        atomic_write_json(tmp / MANIFEST, manifest)
+        _write_manifest(tmp, manifest, legacy_ort_dir)
+    _copy_legacy(out, legacy_ort_dir, force=force, inputs=inputs)
+    return manifest
 
+
+def _write_manifest(tmp: Path, manifest: dict[str, Any], legacy_ort_dir: Path | None) -> None:
+    """ORT_HOME's manifest.json (both routes), naming the legacy copy when there is one."""
+    if legacy_ort_dir is not None:
+        manifest["legacy_ort_dir"] = str(Path(legacy_ort_dir).absolute())
+    atomic_write_json(tmp / MANIFEST, manifest)
+
+
+def _copy_legacy(out: Path, legacy_ort_dir: Path | None, *, force: bool, inputs: list[Path]) -> None:
+    """The ``--legacy-ort-dir`` copy of a finished ORT_HOME (a folder aipc owns, replaced as a whole)."""
     if legacy_ort_dir is not None:
         with output_dir(legacy_ort_dir, KIND, force=force, inputs=[*inputs, out], recognise=is_ort_home) as copy:
             shutil.copytree(out, copy, symlinks=True, dirs_exist_ok=True)
-    return manifest
 
 
 def is_ort_home(folder: Path) -> bool:
@@ -512,13 +521,8 @@ def _stage_release(
             "load_check": check.to_json(),
             "notes": notes,
         }
-        if legacy_ort_dir is not None:
-            manifest["legacy_ort_dir"] = str(Path(legacy_ort_dir).absolute())
-        atomic_write_json(tmp / MANIFEST, manifest)
-
-    if legacy_ort_dir is not None:
-        with output_dir(legacy_ort_dir, KIND, force=force, inputs=[*inputs, out], recognise=is_ort_home) as copy:
-            shutil.copytree(out, copy, symlinks=True, dirs_exist_ok=True)
+        _write_manifest(tmp, manifest, legacy_ort_dir)
+    _copy_legacy(out, legacy_ort_dir, force=force, inputs=inputs)
     return manifest
 
 

@@ -320,3 +320,13 @@ def test_venv_markers_name_local_wheels_and_are_migrated(tmp_path: Path) -> None
     assert is_ready(spec_with(tmp_path / "wheels-b"), root)
     (venv / MARKER).write_text(json.dumps({"fingerprint": "0" * 64}), encoding="utf-8")
     assert not is_ready(spec, root)
+
+
+def test_pins_show_the_compatibility_row_readably() -> None:
+    from aipc.pins import format_pins, load_pins
+
+    text = format_pins(load_pins())
+    pair = next(ln for ln in text.splitlines() if ln.startswith("pinned pair:"))
+    assert "compatible (row: genai >=" in pair and "needs ORT >= " in pair and "|" not in pair
+    compat = [ln for ln in text.splitlines() if ln.startswith("  genai ")]
+    assert compat and len({ln.index("needs ORT") for ln in compat}) == 1  # one aligned table

@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import PinsError, PinsFileError, os_reason
 from .settings import pins_file
+from .tables import format_table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -189,20 +190,19 @@ def format_pins(pins: Pins, as_json: bool = False) -> str:
     if as_json:
         return json.dumps(pins.to_json(), indent=2, sort_keys=True)
     lines = [f"pins file: {pins.path}"]
-    for src in (pins.onnxruntime, pins.onnxruntime_genai):
-        lines.append(f"{src.name:<18} {src.version:<10} tag {src.tag:<9} commit {src.commit}  ({src.repo})")
+    lines.append(format_table(None, [[src.name, src.version, f"tag {src.tag}", f"commit {src.commit}", f"({src.repo})"]
+                                     for src in (pins.onnxruntime, pins.onnxruntime_genai)]))
     lines.append("nuget: " + ", ".join(f"{k} {v}" for k, v in pins.nuget.items()))
     lines.append("toolchain: " + ", ".join(f"{k} {v}" for k, v in pins.toolchain.items()))
     lines.append("wheel pythons: " + ", ".join(pins.wheel_pythons))
     lines.append("releases: " + ", ".join(f"{k}=={v}" for k, v in pins.releases.items()))
     lines.append("genai <-> ORT compatibility:")
-    for row in pins.compat:
-        lines.append(f"  genai {row.genai:<28} needs ORT >= {row.ort_min}")
+    table = format_table(None, [[f"genai {row.genai}", f"needs ORT >= {row.ort_min}"] for row in pins.compat])
+    lines.extend("  " + line for line in table.splitlines())
     try:
         row = check_compat(pins)
         pair = f"genai {pins.onnxruntime_genai.version} + ORT {pins.onnxruntime.version}"
-        lines.append(f"pinned pair: {pair}: compatible")
-        lines.append(f"  row: {row.row}")
+        lines.append(f"pinned pair: {pair}: compatible (row: genai {row.genai} needs ORT >= {row.ort_min})")
     except PinsError as exc:
         lines.append(f"pinned pair: INCOMPATIBLE: {exc.one_line()}")
     return "\n".join(lines)

@@ -21,7 +21,7 @@ def format_table(header: Sequence[str] | None, rows: Sequence[Sequence[object]],
     for n, r in enumerate(table):
         cells = [[c] for c in r]
         if wrap_last is not None and (head is None or n > 0):
-            cells[-1] = textwrap.wrap(r[-1], max(10, wrap_last), break_on_hyphens=False) or [""]
+            cells[-1] = textwrap.wrap(r[-1], max(10, wrap_last), break_long_words=False, break_on_hyphens=False) or [""]
         wrapped.append(cells)
     widths = [max(len(line) for cells in wrapped for line in cells[i]) for i in range(ncols)]
     lines: list[str] = []

@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from ..tables import format_table
 from .metrics import AGREEMENT_TOLERANCE, METRICS
 
 STATS = ("mean", "median", "stdev", "p90")
@@ -145,8 +146,8 @@ def table_rows(doc: dict[str, Any]) -> list[list[str]]:
 
 
 def text_table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    """``rows[0]`` is the header (no rule under it): :func:`aipc.tables.format_table`."""
+    return format_table(rows[0], rows[1:], rule=False)
 
 
 def markdown(doc: dict[str, Any], charts: list[str] | None = None, chart_note: str = "") -> str:

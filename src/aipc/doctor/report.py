@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
 from typing import Any
 
-from .checks import ALL_GOALS, GOALS, CheckResult, exit_code, goal_verdicts, summary
+from .. import tables
+from .checks import ALL_GOALS, CheckResult, exit_code, goal_verdicts, summary
 from .facts import Facts, get
 
 MARK = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
@@ -14,15 +14,16 @@ MARK = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 def format_goals(results: list[CheckResult], selected: tuple[str, ...] = ALL_GOALS) -> str:
     """One line per goal, first in the output: ready or not, and the checks that decide it. Goals outside
     ``selected`` (``--for``) are shown but marked as not deciding the exit code."""
-    width = max(len(g) for g in GOALS)
     lines = ["goals" + ("" if selected == ALL_GOALS else f" (--for {','.join(selected)} decides the exit code)")]
+    rows = []
     for v in goal_verdicts(results):
         state = "ready" if v.ready else "NOT READY"
         detail = (f": fix {', '.join(v.failed)}" if v.failed else "") + \
             (f" ({len(v.warned)} warning{'s' if len(v.warned) != 1 else ''}: {', '.join(v.warned)})"
              if v.warned else "")
         note = "" if v.goal in selected else "  [not asked for]"
-        lines.append(f"  {v.goal:<{width}}  {state}{detail}{note}")
+        rows.append([v.goal, f"{state}{detail}{note}"])
+    lines.extend("  " + line for line in tables.format_table(None, rows).splitlines())
     return "\n".join(lines)
 
 
@@ -30,18 +31,13 @@ def format_table(results: list[CheckResult], width: int = 120) -> str:
     """One row per check (category, check, status, found); the fix follows a non-passing row, indented."""
     cat_w = max(len("category"), *(len(r.category) for r in results))
     name_w = max(len("check"), *(len(r.name) for r in results))
-    head = f"{'category':<{cat_w}}  {'check':<{name_w}}  status  found / fix"
-    lines = [head, "-" * min(width, max(len(head), 80))]
-    indent = " " * (cat_w + name_w + 12)
-    avail = max(40, width - len(indent))
+    avail = max(40, width - (cat_w + name_w + 12))
+    rows: list[list[str]] = []
     for r in results:
-        found = textwrap.wrap(r.found, avail) or [""]
-        lines.append(f"{r.category:<{cat_w}}  {r.name:<{name_w}}  {MARK[r.status]:<6}  {found[0]}")
-        lines.extend(indent + more for more in found[1:])
+        rows.append([r.category, r.name, MARK[r.status], r.found])
         if r.fix and r.status != "pass":
-            fix = textwrap.wrap("fix: " + r.fix, avail, break_long_words=False, break_on_hyphens=False)
-            lines.extend(indent + part for part in fix)
-    return "\n".join(lines)
+            rows.append(["", "", "", "fix: " + r.fix])
+    return tables.format_table(["category", "check", "status", "found / fix"], rows, wrap_last=avail)
 
 
 def summary_line(results: list[CheckResult], seconds: float, source: str, collect_seconds: Any = None) -> str:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import tables
 from ..errors import ExitCode
 from ..fsutil import atomic_write_json, atomic_write_text
 
@@ -47,17 +48,12 @@ def summary(rows: Sequence[Row]) -> dict[str, int]:
 
 
 def format_table(rows: Sequence[Row], *, width: int = 100) -> str:
-    cells = [list(COLUMNS)]
+    cells = []
     for r in rows:
         reason = r.reason if len(r.reason) <= width else r.reason[: width - 1] + "…"
         cells.append([r.path, r.api, r.device or "-", r.precision, r.status, str(r.n_tokens), f"{r.seconds:.2f}",
                       reason])
-    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
-    lines = []
-    for i, c in enumerate(cells):
-        lines.append("  ".join(v.ljust(widths[j]) for j, v in enumerate(c)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines = tables.format_table(COLUMNS, cells).splitlines()
     s = summary(rows)
     lines.append(f"{s['pass']} passed, {s['fail']} failed, {s['skip']} skipped")
     return "\n".join(lines)

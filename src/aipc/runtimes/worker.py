@@ -1,4 +1,4 @@
-"""Run one smoke worker in a subprocess with a timeout (the worker protocol of the README / common rules).
+"""Run one smoke worker in a subprocess with a timeout (the protocol: aipc/workers/protocol.py).
 
 A worker is ``<venv python> <worker.py> --request REQ.json --result RES.json``. Whatever happens to it (a crash,
 a driver fault killing the process, a hang, a missing or garbled RES.json), :func:`run_worker` returns a result

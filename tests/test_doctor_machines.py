@@ -19,7 +19,7 @@ from aipc.doctor import probes as collect
 from aipc.doctor.checks import GOALS, exit_code, goal_verdicts, run_checks
 from aipc.doctor.cli import GOAL_NAMES
 from aipc.pins import DEFAULT_PINS, Pins, load_pins
-from aipc.platforms.windows import CMD_METACHARACTERS, VS_COMPONENTS
+from aipc.platforms.windows import CMD_METACHARACTERS, VS_COMPONENTS, os_wddm
 from aipc.proc import Output
 from conftest import assert_one_line_error, run_aipc, write_pins
 from test_doctor import GIB, healthy_linux, healthy_windows, verdicts
@@ -101,7 +101,7 @@ def test_wddm_unknown_without_the_os_build(pins: Pins) -> None:
     del facts["windows"]["os"]["build"]
     res = verdicts(facts, pins)["GPU"]
     assert "WDDM unknown (the driver supports 3.2; the Windows build is not known)" in res.found
-    assert windows.os_wddm(19045) == (2, 7) and windows.os_wddm(9600) is None and windows.os_wddm(True) is None
+    assert os_wddm(19045) == (2, 7) and os_wddm(9600) is None and os_wddm(True) is None
 
 
 # --- point 11: WSL ---------------------------------------------------------------------------------------------------

@@ -96,22 +96,8 @@ def test_stream_returns_exit_code_and_tail(tmp_path: Path) -> None:
         stream(["no-such-program-aipc"], cwd=tmp_path, env=None, log=log)
 
 
-def test_kill_tree_windows_uses_taskkill_and_falls_back() -> None:
-    calls: list[list[str]] = []
-    killed: list[int] = []
-
-    class FakeProc:
-        pid = 77
-
-        def kill(self) -> None:
-            killed.append(self.pid)
-
-    def taskkill(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-        calls.append(argv)
-        return subprocess.CompletedProcess(argv, 1)
-
-    proc.kill_tree(FakeProc(), platform="win32", run=taskkill)  # type: ignore[arg-type]
-    assert calls == [["taskkill", "/T", "/F", "/PID", "77"]] and killed == [77]
+def test_new_group_kwargs_per_platform() -> None:
+    """kill_tree's Windows branch (taskkill /T, then the child alone) is tested in test_verify."""
     assert proc.new_group_kwargs("linux") == {"start_new_session": True}
     assert "creationflags" in proc.new_group_kwargs("win32")
 

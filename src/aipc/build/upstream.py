@@ -24,16 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import AipcError, ExitCode, UsageError
 from ..fsutil import atomic_write_json, tree_changes, tree_digest, tree_snapshot
+from ..proc import display, stream
 from ..wheelhouse import WheelInfo
 from .ninjalog import log_max_overlap
 from .wheelcheck import check_wheel
@@ -216,11 +215,15 @@ class CheckResult:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-def _run(argv: list[str], echo: Echo, env: dict[str, str] | None = None) -> tuple[int, float]:
-    echo("[check-upstream] $ " + " ".join(argv))
-    t0 = time.monotonic()
-    proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, check=False)
-    return proc.returncode, time.monotonic() - t0
+def _run(argv: list[str], echo: Echo, env: Mapping[str, str | None] | None = None) -> tuple[int, float]:
+    """Run a child with its output (stdout and stderr) on this process's stdout, in a group of its own that an
+    interrupt stops as a whole (:func:`aipc.proc.stream`)."""
+    echo("[check-upstream] $ " + display(argv))
+    try:
+        done = stream(argv, cwd=None, env=env, log=sys.stdout)
+    except OSError as exc:
+        raise AipcError(f"cannot start {argv[0]} ({exc.strerror or exc})", hint="pass an existing --python") from None
+    return done.returncode, done.seconds
 
 
 def _step_seconds(build_workdir: Path) -> dict[str, float]:
@@ -245,7 +248,7 @@ def check_upstream(upstream: Upstream, workdir: Path, *, jobs: int = 2, python: 
     res.figures["trees_before"] = {name: tree_digest(s) for name, s in before.items()}
 
     # as on a machine where Python writes bytecode (this variable would hide a build.py that does so into a tree)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env: dict[str, str | None] = {"PYTHONDONTWRITEBYTECODE": None}
     rc, seconds = _run(build_argv(python, upstream, build_dir, wheels, jobs), echo, env)
     res.figures["build_seconds"] = round(seconds, 1)
     res.figures["build_steps_seconds"] = _step_seconds(build_dir)

@@ -70,10 +70,12 @@ def test_a_symlinked_directory_is_not_followed(tmp_path: Path) -> None:
 # --- Ninja log ------------------------------------------------------------------------------------------------
 
 HEADER = "# ninja log v7\n"
+ORIGIN_MS = 1_795_970_267_000  # wall-clock start of the first Ninja run (ms)
 
 
-def _line(start: int, end: int, out: str, h: str = "") -> str:
-    return f"{start}\t{end}\t1795970267387146082\t{out}\t{h or format(abs(hash(out)), 'x')}\n"
+def _line(start: int, end: int, out: str, h: str = "", origin: int = ORIGIN_MS) -> str:
+    """A v7 line as Ninja 1.13 writes it: mtime = the command's wall-clock start in ns."""
+    return f"{start}\t{end}\t{(origin + start) * 1_000_000 + 387}\t{out}\t{h or format(abs(hash(out)), 'x')}\n"
 
 
 def test_two_jobs_at_a_time_is_two() -> None:
@@ -101,13 +103,32 @@ def test_outputs_of_one_edge_count_once_and_zero_length_jobs_never_overlap() -> 
 
 def test_a_rerun_starts_a_new_run_and_the_worst_run_is_reported(tmp_path: Path) -> None:
     first = [_line(0, 100, "a.o"), _line(50, 120, "b.o")]  # 2 at once
-    second = [_line(0, 10, "a.o"), _line(1, 20, "b.o"), _line(2, 30, "c.o")]  # 3 at once, times restart at 0
+    later = ORIGIN_MS + 5_000  # a second Ninja run 5 s later: its times restart at 0
+    second = [_line(0, 10, "a.o", origin=later), _line(1, 20, "b.o", origin=later), _line(2, 30, "c.o", origin=later)]
     log = tmp_path / ".ninja_log"
     log.write_text(HEADER + "".join(first + second))
     runs = parse_ninja_log(log.read_text())
     assert [len(r) for r in runs] == [2, 3]
     found = log_max_overlap(log)
     assert (found.jobs, found.run) == (3, 1)
+
+
+def test_a_recompacted_log_keeps_each_line_in_its_own_run() -> None:
+    """What genai's build.py left after a rerun: Ninja rewrote the log, and the rerun's cmake.verify_globs line
+    (9-30 ms of the rerun, 23 minutes later) came first, among the first build's lines (17 ms on)."""
+    rerun = ORIGIN_MS + 1_375_000
+    log = HEADER + "".join([_line(9, 30, "CMakeFiles/cmake.verify_globs", origin=rerun),
+                            _line(17, 1220, "base64.cc.o"), _line(17, 4868, "ocos.cc.o"),
+                            _line(1220, 7312, "string_tensor.cc.o")])
+    runs = parse_ninja_log(log)
+    assert sorted(len(r) for r in runs) == [1, 3]
+    assert max(max_overlap(r).jobs for r in runs) == 2  # not 3: the verify_globs line is from another run
+
+
+def test_old_log_versions_split_runs_where_end_times_drop() -> None:
+    log = "# ninja log v5\n" + "".join(f"{a}\t{b}\t0\t{o}\th{o}\n" for a, b, o in
+                                      [(0, 100, "a"), (50, 120, "b"), (0, 10, "c"), (1, 20, "d"), (2, 30, "e")])
+    assert [len(r) for r in parse_ninja_log(log)] == [2, 3]
 
 
 def test_empty_log_has_no_overlap() -> None:
@@ -121,6 +142,7 @@ def test_empty_log_has_no_overlap() -> None:
     ("# ninja log v4\n", "version 4"),
     (HEADER + "0\t1\ta.o\n", "line 2 has 3 fields"),
     (HEADER + "x\t1\t2\ta.o\th\n", "not integers"),
+    (HEADER + "0\t1\tnot-a-time\ta.o\th\n", "not integers"),
 ])
 def test_bad_logs_are_one_line_errors(text: str, words: str) -> None:
     with pytest.raises(AipcError) as err:

@@ -1,11 +1,20 @@
 """Read Ninja's ``.ninja_log`` and measure how many jobs really ran at once.
 
-Format (Ninja's ``src/build_log.cc``, log versions 5 to 7): a ``# ninja log vN`` header, then one line per output
-written when its edge finishes: ``start_ms <TAB> end_ms <TAB> mtime <TAB> output <TAB> command_hash``. ``start_ms``
-and ``end_ms`` count from the start of *that* Ninja invocation, and the log is appended to by every invocation, so
-it is split into runs first: within one run edges are logged as they finish, so ``end_ms`` never decreases; a
-decrease starts a new run. An edge with several outputs writes one line per output with the same times and hash;
-it counts as one job.
+Format (Ninja's ``src/build_log.cc``, log versions 5 to 7): a ``# ninja log vN`` header, then one line per output:
+``start_ms <TAB> end_ms <TAB> mtime <TAB> output <TAB> command_hash``. ``start_ms`` and ``end_ms`` count from the
+start of *that* Ninja invocation, and every invocation adds to the same log (genai's build.py runs Ninja twice: the
+libraries, then the ``PyPackageBuild`` wheel target), so the lines are first split into runs:
+
+- version 7 (Ninja 1.12+, the pinned 1.13): ``mtime`` is the wall-clock time (ns) the command started, so
+  ``mtime/1e6 - start_ms`` is the wall-clock start of its Ninja run, the same (within a few ms) for every line of
+  one run. Lines are grouped by it; a gap over :data:`RUN_GAP_MS` starts another run. This holds even after Ninja
+  rewrites ("recompacts") the log, which keeps only each output's newest line, in no particular order: a rerun's
+  ``cmake.verify_globs`` line then sits among the first build's lines, with times of another run. (A line whose
+  output a ``restat`` rule left untouched keeps an older mtime and forms a run of its own: it can only lower a count.)
+- versions 5 and 6: lines are appended as edges finish, so ``end_ms`` never decreases within a run; a decrease starts
+  a new run (not valid for a recompacted log).
+
+An edge with several outputs writes one line per output with the same times and hash; it counts as one job.
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AipcError
+
+RUN_GAP_MS = 200  # lines of one Ninja run agree on their run's wall-clock start within a few ms
 
 
 @dataclass(frozen=True)
@@ -44,10 +55,7 @@ def parse_ninja_log(text: str, source: str = ".ninja_log") -> list[list[Job]]:
     if version not in ("5", "6", "7"):
         raise AipcError(f"{source} has Ninja log version {version}; aipc reads versions 5 to 7",
                         hint="check the Ninja version that wrote it")
-    runs: list[list[Job]] = []
-    seen: set[tuple[int, int, int, str]] = set()
-    current: list[Job] = []
-    last_end = -1
+    rows: list[tuple[int, int, int, str, str]] = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
@@ -56,22 +64,48 @@ def parse_ninja_log(text: str, source: str = ".ninja_log") -> list[list[Job]]:
             raise AipcError(f"{source} line {number} has {len(parts)} fields, expected 5: {line[:80]!r}",
                             hint="the log is damaged; delete it and rebuild")
         try:
-            start, end = int(parts[0]), int(parts[1])
+            start, end, mtime = int(parts[0]), int(parts[1]), int(parts[2])
         except ValueError:
-            raise AipcError(f"{source} line {number}: start/end are not integers: {line[:80]!r}",
+            raise AipcError(f"{source} line {number}: start/end/mtime are not integers: {line[:80]!r}",
                             hint="the log is damaged; delete it and rebuild") from None
-        if end < last_end:  # a new invocation of Ninja
-            runs.append(current)
-            current = []
-        last_end = end
-        key = (len(runs), start, end, parts[4])
-        if key in seen:  # another output of the same edge
-            continue
-        seen.add(key)
-        current.append(Job(start, end, parts[3], parts[4]))
-    if current:
-        runs.append(current)
+        rows.append((start, end, mtime, parts[3], parts[4]))
+    groups = _runs_by_start(rows) if version == "7" else _runs_by_end(rows)
+    runs = []
+    for group in groups:
+        seen: set[tuple[int, int, str]] = set()
+        jobs = []
+        for start, end, _mtime, output, cmd_hash in group:
+            if (start, end, cmd_hash) in seen:  # another output of the same edge
+                continue
+            seen.add((start, end, cmd_hash))
+            jobs.append(Job(start, end, output, cmd_hash))
+        runs.append(jobs)
     return runs
+
+
+def _runs_by_start(rows: list[tuple[int, int, int, str, str]]) -> list[list[tuple[int, int, int, str, str]]]:
+    """Version 7: group by the run's wall-clock start, ``mtime`` (ns, the command's start) minus ``start_ms``."""
+    keyed = sorted(((r[2] // 1_000_000 - r[0], i) for i, r in enumerate(rows)))
+    groups: list[list[tuple[int, int, int, str, str]]] = []
+    last: int | None = None
+    for origin, i in keyed:
+        if last is None or origin - last > RUN_GAP_MS:
+            groups.append([])
+        groups[-1].append(rows[i])
+        last = origin
+    return groups
+
+
+def _runs_by_end(rows: list[tuple[int, int, int, str, str]]) -> list[list[tuple[int, int, int, str, str]]]:
+    """Versions 5 and 6: a new run starts where ``end_ms`` decreases (lines are appended as edges finish)."""
+    groups: list[list[tuple[int, int, int, str, str]]] = []
+    last_end = -1
+    for row in rows:
+        if not groups or row[1] < last_end:
+            groups.append([])
+        groups[-1].append(row)
+        last_end = row[1]
+    return groups
 
 
 def max_overlap(jobs: list[Job], run: int = 0) -> Overlap:

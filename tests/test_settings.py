@@ -215,3 +215,81 @@ def test_no_aipc_variable_is_read_outside_settings() -> None:
     # the check sees what it looks for
     assert _environ_reads(ast.parse('import os\nos.environ.get("AIPC_X")\nos.environ["AIPC_Y"]\n')) == \
         [(2, "AIPC_X"), (3, "AIPC_Y")]
+
+
+# --- per command ------------------------------------------------------------------------------------------------
+
+
+def _resolved(argv: list[str], environ: dict[str, str]) -> argparse.Namespace:
+    args = cli.build_parser().parse_args(argv)
+    return settings.resolve(args.command, args, cli.all_options(), environ)
+
+
+@pytest.mark.parametrize(("argv", "name", "default", "env", "env_value", "cli_args", "cli_value"), [
+    (["verify"], "timeout", 300.0, "AIPC_SMOKE_TIMEOUT", "12", ["--timeout", "5"], 5.0),
+    (["smoke", "genai"], "device", "auto", "AIPC_VERIFY_DEVICE", "cpu", ["--device", "gpu"], "gpu"),
+    (["verify"], "paths", None, "AIPC_VERIFY_PATHS", "genai,npu", ["--paths", "openvino"], ("openvino",)),
+    (["verify"], "build_npu", False, "AIPC_BUILD_NPU", "1", ["--build-npu"], True),
+    (["bench"], "timeout", 900.0, "AIPC_BENCH_TIMEOUT", "12", ["--timeout", "5"], 5.0),
+    (["bench"], "repetitions", 5, "AIPC_BENCH_REPETITIONS", "7", ["-r", "9"], 9),
+    (["bench"], "allow_fallback", False, "AIPC_BENCH_ALLOW_FALLBACK", "yes", ["--allow-fallback"], True),
+    (["build-npu", "--plan"], "openvino", None, "AIPC_NPU_OPENVINO", "2024.3.0", ["--openvino", "2024.2.0"],
+     "2024.2.0"),
+    (["build-npu", "--plan"], "platform", None, "AIPC_PLATFORM", "windows", ["--platform", "linux"], "linux"),
+    (["doctor"], "goals", None, "AIPC_DOCTOR_GOALS", "verify|npu", ["--for", "npu"], ("npu",)),
+    (["check-upstream"], "jobs", 2, "AIPC_UPSTREAM_JOBS", "1", ["--jobs", "3"], 3),
+    (["plan"], "jobs", None, "AIPC_JOBS", "3", ["--jobs", "4"], 4),
+])
+def test_every_command_cli_over_variable_over_default(argv: list[str], name: str, default: object, env: str,
+                                                      env_value: str, cli_args: list[str], cli_value: object) -> None:
+    from aipc.bench.targets import MIN_REPETITIONS
+
+    expected_default = MIN_REPETITIONS if name == "repetitions" else default
+    assert getattr(_resolved(argv, {}), name) == expected_default
+    from_env = getattr(_resolved(argv, {env: env_value}), name)
+    assert from_env is not None and from_env != expected_default
+    assert getattr(_resolved([*argv, *cli_args], {env: env_value}), name) == cli_value
+
+
+def test_a_bad_variable_of_another_command_is_one_line(no_aipc_env: None, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AIPC_VERIFY_PATHS", "genai,nope")
+    assert cli.main(["verify"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("aipc: error: AIPC_VERIFY_PATHS='genai,nope': unknown path nope")
+
+
+def test_stage_takes_no_variable_from_a_build_setting() -> None:
+    """The build runs `aipc stage` with its whole command line: AIPC_ORT_RELEASE/AIPC_CONFIG must not reach it."""
+    args = _resolved(["stage", "--out", "home"], {"AIPC_ORT_RELEASE": "pypi", "AIPC_CONFIG": "Debug"})
+    assert args.ort_release is None and args.config == "Release"
+
+
+# --- docs ---------------------------------------------------------------------------------------------------------
+
+
+def test_docs_options_md_is_generated_from_the_model() -> None:
+    doc = (ROOT / "docs" / "options.md").read_text(encoding="utf-8")
+    assert doc == cli.options_markdown(), "docs/options.md is stale: run `aipc options > docs/options.md`"
+    for o in cli.all_options():
+        if o.env:
+            assert f"`{o.env}`" in doc
+
+
+def test_aipc_options_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["options"]) == 0
+    assert capsys.readouterr().out == cli.options_markdown()
+
+
+def test_every_variable_the_docs_name_exists() -> None:
+    """No copy of an option list in README.md or docs/ names a variable aipc does not read (AIPC_FORCE...)."""
+    import re
+
+    known = settings.known_variables(cli.all_options())
+    stale = []
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for doc in (d for d in docs if d.name != "options.md"):  # options.md is the model's (it names AIPC_FORCE as gone)
+        for name in sorted(set(re.findall(r"\bAIPC_[A-Z][A-Z0-9_]*\b", doc.read_text(encoding="utf-8")))):
+            if name not in known and not name.startswith(settings.UNWARNED_PREFIXES):
+                stale.append(f"{doc.name}: {name}")
+    assert stale == []

@@ -76,8 +76,15 @@ def _register_pins(sub: argparse._SubParsersAction[Any]) -> None:
     o.set_defaults(func=_cmd_options)
 
 
+def options_markdown() -> str:
+    """docs/options.md: every option of every command (``aipc options`` prints it)."""
+    from .build.settings import COMMANDS
+
+    return settings.options_markdown(all_options(), {"build commands": COMMANDS})
+
+
 def _cmd_options(args: argparse.Namespace) -> int:
-    print(settings.options_markdown(all_options()), end="")
+    print(options_markdown(), end="")
     return ExitCode.OK
 
 

@@ -46,9 +46,10 @@ class Option:
     """One option of one or more commands.
 
     ``kind``: ``value`` (takes a value, parsed by ``parse``), ``switch`` (a flag; the variable is a boolean),
-    ``list`` (repeatable; the variable separates values with :data:`LIST_SEP`), ``optvalue`` (an optional value:
-    the bare flag stores ``""``). ``env=None``: a per-invocation flag, command line only. ``default`` is the value
-    when neither is given (None: the command applies its own, documented in ``help``).
+    ``list`` (repeatable; the variable separates values with :data:`LIST_SEP`), ``many`` (one or more values after
+    the flag), ``optvalue`` (an optional value: the bare flag stores ``""``). ``env=None``: a per-invocation
+    flag, command line only. ``default`` is the value when neither is given (None: the command applies its own,
+    documented in ``help``).
     """
 
     name: str  # argparse dest
@@ -62,6 +63,8 @@ class Option:
     default: Any = None
     commands: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # more flags for the same option, e.g. -r
+    env_parse: Callable[[str], Any] | None = None  # the variable's parser when not ``parse`` (e.g. no existence check)
+    required: bool = False  # only for per-invocation options
 
     def but(self, **changes: Any) -> Option:
         """This option for other commands, or with a command-specific parser (``--wheels``: an input for verify,
@@ -71,15 +74,19 @@ class Option:
     @property
     def shown_type(self) -> str:
         if self.choices:
-            return "|".join(self.choices)
+            return "|".join(self.choices) + (" ..." if self.kind == "many" else "")
         if self.kind == "switch":
             return "flag" if self.env is None else "flag (variable: 1/0)"
         if self.kind == "list":
             return f"{self.metavar or 'VALUE'}, repeatable" + (f" (variable: '{LIST_SEP}'-separated)" if self.env
                                                                 else "")
+        if self.kind == "many":
+            return f"{self.metavar or 'VALUE'} ..."
         if self.kind == "optvalue":
             return f"[{self.metavar or 'VALUE'}]"
-        return self.metavar or getattr(self.parse, "__name__", "text").replace("_", " ")
+        if self.metavar:
+            return self.metavar
+        return "TEXT" if self.parse is str else getattr(self.parse, "__name__", "TEXT").replace("_", " ")
 
 
 # --- variables read outside any command-line option ------------------------------------------------------------
@@ -136,7 +143,7 @@ def env_value(option: Option, environ: Mapping[str, str] | None = None) -> Any:
 def _parse(option: Option, text: str) -> Any:
     name = option.env or option.cli
     try:
-        return option.parse(text)
+        return (option.env_parse or option.parse)(text)
     except argparse.ArgumentTypeError as exc:  # argtypes' "<what>; fix: <how>"
         what, _, how = str(exc).partition("; fix: ")
         hint = (how or "see `aipc options`").replace("pass ", f"set {name} to ", 1)
@@ -145,7 +152,7 @@ def _parse(option: Option, text: str) -> Any:
             raise UsageError(f"{option.cli}/{name} {what}", hint=hint) from None
         raise UsageError(f"{name}={text!r}: {what}", hint=hint) from None
     except ValueError:
-        kind = "a number" if option.parse in (int, float) else "valid"
+        kind = "a number" if (option.env_parse or option.parse) in (int, float) else "valid"
         raise UsageError(f"{name}={text!r} is not {kind}", hint=f"set {name} to {kind}, or unset it") from None
 
 
@@ -168,12 +175,16 @@ def add_options(parser: argparse.ArgumentParser | Any, options: Iterable[Option]
     for o in for_command(options, command):
         help_text = o.help + (f" [{o.env}]" if o.env else "")
         kwargs: dict[str, Any] = {"dest": o.name, "default": None, "help": help_text}
+        if o.required:
+            kwargs["required"] = True
         if o.kind == "switch":
             kwargs.update(action="store_const", const=True)
         else:
             kwargs["type"] = o.parse
             if o.kind == "list":
                 kwargs["action"] = "append"
+            elif o.kind == "many":
+                kwargs["nargs"] = "+"
             elif o.kind == "optvalue":
                 kwargs.update(nargs="?", const="")
             if o.choices is not None:
@@ -291,7 +302,7 @@ def _stderr(line: str) -> None:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def merged(options: Iterable[Option]) -> list[Option]:
@@ -307,13 +318,26 @@ def merged(options: Iterable[Option]) -> list[Option]:
     return list(out.values())
 
 
-def options_markdown(options: Sequence[Option]) -> str:
-    """The text of ``docs/options.md`` (and ``aipc options``), generated from the declarations."""
+def options_markdown(options: Sequence[Option], groups: Mapping[str, tuple[str, ...]] | None = None) -> str:
+    """The text of ``docs/options.md`` (and ``aipc options``), generated from the declarations. ``groups`` names
+    sets of commands (``{"build": ("plan", "fetch", ...)}``): an option of all of them shows the name."""
+    named = dict(groups or {})
+
+    def commands(o: Option) -> str:
+        shown = list(o.commands)
+        for label, members in named.items():
+            if set(members) <= set(shown):
+                at = shown.index(members[0])
+                shown = [c for c in shown if c not in members]
+                shown.insert(at, f"*{label}*")
+        return ", ".join(shown)
+
     lines = [
         "# aipc options",
         "",
-        "<!-- generated from the settings model (src/aipc/settings.py and each area's OPTIONS) by `aipc options "
-        "--markdown`; tests/test_settings.py fails when this file differs: regenerate it, do not edit it -->",
+        "<!-- generated from the settings model (src/aipc/settings.py and each area's OPTIONS) by `aipc options`; "
+        "tests/test_settings.py fails when this file differs: regenerate it (aipc options > docs/options.md), do "
+        "not edit it -->",
         "",
         "Every lasting option of every command has one `AIPC_*` environment variable. Precedence: command line > "
         "variable > default. A switch's variable is `1`/`0` (also true/false, yes/no, on/off); a repeatable "
@@ -322,7 +346,10 @@ def options_markdown(options: Sequence[Option]) -> str:
         "",
         "Per-invocation flags (`--force`, `--check`, `--plan`, `--json`, output paths) have no variable, so a "
         "variable left set in a shell never makes a later run replace outputs. aipc warns once about every `AIPC_*` "
-        "variable it does not read (`AIPC_FORCE` included: it no longer exists).",
+        "variable it does not read (`AIPC_FORCE` included: it no longer exists). `aipc stage` is a step of the "
+        "build, which gives it its whole command line: none of its options has a variable.",
+        "",
+        *[f"*{label}*: {', '.join(members)}." for label, members in named.items()],
         "",
         "## Options with a variable",
         "",
@@ -330,12 +357,12 @@ def options_markdown(options: Sequence[Option]) -> str:
         "|---|---|---|---|---|",
     ]
     for o in merged(x for x in options if x.env):
-        lines.append(f"| `{o.env}` | `{o.cli}` | {', '.join(o.commands)} | {_cell(o.shown_type)} | "
+        lines.append(f"| `{o.env}` | `{o.cli}` | {commands(o)} | {_cell(o.shown_type)} | "
                      f"{_cell(o.help)} |")
     lines += ["", "## Per-invocation flags (command line only)", "", "| option | commands | value | help |",
               "|---|---|---|---|"]
     for o in merged(x for x in options if not x.env):
-        lines.append(f"| `{o.cli}` | {', '.join(o.commands)} | {_cell(o.shown_type)} | {_cell(o.help)} |")
+        lines.append(f"| `{o.cli}` | {commands(o)} | {_cell(o.shown_type)} | {_cell(o.help)} |")
     lines += ["", "## Other variables", "", "| variable | meaning |", "|---|---|"]
     for name, text in ENVIRONMENT:
         lines.append(f"| `{name}` | {_cell(text)} |")

@@ -9,6 +9,7 @@ from typing import Any
 from ..argtypes import check_outputs, comma_list, existing_dir, output_dir, seconds
 from ..errors import AipcError, ExitCode, OutputError, UsageError, writing
 from ..log import LOG
+from ..settings import MODEL, WHEELS, Option, add_options
 from .targets import (
     DEVICES,
     MIN_REPETITIONS,
@@ -23,6 +24,49 @@ from .targets import (
     with_grid,
 )
 
+_B = ("bench",)
+
+
+def _count(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; fix: pass e.g. 5") from None
+
+
+_count.__name__ = "N"
+
+# the options of `aipc bench`, each with its AIPC_* variable (aipc.settings drives argparse and the docs)
+OPTIONS: tuple[Option, ...] = (
+    MODEL.but(parse=Path, commands=_B),
+    Option("paths", "--paths", "AIPC_BENCH_PATHS", f"comma list of {', '.join(PATHS)} (default: all)",
+           parse=comma_list(PATHS, "path"), metavar="PATHS", commands=_B),
+    Option("devices", "--devices", "AIPC_BENCH_DEVICES",
+           f"comma list of {', '.join(DEVICES)} (default: all; absent devices are reported as skip)",
+           parse=comma_list(DEVICES, "device"), metavar="DEVICES", commands=_B),
+    Option("grid", "--grid", "AIPC_BENCH_GRID", "PROMPTxGEN cells, e.g. 128x128,1024x128 (default 16x16,32x16 for "
+           "the tiny model, 128x128 for --model)", metavar="CELLS", commands=_B),
+    Option("warmup", "--warmup", "AIPC_BENCH_WARMUP", f"warm-up runs per cell, excluded (>= {MIN_WARMUP})",
+           parse=_count, default=MIN_WARMUP, metavar="N", commands=_B),
+    Option("repetitions", "--repetitions", "AIPC_BENCH_REPETITIONS",
+           f"measured runs per cell (>= {MIN_REPETITIONS})", parse=_count, default=MIN_REPETITIONS, metavar="N",
+           aliases=("-r",), commands=_B),
+    Option("precision", "--precision", "AIPC_BENCH_PRECISION",
+           "weights precision (default fp32 on the tiny model, int4 on --model; NPU targets: int4)",
+           choices=PRECISIONS, commands=_B),
+    Option("seed", "--seed", "AIPC_BENCH_SEED", "seed of the synthetic prompts (decoding is greedy; default 42)",
+           parse=_count, default=42, metavar="N", commands=_B),
+    Option("timeout", "--timeout", "AIPC_BENCH_TIMEOUT", "seconds per target before its worker is killed "
+           "(default 900)", parse=seconds, default=900.0, metavar="S", commands=_B),
+    Option("allow_fallback", "--allow-fallback", "AIPC_BENCH_ALLOW_FALLBACK",
+           "measure the NPU library even without an NPU (labelled cpu-fallback)", kind="switch", commands=_B),
+    Option("out", "--out", None, "output folder (default ./bench-results)", parse=output_dir,
+           default=Path("bench-results"), metavar="DIR", commands=_B),
+    WHEELS.but(parse=existing_dir, env_parse=Path, commands=_B),
+    Option("no_charts", "--no-charts", None, "do not draw PNG charts", kind="switch", commands=_B),
+    Option("json", "--json", None, "print bench.json instead of the table", kind="switch", commands=_B),
+)
+
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's subcommands to the ``aipc`` parser."""
@@ -34,30 +78,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("action", nargs="?", choices=["run", "compare"], default="run",
                    help="run (default) or compare two bench.json files")
     p.add_argument("files", nargs="*", type=Path, help="for compare: A.json B.json")
-    p.add_argument("--model", type=Path, default=None,
-                   help="a local Phi-3 checkpoint (or an export) instead of aipc's tiny model")
-    p.add_argument("--paths", type=comma_list(PATHS, "path"), default=None,
-                   help=f"comma list of {', '.join(PATHS)} (default: all)")
-    p.add_argument("--devices", type=comma_list(DEVICES, "device"), default=None,
-                   help=f"comma list of {', '.join(DEVICES)} (default: all; absent "
-                   "devices are reported as skip)")
-    p.add_argument("--grid", default=None, help="PROMPTxGEN cells, e.g. 128x128,1024x128 (default 16x16,32x16 for "
-                   "the tiny model, 128x128 for --model)")
-    p.add_argument("--warmup", type=int, default=MIN_WARMUP, help=f"warm-up runs per cell, excluded (>= {MIN_WARMUP})")
-    p.add_argument("--repetitions", "-r", type=int, default=MIN_REPETITIONS,
-                   help=f"measured runs per cell (>= {MIN_REPETITIONS})")
-    p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="weights precision (default fp32 on the tiny model, int4 on --model; NPU targets: int4)")
-    p.add_argument("--seed", type=int, default=42, help="seed of the synthetic prompts (decoding is greedy)")
-    p.add_argument("--timeout", type=seconds, default=900.0, help="seconds per target before its worker is killed")
-    p.add_argument("--allow-fallback", action="store_true",
-                   help="measure the NPU library even without an NPU (labelled cpu-fallback)")
-    p.add_argument("--out", type=output_dir, default=Path("bench-results"),
-                   help="output folder (default ./bench-results)")
-    p.add_argument("--wheels", type=existing_dir, default=None,
-                   help="aipc's wheels folder, which must exist (default ./wheels or $AIPC_WHEELS)")
-    p.add_argument("--no-charts", action="store_true", help="do not draw PNG charts")
-    p.add_argument("--json", action="store_true", help="print bench.json instead of the table")
+    add_options(p, OPTIONS, "bench")
     p.set_defaults(func=_cmd_bench)
 
 

@@ -12,12 +12,23 @@ from ..argtypes import check_outputs, output_dir
 from ..errors import ExitCode, UsageError
 from ..platforms import host_platform_name
 from ..runner import format_plan, plan_json
+from ..settings import Option, add_options
 from . import deps, genai, stage, upstream
 from . import settings as settings_mod
 from .pipeline import STEP_NAMES, Pipeline
 
 # the options of this area's commands (aipc.settings drives argparse, AIPC_* variables and docs/options.md)
-OPTIONS = settings_mod.OPTIONS
+# per-invocation options of the build commands (the build settings are settings_mod.OPTIONS)
+_FLAGS = (Option("steps", "--steps", None, "only these steps (build: of the pipeline, in order; default: all)",
+                  kind="many", choices=STEP_NAMES, metavar="STEP", commands=("plan", "build")),
+           Option("json", "--json", None, "print JSON (plan: a list of steps, each with name, argv, cwd and env)",
+                  kind="switch", commands=("plan", "deps")),
+           Option("check", "--check", None, "only check a wheels folder (default: --wheels): every wheel against "
+                  "SHA256SUMS and manifest.json; exit 1 on any problem", kind="optvalue", metavar="DIR",
+                  commands=("wheels",)),
+           Option("out", "--out", None, "fill this folder (created; what aipc deps fetched before is reused)",
+                  parse=output_dir, metavar="DIR", commands=("deps",)))
+OPTIONS = (*settings_mod.OPTIONS, *stage.OPTIONS, *upstream.OPTIONS, *_FLAGS)
 
 _STEPS: dict[str, tuple[str, list[str] | None]] = {
     "fetch": ("clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify the commits", ["fetch"]),
@@ -127,20 +138,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                        description="Print the commands of fetch, build-ort (or ort-release with --ort-release), "
                                    "stage, build-genai and wheels with their working directory and environment. Runs "
                                    "nothing; works for any --platform.")
-    p.add_argument("--json", action="store_true",
-                   help="print a JSON list of steps, each with name, argv, cwd and env")
-    p.add_argument("--steps", nargs="+", choices=STEP_NAMES, default=None, help="only these steps")
+    add_options(p, _FLAGS, "plan")
     settings_mod.add_arguments(p, "plan")
     p.set_defaults(func=_cmd_plan)
     for name, (help_text, names) in _STEPS.items():
         q = sub.add_parser(name, help=help_text, description=help_text)
-        if name == "build":
-            q.add_argument("--steps", nargs="+", choices=STEP_NAMES, default=None,
-                           help="run only these steps of the pipeline (default: all, in order)")
-        if name == "wheels":
-            q.add_argument("--check", nargs="?", const="", default=None, metavar="DIR",
-                           help="only check a wheels folder (default: --wheels): every wheel against SHA256SUMS and "
-                                "manifest.json; exit 1 on any problem")
+        add_options(q, _FLAGS, name)
         settings_mod.add_arguments(q, name)
         q.set_defaults(func=_cmd_run, step_names=names)
     d = sub.add_parser(
@@ -151,9 +154,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                     "every needed one into DIR/<name> (archives checked against their SHA1, git entries checked out "
                     "at their commit, nested ones included) and record them in DIR/aipc-deps.json; a later "
                     "`aipc build --deps-dir DIR --offline` uses them and records what it used.")
-    d.add_argument("--out", type=output_dir, default=None, metavar="DIR",
-                   help="fill this folder (created; what aipc deps fetched before is reused)")
-    d.add_argument("--json", action="store_true", help="list as JSON")
+    add_options(d, _FLAGS, "deps")
     settings_mod.add_arguments(d, "deps")
     d.set_defaults(func=_cmd_deps)
     stage.register_cli(sub)

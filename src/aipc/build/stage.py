@@ -31,8 +31,33 @@ from ..argtypes import output_dir as output_dir_arg
 from ..errors import AipcError, ExitCode, UsageError
 from ..fsutil import atomic_write_json, claim_output_dir, output_dir, sha256_file
 from ..platforms import PLATFORM_NAMES, Platform, get_platform
+from ..settings import Option, add_options
 from . import ortcheck, release
 from .settings import RELEASE_KEYWORDS
+
+# `aipc stage` is a step of the build, which gives it its whole command line (stage_argv): its options have no
+# AIPC_* variable, so a variable set for the build (AIPC_ORT_RELEASE, AIPC_CONFIG...) cannot change a stage run
+_C = ("stage",)
+OPTIONS: tuple[Option, ...] = (
+    Option("platform", "--platform", None, "target platform (default: this host)", choices=PLATFORM_NAMES,
+           commands=_C),
+    Option("ort_source", "--ort-source", None, "ONNX Runtime source tree (with --ort-release: where the headers come "
+           "from when the release has none)", parse=Path, metavar="SRC", commands=_C),
+    Option("ort_build", "--ort-build", None, "ORT's platform build directory, the one holding Release/ (e.g. "
+           "build/Windows)", parse=Path, metavar="BUILD", commands=_C),
+    Option("ort_release", "--ort-release", None, "stage from an official ORT release instead: a wheel, a .nupkg, an "
+           "unpacked .nupkg or release archive (include/ and lib/), or the release.json of `aipc ort-release`",
+           parse=Path, metavar="RELEASE", commands=_C),
+    Option("out", "--out", None, "ORT_HOME to create, or replace when aipc staged it", parse=output_dir_arg,
+           metavar="ORT_HOME", required=True, commands=_C),
+    Option("config", "--config", None, "build configuration (default: Release)", default="Release", commands=_C),
+    Option("legacy_ort_dir", "--legacy-ort-dir", None, "also fill this copy of ORT_HOME, e.g. genai's ort/ folder "
+           "(read by its C examples)", parse=output_dir_arg, metavar="DIR", commands=_C),
+    Option("no_load_check", "--no-load-check", None, "do not load the library to check it", kind="switch",
+           commands=_C),
+    Option("force", "--force", None, "replace ORT_HOME (and DIR) even when aipc made it for something else or its "
+           "files were changed (a file aipc did not make is never replaced)", kind="switch", commands=_C),
+)
 
 MANIFEST = "manifest.json"
 SCHEMA = 1
@@ -617,21 +642,5 @@ def register_cli(sub: argparse._SubParsersAction[Any]) -> None:
                     "it: required files, header API version vs VERSION_NUMBER, and (on the library's own "
                     "platform) a load check of GetApi(ORT_API_VERSION) and GetVersionString().",
     )
-    p.add_argument("--platform", choices=PLATFORM_NAMES, default=None, help="target platform (default: this host)")
-    p.add_argument("--ort-source", type=Path, default=None, metavar="SRC",
-                   help="ONNX Runtime source tree (with --ort-release: where the headers come from when the "
-                        "release has none)")
-    p.add_argument("--ort-build", type=Path, default=None, metavar="BUILD",
-                   help="ORT's platform build directory, the one holding Release/ (e.g. build/Windows)")
-    p.add_argument("--ort-release", type=Path, default=None, metavar="RELEASE",
-                   help="stage from an official ORT release instead: a wheel, a .nupkg, an unpacked .nupkg or "
-                        "release archive (include/ and lib/), or the release.json of `aipc ort-release`")
-    p.add_argument("--out", type=output_dir_arg, required=True, metavar="ORT_HOME",
-                   help="ORT_HOME to create, or replace when aipc staged it")
-    p.add_argument("--config", default="Release", help="build configuration (default: Release)")
-    p.add_argument("--legacy-ort-dir", type=output_dir_arg, default=None, metavar="DIR",
-                   help="also fill this copy of ORT_HOME, e.g. genai's ort/ folder (read by its C examples)")
-    p.add_argument("--no-load-check", action="store_true", help="do not load the library to check it")
-    p.add_argument("--force", action="store_true", help="replace ORT_HOME (and DIR) even when aipc made it for "
-                   "something else or its files were changed (a file aipc did not make is never replaced)")
+    add_options(p, OPTIONS, "stage")
     p.set_defaults(func=_cmd_stage)

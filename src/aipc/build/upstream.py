@@ -33,12 +33,22 @@ from typing import Any
 from ..errors import AipcError, ExitCode, UsageError
 from ..fsutil import atomic_write_json, tree_changes, tree_digest, tree_snapshot
 from ..proc import display, stream
+from ..settings import Option, add_options
 from ..wheelhouse import WheelInfo
 from .ninjalog import log_max_overlap
 from .wheelcheck import check_wheel
 
 DEFAULT_UPSTREAM = Path("..") / "shared" / "upstream"
 DEFAULT_WORKDIR = Path(".aipc") / "upstream"
+_C = ("check-upstream",)
+OPTIONS: tuple[Option, ...] = (
+    Option("upstream", "--upstream", "AIPC_UPSTREAM", "folder holding onnxruntime-genai/, onnxruntime/ (headers) and "
+           "deps/ (default: ../shared/upstream)", metavar="DIR", commands=_C),
+    Option("workdir", "--workdir", "AIPC_UPSTREAM_WORKDIR", "where the build, wheels and reports go (default: "
+           "./.aipc/upstream)", parse=Path, default=DEFAULT_WORKDIR, metavar="DIR", commands=_C),
+    Option("jobs", "--jobs", "AIPC_UPSTREAM_JOBS", "compile jobs (default: 2)", parse=int, default=2, metavar="N",
+           commands=_C),
+)
 TREES = ("onnxruntime-genai", "onnxruntime", "deps")
 REPORT = "check-upstream.json"
 GENAI_DISTS = ("onnxruntime-genai", "onnxruntime-genai-directml")  # canonical names (packaging)
@@ -344,10 +354,5 @@ def register_cli(sub: argparse._SubParsersAction[Any]) -> None:
                  "verify it (aipc verify --paths genai), checking jobs, RUNPATH and that no source tree changed")
     p = sub.add_parser("check-upstream", help=help_text, description=help_text + ". Skipped (exit 0) when the "
                        "upstream folder does not exist.")
-    p.add_argument("--upstream", default=None, metavar="DIR",
-                   help="folder holding onnxruntime-genai/, onnxruntime/ (headers) and deps/ [AIPC_UPSTREAM] "
-                        "(default: ../shared/upstream)")
-    p.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, metavar="DIR",
-                   help="where the build, wheels and reports go (default: ./.aipc/upstream)")
-    p.add_argument("--jobs", type=int, default=2, metavar="N", help="compile jobs (default: 2)")
+    add_options(p, OPTIONS, "check-upstream")
     p.set_defaults(func=_cmd_check)

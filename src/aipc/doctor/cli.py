@@ -10,10 +10,28 @@ from pathlib import Path
 from typing import Any
 
 from ..argtypes import output_file
+from ..settings import PINS, Option, add_options
 
 # the goals --for accepts (kept equal to aipc.doctor.checks.GOALS, which this module must not import at parse time:
 # a test ties them)
 GOAL_NAMES = ("verify", "build-dml", "build-npu", "npu")
+_C = ("doctor",)
+
+# the options of `aipc doctor`, each with its AIPC_* variable (aipc.settings drives argparse and the docs)
+OPTIONS: tuple[Option, ...] = (
+    Option("goals", "--for", "AIPC_DOCTOR_GOALS", f"the goal(s) that decide the exit code: {', '.join(GOAL_NAMES)} "
+           "(repeatable or a comma list; default: every goal)", kind="list", metavar="GOAL", commands=_C),
+    Option("json", "--json", None, "also write the verdicts as JSON to FILE", parse=output_file, metavar="FILE",
+           commands=_C),
+    Option("save_facts", "--save-facts", None, "write the raw facts gathered to FILE", parse=output_file,
+           metavar="FILE", commands=_C),
+    Option("facts", "--facts", None, "evaluate recorded facts (from --save-facts, any machine) instead of this "
+           "machine", parse=Path, metavar="FILE", commands=_C),
+    Option("workdir", "--workdir", None, "directory you build in (free disk, path length); default: the current "
+           "directory (command line only: it cannot be combined with --facts)", parse=Path, metavar="DIR",
+           commands=_C),
+    PINS.but(parse=Path, commands=_C),
+)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -25,16 +43,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                     f"({', '.join(GOAL_NAMES)}) first, then lists every check. Exit 0 when every goal chosen with "
                     "--for (default: all) is ready, 1 when one is not, 2 for bad input.",
     )
-    p.add_argument("--for", dest="goals", action="append", metavar="GOAL", default=None,
-                   help=f"the goal(s) that decide the exit code: {', '.join(GOAL_NAMES)} (repeatable or a comma "
-                        "list; default: every goal)")
-    p.add_argument("--json", type=output_file, metavar="FILE", help="also write the verdicts as JSON to FILE")
-    p.add_argument("--save-facts", type=output_file, metavar="FILE", help="write the raw facts gathered to FILE")
-    p.add_argument("--facts", type=Path, metavar="FILE",
-                   help="evaluate recorded facts (from --save-facts, any machine) instead of this machine")
-    p.add_argument("--workdir", type=Path, default=None,
-                   help="directory you build in (free disk, path length); default: the current directory")
-    p.add_argument("--pins", type=Path, default=None, help="pins file (default: the one shipped with aipc)")
+    add_options(p, OPTIONS, "doctor")
     p.set_defaults(func=_cmd_doctor)
 
 

@@ -10,7 +10,39 @@ from typing import Any
 
 from ..argtypes import existing_dir, output_dir
 from ..errors import ExitCode
-from ..platforms import PLATFORM_NAMES
+from ..settings import PLATFORM, WHEELS, Option, add_options
+
+_C = ("build-npu",)
+
+# the options of `aipc build-npu`, each with its AIPC_* variable (aipc.settings drives argparse and the docs)
+OPTIONS: tuple[Option, ...] = (
+    PLATFORM.but(commands=_C),
+    Option("plan", "--plan", None, "print the steps' commands (argv, cwd, env); run nothing", kind="switch",
+           commands=_C),
+    Option("json", "--json", None, "with --plan: print JSON", kind="switch", commands=_C),
+    Option("sdist", "--sdist", "AIPC_NPU_SDIST", "offline: the sdist file, or a directory holding it, instead of "
+           "`pip download`", parse=Path, metavar="PATH", commands=_C),
+    Option("find_links", "--find-links", "AIPC_NPU_FIND_LINKS",
+           "offline: a wheelhouse for the build venv (scikit-build-core, cmake, ninja, openvino) and the sdist; pip "
+           "then uses --no-index", parse=existing_dir, metavar="DIR", commands=_C),
+    Option("openvino", "--openvino", "AIPC_NPU_OPENVINO",
+           "openvino wheel version to build against (default: the pin, 2024.4.0; must be < 2025.1)",
+           metavar="VERSION", commands=_C),
+    Option("openvino_dir", "--openvino-dir", "AIPC_NPU_OPENVINO_DIR",
+           "build against this installed `openvino` package (or its cmake/ dir) instead", parse=Path, metavar="DIR",
+           commands=_C),
+    Option("python", "--python", "AIPC_NPU_PYTHON",
+           "interpreter of the build venv (default: this one; openvino 2024.4.0 needs CPython 3.8-3.12)",
+           metavar="EXE", commands=_C),
+    WHEELS.but(parse=output_dir, commands=_C),
+    Option("build_dir", "--build-dir", "AIPC_NPU_BUILD_DIR",
+           "build directory: sdist, sources, build venv, CMake cache (default: <aipc cache>/npu-build)",
+           parse=output_dir, metavar="DIR", commands=_C),
+    Option("project", "--project", "AIPC_NPU_PROJECT", "the scikit-build-core project (default: aipc/native/npu)",
+           parse=existing_dir, metavar="DIR", commands=_C),
+    Option("force", "--force", None, "rebuild the wheel even when its inputs are unchanged", kind="switch",
+           commands=_C),
+)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -22,27 +54,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                     "CMakeLists (aipc/native/npu, scikit-build-core) against the openvino==2024.4.0 wheel, and add the "
                     "wheel to wheels/. Steps whose inputs are unchanged are skipped.",
     )
-    p.add_argument("--platform", choices=PLATFORM_NAMES, default=None, help="target platform (default: this host)")
-    p.add_argument("--plan", action="store_true", help="print the steps' commands (argv, cwd, env); run nothing")
-    p.add_argument("--json", action="store_true", help="with --plan: print JSON")
-    p.add_argument("--sdist", type=Path, default=None,
-                   help="offline: the sdist file, or a directory holding it, instead of `pip download`")
-    p.add_argument("--find-links", type=existing_dir, default=None,
-                   help="offline: a wheelhouse for the build venv (scikit-build-core, cmake, ninja, openvino) and "
-                        "the sdist; pip then uses --no-index")
-    p.add_argument("--openvino", default=None, metavar="VERSION",
-                   help="openvino wheel version to build against (default: the pin, 2024.4.0; must be < 2025.1)")
-    p.add_argument("--openvino-dir", type=Path, default=None,
-                   help="build against this installed `openvino` package (or its cmake/ dir) instead")
-    p.add_argument("--python", default=None, metavar="EXE",
-                   help="interpreter of the build venv (default: this one; openvino 2024.4.0 needs CPython 3.8-3.12)")
-    p.add_argument("--wheels", type=output_dir, default=None,
-                   help="wheels directory (default: $AIPC_WHEELS or ./wheels)")
-    p.add_argument("--build-dir", type=output_dir, default=None,
-                   help="build directory: sdist, sources, build venv, CMake cache (default: <aipc cache>/npu-build)")
-    p.add_argument("--project", type=existing_dir, default=None,
-                   help="the scikit-build-core project (default: aipc/native/npu)")
-    p.add_argument("--force", action="store_true", help="rebuild the wheel even when its inputs are unchanged")
+    add_options(p, OPTIONS, "build-npu")
     p.set_defaults(func=_cmd_build_npu)
 
 

@@ -16,8 +16,38 @@ from ..fsutil import claim_output_dir, output_dir
 from ..log import LOG
 from ..runtimes import paths as runtime_paths
 from ..runtimes.devices import DEVICES
+from ..settings import MODEL, WHEELS, Option, add_options
 
 PATHS = runtime_paths()
+PRECISIONS = ("fp32", "fp16", "int8", "int4")
+_RUNS = ("smoke", "verify")
+_REPLACE = ("replace OUT even when aipc made it for something else or its files were changed (a file aipc did not "
+            "make is never replaced)")
+
+# the options of this area's commands, each with its AIPC_* variable (aipc.settings drives argparse and the docs)
+OPTIONS: tuple[Option, ...] = (
+    Option("force", "--force", None, _REPLACE, kind="switch", commands=("tiny-model", "export")),
+    Option("precision", "--precision", None, "genai: int4|int8|fp16|fp32 (default int4); openvino: int4|int8|fp16|fp32 "
+           "(default int4); openvino-npu: int4", commands=("export",)),
+    Option("device", "--device", None, "genai execution target: cpu|dml", default="cpu", commands=("export",)),
+    MODEL.but(parse=Path, commands=_RUNS),
+    Option("paths", "--paths", "AIPC_VERIFY_PATHS", f"comma-separated subset of: {','.join(PATHS)} (default: all)",
+           parse=comma_list(PATHS, "path"), metavar="PATHS", commands=("verify",)),
+    Option("build_npu", "--build-npu", "AIPC_BUILD_NPU",
+           "when no intel-npu-acceleration-library wheel can be had for this platform, build aipc's own first (aipc "
+           "build-npu); nox -s verify passes this", kind="switch", commands=("verify",)),
+    Option("device", "--device", "AIPC_VERIFY_DEVICE", "device to run on (default: auto)", choices=DEVICES,
+           default="auto", commands=_RUNS),
+    Option("precision", "--precision", "AIPC_VERIFY_PRECISION",
+           "run only this precision (default: fp32 golden check + int4 recipe)", choices=PRECISIONS, commands=_RUNS),
+    Option("timeout", "--timeout", "AIPC_SMOKE_TIMEOUT", "seconds per smoke run (default 300)", parse=seconds,
+           default=300.0, metavar="S", commands=_RUNS),
+    WHEELS.but(parse=existing_dir, env_parse=Path, commands=_RUNS),
+    Option("json_out", "--json", None, "write the JSON report here (verify: default verify.json)", parse=output_file,
+           metavar="FILE", commands=_RUNS),
+    Option("junit", "--junit", None, "write JUnit XML here (verify: default verify.xml)", parse=output_file,
+           metavar="FILE", commands=_RUNS),
+)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -25,8 +55,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("tiny-model", help="make aipc's deterministic tiny Phi-3 (with golden.json) and copy it to OUT")
     p.add_argument("out", nargs="?", type=output_dir_arg,
                    help="folder to copy the model to (default: print the cached folder)")
-    p.add_argument("--force", action="store_true", help="replace OUT even when aipc made it for something else or its "
-                   "files were changed (a file aipc did not make is never replaced)")
+    add_options(p, OPTIONS, "tiny-model")
     p.set_defaults(func=_cmd_tiny)
 
     from ..runtimes.export import KINDS
@@ -35,38 +64,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("kind", choices=KINDS)
     p.add_argument("model", type=Path, help="Hugging Face checkpoint folder")
     p.add_argument("out", type=output_dir_arg, help="output folder: new, empty, or one aipc made (replaced atomically)")
-    p.add_argument("--precision", default=None, help="genai: int4|int8|fp16|fp32 (default int4); openvino: "
-                   "int4|int8|fp16|fp32 (default int4); openvino-npu: int4")
-    p.add_argument("--device", default="cpu", help="genai execution target: cpu|dml (default cpu)")
-    p.add_argument("--force", action="store_true", help="replace OUT even when aipc made it for something else or its "
-                   "files were changed (a file aipc did not make is never replaced)")
+    add_options(p, OPTIONS, "export")
     p.set_defaults(func=_cmd_export)
-
-    def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--device", default="auto", choices=DEVICES, help="device to run on (default: auto)")
-        q.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8", "int4"),
-                       help="run only this precision (default: fp32 golden check + int4 recipe)")
-        q.add_argument("--timeout", type=seconds, default=300.0, help="seconds per smoke run (default 300)")
-        q.add_argument("--wheels", type=existing_dir, default=None,
-                       help="aipc's wheels folder, which must exist (default ./wheels when present)")
-        q.add_argument("--json", dest="json_out", type=output_file, default=None, help="write the JSON report here")
-        q.add_argument("--junit", type=output_file, default=None, help="write JUnit XML here")
 
     p = sub.add_parser("smoke", help="smoke-test one path on a model (default: aipc's tiny Phi-3)")
     p.add_argument("path", choices=PATHS)
-    p.add_argument("--model", type=Path, default=None,
-                   help="Hugging Face Phi-3 folder or an export for the path (default: the tiny model)")
-    common(p)
+    add_options(p, OPTIONS, "smoke")
     p.set_defaults(func=_cmd_smoke)
 
     p = sub.add_parser("verify", help="smoke-test every path: table, verify.json, JUnit XML; exit 1 iff one fails")
-    p.add_argument("--model", type=Path, default=None, help="verify a local Phi-3 folder instead of the tiny model")
-    p.add_argument("--paths", type=comma_list(PATHS, "path"), default=None,
-                   help=f"comma-separated subset of: {','.join(PATHS)} (default: all)")
-    p.add_argument("--build-npu", action="store_true",
-                   help="when no intel-npu-acceleration-library wheel can be had for this platform, build aipc's "
-                        "own first (aipc build-npu); nox -s verify passes this")
-    common(p)
+    add_options(p, OPTIONS, "verify")
     p.set_defaults(func=_cmd_verify, json_default=Path("verify.json"), junit_default=Path("verify.xml"))
 
 

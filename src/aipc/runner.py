@@ -37,9 +37,8 @@ from .proc import describe_returncode, display, is_windows, stream
 from .stamps import Stamp, changed_output, digests, fingerprint, legacy_fingerprint, output_digest, output_key
 
 __all__ = ["Command", "Echo", "Runner", "Step", "StepResult", "execute", "format_plan", "output_digest",
-           "plan_json", "run_once", "stderr_echo"]
+           "plan_json", "run_once"]
 
-stderr_echo: Echo = LOG  # the default echo (kept as a name for its importers)
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ class Runner:
         self.state_dir = Path(state_dir)
         self.log_dir = Path(log_dir)
         self.force = force
-        self.echo = echo or stderr_echo
+        self.echo = echo or LOG
         self.roots = dict(roots) if roots is not None else default_roots(self.state_dir)
 
     def stamp_path(self, step: Step) -> Path:
@@ -195,7 +194,7 @@ def execute(step: Step, log_dir: Path, echo: Echo) -> tuple[float, Path]:
 def run_once(step: Step, log_dir: Path, echo: Echo | None = None) -> StepResult:
     """Run ``step`` now, logged like a runner's step, without a stamp (its caller keeps its own record: exports,
     the tiny model). Replaces ``Runner(..., force=True)`` used as a logger."""
-    say = echo or stderr_echo
+    say = echo or LOG
     with group(say, f"{step.name}: {step.description}"):
         seconds, log_path = execute(step, Path(log_dir), say)
         say(f"[aipc] {step.name}: finished in {seconds:.1f} s (log: {log_path})")

@@ -25,11 +25,12 @@ from .. import wheelhouse
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_json, claim_output_dir, sha256_file
 from ..locks import build_workdir
+from ..log import LOG
 from ..pins import Pins, check_compat, load_pins
 from ..platforms import vswhere
 from ..platforms.windows import GENAI_NUGET_ON_PATH, SPECTRE_COMPONENT
 from ..proc import run
-from ..runner import Command, Echo, Runner, Step, StepResult, stderr_echo
+from ..runner import Command, Echo, Runner, Step, StepResult
 from ..wheelhouse import WheelInfo
 from . import buildvenv, deps, fetch, genai, ort, release, stage, wheelset
 from .settings import WINDOWS_WORKDIR_WARN, BuildSettings
@@ -71,7 +72,7 @@ class Pipeline:
                  msvc_runner: vswhere.ProcRunner | None = None) -> None:
         self.s = settings
         self.pins = pins or load_pins(settings.pins)
-        self.echo = echo or stderr_echo
+        self.echo = echo or LOG
         self.git = git
         self.sleep = sleep
         self.msvc_runner = msvc_runner

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from ..argtypes import output_file
+from ..log import LOG
 from ..settings import PINS, Option, add_options
 
 # the goals --for accepts (kept equal to aipc.doctor.checks.GOALS, which this module must not import at parse time:
@@ -104,7 +104,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     print(format_table(results, width=max(100, width)))
     errors = facts.get("errors")
     for name, err in sorted(errors.items() if isinstance(errors, dict) else []):
-        print(f"note: collector {name} failed: {err}", file=sys.stderr)
+        LOG(f"note: collector {name} failed: {err}")
     print(summary_line(results, seconds, source, facts.get("collect_seconds")))
     if args.save_facts is not None:
         print(f"facts written to {args.save_facts} (evaluate anywhere with `aipc doctor --facts {args.save_facts}`)")

@@ -411,7 +411,7 @@ def make_config(
 def ensure_wheel(wheels: Path, *, echo: Echo | None = None) -> Path | None:
     """aipc's wheel in ``wheels``; built with ``aipc build-npu`` when missing. None (and the reason echoed) when
     it cannot be built here (no compiler, no network and no --sdist...)."""
-    say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+    say = echo or LOG
     wheel = own_wheel(wheels)
     if wheel is not None:
         return wheel

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import __version__
 from ..errors import AipcError
@@ -36,6 +36,8 @@ from .targets import Settings, Target, request
 SPAWN_PROBES = 3
 Echo = Callable[[str], None]
 RunWorker = Callable[..., dict[str, Any]]
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass
@@ -84,31 +86,28 @@ def resolve_model(opts: BenchOptions, echo: Echo) -> ModelInfo:
     return ModelInfo(path, kind, golden)
 
 
-def spec_for(rt: Runtime, opts: BenchOptions, shared: Shared) -> VenvSpec:
-    """The runtime's venv spec (asked once per run); raises :class:`RuntimeSkipped` (a skip)."""
-    if rt.name not in shared.specs:
+def once(memo: dict[K, V | AipcError], key: K, make: Callable[[], V]) -> V:
+    """``make()`` once per run for ``key``; a failure is kept and raised again (reported, not retried)."""
+    if key not in memo:
         try:
-            shared.specs[rt.name] = rt.venv_spec(opts.wheels, opts.cache)
+            memo[key] = make()
         except AipcError as exc:
-            shared.specs[rt.name] = exc
-    got = shared.specs[rt.name]
+            memo[key] = exc
+    got = memo[key]
     if isinstance(got, AipcError):
         raise got
     return got
+
+
+def spec_for(rt: Runtime, opts: BenchOptions, shared: Shared) -> VenvSpec:
+    """The runtime's venv spec (asked once per run); raises :class:`RuntimeSkipped` (a skip)."""
+    return once(shared.specs, rt.name, lambda: rt.venv_spec(opts.wheels, opts.cache))
 
 
 def venv_for(rt: Runtime, spec: VenvSpec, opts: BenchOptions, shared: Shared, echo: Echo) -> Venv:
     """The runtime's venv (built once per run)."""
-    if rt.name not in shared.venvs:
-        try:
-            python = Path(opts.services.ensure_venv(spec, venvs_root(opts.cache), echo=echo))
-            shared.venvs[rt.name] = Venv(python, spec)
-        except AipcError as exc:
-            shared.venvs[rt.name] = exc
-    got = shared.venvs[rt.name]
-    if isinstance(got, AipcError):
-        raise got
-    return got
+    return once(shared.venvs, rt.name,
+                lambda: Venv(Path(opts.services.ensure_venv(spec, venvs_root(opts.cache), echo=echo)), spec))
 
 
 def model_for(t: Target, model: ModelInfo, wanted: tuple[ExportRecipe, str] | None, exported: bool, venv: Venv,
@@ -117,17 +116,10 @@ def model_for(t: Target, model: ModelInfo, wanted: tuple[ExportRecipe, str] | No
     export), or verify's cached export of the checkpoint, converted in the target's own venv."""
     if wanted is None or exported:
         return model.path
-    key = (wanted[0].kind, t.precision, wanted[1])
-    if key not in shared.exports:
-        try:
-            shared.exports[key] = Path(opts.services.ensure_export(key[0], model.path, t.precision, device=key[2],
-                                                                   cache=opts.cache, echo=echo, spec=venv.spec))
-        except AipcError as exc:
-            shared.exports[key] = exc
-    got = shared.exports[key]
-    if isinstance(got, AipcError):
-        raise got
-    return got
+    kind, device = wanted[0].kind, wanted[1]
+    return once(shared.exports, (kind, t.precision, device),
+                lambda: Path(opts.services.ensure_export(kind, model.path, t.precision, device=device,
+                                                         cache=opts.cache, echo=echo, spec=venv.spec)))
 
 
 def measure_spawn(run_worker: RunWorker, python: Path, worker: Path, n: int = SPAWN_PROBES) -> list[float]:

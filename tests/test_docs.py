@@ -133,7 +133,7 @@ def test_readme_is_a_short_entry_point() -> None:
 
 
 AREA_PAGES = ("build", "verify", "npu", "doctor", "bench", "ci", "windows-build", "development", "safety",
-              "upstream")
+              "upstream", "options")
 
 
 @pytest.mark.parametrize("page", AREA_PAGES)

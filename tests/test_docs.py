@@ -167,3 +167,18 @@ def test_source_files_and_modules_named_in_the_docs_exist(doc: Path) -> None:
         except ImportError:
             missing.append(name)
     assert not missing, f"{doc.relative_to(ROOT)} names what does not exist: {missing}"
+
+
+def test_every_variable_the_docs_name_is_in_the_generated_options_page() -> None:
+    """docs/options.md is generated from the settings model (tests/test_settings.py keeps it current), so a variable
+    the README or another page names that is not there was renamed or dropped in the code."""
+    variable = re.compile(r"\bAIPC_[A-Z0-9_]*[A-Z0-9]\b")
+    known = set(variable.findall((ROOT / "docs" / "options.md").read_text(encoding="utf-8")))
+    assert {"AIPC_CACHE", "AIPC_WORKDIR"} <= known
+    stale = {}
+    for doc in markdown_files():
+        if doc.name != "options.md":
+            names = {n for n in variable.findall(doc.read_text(encoding="utf-8")) if not n.startswith("AIPC_TEST_")}
+            if names - known:
+                stale[str(doc.relative_to(ROOT))] = sorted(names - known)
+    assert not stale, f"AIPC_* variables the settings model does not know: {stale}"

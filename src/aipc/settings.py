@@ -94,7 +94,8 @@ class Option:
 # (name, what it does): read by aipc without a flag, or read by something else of the project (never warned about)
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("AIPC_CACHE", "aipc's cache: venvs, models, exports, locks, the NPU build (default: the user cache folder: "
-                   "$XDG_CACHE_HOME/aipc or ~/.cache/aipc on Linux, %LOCALAPPDATA%\\aipc on Windows)"),
+                   "$XDG_CACHE_HOME/aipc or ~/.cache/aipc on Linux, %LOCALAPPDATA%\\aipc on Windows; macOS, not a "
+                   "target: ~/Library/Caches/aipc); it holds a CACHEDIR.TAG, so backup tools skip it"),
     ("AIPC_DEBUG", "1: an internal error prints its Python traceback instead of one line"),
     ("AIPC_LOCK_TIMEOUT", "seconds to wait for a folder another aipc process holds (default 3600)"),
     ("AIPC_NPU_SDIST_DIR", "set by aipc for the NPU CMake project (src/aipc/native/npu): the unpacked sdist"),

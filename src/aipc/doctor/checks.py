@@ -902,7 +902,8 @@ def _openvino_fix(facts: Facts, ov: dict[str, Any]) -> str:
     python, root = str(ov.get("python", "")), ov.get("venv_root")
     if not isinstance(root, str) or not python:  # facts recorded before the venv root was
         return ("recreate aipc's OpenVINO venv: delete it under <cache>/venvs (<cache>: $AIPC_CACHE, else "
-                "%LOCALAPPDATA%\\aipc on Windows, ~/.cache/aipc elsewhere) and run `nox -s verify`")
+                "%LOCALAPPDATA%\\aipc on Windows, $XDG_CACHE_HOME/aipc or ~/.cache/aipc on Linux) and run `nox -s "
+                "verify`")
     venv = _venv_under(python, root, platform_of(facts) == "windows")
     if venv is not None:
         return f"recreate aipc's OpenVINO venv: delete {venv} and run `nox -s verify`"

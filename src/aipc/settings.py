@@ -160,7 +160,8 @@ def _parse(option: Option, text: str) -> Any:
 def check_choice(option: Option, value: Any) -> None:
     if value is not None and option.choices is not None and value not in option.choices:
         raise UsageError(f"{option.cli} {value!r} is not one of {', '.join(option.choices)}",
-                         hint=f"pass {option.cli} (or {option.env}) with one of those values")
+                         hint=f"pass {option.cli}" + (f" (or {option.env})" if option.env else "")
+                         + " with one of those values")
 
 
 # --- argparse --------------------------------------------------------------------------------------------------

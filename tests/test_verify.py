@@ -21,7 +21,7 @@ import pytest
 from aipc.cli import main
 from aipc.errors import UsageError
 from aipc.proc import describe_returncode, kill_tree
-from aipc.runtimes import base, devices, export, for_path, genai, openvino
+from aipc.runtimes import RUNTIMES, base, devices, export, for_path, genai, openvino
 from aipc.runtimes import npu as npu_runtime
 from aipc.runtimes import paths as runtime_paths
 from aipc.runtimes import worker as smoke
@@ -724,10 +724,23 @@ def test_build_npu_not_attempted_without_flag_or_when_a_wheel_exists(
     (row,) = _npu_rows(fake_env)
     assert row["status"] == "skip" and "building it failed" not in row["reason"]
 
-    spec = VenvSpec(name="npu-test", steps=())
-    monkeypatch.setattr(npu_runtime, "npu_venv_spec", lambda wheels: (spec, ""))
-    (row,) = run.Verifier(run.Options(paths=["npu"], prepare={"npu": boom})).run()  # a wheel can be had
+    (row,) = run.Verifier(run.Options(paths=["npu"], prepare={"npu": boom}),  # a wheel can be had
+                          runtimes=with_npu_spec(VenvSpec(name="npu-test", steps=()))).run()
     assert row.status == "pass"
+
+
+class NpuWithSpec(npu_runtime.NpuRuntime):
+    """The npu runtime as if its library's wheel could be had here."""
+
+    def __init__(self, spec: VenvSpec) -> None:
+        self.spec = spec
+
+    def venv_spec(self, wheels: Path, cache: Path) -> VenvSpec:
+        return self.spec
+
+
+def with_npu_spec(spec: VenvSpec) -> tuple[Any, ...]:
+    return tuple(NpuWithSpec(spec) if rt.name == "npu" else rt for rt in RUNTIMES)
 
 
 def test_build_npu_success_lets_the_path_run(fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -804,12 +817,11 @@ def test_rows_skipped_by_their_device_choice_install_no_venv(fake_env: Path, mon
         return [], "no GPU here"
 
     services = replace(run.SERVICES, ensure_venv=fake_ensure)
-    monkeypatch.setattr(npu_runtime, "npu_venv_spec", lambda wheels: (VenvSpec("npu-fake", ()), ""))
     rows = run.Verifier(run.Options(paths=["genai"], device="dml"), services=services,
                         probe=HostProbe(gpu_facts=gpu_facts)).run()
     assert [r.status for r in rows] == ["skip", "skip"] and "DirectML not available" in rows[0].reason
     rows = run.Verifier(run.Options(paths=["npu"], precision="fp32"), services=services,
-                        probe=HostProbe(gpu_facts=gpu_facts)).run()
+                        runtimes=with_npu_spec(VenvSpec("npu-fake", ())), probe=HostProbe(gpu_facts=gpu_facts)).run()
     assert [r.status for r in rows] == ["skip"] and "not fp32" in rows[0].reason
     assert installed == [] and len(probes) == 1  # --device dml asked for the GPUs
     # auto without a DirectML genai wheel: CPU, no GPU probe; the venv is made once for both rows

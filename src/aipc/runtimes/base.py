@@ -2,8 +2,17 @@
 
 A runtime (``genai``, ``openvino``, ``npu``) owns its venv recipe, its export recipes, its device choice and its smoke
 and bench workers. It answers one ``--paths`` name or more (openvino also answers ``openvino-npu``: its cases on the
-device ``npu``). Adding a fourth runtime is one module with a ``RUNTIME`` object and one line in
-:data:`aipc.runtimes.RUNTIMES`.
+device ``npu``).
+
+Adding a fourth runtime (``tests/test_runtimes.py`` does it with ``FakeRuntime``):
+
+1. ``runtimes/<name>.py`` with a class that has ``name``, ``paths``, ``smoke_worker``, ``bench_worker`` (scripts in
+   ``workers/`` speaking the worker protocol of :mod:`aipc.runtimes.worker`), ``exports`` (``()`` when the worker
+   loads the checkpoint itself) and the five methods of :class:`Runtime`; end the module with ``RUNTIME = ...()``;
+2. one line in :data:`aipc.runtimes.RUNTIMES`.
+
+verify then plans its rows from ``cases``, bench its targets from ``bench_targets``; both ask ``venv_spec`` (raise
+:class:`RuntimeSkipped` where it cannot run), ``choose_device`` and ``export_for``. Nothing else names a runtime.
 """
 
 from __future__ import annotations

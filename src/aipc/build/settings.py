@@ -94,7 +94,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("python", "--python", "AIPC_BUILD_PYTHON",
          "Python the build venv is made from, so the Python of both wheels (default: this interpreter); ORT's "
          "build.bat/build.sh start the build venv's python, first on PATH; the wheels step refuses wheels of two "
-         "Pythons",
+         "Pythons. Its path is part of the build's fingerprint: `aipc build` from one venv and `nox -s build` (its "
+         "own venv) rebuild each other's steps unless both get the same --python / AIPC_BUILD_PYTHON",
          metavar="EXE"),
     _opt("find_links", "--find-links", "AIPC_FIND_LINKS",
          "a folder of wheels for the build venv's pip installs (CMake, Ninja, ONNX Runtime's build requirements); "

@@ -69,6 +69,9 @@ def test_the_model_drives_argparse_for_every_command() -> None:
         p = sub.choices[command]
         have = {s for a in p._actions for s in a.option_strings if s not in ("-h", "--help")}
         assert flags <= have, f"{command}: {sorted(flags - have)} declared but not on the command line"
+    for command, p in sub.choices.items():  # and nothing on a command line escapes the model
+        have = {s for a in p._actions for s in a.option_strings if s not in ("-h", "--help")}
+        assert have <= declared.get(command, set()), f"{command}: {sorted(have - declared.get(command, set()))}"
 
 
 def test_build_settings_fields_are_the_build_options() -> None:

@@ -296,3 +296,15 @@ def test_every_variable_the_docs_name_exists() -> None:
             if name not in known and not name.startswith(settings.UNWARNED_PREFIXES):
                 stale.append(f"{doc.name}: {name}")
     assert stale == []
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("AIPC_BENCH_GRID", "bad", "AIPC_BENCH_GRID='bad': bad grid cell 'bad'; fix: write PROMPTxGEN cells"),
+    ("AIPC_DOCTOR_GOALS", "x", "AIPC_DOCTOR_GOALS='x': --for 'x' is not a goal; fix: use one or more of: verify"),
+    ("AIPC_BENCH_WARMUP", "x", "AIPC_BENCH_WARMUP='x': 'x' is not a whole number"),
+])
+def test_an_area_check_of_a_variable_names_the_variable(variable: str, value: str, expected: str) -> None:
+    command = {"AIPC_BENCH_GRID": "bench", "AIPC_DOCTOR_GOALS": "doctor", "AIPC_BENCH_WARMUP": "bench"}[variable]
+    with pytest.raises(UsageError) as exc:
+        _resolved([command], {variable: value})
+    assert exc.value.one_line().startswith(expected)

@@ -149,12 +149,28 @@ def _parse(option: Option, text: str) -> Any:
         what, _, how = str(exc).partition("; fix: ")
         hint = (how or "see `aipc options`").replace("pass ", f"set {name} to ", 1)
         hint = hint.replace("leave the option out", f"unset {name}")
-        if what.startswith(text) and text:  # "-5 is not a number of seconds" -> "--x/AIPC_X -5 is not ..."
+        if text and what.startswith((f"{text} is ", f"{text} does ")):  # "-5 is not ..." -> "--x/AIPC_X -5 is not"
             raise UsageError(f"{option.cli}/{name} {what}", hint=hint) from None
         raise UsageError(f"{name}={text!r}: {what}", hint=hint) from None
     except ValueError:
         kind = "a number" if (option.env_parse or option.parse) in (int, float) else "valid"
         raise UsageError(f"{name}={text!r} is not {kind}", hint=f"set {name} to {kind}, or unset it") from None
+
+
+def checked(check: Callable[[str], object], name: str) -> Callable[[str], str]:
+    """A parser that keeps the text but refuses it, with ``check``'s :class:`UsageError`, when ``check`` does: the
+    area's own validation runs at parse time, for the command line and the variable alike."""
+
+    def parse(text: str) -> str:
+        try:
+            check(text)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(f"{exc.message}; fix: {exc.hint}" if exc.hint else exc.message) \
+                from None
+        return text
+
+    parse.__name__ = name
+    return parse
 
 
 def check_choice(option: Option, value: Any) -> None:

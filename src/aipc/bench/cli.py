@@ -9,7 +9,7 @@ from typing import Any
 from ..argtypes import check_outputs, comma_list, existing_dir, output_dir, seconds
 from ..errors import AipcError, ExitCode, OutputError, UsageError, writing
 from ..log import LOG
-from ..settings import MODEL, WHEELS, Option, add_options
+from ..settings import MODEL, WHEELS, Option, add_options, checked
 from .targets import (
     DEVICES,
     MIN_REPETITIONS,
@@ -45,7 +45,7 @@ OPTIONS: tuple[Option, ...] = (
            f"comma list of {', '.join(DEVICES)} (default: all; absent devices are reported as skip)",
            parse=comma_list(DEVICES, "device"), metavar="DEVICES", commands=_B),
     Option("grid", "--grid", "AIPC_BENCH_GRID", "PROMPTxGEN cells, e.g. 128x128,1024x128 (default 16x16,32x16 for "
-           "the tiny model, 128x128 for --model)", metavar="CELLS", commands=_B),
+           "the tiny model, 128x128 for --model)", parse=checked(parse_grid, "CELLS"), metavar="CELLS", commands=_B),
     Option("warmup", "--warmup", "AIPC_BENCH_WARMUP", f"warm-up runs per cell, excluded (>= {MIN_WARMUP})",
            parse=_count, default=MIN_WARMUP, metavar="N", commands=_B),
     Option("repetitions", "--repetitions", "AIPC_BENCH_REPETITIONS",

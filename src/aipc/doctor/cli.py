@@ -10,7 +10,7 @@ from typing import Any
 
 from ..argtypes import output_file
 from ..log import LOG
-from ..settings import PINS, Option, add_options
+from ..settings import PINS, Option, add_options, checked
 
 # the goals --for accepts (kept equal to aipc.doctor.checks.GOALS, which this module must not import at parse time:
 # a test ties them)
@@ -20,7 +20,8 @@ _C = ("doctor",)
 # the options of `aipc doctor`, each with its AIPC_* variable (aipc.settings drives argparse and the docs)
 OPTIONS: tuple[Option, ...] = (
     Option("goals", "--for", "AIPC_DOCTOR_GOALS", f"the goal(s) that decide the exit code: {', '.join(GOAL_NAMES)} "
-           "(repeatable or a comma list; default: every goal)", kind="list", metavar="GOAL", commands=_C),
+           "(repeatable or a comma list; default: every goal)", kind="list", parse=checked(lambda t: parse_goals([t]),
+                                                                              "GOAL"), metavar="GOAL", commands=_C),
     Option("json", "--json", None, "also write the verdicts as JSON to FILE", parse=output_file, metavar="FILE",
            commands=_C),
     Option("save_facts", "--save-facts", None, "write the raw facts gathered to FILE", parse=output_file,

@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aipc.build.ninjalog import parse_ninja_log
-from aipc.build.upstream import DEFAULT_UPSTREAM, build_argv, locate_upstream
+from aipc.wheelbuild.ninjalog import parse_ninja_log
+from aipc.wheelbuild.upstream import DEFAULT_UPSTREAM, build_argv, locate_upstream
 
 
 def run(label: str, argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -169,7 +169,7 @@ def test_build_npu_refuses_the_windows_escape_member(tmp_path: Path) -> None:
 @pytest.mark.parametrize("member", ["runtimes/win-x64/native/..\\..\\..\\evil.dll", "lib/../../evil.so", "C:/x.dll"])
 def test_a_release_member_that_escapes_is_refused(tmp_path: Path, member: str) -> None:
     """The ORT release route copies single members of a .nupkg/.whl: their names are checked the same way."""
-    from aipc.build.release import Release
+    from aipc.wheelbuild.release import Release
 
     pkg = make_zip(tmp_path / "ort.nupkg", {member: b"MZ evil"})
     rel = Release(path=pkg, kind="nupkg", version="1.24.4", libs={"evil.dll": member}, headers={}, record={})

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from aipc.build import ort
 from aipc.pins import load_pins
+from aipc.wheelbuild import ort
 from aipc.wheelhouse import check_folder, read_manifest, verify_sums
 from conftest import assert_one_line_error, run_aipc
 from fixture_upstreams import Upstreams, make_genai_repo, make_ort_repo, make_upstreams, write_pins

@@ -14,15 +14,15 @@ from pathlib import Path, PureWindowsPath
 
 import pytest
 
-from aipc.build import fetch, genai, ort, stage
-from aipc.build import settings as bs
-from aipc.build import wheelset as collect
-from aipc.build.pipeline import Pipeline
 from aipc.errors import AipcError, PinsError, UsageError
 from aipc.fsutil import sha256_file
 from aipc.pins import SourcePin, load_pins
 from aipc.platforms import get_platform, vswhere
 from aipc.proc import Output
+from aipc.wheelbuild import fetch, genai, ort, stage
+from aipc.wheelbuild import settings as bs
+from aipc.wheelbuild import wheelset as collect
+from aipc.wheelbuild.pipeline import Pipeline
 from aipc.wheelhouse import read_manifest, verify_sums
 from conftest import write_pins
 from ort_fixtures import write_ort_build

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from aipc.build import upstream as up
 from aipc.errors import AipcError, UsageError
+from aipc.wheelbuild import upstream as up
 from conftest import ROOT, assert_one_line_error, run_aipc
 
 GOLDEN = [5, 9, 2, 7]
@@ -269,7 +269,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 def test_cli_failure_lists_problems_then_one_error_line(tmp_path: Path, fake_python: str) -> None:
     """Through the CLI: the fake build writes into the genai tree; exit 1, problems on stdout, one error line."""
     _upstream(tmp_path / "u")
-    code = ("import sys; from aipc.build import upstream as up; from aipc.cli import main; "
+    code = ("import sys; from aipc.wheelbuild import upstream as up; from aipc.cli import main; "
             f"up.check_upstream.__kwdefaults__['python'] = {fake_python!r}; "
             "sys.exit(main(sys.argv[1:]))")
     env = dict(os.environ, FAKE_FAULT="write-tree")

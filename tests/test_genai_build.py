@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from aipc.build import cmakescan, deps, genai, wheelcheck
-from aipc.build import settings as bs
-from aipc.build.pipeline import Pipeline
 from aipc.errors import AipcError
 from aipc.fsutil import MARKER
 from aipc.pins import load_pins
 from aipc.platforms import get_platform
 from aipc.proc import Output
+from aipc.wheelbuild import cmakescan, deps, genai, wheelcheck
+from aipc.wheelbuild import settings as bs
+from aipc.wheelbuild.pipeline import Pipeline
 from aipc.wheelhouse import read_manifest
 from conftest import ROOT, assert_one_line_error, run_aipc
 from fixture_deps import DepSources, fill_deps_dir, make_dep_sources, write_genai_cmake
@@ -488,7 +488,7 @@ def test_a_failed_clone_names_gits_own_error_in_the_line_and_the_fetch_log(tmp_p
 
 
 def test_the_genai_wheel_must_carry_the_platform_and_build_python_tags(tmp_path: Path) -> None:
-    from aipc.build import wheelset as collect
+    from aipc.wheelbuild import wheelset as collect
 
     def wheel(name: str) -> Path:
         path = tmp_path / name

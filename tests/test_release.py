@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from aipc.build import release
 from aipc.errors import AipcError
 from aipc.fsutil import sha256_file
 from aipc.pins import load_pins
 from aipc.platforms import get_platform
+from aipc.wheelbuild import release
 from conftest import ROOT, assert_one_line_error, run_aipc, shared_cache
 from ort_fixtures import (
     compile_fake_ort,
@@ -335,7 +335,7 @@ def test_pipeline_records_the_local_release_then_stages_it(tmp_path: Path, fake_
 def upstream_headers() -> Path | None:
     """The ORT header tree of the unmodified upstream sources (``AIPC_UPSTREAM``, else where ``aipc check-upstream``
     looks for them beside the checkout), if present."""
-    from aipc.build.upstream import DEFAULT_UPSTREAM
+    from aipc.wheelbuild.upstream import DEFAULT_UPSTREAM
 
     path = Path(os.environ.get("AIPC_UPSTREAM") or ROOT / DEFAULT_UPSTREAM) / "onnxruntime"
     return path if (path / "include" / "onnxruntime" / "core" / "session" / "onnxruntime_c_api.h").is_file() else None
@@ -414,7 +414,7 @@ def test_missing_ort_source_is_refused_before_anything(tmp_path: Path) -> None:
 
 
 def windows_settings(tmp_path: Path, spec: str, **extra: str) -> release.BuildSettings:
-    from aipc.build import settings as bs
+    from aipc.wheelbuild import settings as bs
 
     s = bs.from_args({"platform": "windows", "workdir": str(tmp_path / "w"), "ort_release": spec, **extra},
                      environ={})
@@ -488,8 +488,8 @@ def test_nuget_route_fetches_the_matching_directml_wheel(tmp_path: Path) -> None
 def test_pypi_route_downloads_through_pip_and_fetches_a_deleted_download_again(tmp_path: Path,
                                                                                   fake_lib: Path) -> None:
     """The pypi route, offline: a stand-in pip serves the wheel (PyPI's own layout) and records its argv."""
-    from aipc.build import settings as bs
-    from aipc.build.pipeline import Pipeline
+    from aipc.wheelbuild import settings as bs
+    from aipc.wheelbuild.pipeline import Pipeline
 
     served = linux_wheel(tmp_path / "index", fake_lib)
     python = fake_pip_python(tmp_path, served)
@@ -513,8 +513,8 @@ def test_pypi_route_downloads_through_pip_and_fetches_a_deleted_download_again(t
 
 def test_windows_ninja_release_route_captures_msvc_env_before_genai(tmp_path: Path) -> None:
     """No ORT build on this route, so the msvc-env step runs before build-genai (in the plan and when run)."""
-    from aipc.build.pipeline import Pipeline
     from aipc.proc import Output
+    from aipc.wheelbuild.pipeline import Pipeline
 
     plan_steps = [st.name for st in Pipeline(windows_settings(tmp_path, "nuget", generator="ninja")).plan()]
     assert plan_steps == ["fetch", "build-venv", "ort-release", "stage", "msvc-env", "build-genai", "wheels"]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from aipc import cli, settings
-from aipc.build import settings as bs
 from aipc.errors import UsageError
 from aipc.settings import Option
+from aipc.wheelbuild import settings as bs
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "aipc"

@@ -13,11 +13,11 @@ import pytest
 
 from aipc import cli as aipc_cli
 from aipc import ortversion
-from aipc.build import ortcheck, stage
-from aipc.build.stage import find_artifact_dir, stage_ort_home
 from aipc.errors import AipcError
 from aipc.fsutil import sha256_file
 from aipc.platforms import get_platform, host_platform_name
+from aipc.wheelbuild import ortcheck, stage
+from aipc.wheelbuild.stage import find_artifact_dir, stage_ort_home
 from conftest import assert_one_line_error, run_aipc, shared_cache
 from ort_fixtures import (
     EXTRA_HEADERS,
@@ -459,7 +459,7 @@ def test_command_line_contract_in_a_subprocess(tmp_path: Path) -> None:
     """``aipc stage --platform P --ort-source SRC --ort-build BUILD --out ORT_HOME`` as checks outside drive it."""
     parser = aipc_cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert "stage" in getattr(sub, "choices", {}), "aipc.build.cli must register `stage` (stage.register_cli)"
+    assert "stage" in getattr(sub, "choices", {}), "aipc.wheelbuild.cli must register `stage` (stage.register_cli)"
     src, build = _tree(tmp_path, "windows", "Ninja")
     out = tmp_path / "ORT_HOME"
     argv = _argv("windows", src, build, out)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from aipc.build.ninjalog import Job, log_max_overlap, max_overlap, parse_ninja_log
 from aipc.errors import AipcError
 from aipc.fsutil import tree_changes, tree_digest, tree_snapshot
+from aipc.wheelbuild.ninjalog import Job, log_max_overlap, max_overlap, parse_ninja_log
 
 # --- tree snapshots -------------------------------------------------------------------------------------------
 

@@ -10,13 +10,13 @@ from pathlib import Path, PureWindowsPath
 
 import pytest
 
-from aipc.build import buildvenv, ort
-from aipc.build import settings as bs
-from aipc.build.pipeline import Pipeline
 from aipc.errors import AipcError, UsageError
 from aipc.pins import load_pins
 from aipc.platforms import get_platform
 from aipc.platforms.windows import SPECTRE_COMPONENT
+from aipc.wheelbuild import buildvenv, ort
+from aipc.wheelbuild import settings as bs
+from aipc.wheelbuild.pipeline import Pipeline
 from conftest import assert_one_line_error, run_aipc, write_pins
 
 # ONNX Runtime's tools/ci_build/github/windows/python/requirements.txt as its CI installs it (test data: the names

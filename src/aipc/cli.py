@@ -16,7 +16,7 @@ from .errors import AipcError, ExitCode, os_error_line
 # Each module defines ``register(subparsers)``; every subcommand sets ``func(args) -> int`` as its default. Its
 # ``OPTIONS`` (aipc.settings.Option) are the options of its commands, each with its AIPC_* variable.
 AREAS = (
-    "aipc.build.cli",
+    "aipc.wheelbuild.cli",
     "aipc.verify.cli",
     "aipc.npu.cli",
     "aipc.doctor.cli",
@@ -78,7 +78,7 @@ def _register_pins(sub: argparse._SubParsersAction[Any]) -> None:
 
 def options_markdown() -> str:
     """docs/options.md: every option of every command (``aipc options`` prints it)."""
-    from .build.settings import COMMANDS
+    from .wheelbuild.settings import COMMANDS
 
     return settings.options_markdown(all_options(), {"build commands": COMMANDS})
 

@@ -5,7 +5,7 @@ and the variable alike). Precedence: command line > ``AIPC_*`` variable > defaul
 The declarations drive ``argparse`` (:func:`add_options`), the environment (:func:`resolve`), the option tables of
 ``docs/options.md`` and ``aipc options`` (:func:`options_markdown`), and the warning about ``AIPC_*`` variables aipc
 does not know (:func:`warn_unknown`). Each area declares its options next to its command line (``OPTIONS`` in
-``aipc.<area>.cli``, the build's in ``aipc.build.settings``); the ones several areas share are here.
+``aipc.<area>.cli``, the build's in ``aipc.wheelbuild.settings``); the ones several areas share are here.
 
 Per-invocation flags (``--force``, ``--check``, ``--write``, ``--plan``, ``--json``, output paths) have no variable
 (``env=None``): a variable left set in a shell must never make a later run replace outputs. ``AIPC_FORCE`` was one;

@@ -289,7 +289,8 @@ def collect_pip(environ: dict[str, str] | None = None, windows: bool | None = No
     win = sys.platform.startswith("win") if windows is None else windows
     settings = pip_settings(env, pip_config_files(env, win, sys.base_prefix))
     # aipc build --find-links DIR / AIPC_FIND_LINKS adds a wheelhouse; with --offline / AIPC_OFFLINE it is then the
-    # only source (pip --no-index), as aipc.build.buildvenv.pip_install does. Doctor sees the environment variables.
+    # only source (pip --no-index), as aipc.wheelbuild.buildvenv.pip_install does. Doctor sees the environment
+    # variables.
     aipc_links = (aipc_env("AIPC_FIND_LINKS", env) or "").strip()
     offline = (aipc_env("AIPC_OFFLINE", env) or "").strip().lower() in ENV_TRUE
     no_index = settings["no_index"] or bool(aipc_links and offline)

@@ -60,7 +60,8 @@ class Platform:
     ort_build_requirements: str = ""
     # (library name, glob below ORT's platform build dir) to use when the library is not in the artifact dir
     ort_lib_fallbacks: tuple[tuple[str, str], ...] = ()
-    # --- an official ORT release as the ORT side (aipc.build.release; docs/build.md "ORT from an official release")
+    # --- an official ORT release as the ORT side (aipc.wheelbuild.release; docs/build.md "ORT from an official
+    # release")
     # the release libraries genai's build needs ("{version}" = the release's version): a release lacking one is
     # refused; then what is copied when present
     ort_release_required_libs: tuple[str, ...] = ()

@@ -2,7 +2,7 @@
 
 A venv under the workdir (``<workdir>/venv``), created from ``--python`` (so the wheels get that Python's tags),
 holding the pinned ``[build_tools]`` CMake and Ninja from PyPI, ONNX Runtime's own Python build requirements
-(:func:`aipc.build.ort.requirements_argv`) under ``constraints/ort-build.txt``, and onnxruntime-genai's
+(:func:`aipc.wheelbuild.ort.requirements_argv`) under ``constraints/ort-build.txt``, and onnxruntime-genai's
 ``requirements-dev.txt`` (its ``build.py`` imports ``requests`` at start-up) under ``constraints/genai-build.txt``.
 The builds run with the venv's executables first on ``PATH``: ORT's ``build.bat``/``build.sh`` start the ``python``
 found there, genai's ``build.py`` runs with the venv's interpreter (:func:`python`), and both builds find ``cmake``
@@ -48,7 +48,7 @@ def bin_dir(settings: BuildSettings) -> PurePath:
 
 def pip_index_args(settings: BuildSettings) -> list[str]:
     """pip's index options of the settings: ``--find-links DIR`` when given, with ``--no-index`` offline (also used
-    by the ``pip download`` of an ORT release, :mod:`aipc.build.release`)."""
+    by the ``pip download`` of an ORT release, :mod:`aipc.wheelbuild.release`)."""
     if settings.find_links is None:
         return []
     return [*(["--no-index"] if settings.offline else []), "--find-links", str(settings.find_links)]

@@ -16,12 +16,12 @@ How each of the issues of building the real genai is handled:
   when the generator or config recorded there differs (CMake refuses a tree made by another generator); a tree
   without the marker is never touched.
 - **dependencies**: ``FETCHCONTENT_SOURCE_DIR_<NAME>`` for each served by ``--deps-dir``, and
-  ``FETCHCONTENT_FULLY_DISCONNECTED=ON`` offline (:mod:`aipc.build.deps`).
+  ``FETCHCONTENT_FULLY_DISCONNECTED=ON`` offline (:mod:`aipc.wheelbuild.deps`).
 - **RUNPATH**: the genai shared library would carry a build RPATH to ORT_HOME/lib (``target_link_directories``);
   ``CMAKE_SKIP_BUILD_RPATH=ON`` drops it. The Python module keeps its ``$ORIGIN`` (genai sets
   ``BUILD_WITH_INSTALL_RPATH``); at run time genai loads ORT from the installed ``onnxruntime`` package
   (``src/python/py/_dll_directory.py`` sets ``ORT_LIB_PATH``), so nothing needs the build machine's path.
-- **the build venv** (:mod:`aipc.build.buildvenv`, genai's ``requirements-dev.txt`` in it) runs build.py, its
+- **the build venv** (:mod:`aipc.wheelbuild.buildvenv`, genai's ``requirements-dev.txt`` in it) runs build.py, its
   ``cmake`` is passed as ``--cmake_path`` and its bin directory is first on ``PATH`` (Ninja);
   ``Python_EXECUTABLE``/``PYTHON_EXECUTABLE`` name its interpreter, so the wheel is for that Python (the venv is
   made from ``--python``).

@@ -11,7 +11,7 @@ Ninja, ``build/Linux/Release/`` on Linux; the wheel is in ``<that directory>/dis
 Python build requirements: ORT's CI installs ``tools/ci_build/github/windows/python/requirements.txt`` (numpy,
 setuptools, wheel, protobuf, onnx, ...) before ``build.py`` (ORT ``.github/workflows/windows_dml.yml``, step "Install
 python modules"; the Linux file is ``tools/ci_build/github/linux/python/requirements.txt``). aipc installs the file of
-the fetched ORT tree into the build venv (:mod:`aipc.build.buildvenv`) under ``constraints/ort-build.txt``, after
+the fetched ORT tree into the build venv (:mod:`aipc.wheelbuild.buildvenv`) under ``constraints/ort-build.txt``, after
 checking that the constraints pin every name the file lists (:func:`unpinned_requirements`).
 """
 

@@ -1,5 +1,5 @@
 """Step 5, wheels: check the genai wheel's requirement on ORT against the ORT wheel built and its native libraries
-for build-machine paths (:mod:`aipc.build.wheelcheck`), then copy both into
+for build-machine paths (:mod:`aipc.wheelbuild.wheelcheck`), then copy both into
 ``wheels/`` (atomically, with ``SHA256SUMS`` and ``manifest.json``: name, version, tags, sha256, source commits,
 pins).
 

@@ -8,8 +8,8 @@ dependencies), it:
 2. runs ``aipc build --genai-source <genai> --ort-release pypi --ort-source <onnxruntime> --deps-dir <deps>
    --offline --jobs N --generator ninja --ccache off`` into a workdir outside the trees (each command a subprocess,
    as a user would type it; without ``PYTHONDONTWRITEBYTECODE``, which would hide bytecode written into a tree);
-3. checks every ``.ninja_log`` of that build: never more than N jobs at once (:mod:`aipc.build.ninjalog`);
-4. checks the genai wheel's ELF files carry no RUNPATH/RPATH outside ``$ORIGIN`` (:mod:`aipc.build.wheelcheck`);
+3. checks every ``.ninja_log`` of that build: never more than N jobs at once (:mod:`aipc.wheelbuild.ninjalog`);
+4. checks the genai wheel's ELF files carry no RUNPATH/RPATH outside ``$ORIGIN`` (:mod:`aipc.wheelbuild.wheelcheck`);
 5. moves the build's ORT_HOME away and runs ``aipc verify --paths genai --wheels <wheels>`` (the genai wheel and
    the matching ORT wheel): both genai rows must pass and the fp32 ids must equal the tiny model's golden ids;
 6. puts ORT_HOME back, snapshots the trees again: nothing may have changed.
@@ -171,7 +171,7 @@ def read_golden(report: dict[str, Any]) -> list[int] | None:
 
 def runpath_findings(wheel: Path) -> tuple[list[str], dict[str, Any]]:
     """Problems and figures for the ELF files in ``wheel``: no RUNPATH/RPATH entry outside ``$ORIGIN``
-    (:func:`aipc.build.wheelcheck.check_wheel`, the check the wheels step refuses a wheel with)."""
+    (:func:`aipc.wheelbuild.wheelcheck.check_wheel`, the check the wheels step refuses a wheel with)."""
     report = check_wheel(wheel)
     problems = [f"{wheel.name}: {member} has RUNPATH/RPATH entries outside $ORIGIN: "
                 + ", ".join(e or "'' (the current directory)" for e in entries)

@@ -184,7 +184,7 @@ class Pipeline:
                     commands, inputs=inputs, outputs=[Path(s.ort_dir), Path(s.genai_dir), sources], action=action)
 
     def venv_step(self, live: bool = False) -> Step:
-        """The build venv (:mod:`aipc.build.buildvenv`): pinned CMake and Ninja, then ORT's own Python build
+        """The build venv (:mod:`aipc.wheelbuild.buildvenv`): pinned CMake and Ninja, then ORT's own Python build
         requirements under ``constraints/ort-build.txt``, before ORT's build script runs."""
         s = self.s
         commands = [Command.make(buildvenv.create_argv(s), s.workdir),

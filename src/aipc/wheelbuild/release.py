@@ -164,7 +164,7 @@ def pip_download_argv(python: str, requirement: str, dest: str | PurePath,
                       foreign: Platform | None = None, python_version: str | None = None,
                       index_args: Sequence[str] = ()) -> list[str]:
     """``pip download`` of one binary wheel; ``foreign`` adds pip's cross-platform options, ``index_args`` the
-    settings' index options (:func:`aipc.build.buildvenv.pip_index_args`)."""
+    settings' index options (:func:`aipc.wheelbuild.buildvenv.pip_index_args`)."""
     argv = [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", *index_args, "--dest", str(dest)]
     if foreign is not None:
         version = python_version or f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -547,3 +547,17 @@ def test_an_in_process_call_restores_the_callers_signal_handlers(capsys: pytest.
     assert cli.main(["pins"]) == ExitCode.OK
     assert {s: signal.getsignal(s) for s in before} == before
     capsys.readouterr()
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """``aipc options | head -1``: the reader has gone; no traceback and no 'error' line about the pipe, exit 1."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before aipc writes (as after `head -1` has its line)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "aipc", "options"], stdout=write_end, stderr=subprocess.PIPE,
+                              cwd=tmp_path, text=True, timeout=60, check=False)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == ExitCode.FAILED, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+    assert "aipc: error" not in proc.stderr, proc.stderr

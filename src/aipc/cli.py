@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -123,6 +124,9 @@ def _main(argv: Sequence[str] | None) -> int:
         line, code = interrupts.finish(exc)
         print(line, file=sys.stderr, flush=True)
         return code
+    except BrokenPipeError:  # the reader went away (``aipc doctor | head``): nothing left to say to it
+        _silence_stdout()
+        return ExitCode.FAILED
     except OSError as exc:  # a failed step's file operation (outputs given by the user are OutputError, exit 2)
         return _fail(f"{os_error_line(exc)}", ExitCode.FAILED, hint="check the path, its permissions and free "
                      "space, then rerun")
@@ -133,6 +137,15 @@ def _main(argv: Sequence[str] | None) -> int:
             raise
         return _fail(f"internal error: {type(exc).__name__}: {exc}"[:500].replace("\n", " "), ExitCode.FAILED,
                      hint="rerun with AIPC_DEBUG=1 for the traceback and report it")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's final flush cannot fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _fail(text: str, code: int, hint: str | None = None) -> int:

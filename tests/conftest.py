@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +75,18 @@ def assert_one_line_error(rc: int, stderr: str, *needles: str, code: int | None 
     for needle in needles:
         assert needle in errors[0], (needle, errors[0])
     return errors[0]
+
+
+def fake_worker(tmp_path: Path, body: str, name: str = "w.py") -> Path:
+    """A worker script following the protocol; ``body`` runs with ``req`` loaded and ``done(dict)`` to write."""
+    script = tmp_path / name
+    script.write_text(textwrap.dedent("""
+        import argparse, json, os, sys, time
+        ap = argparse.ArgumentParser(); ap.add_argument("--request"); ap.add_argument("--result")
+        a = ap.parse_args()
+        req = json.load(open(a.request))
+        def done(res):
+            with open(a.result, "w") as fh:
+                json.dump(res, fh)
+    """) + textwrap.dedent(body), encoding="utf-8")
+    return script

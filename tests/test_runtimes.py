@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,16 +20,8 @@ from aipc.runtimes.base import BenchTarget, Case, Choice, ExportRecipe, Probe
 from aipc.runtimes.services import Services
 from aipc.venvs import VenvSpec
 from aipc.verify import run as verify_run
+from conftest import fake_worker
 
-WORKER_HEAD = """
-    import argparse, json, sys
-    ap = argparse.ArgumentParser(); ap.add_argument("--request"); ap.add_argument("--result")
-    a = ap.parse_args()
-    req = json.load(open(a.request))
-    def done(res):
-        with open(a.result, "w") as fh:
-            json.dump(res, fh)
-"""
 SMOKE = """
     golden = req["golden"] or [7, 8]
     done({"status": "pass", "api": "fake-api", "device": req["device"].upper(), "precision": req["precision"],
@@ -56,9 +47,7 @@ BENCH = """
 
 
 def script(folder: Path, name: str, body: str) -> Path:
-    path = folder / name
-    path.write_text(textwrap.dedent(WORKER_HEAD) + textwrap.dedent(body), encoding="utf-8")
-    return path
+    return fake_worker(folder, body, name)
 
 
 @dataclass

@@ -8,7 +8,6 @@ import io
 import json
 import subprocess
 import sys
-import textwrap
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -35,23 +34,9 @@ from aipc.venvs import VenvSpec
 from aipc.verify import report, run
 from aipc.verify.progress import Progress
 from aipc.verify.report import Row
+from conftest import fake_worker
 
 WORKERS = Path(base.WORKERS_DIR)
-
-
-def fake_worker(tmp_path: Path, body: str, name: str = "w.py") -> Path:
-    """A worker script following the protocol; ``body`` runs with ``req`` loaded and ``done(dict)`` to write."""
-    script = tmp_path / name
-    script.write_text(textwrap.dedent("""
-        import argparse, json, os, sys, time
-        ap = argparse.ArgumentParser(); ap.add_argument("--request"); ap.add_argument("--result")
-        a = ap.parse_args()
-        req = json.load(open(a.request))
-        def done(res):
-            with open(a.result, "w") as fh:
-                json.dump(res, fh)
-    """) + textwrap.dedent(body), encoding="utf-8")
-    return script
 
 
 REQ: dict[str, Any] = {"model": "m", "device": "cpu", "precision": "fp32", "max_new_tokens": 4,

@@ -116,6 +116,7 @@ def _main(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
         options = all_options()
         settings.warn_unknown(options)  # once per run, before any work
+        settings.progress_interval()  # a bad AIPC_PROGRESS_INTERVAL is one line now, not in the middle of a step
         settings.resolve(args.command, args, options)  # command line > AIPC_* variable > default
         return int(args.func(args))
     except AipcError as exc:

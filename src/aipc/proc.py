@@ -5,7 +5,8 @@
 - :func:`stream` runs a long command (a build step, a worker, a ``pip install``) with its output written line by line
   to a log. The child runs in a group of its own (:func:`new_group_kwargs`) and is registered with
   :func:`aipc.interrupts.track`; on timeout, on Ctrl-C/SIGTERM and on any other exception while it runs, the whole
-  tree is killed (:func:`kill_tree`) before the exception goes on.
+  tree is killed (:func:`kill_tree`) before the exception goes on. A :class:`aipc.heartbeat.Heartbeat` given to it
+  sees every line and reports the step while it runs (progress never goes silent).
 - :func:`describe_returncode` is how every exit code is shown (signal names on POSIX, NTSTATUS in hex on Windows).
 - :func:`display` renders an argv so it can be pasted into the target's shell: ``shlex.join`` for POSIX shells,
   ``subprocess.list2cmdline`` for Windows plans.
@@ -23,9 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import interrupts
+
+if TYPE_CHECKING:
+    from .heartbeat import Heartbeat
 
 DEFAULT_TIMEOUT = 15.0
 TAIL_LINES = 20
@@ -137,7 +141,7 @@ class Streamed:
 def stream(
     argv: Sequence[str | os.PathLike[str]], *, cwd: str | os.PathLike[str] | None,
     env: Mapping[str, str | None] | None,
-    log: TextIO, timeout: float | None = None, tail: int = TAIL_LINES,
+    log: TextIO, timeout: float | None = None, tail: int = TAIL_LINES, heartbeat: Heartbeat | None = None,
 ) -> Streamed:
     """Run ``argv`` with stdout and stderr written to ``log`` line by line (flushed per line, so the log follows the
     command as it prints); see the module docstring. ``env`` is applied to this process's environment (a None value
@@ -145,7 +149,7 @@ def stream(
 
     Raises ``OSError`` (``FileNotFoundError``: program or ``cwd`` missing) when the command cannot start; whatever
     interrupts the wait (``KeyboardInterrupt``/:class:`aipc.interrupts.Interrupted` included) propagates after the
-    process tree was killed.
+    process tree was killed. ``heartbeat`` is fed every line and runs (its timer) while the command does.
     """
     proc = subprocess.Popen(
         [os.fspath(a) for a in argv], cwd=cwd, env=_environment(env), stdout=subprocess.PIPE,
@@ -164,6 +168,8 @@ def stream(
         watchdog.daemon = True
         watchdog.start()
     last: list[str] = []
+    if heartbeat is not None:
+        heartbeat.start()
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -171,12 +177,16 @@ def stream(
             log.flush()
             if line.strip():
                 last = [*last, line.rstrip()][-tail:]
+                if heartbeat is not None:
+                    heartbeat.feed(line)
         rc = proc.wait()
     except BaseException:
         kill_tree(proc)
         proc.wait()
         raise
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         if watchdog is not None:
             watchdog.cancel()
         if proc.stdout is not None:

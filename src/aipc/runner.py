@@ -10,7 +10,8 @@
   a step that runs removes its stamp first, so an interrupted forced run is never "up to date"), logs each command
   with its duration and keeps each step's output in ``<log_dir>/<step>.log``. Each step is a :func:`aipc.log.group`
   (folded in GitHub Actions). Commands run through :func:`aipc.proc.stream` (own process group, timeout, the tree
-  killed on interrupt).
+  killed on interrupt) with a :class:`aipc.heartbeat.Heartbeat` labelled with the step's description, so a long
+  step reports its elapsed time and counts (pip's packages, ninja's ``[n/N]``) while it runs.
 - :func:`run_once` runs a step logged the same way, without a stamp (for callers that keep their own record).
 
 Fingerprints and stamps are :mod:`aipc.stamps`' (paths under the work directory and aipc's package folder written
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import AipcError, StepFailed
+from .heartbeat import Heartbeat
 from .log import LOG, Echo, group
 from .proc import describe_returncode, display, is_windows, stream
 from .stamps import Stamp, changed_output, digests, fingerprint, legacy_fingerprint, output_digest, output_key
@@ -74,6 +76,11 @@ class Step:
     action: Callable[[], None] | None = None
     # the outputs as they are once the step ran (e.g. a wheel whose name the build decides); default: ``outputs``
     find_outputs: Callable[[], list[Path]] | None = None
+
+    def label(self, index: int = 0) -> str:
+        """What the step is doing, as progress shows it: its description (``[i/n]`` for one of several commands)."""
+        text = self.description or self.name
+        return text if len(self.commands) <= 1 else f"{text} [{index + 1}/{len(self.commands)}]"
 
     def material(self) -> dict[str, Any]:
         return {"inputs": self.inputs, "commands": [c.to_json() for c in self.commands]}
@@ -180,14 +187,15 @@ def execute(step: Step, log_dir: Path, echo: Echo) -> tuple[float, Path]:
             echo(f"[aipc]   $ {step.commands[0].display() if step.commands else step.name} (in-process)")
             log.flush()
             try:
-                step.action()
+                with Heartbeat(step.label(), echo):
+                    step.action()
             except AipcError as exc:  # the reason is in the step's log too, not only on the terminal
                 log.write(f"# failed: {exc.one_line()}\n")
                 raise
             echo(f"[aipc]   done in {time.monotonic() - t0:.1f} s")
         else:
-            for cmd in step.commands:
-                _run_command(step, cmd, log, log_path, echo)
+            for i, cmd in enumerate(step.commands):
+                _run_command(step, cmd, log, log_path, echo, step.label(i))
     return time.monotonic() - start, log_path
 
 
@@ -201,12 +209,13 @@ def run_once(step: Step, log_dir: Path, echo: Echo | None = None) -> StepResult:
     return StepResult(step.name, "ran", seconds, log_path)
 
 
-def _run_command(step: Step, cmd: Command, log: TextIO, log_path: Path, echo: Echo) -> None:
+def _run_command(step: Step, cmd: Command, log: TextIO, log_path: Path, echo: Echo, label: str) -> None:
     echo(f"[aipc]   $ {cmd.display()}  (cwd {cmd.cwd})")
     log.write(f"\n$ {cmd.display()}\n# cwd {cmd.cwd}\n# env {json.dumps(dict(cmd.env), sort_keys=True)}\n")
     log.flush()
     try:
-        res = stream(cmd.argv, cwd=cmd.cwd, env=cmd.env, log=log, timeout=cmd.timeout)
+        res = stream(cmd.argv, cwd=cmd.cwd, env=cmd.env, log=log, timeout=cmd.timeout,
+                     heartbeat=Heartbeat(label, echo))
     except (FileNotFoundError, NotADirectoryError) as exc:
         if not Path(cmd.cwd).is_dir():
             raise StepFailed(f"step {step.name}: working directory {cmd.cwd} does not exist") from None

@@ -98,6 +98,9 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
                    "target: ~/Library/Caches/aipc); it holds a CACHEDIR.TAG, so backup tools skip it"),
     ("AIPC_DEBUG", "1: an internal error prints its Python traceback instead of one line"),
     ("AIPC_LOCK_TIMEOUT", "seconds to wait for a folder another aipc process holds (default 3600)"),
+    ("AIPC_PROGRESS_INTERVAL", "seconds between the progress lines of a long step (a venv install, an export, a "
+                               "build) in logs, pipes and CI (default 10); on a terminal the status is redrawn in "
+                               "place every second"),
     ("AIPC_NPU_SDIST_DIR", "set by aipc for the NPU CMake project (src/aipc/native/npu): the unpacked sdist"),
     ("AIPC_OS_RELEASE", "scripts/bootstrap-linux.sh: an os-release file read instead of /etc/os-release (tests)"),
     ("AIPC_RUNNER", "GitHub repository variable (not an environment variable of aipc): 'true' runs the self-hosted "
@@ -254,6 +257,25 @@ def mark_cache(folder: Path) -> None:
         os.replace(tmp, tag)
     except OSError:
         pass  # a read-only cache still works; the tag only helps backups
+
+
+DEFAULT_PROGRESS_INTERVAL = 10.0
+
+
+def progress_interval(environ: Mapping[str, str] | None = None) -> float:
+    """``$AIPC_PROGRESS_INTERVAL`` (positive seconds, at most 30 so a CI log hears from aipc at least twice a
+    minute), else :data:`DEFAULT_PROGRESS_INTERVAL`. A bad value is one line naming the variable."""
+    text = env("AIPC_PROGRESS_INTERVAL", environ)
+    if text is None or not text.strip():
+        return DEFAULT_PROGRESS_INTERVAL
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 30:  # also refuses nan and inf
+        raise UsageError(f"AIPC_PROGRESS_INTERVAL={text!r} is not a number of seconds in (0, 30]",
+                         hint="set AIPC_PROGRESS_INTERVAL to e.g. 10, or unset it")
+    return value
 
 
 def wheels_dir(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:

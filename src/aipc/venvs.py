@@ -18,13 +18,14 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, TextIO, TypeVar
 
 from .errors import AipcError
 from .fsutil import sha256_file
+from .heartbeat import Heartbeat
 from .locks import hold
 from .log import LOG
 from .platforms import Platform, get_platform
@@ -133,26 +134,55 @@ def _create(spec: VenvSpec, venv: Path, log: Path | None, say: Callable[[str], N
     venv.parent.mkdir(parents=True, exist_ok=True)
     log = log or venv.parent / f"{spec.name}.install.log"
     with log.open("w", encoding="utf-8") as fh:
-        _run([spec.python, "-m", "venv", str(venv)], fh, spec.name)
+        what = f"venv {spec.name}"
+        _run([spec.python, "-m", "venv", str(venv)], fh, spec.name, f"{what}: creating", say)
         py = str(venv_python(venv))
         pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
         if spec.torch:
-            _run([*pip, f"torch=={spec.torch}"], fh, spec.name)
+            _run([*pip, f"torch=={spec.torch}"], fh, spec.name, f"{what}: installing torch {spec.torch}", say)
         cons = ["-c", str(spec.constraints)] if spec.constraints else []
         for step in spec.steps:
-            _run([*pip, *cons, *step], fh, spec.name)
+            _run([*pip, *cons, *step], fh, spec.name, f"{what}: installing {install_label(step)}", say)
         if spec.uninstall:
-            _run([py, "-m", "pip", "uninstall", "-y", *spec.uninstall], fh, spec.name)
+            _run([py, "-m", "pip", "uninstall", "-y", *spec.uninstall], fh, spec.name,
+                 f"{what}: removing {', '.join(spec.uninstall)}", say)
     _write_marker(spec, venv)
     say(f"[aipc] venv {spec.name}: ready in {time.monotonic() - t0:.1f} s (log: {log})")
     return venv_python(venv)
 
 
-def _run(argv: list[str], log: TextIO, name: str) -> None:
+def install_label(args: Sequence[str], shown: int = 2) -> str:
+    """What a pip install step installs, for progress: its requirements (not options, not paths to wheels but their
+    file names), the first ``shown`` by name: ``optimum-intel, nncf and 3 more``."""
+    names: list[str] = []
+    skip_next = False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+            continue
+        if arg in _VALUE_OPTIONS:
+            skip_next = True
+            continue
+        if arg.startswith("-"):
+            continue
+        names.append(PurePath(arg).name if arg.endswith(".whl") else arg)
+    if not names:
+        return "packages"
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+# pip install options followed by a value (their value is not a requirement)
+_VALUE_OPTIONS = frozenset({"-c", "--constraint", "-r", "--requirement", "-f", "--find-links", "-i", "--index-url",
+                            "--extra-index-url", "--target", "--prefix", "--root", "--platform", "--python-version",
+                            "--only-binary", "--no-binary", "-e", "--editable", "--config-settings", "-C"})
+
+
+def _run(argv: list[str], log: TextIO, name: str, label: str, echo: Callable[[str], None]) -> None:
     log.write(f"$ {display(argv)}\n")
     log.flush()
-    try:
-        done = stream(argv, cwd=None, env=None, log=log)
+    try:  # unbuffered: pip's lines reach the log and the heartbeat as it prints them, not in bursts
+        done = stream(argv, cwd=None, env={"PYTHONUNBUFFERED": "1"}, log=log, heartbeat=Heartbeat(label, echo))
     except OSError as exc:
         raise AipcError(f"venv {name}: cannot start {argv[0]} ({exc.strerror or exc})",
                         hint="check the Python interpreter aipc creates venvs from (--python)") from None

@@ -53,10 +53,12 @@ class Progress:
             self.phase_text = text
 
     def note(self, text: str) -> None:
-        """A message from a long step (venv creation, export): shown as the phase, logged when not live."""
+        """A message from a long step (venv creation, export, its heartbeat): shown as the phase, logged when not
+        live. A command line (``$ ...``) is logged only: the phase says what is being done, not how."""
         text = text.removeprefix("[aipc] ").strip()
         with self._lock:
-            self.phase_text = text[:80]
+            if not text.startswith("$ "):
+                self.phase_text = text
         if not self.live:
             self._write_line(f"[aipc]   {text}")
 

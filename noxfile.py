@@ -119,6 +119,15 @@ def build(session: nox.Session) -> None:
 
 
 @nox.session
+def index(session: nox.Session) -> None:
+    """Write a PEP 503 package index (PEP 658 metadata) of the checked wheels/ to site/ (or: -- DIR --out SITE)."""
+    if session.posargs:
+        _aipc(session, "index")
+    else:
+        _aipc(session, "index", str(ROOT / "wheels"), "--out", str(ROOT / "site"))
+
+
+@nox.session
 def upstream(session: nox.Session) -> None:
     """Build the real onnxruntime-genai from ../shared/upstream offline against the official ORT release and verify
     it (jobs bound, clean RUNPATH, source trees unchanged); skipped with a reason when ../shared/upstream is absent."""

@@ -181,12 +181,14 @@ def fill_deps_dir(dest: Path, sources: DepSources, *, windows: bool = False) -> 
 # --- a wheelhouse for the build venv --------------------------------------------------------------------------------
 
 
-def _wheel(path: Path, dist: str, version: str, files: dict[str, bytes], scripts: dict[str, str]) -> None:
+def pure_wheel(path: Path, dist: str, version: str, files: dict[str, bytes], scripts: dict[str, str],
+           metadata: str = "") -> None:
+    """A pure-Python wheel written with zipfile (``metadata``: more METADATA lines, e.g. ``Requires-Dist: x\\n``)."""
     distinfo = f"{dist}-{version}.dist-info"
     files = dict(files)
     for name, text in scripts.items():
         files[f"{dist}-{version}.data/scripts/{name}"] = text.encode()
-    files[f"{distinfo}/METADATA"] = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n".encode()
+    files[f"{distinfo}/METADATA"] = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{metadata}".encode()
     files[f"{distinfo}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: aipc-fixture\nRoot-Is-Purelib: true\n"
                                   b"Tag: py3-none-any\n")
     record = []
@@ -220,9 +222,9 @@ def make_wheelhouse(dest: Path, build_tools: dict[str, str]) -> Path:
     # genai's requirements-dev.txt pins wheel 0.47.0; ORT's fixture requirements take constraints/ort-build.txt's
     for dist, version in (("requests", "2.33.0"), ("wheel", "0.47.0"), ("wheel", "0.48.0"), ("pybind11", "3.0.4")):
         module = {f"{dist}/__init__.py": f'"""aipc test fixture stand-in"""\n__version__ = "{version}"\n'.encode()}
-        _wheel(dest / f"{dist}-{version}-py3-none-any.whl", dist, version, module, {})
+        pure_wheel(dest / f"{dist}-{version}-py3-none-any.whl", dist, version, module, {})
     for dist, version in build_tools.items():
-        _wheel(dest / f"{dist}-{version}-py3-none-any.whl", dist, version, {},
+        pure_wheel(dest / f"{dist}-{version}-py3-none-any.whl", dist, version, {},
                {dist: TOOL_SCRIPT.format(name=dist, version=version)})
     return dest
 

@@ -47,18 +47,26 @@ class WheelInfo:
         return cls(path.name, str(name), str(version), tuple(sorted(str(t) for t in tags)))
 
 
-def wheel_metadata(path: Path) -> Metadata:
-    """The wheel's ``*.dist-info/METADATA`` (core metadata, read by :mod:`packaging.metadata`). Not validated as a
-    whole: a field is checked when it is read (``.requires_dist`` raises ``packaging.metadata.InvalidMetadata`` on a
-    bad entry), so one odd field elsewhere does not stop the check of the one aipc needs."""
+def wheel_metadata_bytes(path: Path) -> bytes:
+    """The bytes of the wheel's ``*.dist-info/METADATA`` (what a package index serves as its PEP 658 file)."""
     try:
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1]
             if not names:
                 raise AipcError(f"{path} has no .dist-info/METADATA", hint="rebuild the wheel")
-            text = zf.read(names[0]).decode("utf-8")
+            return zf.read(names[0])
     except zipfile.BadZipFile:
         raise AipcError(f"{path} is not a valid wheel (bad zip file)", hint="delete it and rebuild") from None
+
+
+def wheel_metadata(path: Path) -> Metadata:
+    """The wheel's ``*.dist-info/METADATA`` (core metadata, read by :mod:`packaging.metadata`). Not validated as a
+    whole: a field is checked when it is read (``.requires_dist`` raises ``packaging.metadata.InvalidMetadata`` on a
+    bad entry), so one odd field elsewhere does not stop the check of the one aipc needs."""
+    try:
+        text = wheel_metadata_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise AipcError(f"{path}: its METADATA is not UTF-8", hint="rebuild the wheel") from None
     return Metadata.from_email(text, validate=False)
 
 

@@ -1,4 +1,4 @@
-"""Subcommands of the build area: plan, fetch, build-ort, stage, build-genai, wheels, build, check-upstream."""
+"""Subcommands of the build area: plan, fetch, build-ort, stage, build-genai, wheels, build, check-upstream, index."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import check_outputs, output_dir
+from ..argtypes import check_outputs, existing_dir, input_file, output_dir
 from ..errors import ExitCode, UsageError
 from ..platforms import host_platform_name
 from ..runner import format_plan, plan_json
@@ -28,7 +28,11 @@ _FLAGS = (Option("steps", "--steps", None, "only these steps (build: of the pipe
                   commands=("wheels",)),
            Option("out", "--out", None, "fill this folder (created; what aipc deps fetched before is reused)",
                   parse=output_dir, metavar="DIR", commands=("deps",)))
-OPTIONS = (*settings_mod.OPTIONS, *stage.OPTIONS, *upstream.OPTIONS, *_FLAGS)
+_INDEX = (Option("out", "--out", None, "the site folder to write: new, empty, or one `aipc index` wrote (replaced "
+                  "as a whole)", parse=output_dir, metavar="SITE", commands=("index",), required=True),
+          Option("include", "--include", None, "also publish this file in SITE/files/ (the release's SBOM, "
+                 "attestation bundle...)", parse=input_file, kind="list", metavar="FILE", commands=("index",)))
+OPTIONS = (*settings_mod.OPTIONS, *stage.OPTIONS, *upstream.OPTIONS, *_FLAGS, *_INDEX)
 
 _STEPS: dict[str, tuple[str, list[str] | None]] = {
     "fetch": ("clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify the commits", ["fetch"]),
@@ -97,6 +101,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cmd_index(args: argparse.Namespace) -> int:
+    from .index import build_index
+
+    build_index(args.wheels_dir, args.out, include=args.include or ())
+    return ExitCode.OK
+
+
 def _cmd_deps(args: argparse.Namespace) -> int:
     target = settings_mod.from_args(args)  # the platform whose dependencies are wanted (Windows: + wil, DirectX)
     # the folders are on this host even when the dependencies are for another platform
@@ -159,3 +170,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     d.set_defaults(func=_cmd_deps)
     stage.register_cli(sub)
     upstream.register_cli(sub)
+    i = sub.add_parser(
+        "index", help="write a PEP 503 package index (with PEP 658 metadata) of a checked wheels folder",
+        description="Check WHEELS_DIR as `aipc wheels --check` does (SHA256SUMS and manifest.json; a folder without "
+                    "them is refused), then write a static site to SITE: simple/ (PEP 503 pages with #sha256= links, "
+                    "data-requires-python and the PEP 658/714 metadata attributes), files/ (the wheels, their "
+                    ".metadata files, SHA256SUMS, manifest.json, --include files) and index.html. Serve it from any "
+                    "web server (GitHub Pages: the release workflow) and install with `pip install NAME==VERSION "
+                    "--extra-index-url URL/simple`.")
+    i.add_argument("wheels_dir", metavar="WHEELS_DIR", type=existing_dir,
+                   help="the wheels folder (./wheels, or merged CI artifacts): SHA256SUMS, manifest.json, *.whl")
+    add_options(i, _INDEX, "index")
+    i.set_defaults(func=_cmd_index)

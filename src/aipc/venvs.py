@@ -90,6 +90,11 @@ def venv_dir(spec: VenvSpec, root: Path | None = None) -> Path:
     return (root or venvs_root()) / spec.name
 
 
+def install_log(venv: Path) -> Path:
+    """The log of the venv's last install (next to it: ``<cache>/venvs/<name>.install.log``)."""
+    return venv.parent / f"{venv.name}.install.log"
+
+
 def is_ready(spec: VenvSpec, root: Path | None = None) -> bool:
     """The venv's marker holds the spec's fingerprint and its interpreter exists. A marker from before version 2
     whose (path-based) fingerprint matches is migrated in place (:mod:`aipc.stamps`), not rebuilt."""
@@ -132,7 +137,7 @@ def _create(spec: VenvSpec, venv: Path, log: Path | None, say: Callable[[str], N
     if venv.exists():
         shutil.rmtree(venv)
     venv.parent.mkdir(parents=True, exist_ok=True)
-    log = log or venv.parent / f"{spec.name}.install.log"
+    log = log or install_log(venv)
     with log.open("w", encoding="utf-8") as fh:
         what = f"venv {spec.name}"
         _run([spec.python, "-m", "venv", str(venv)], fh, spec.name, f"{what}: creating", say)

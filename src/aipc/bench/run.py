@@ -22,9 +22,10 @@ from ..log import LOG
 from ..runtimes import RUNTIMES, by_name
 from ..runtimes.base import Case, Choice, ExportRecipe, Runtime, RuntimeSkipped
 from ..runtimes.devices import PresentProbe
+from ..runtimes.export import export_log
 from ..runtimes.model import load_golden
 from ..runtimes.services import Services
-from ..venvs import VenvSpec, cache_dir, venvs_root
+from ..venvs import VenvSpec, cache_dir, install_log, venv_dir, venvs_root
 from . import charts as charts_mod
 from .machine import machine_info
 from .metrics import cell_result, overhead
@@ -141,7 +142,7 @@ def _empty_target(t: Target, status: str, reason: str, **extra: Any) -> dict[str
         "path": t.path, "api": t.api, "device": t.device, "precision": t.precision, "status": status,
         "reason": reason, "device_used": None, "device_name": None, "driver_version": None, "load_s": None,
         "versions": {}, "memory": {"peak_rss_mib": None, "device_memory_mib": None, "note": ""}, "golden": None,
-        "overhead": None, "cells": [], "seconds": 0.0,
+        "overhead": None, "cells": [], "seconds": 0.0, "logs": {},
     }
     entry.update(extra)
     return entry
@@ -226,7 +227,16 @@ def run_target(t: Target, model: ModelInfo, opts: BenchOptions, shared: Shared, 
         return _empty_target(t, "skip", exc.one_line(), seconds=time.monotonic() - t0)
     except AipcError as exc:
         return _empty_target(t, "fail", exc.one_line(), seconds=time.monotonic() - t0)
-    return target_entry(t, res, s.warmup)
+    entry = target_entry(t, res, s.warmup)
+    entry["logs"] = target_logs(venv, folder if folder != model.path else None, opts.cache)
+    return entry
+
+
+def target_logs(venv: Venv, export: Path | None, cache: Path | None) -> dict[str, str]:
+    """The logs of what the target ran in: its venv's install and its export's conversion (those that exist)."""
+    found = {"venv": install_log(venv_dir(venv.spec, venvs_root(cache))),
+             "export": export_log(export) if export is not None else None}
+    return {what: str(path) for what, path in found.items() if path is not None and path.is_file()}
 
 
 def run_bench(opts: BenchOptions, echo: Echo | None = None) -> dict[str, Any]:

@@ -3,7 +3,9 @@ optimum-cli for OpenVINO and for the NPU) run once as commands (data) and cached
 
 Exports live in ``<aipc cache>/exports/<kind>-<precision>-<device>-<fingerprint>``; the fingerprint covers the model
 folder's content, the recipe's command and notes, and the venv spec. They are written to a temporary folder and
-renamed into place.
+renamed into place. Each export's log is named like its folder, ``<aipc cache>/logs/export-<kind>-<precision>-
+<device>-<fingerprint>.log`` (the next model's export never overwrites it), and its stamp records that path
+(:func:`export_log`), so verify.json and bench.json can point at it.
 """
 
 from __future__ import annotations
@@ -108,12 +110,12 @@ def _export(kind: str, model: Path, precision: str, device: str, dest: Path, fin
     try:
         with output_dir(dest, KIND, force=force, inputs=inputs, recognise=lambda d: (d / STAMP).is_file()) as tmp:
             plan = plan_export(kind, model, tmp, precision, device, python, config, work)
-            step = Step(f"export-{kind}-{precision}-{device}", f"export {model.name} for {kind} ({precision}, "
-                        f"{device})", [plan.command])
+            step = Step(log_name(kind, precision, device, fingerprint), export_label(kind, precision, device, model),
+                        [plan.command])
+            log = cache / "logs" / f"{step.name}.log"
             try:
                 run_once(step, cache / "logs", echo or (lambda s: None))
             except StepFailed as exc:
-                log = cache / "logs" / f"{step.name}.log"
                 raise AipcError(
                     f"{plan.notes.get('recipe', kind)} ({precision}) of {model} failed: {exc.last_line[:300] or exc}"
                     f" (log: {log})",
@@ -123,14 +125,46 @@ def _export(kind: str, model: Path, precision: str, device: str, dest: Path, fin
             if missing:
                 raise AipcError(
                     f"export {kind} {precision}: the converter finished but {', '.join(missing)} is missing in its "
-                    f"output (log: {cache / 'logs' / (step.name + '.log')})",
+                    f"output (log: {log})",
                     hint="for OpenVINO, openvino-tokenizers must be installed in the venv",
                 )
             stamps.Stamp(tmp / STAMP).write(fingerprint, kind=kind, precision=precision, device=device,
-                                            model=str(model), notes=plan.notes, command=plan.command.to_json())
+                                            model=str(model), notes=plan.notes, command=plan.command.to_json(),
+                                            log=str(log))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return dest
+
+
+def log_name(kind: str, precision: str, device: str, fingerprint: str) -> str:
+    """An export's step and log name: what it holds, like its cache folder (``export-openvino-int4-cpu-<fp>``)."""
+    return f"export-{kind}-{precision}-{device}-{fingerprint[:16]}"
+
+
+def export_label(kind: str, precision: str, device: str, model: Path) -> str:
+    """What an export does, as progress says it: ``export openvino int4 of tiny-phi3`` (the export device when it is
+    not the CPU: ``export genai int4 of phi-3 for dml``)."""
+    return f"export {kind} {precision} of {model.name}" + (f" for {device}" if device != "cpu" else "")
+
+
+def export_log(folder: Path) -> Path | None:
+    """The log of the run that made the export ``folder`` (recorded in its stamp), None when unknown or gone."""
+    data = stamps.Stamp(folder / STAMP).read() or {}
+    text = data.get("log")
+    if not isinstance(text, str) or not text:
+        return None
+    path = Path(text)
+    return path if path.is_file() else None
+
+
+def recipe_note(folder: Path, device: str) -> str:
+    """A label when ``folder`` is an export made with an NPU recipe (its stamp's kind, e.g. ``openvino-npu``) but ran
+    on another device (``CPU``, ``cpu-fallback``): ``openvino-npu recipe run on CPU, not on an NPU``; else ""."""
+    data = stamps.Stamp(folder / STAMP).read() or {}
+    kind = data.get("kind")
+    if not isinstance(kind, str) or not kind.endswith("npu") or not device or device.upper().startswith("NPU"):
+        return ""
+    return f"{kind} recipe run on {device}, not on an NPU"
 
 
 def export_notes(folder: Path) -> dict[str, Any]:

@@ -22,11 +22,11 @@ from ..runtimes import RUNTIMES, check_path, for_path
 from ..runtimes import paths as runtime_paths
 from ..runtimes.base import Case, Choice, Probe, Runtime, RuntimeSkipped
 from ..runtimes.devices import HostProbe, check_device
-from ..runtimes.export import export_notes
+from ..runtimes.export import export_log, export_notes, recipe_note
 from ..runtimes.model import load_golden, model_problems
 from ..runtimes.services import Services
 from ..runtimes.tinymodel import MAX_NEW_TOKENS
-from ..venvs import VenvSpec, cache_dir, venvs_root
+from ..venvs import VenvSpec, cache_dir, install_log, venv_dir, venvs_root
 from ..wheelhouse import wheels_dir
 from .progress import Progress
 from .report import Row
@@ -214,8 +214,10 @@ class Verifier:
                 self.progress.start(r, "")
                 self._finish(r, "fail", f"venv install failed: {exc.one_line()}")
             return
+        venv_log = install_log(venv_dir(spec, venvs_root(self.cache)))
         for case, row, choice in todo:
             self.progress.start(row, "device")
+            add_log(row, "venv", venv_log)
             row.details["venv_seconds"] = round(venv_seconds, 3)
             venv_seconds = 0.0
             try:
@@ -255,6 +257,7 @@ class Verifier:
             return None
         row.details["export_seconds"] = round(time.monotonic() - t0, 3)
         row.details["export"] = str(model)
+        add_log(row, "export", export_log(model))
         notes = export_notes(model)
         if notes:
             row.details["export_notes"] = notes
@@ -284,7 +287,17 @@ class Verifier:
         row.tokens, row.n_tokens = res["tokens"], res["n_tokens"]
         row.seconds = float(res["details"].get("wall_seconds", res["seconds"]))
         row.details.update(worker=res["details"], worker_seconds=res["seconds"])
-        self._finish(row, res["status"], res["reason"])
+        note = recipe_note(model, row.device)  # e.g. an NPU export given as --model, run on the CPU
+        if note:
+            row.details["recipe_note"] = note
+        self._finish(row, res["status"], f"{res['reason']} ({note})" if note and res["reason"] else
+                     res["reason"] or note)
+
+
+def add_log(row: Row, what: str, path: Path | None) -> None:
+    """Record in ``row.details["logs"]`` the log of what made the row's ``what`` (venv, export), when it exists."""
+    if path is not None and path.is_file():
+        row.details.setdefault("logs", {})[what] = str(path)
 
 
 def run_meta(opts: Options, ctx_model: Path | None, started: float, wall: float, rows: list[Row],

@@ -22,7 +22,7 @@ from aipc.fsutil import MARKER, tree_snapshot
 from aipc.pins import load_pins
 from aipc.platforms import get_platform
 from aipc.wheelhouse import SUMS, add_wheels, read_sums
-from conftest import assert_one_line_error, run_aipc
+from conftest import ROOT, assert_one_line_error, run_aipc
 from fixture_deps import pure_wheel
 
 PINS = load_pins()
@@ -252,6 +252,8 @@ def test_clumsy_command_lines(tmp_path: Path) -> None:
     assert_one_line_error(missing.returncode, missing.stderr, "does not exist", code=2)
     no_out = run_aipc("index", str(wheels), clean_env=True)
     assert_one_line_error(no_out.returncode, no_out.stderr, "--out", code=2)
+    gone = index(wheels, tmp_path / "site", "--include", str(tmp_path / "sbom.json"))
+    assert_one_line_error(gone.returncode, gone.stderr, "--include", "is not a file", code=2)
     clash = tmp_path / SUMS
     clash.write_text("x\n", encoding="utf-8")
     proc = index(wheels, tmp_path / "site", "--include", str(clash))
@@ -275,3 +277,15 @@ def test_anchor_escapes_what_html_needs() -> None:
     assert attrs["data-requires-python"] == '!=3.11.*,>=3.10,<"4"'
     assert attrs["href"] == f"../../files/a_b-1.0%2Blocal-py3-none-any.whl#sha256={'0' * 64}"
     assert text == wheel.file
+
+
+def test_the_readme_opens_with_the_one_command_at_the_pinned_version() -> None:
+    """The README's first section names the real distribution (the Windows platform's genai wheel) at the pinned
+    genai version, pinned with ==, from the Pages site's simple/ index; and the ORT it requires."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = readme.split("\n## ", 2)[1]
+    command = f"pip install {GENAI}=={GENAI_VERSION} --extra-index-url https://OWNER.github.io/REPO/simple"
+    assert command in first, first[:600]
+    assert f"{ORT}>={ORT_VERSION}" in first and f"{ORT}=={ORT_VERSION}" in first
+    pythons = sorted(PINS.wheel_pythons, key=lambda v: tuple(int(p) for p in v.split(".")))
+    assert f"Python {pythons[0]} to {pythons[-1]}" in first  # the Pythons the release builds wheels for

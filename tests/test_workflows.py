@@ -473,11 +473,14 @@ def test_least_privilege_and_concurrency() -> None:
     assert data["permissions"] == {"contents": "read"}, "top-level permissions"
     assert data["concurrency"]["group"]
     jobs = data["jobs"]
-    assert {"build-dml", "build-npu", "verify", "aipc", "release"} <= set(jobs)
+    assert {"build-dml", "build-npu", "verify", "aipc", "release", "index", "pages"} <= set(jobs)
+    # who may write what: the release job makes the release and its attestation, the pages job deploys the index
+    writers = {"contents": {"release"}, "attestations": {"release"}, "id-token": {"release", "pages"},
+               "pages": {"pages"}}
     for name, job in jobs.items():
-        for scope in ("id-token", "attestations", "contents"):
+        for scope, allowed in writers.items():
             granted = (job.get("permissions") or {}).get(scope) == "write"
-            assert granted == (name == "release"), f"job {name}: {scope}: write only on the release job"
+            assert granted == (name in allowed), f"job {name}: {scope}: write only on {', '.join(sorted(allowed))}"
         for step in steps_of(job):
             if step.uses == "actions/checkout":
                 assert step.with_.get("persist-credentials") is False, f"job {name}: checkout keeps credentials"
@@ -553,6 +556,61 @@ def test_the_merge_steps_merge(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == ["a-1.0-py3-none-any.whl", "b-2.0-py3-none-any.whl"]
         assert verify_sums(work / "wheels") == []
+
+
+# --- the package index on GitHub Pages (issue 14) -------------------------------------------------------------------
+
+
+def test_the_index_is_built_without_write_access_and_deployed_by_a_job_that_runs_no_code() -> None:
+    jobs = _jobs((WORKFLOWS / "wheels.yml").read_text(encoding="utf-8"))
+    release, index, pages = jobs["release"], jobs["index"], jobs["pages"]
+    handed = [s for s in steps_of(release) if s.uses == "actions/upload-artifact"]
+    assert [s.with_.get("name") for s in handed] == ["release-assets"] and handed[0].field("path") == "release/"
+    assert "release" in index["needs"] and "permissions" not in index  # the top level's contents: read
+    assert [s.with_.get("name") for s in steps_of(index) if s.uses == "actions/download-artifact"] == ["release-assets"]
+    calls = [c for _, script in run_scripts(strings_yaml(index)) for c in nox_calls(script)]
+    assert calls and all(c.sessions == ("index",) for c in calls)
+    uploads = [s.field("path") for s in steps_of(index) if s.uses == "actions/upload-pages-artifact"]
+    assert len(uploads) == 1 and all(c.posargs[c.posargs.index("--out") + 1] == uploads[0] for c in calls)
+    assert pages["needs"] == "index" and pages["permissions"] == {"pages": "write", "id-token": "write"}
+    assert pages["environment"]["name"] == "github-pages"
+    assert [s.uses for s in steps_of(pages)] == ["actions/configure-pages", "actions/deploy-pages"]
+    for job in (index, pages):
+        assert "startsWith(github.ref, 'refs/tags/v')" in job["if"]
+
+
+def strings_yaml(job: dict[str, Any]) -> str:
+    """A job back as YAML text (for :func:`run_scripts`)."""
+    return yaml.safe_dump({"jobs": {"x": job}})
+
+
+def test_the_index_job_commands_index_a_release_folder(tmp_path: Path) -> None:
+    """Each ``nox -s index`` command of the index job, run as ``aipc index`` on a release/ folder like the release
+    job's (with and without the attestation bundle): the site holds the wheels, SBOM and attestation."""
+    from aipc.wheelhouse import add_wheels
+    from conftest import run_aipc
+    from fixture_deps import pure_wheel
+
+    text = (WORKFLOWS / "wheels.yml").read_text(encoding="utf-8")
+    scripts = [script for _, script in run_scripts(strings_yaml(_jobs(text)["index"]))]
+    calls = [c for script in scripts for c in nox_calls(script)]
+    assert len(calls) == 2, calls
+    for n, call in enumerate(calls):
+        work = tmp_path / str(n)
+        (work / "scratch").mkdir(parents=True)
+        wheel = work / "scratch" / "a-1.0-py3-none-any.whl"
+        pure_wheel(wheel, "a", "1.0", {}, {})
+        add_wheels(work / "release", [wheel], {})
+        for arg in call.posargs:
+            if arg.startswith("release/"):
+                (work / arg).write_text("{}\n", encoding="utf-8")
+        proc = run_aipc("index", *call.posargs, cwd=work, clean_env=True)
+        assert proc.returncode == 0, proc.stderr
+        site = work / call.posargs[call.posargs.index("--out") + 1]
+        published = sorted(p.name for p in (site / "files").iterdir())
+        assert "a-1.0-py3-none-any.whl" in published and "aipc-wheels.cdx.json" in published
+        assert ("aipc-wheels.intoto.jsonl" in published) == ("release/aipc-wheels.intoto.jsonl" in call.posargs)
+    assert any("-f release/aipc-wheels.intoto.jsonl" in s for s in scripts)  # the bundle when the release made one
 
 
 # --- the job structure, the compiler cache and its budget (issue 12, points 3-5) ------------------------------------

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import check_outputs, existing_dir, input_file, output_dir
+from ..argtypes import check_outputs, output_dir
 from ..errors import ExitCode, UsageError
 from ..platforms import host_platform_name
 from ..runner import format_plan, plan_json
@@ -31,7 +31,7 @@ _FLAGS = (Option("steps", "--steps", None, "only these steps (build: of the pipe
 _INDEX = (Option("out", "--out", None, "the site folder to write: new, empty, or one `aipc index` wrote (replaced "
                   "as a whole)", parse=output_dir, metavar="SITE", commands=("index",), required=True),
           Option("include", "--include", None, "also publish this file in SITE/files/ (the release's SBOM, "
-                 "attestation bundle...)", parse=input_file, kind="list", metavar="FILE", commands=("index",)))
+                 "attestation bundle...)", parse=Path, kind="list", metavar="FILE", commands=("index",)))
 OPTIONS = (*settings_mod.OPTIONS, *stage.OPTIONS, *upstream.OPTIONS, *_FLAGS, *_INDEX)
 
 _STEPS: dict[str, tuple[str, list[str] | None]] = {
@@ -178,7 +178,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                     ".metadata files, SHA256SUMS, manifest.json, --include files) and index.html. Serve it from any "
                     "web server (GitHub Pages: the release workflow) and install with `pip install NAME==VERSION "
                     "--extra-index-url URL/simple`.")
-    i.add_argument("wheels_dir", metavar="WHEELS_DIR", type=existing_dir,
+    # both checked by the command before any work (index.check_inputs), so a workflow's paths parse anywhere
+    i.add_argument("wheels_dir", metavar="WHEELS_DIR", type=Path,
                    help="the wheels folder (./wheels, or merged CI artifacts): SHA256SUMS, manifest.json, *.whl")
     add_options(i, _INDEX, "index")
     i.set_defaults(func=_cmd_index)

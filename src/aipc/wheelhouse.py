@@ -13,6 +13,7 @@ Conventions every producer follows (``build`` and ``build_npu``):
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,12 +109,31 @@ def _entries(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["file"]: e for e in manifest["wheels"] if isinstance(e, dict) and isinstance(e.get("file"), str)}
 
 
-def add_wheels(directory: Path, wheels: list[Path], provenance: dict[str, Any]) -> list[dict[str, Any]]:
+def add_wheels(directory: Path, wheels: list[Path], provenance: dict[str, Any],
+               retire: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Copy wheels into ``directory`` atomically and record them in SHA256SUMS and manifest.json (holding the
-    folder's lock, so two writers never lose each other's entries)."""
+    folder's lock, so two writers never lose each other's entries). ``retire``: file names the new wheels replace
+    (e.g. the ``linux_x86_64`` name of a wheel now tagged manylinux); each is removed only when aipc made it (listed
+    in the manifest with the sha256 it still has), any other file of that name is left alone."""
     directory = use_output_dir(directory, KIND, recognise=is_wheels_dir)
     with hold("wheels", directory, f"the wheels folder {directory}"):
-        return _add_wheels(directory, wheels, provenance)
+        return _add_wheels(directory, wheels, provenance, retire)
+
+
+def collected_name(directory: Path, wheel: Path) -> str:
+    """The name ``wheel`` has in ``directory`` once collected: the file whose manifest ``fit`` record says it was
+    made from these very bytes (retagged, licenses added: :mod:`aipc.wheelfit`), else ``wheel``'s own name."""
+    try:
+        entries = read_manifest(directory)["wheels"]
+    except AipcError:
+        return wheel.name
+    made_from = [e for e in entries if isinstance(e.get("fit"), dict) and e["fit"].get("from") == wheel.name]
+    if made_from and wheel.is_file():
+        digest = sha256_file(wheel)
+        for entry in made_from:
+            if entry["fit"].get("from_sha256") == digest:
+                return str(entry["file"])
+    return wheel.name
 
 
 def _refuse_stranger(directory: Path, dest: Path, src: Path, entries: dict[str, dict[str, Any]]) -> None:
@@ -123,10 +143,19 @@ def _refuse_stranger(directory: Path, dest: Path, src: Path, entries: dict[str, 
                          hint=f"move it out of {directory}, or pass another --wheels folder")
 
 
-def _add_wheels(directory: Path, wheels: list[Path], provenance: dict[str, Any]) -> list[dict[str, Any]]:
+def _add_wheels(directory: Path, wheels: list[Path], provenance: dict[str, Any],
+                retire: Sequence[str] = ()) -> list[dict[str, Any]]:
     manifest = read_manifest(directory)
     entries = _entries(manifest)
     added = []
+    new_names = {src.name for src in wheels}
+    for name in retire:
+        old, entry = directory / name, entries.get(name)
+        if name in new_names or entry is None or not old.is_file():
+            continue
+        if sha256_file(old) == entry.get("sha256"):  # aipc made it and it is unchanged
+            old.unlink()
+            del entries[name]
     for src in wheels:
         info = WheelInfo.from_path(src)
         dest = directory / info.file

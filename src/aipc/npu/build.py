@@ -11,8 +11,10 @@ Steps (planned as data, executed by :class:`aipc.runner.Runner`, each skipped wh
    ``OpenVINO_DIR`` with ``--openvino-dir``) as CMake defines; the CMake build directory persists, so a rebuild is
    incremental;
 5. ``npu-collect``: the wheel is checked (tag ``py3-none-*``, layout, no ``external/openvino``, on Linux no
-   instruction beyond x86-64-v3) and added to ``wheels/`` with its sha256 and manifest entry (provenance: sdist
-   sha256, OpenVINO version, flags).
+   instruction beyond x86-64-v3), made fit to publish (:mod:`aipc.wheelfit`: the licenses of every bundled file in
+   ``.dist-info/licenses/``, from the openvino distribution they come from (:mod:`aipc.npu.licenses`); on Linux
+   the manylinux tag ``auditwheel`` finds, or ``linux_x86_64`` and the reason) and added to ``wheels/`` with its
+   sha256 and manifest entry (provenance: sdist sha256, OpenVINO version, flags, the ``fit`` record).
 
 OpenVINO >= 2025.1 is refused before anything is built: its ``ov::element::Type_t`` enum shifted, and the
 library's Python side maps raw enum integers, so every op would fail with "Unsupported dtype" (docs/upstream.md#npu §2).
@@ -31,7 +33,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from .. import wheelhouse
+from .. import wheelfit, wheelhouse
 from ..errors import AipcError, UsageError
 from ..fsutil import claim_output_dir, sha256_text
 from ..locks import build_workdir
@@ -44,7 +46,7 @@ from ..runtimes.npu import own_wheel
 from ..venvs import VenvSpec, base_python, cache_dir, ensure_venv, venv_dir
 from ..venvs import venv_python as venv_interpreter
 from ..wheelhouse import add_wheels, wheels_dir
-from . import isa, sdist
+from . import isa, licenses, sdist
 from .wheel import check_wheel, extract_member, lib_dir, wheel_name
 
 PROJECT_FILES = ("pyproject.toml", "CMakeLists.txt", "openvino_preload.cpp")
@@ -319,12 +321,35 @@ class NpuBuild:
             Step("npu-wheel", "compile the native backend (own CMakeLists) and build the py3-none wheel",
                  [wheel_cmd], inputs=wheel_inputs, outputs=[wheel_out]),
             # in-process only (no command line does it): check_wheel, the ISA check, wheelhouse.add_wheels
-            Step("npu-collect", f"in-process: check {self.wheel_file} (tag, layout, ISA on Linux) and add it "
-                                f"with its sha256 and provenance to {self._pure(self.wheels)}", [],
-                 inputs={"wheel": sha256_text(json.dumps(wheel_inputs, sort_keys=True)), "wheels": str(self.wheels)},
-                 outputs=[self.wheels / self.wheel_file], action=lambda: self._collect(wheel_out, say)),
+            Step("npu-collect", f"in-process: check {self.wheel_file} (tag, layout, ISA on Linux), add the "
+                                "bundled libraries' licenses (PEP 639), tag it manylinux when auditwheel says it "
+                                f"qualifies (Linux), and add it with its sha256 and provenance to "
+                                f"{self._pure(self.wheels)}", [],
+                 inputs={"wheel": sha256_text(json.dumps(wheel_inputs, sort_keys=True)), "wheels": str(self.wheels),
+                         "fit": wheelfit.FIT},
+                 outputs=[self.collected_wheel(wheel_out)], action=lambda: self._collect(wheel_out, say)),
         ]
         return steps
+
+    def collected_wheel(self, built: Path | None = None) -> Path:
+        """The wheel in ``wheels/`` made from the one pip built (its name may carry a manylinux tag)."""
+        built = built or self.out_dir / self.wheel_file
+        return self.wheels / wheelhouse.collected_name(self.wheels, built)
+
+    def openvino_site(self) -> tuple[Path, Path]:
+        """(site-packages holding the openvino distribution, its ``openvino/libs``): where the bundled OpenVINO
+        files and their licenses come from."""
+        if self.openvino_cmake_dir is not None:
+            package = self.openvino_cmake_dir.parent
+        else:
+            venv = self.build_venv
+            found = sorted(venv.glob("lib/python3*/site-packages/openvino")) + \
+                sorted(venv.glob("Lib/site-packages/openvino"))
+            if not found:
+                raise AipcError(f"no openvino package in the build venv {venv}",
+                                hint=f"delete {venv} and rerun aipc build-npu")
+            package = found[-1]
+        return package.parent, package / "libs"
 
     def _given_file(self) -> Path:
         """``--sdist``: the file itself, or the pinned file name in the given directory."""
@@ -365,8 +390,20 @@ class NpuBuild:
                 if beyond:
                     raise AipcError(f"{name} uses instructions beyond x86-64-v3: {beyond[0]}",
                                     hint="check the -march flags in aipc/native/npu/CMakeLists.txt")
-        entry = add_wheels(self.wheels, [wheel], self.provenance())[0]
+        site, libs = self.openvino_site()
+        files, covers = licenses.collect(
+            wheel, self.platform, dist_info=licenses.openvino_dist_info(site, self.openvino_version), libs_dir=libs,
+            own_license=self.src_dir / "LICENSE")
+        with tempfile.TemporaryDirectory(prefix="fit-", dir=self.build_dir) as tmp:
+            fitted = wheelfit.fit_wheel(wheel, Path(tmp), licenses=files,
+                                        linux=self.platform.binary_format == "elf")
+            fitted.record["bundled"] = covers
+            retire = [wheel.name] if fitted.wheel.name != wheel.name else []
+            entry = add_wheels(self.wheels, [fitted.wheel], {**self.provenance(), "fit": fitted.record},
+                               retire=retire)[0]
         say(f"[aipc] npu wheel: {self.wheels / entry['file']} ({entry['size'] / 1e6:.1f} MB, sha256 {entry['sha256']})")
+        say(f"[aipc] npu wheel: {len(files)} license files for {len(covers)} bundled files; tag "
+            f"{fitted.record['platform_tag']} ({fitted.record['tag_reason']})")
 
 
 def run_build(cfg: NpuBuild, *, force: bool = False, echo: Echo | None = None) -> tuple[Path, list[StepResult]]:
@@ -384,7 +421,7 @@ def run_build(cfg: NpuBuild, *, force: bool = False, echo: Echo | None = None) -
     rebuild = Runner(state, logs, echo=echo, force=force)
     with build_workdir(cfg.build_dir, "npu-build-workdir", echo=echo):
         results = [(rebuild if step.name in REBUILT_BY_FORCE else keep).run(step) for step in cfg.steps(echo=echo)]
-    return cfg.wheels / cfg.wheel_file, results
+    return cfg.collected_wheel(), results
 
 
 def make_config(

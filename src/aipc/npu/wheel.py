@@ -5,7 +5,8 @@
   loads (``libopenvino.so`` / ``openvino.dll``);
 - no second copy of OpenVINO's Python package (``<pkg>/external/openvino`` shadows
   ``openvino``, docs/upstream.md#npu §3);
-- the tag ``py3-none-<platform>``: the native library is plain C ABI, loaded with ctypes, so one wheel serves every
+- the tag ``py3-none-<platform>`` (on Linux ``linux_x86_64``, or the manylinux tag :mod:`aipc.wheelfit` gives it
+  when auditwheel says it qualifies): the native library is plain C ABI, loaded with ctypes, so one wheel serves every
   CPython >= 3.10.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ..errors import AipcError
 from ..platforms import Platform
+from ..wheelfit import tag_fits
 from ..wheelhouse import WheelInfo
 
 PACKAGE = "intel_npu_acceleration_library"
@@ -50,7 +52,7 @@ def inspect_wheel(path: Path, platform: Platform) -> list[str]:
     want_plat = platform.wheel_platform_tag_prefix
     if not all(t.startswith("py3-none-") for t in tag_texts):
         problems.append(f"tag {'.'.join(tag_texts)} is not py3-none-*: the wheel would be tied to one CPython")
-    if not any(t.endswith(want_plat) for t in tag_texts):
+    if not any(tag_fits(t.split("-")[-1], want_plat) for t in tag_texts):
         problems.append(f"tag {'.'.join(tag_texts)} is not for {platform.name} ({want_plat})")
     try:
         with zipfile.ZipFile(path) as zf:

@@ -21,7 +21,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from .. import wheelhouse
+from .. import wheelfit, wheelhouse
 from ..errors import AipcError, UsageError
 from ..fsutil import atomic_write_json, claim_output_dir, sha256_file
 from ..locks import build_workdir
@@ -466,13 +466,15 @@ class Pipeline:
             self._require(record_path, "ORT release record", "ort-release")
             genai_wheel = genai.find_genai_wheel(s, self.genai_version())
             inputs = {"release": sha256_file(record_path), "genai": [genai_wheel.name, _sig(genai_wheel)],
-                      "sources": sha256_file(sources), "pins": sha256_file(self.pins.path)}
-            outputs = [wheels_dir / genai_wheel.name, wheels_dir / wheelhouse.SUMS, wheels_dir / wheelhouse.MANIFEST]
+                      "sources": sha256_file(sources), "pins": sha256_file(self.pins.path), "fit": wheelfit.FIT}
+            outputs = [wheels_dir / wheelhouse.collected_name(wheels_dir, genai_wheel), wheels_dir / wheelhouse.SUMS,
+                       wheels_dir / wheelhouse.MANIFEST]
             record = json.loads(record_path.read_text(encoding="utf-8"))
             ort_wheel = Path(record["file"]) if record.get("kind") == "wheel" else \
                 release.downloaded_ort_wheel(s, str(record.get("version")))
             # the ORT wheel in wheels/ is an output too (None: not downloaded yet, so the step runs anyway)
-            outputs.append(wheels_dir / ort_wheel.name if ort_wheel is not None else wheels_dir / ort.NO_WHEEL)
+            outputs.append(wheels_dir / wheelhouse.collected_name(wheels_dir, ort_wheel) if ort_wheel is not None
+                           else wheels_dir / ort.NO_WHEEL)
 
         def action() -> None:
             src = json.loads(sources.read_text(encoding="utf-8"))
@@ -501,8 +503,9 @@ class Pipeline:
             ort_wheel = ort.discover_ort(s, self.source_versions()[0]).wheel
             genai_wheel = genai.find_genai_wheel(s, self.genai_version())
             inputs = {"ort": [ort_wheel.name, _sig(ort_wheel)], "genai": [genai_wheel.name, _sig(genai_wheel)],
-                      "sources": sha256_file(sources), "pins": sha256_file(self.pins.path)}
-            outputs = [wheels_dir / ort_wheel.name, wheels_dir / genai_wheel.name, wheels_dir / wheelhouse.SUMS,
+                      "sources": sha256_file(sources), "pins": sha256_file(self.pins.path), "fit": wheelfit.FIT}
+            outputs = [wheels_dir / wheelhouse.collected_name(wheels_dir, ort_wheel),
+                       wheels_dir / wheelhouse.collected_name(wheels_dir, genai_wheel), wheels_dir / wheelhouse.SUMS,
                        wheels_dir / wheelhouse.MANIFEST]
 
         def action() -> None:

@@ -1,7 +1,8 @@
 """Step 5, wheels: check the genai wheel's requirement on ORT against the ORT wheel built and its native libraries
-for build-machine paths (:mod:`aipc.wheelbuild.wheelcheck`), then copy both into
+for build-machine paths (:mod:`aipc.wheelbuild.wheelcheck`), give a ``linux_x86_64`` wheel the manylinux tag
+``auditwheel`` finds it consistent with (or keep it, with the reason: :mod:`aipc.wheelfit`), then copy both into
 ``wheels/`` (atomically, with ``SHA256SUMS`` and ``manifest.json``: name, version, tags, sha256, source commits,
-pins).
+pins, the ``fit`` record).
 
 The genai wheel must declare ``Requires-Dist: onnxruntime[-directml]>=<version>`` and the ORT wheel we built must
 satisfy it (same distribution name, version inside the specifier); otherwise ``pip install`` would fetch another
@@ -10,6 +11,7 @@ ORT from PyPI, or fail (docs/upstream.md#build §7.8), and nothing is copied.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .. import wheelfit
 from ..errors import AipcError
 from ..fsutil import sha256_file
 from ..pins import Pins
@@ -96,12 +99,7 @@ def check_tags(genai_wheel: Path, platform: Platform, python_version: str | None
     info = WheelInfo.from_path(genai_wheel)
     plats = {t.split("-")[2] for t in info.tags}
     want = platform.wheel_platform_tag_prefix
-    arch = want.split("_", 1)[1]
-
-    def fits(tag: str) -> bool:
-        return tag == want or (platform.name == "linux" and tag.startswith("manylinux") and tag.endswith(arch))
-
-    if not any(fits(t) for t in plats):
+    if not any(wheelfit.tag_fits(t, want) for t in plats):
         raise AipcError(f"{genai_wheel.name} is tagged {', '.join(sorted(plats))}, not {want}: it is not a "
                         f"{platform.name} wheel", hint=f"build genai on {platform.name} (aipc build-genai --force)")
     if python_version:
@@ -138,10 +136,19 @@ def collect_wheels(wheels: Path, ort_wheel: Path, genai_wheel: Path, *, pins: Pi
     check_tags(genai_wheel, platform, (build or {}).get("python_version"))
     native = require_clean(genai_wheel)  # no build machine's path in its RUNPATHs (one line otherwise)
     base = provenance(pins, sources, platform, config)
-    entries = add_wheels(wheels, [ort_wheel], {**base, "component": "onnxruntime"})
+    entries = _add_fitted(wheels, ort_wheel, platform, {**base, "component": "onnxruntime"})
     extra: dict[str, Any] = {"native": native.to_json()}
     if build is not None:
         extra["build"] = build
-    entries += add_wheels(wheels, [genai_wheel],
-                          {**base, "component": "onnxruntime_genai", "requires_onnxruntime": requirement, **extra})
+    entries += _add_fitted(wheels, genai_wheel, platform,
+                           {**base, "component": "onnxruntime_genai", "requires_onnxruntime": requirement, **extra})
     return entries
+
+
+def _add_fitted(wheels: Path, wheel: Path, platform: Platform, provenance: dict[str, Any]) -> list[dict[str, Any]]:
+    """Add ``wheel`` to ``wheels`` fit to publish (on Linux: its manylinux tag, :func:`aipc.wheelfit.fit_wheel`);
+    the ``linux_x86_64`` copy an earlier collect put there is retired."""
+    with tempfile.TemporaryDirectory(prefix="aipc-fit-") as tmp:
+        fitted = wheelfit.fit_wheel(wheel, Path(tmp), linux=platform.binary_format == "elf")
+        retire = [wheel.name] if fitted.wheel.name != wheel.name else []
+        return add_wheels(wheels, [fitted.wheel], {**provenance, "fit": fitted.record}, retire=retire)

@@ -401,7 +401,7 @@ def test_write_outputs_and_charts(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     for p in files:
         assert p.is_file() and p.stat().st_size > 0
     assert (tmp_path / "out" / "charts" / "tpot_ms-cpu.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert load(tmp_path / "out" / "bench.json")["schema_version"] == 1
+    assert load(tmp_path / "out" / "bench.json")["schema_version"] == 2
 
 
 def test_charts_skipped_with_a_note_without_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -420,9 +420,10 @@ def test_compare_ratios(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     b = make_doc(monkeypatch, tmp_path, gap=0.001, devices=("cpu",))
     cmp = compare_docs(a, b)
     row = dict(cmp.rows)[("openvino", API_OV_GENAI, "cpu", "fp32", 16, 16)]
-    assert row["tpot_ms"][2] == pytest.approx(0.5)
-    assert row["decode_tps"][2] == pytest.approx(2.0)
-    assert row["ttft_ms"][2] == pytest.approx(1.0)
+    assert row["tpot_ms"].ratio == pytest.approx(0.5)
+    assert row["decode_tps"].ratio == pytest.approx(2.0)
+    assert row["ttft_ms"].ratio == pytest.approx(1.0)
+    assert (row["tpot_ms"].verdict, row["decode_tps"].verdict, row["ttft_ms"].verdict) == ("better", "better", "same")
     assert cmp.only_a == [] and cmp.only_b == []
 
 
@@ -436,13 +437,13 @@ def test_compare_cli_and_mismatches(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     pb.write_text(json.dumps(b), encoding="utf-8")
     assert main(["bench", "compare", str(pa), str(pb)]) == 0
     out = capsys.readouterr().out
-    assert "decode_tps (tok/s)" in out and "2.000" in out and "B better" in out
+    assert "decode_tps (tok/s)" in out and "2.000" in out and "B better (+100 %)" in out
     assert "only in A (not compared): genai/onnxruntime-genai/cpu/fp32 16x16" in out
     # mismatched schema version: one line, exit 2 (a file given that aipc cannot compare is bad input)
-    pb.write_text(json.dumps({**b, "schema_version": 2}), encoding="utf-8")
+    pb.write_text(json.dumps({**b, "schema_version": 3}), encoding="utf-8")
     assert main(["bench", "compare", str(pa), str(pb)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("aipc: error:") and "schema_version 2" in err[0]
+    assert len(err) == 1 and err[0].startswith("aipc: error:") and "schema_version 3" in err[0]
     # no path in common
     c = copy.deepcopy(a)
     c["targets"] = [t for t in c["targets"] if t["api"] == API_GENAI]

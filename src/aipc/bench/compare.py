@@ -1,7 +1,16 @@
-"""``aipc bench compare A.json B.json``: ratios B / A per target, grid cell and metric."""
+"""``aipc bench compare A.json B.json``: per target, grid cell and metric, B against A on the per-run samples.
+
+A difference is reported ("B better" / "B worse") only when it is significant (Mann-Whitney U on the measured runs,
+and a bootstrap interval of the median ratio that excludes 1) and beyond the threshold, which is calibrated from
+A/A runs (two runs of the same code: docs/bench.md, "Compare two runs"); anything else is "same (±x %)", x being how
+far the interval reaches. :func:`calibrate` measures the A/A noise of a set of files.
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,16 +19,25 @@ from ..errors import AipcError
 from .metrics import METRICS
 from .report import text_table
 from .schema import load
+from .stats import ALPHA, Difference, difference
 
 Key = tuple[str, str, str, str, int, int]  # path, api, device, precision, prompt, gen
+
+# the smallest difference ever reported: twice the largest median ratio seen between A/A runs on this 2-core machine
+# (tests/data/bench-aa-*.json, docs/bench.md "Threshold"); tests/test_bench_compare.py keeps it above that noise
+THRESHOLD = 0.25
+_PROMPTS = {"same": "one prompt repeated", "distinct": "a new prompt every run"}
+COMPARED = ("ttft_ms", "tpot_ms", "decode_tps", "e2e_tps")  # per-run metrics (peak RSS is per target on Windows)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    rows: list[tuple[Key, dict[str, tuple[float, float, float]]]]  # metric -> (a, b, b/a)
+    rows: list[tuple[Key, dict[str, Difference]]]
     only_a: list[str]
     only_b: list[str]
     machine_differs: bool
+    notes: list[str]
+    threshold: float
 
 
 def _index(doc: dict[str, Any]) -> dict[Key, dict[str, Any]]:
@@ -36,7 +54,12 @@ def _label(k: Key) -> str:
     return f"{k[0]}/{k[1]}/{k[2]}/{k[3]} {k[4]}x{k[5]}"
 
 
-def compare_docs(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> Comparison:
+def samples(cell: dict[str, Any], metric: str) -> list[float]:
+    return [float(v) for r in cell["runs"] if isinstance(v := r.get(metric), (int, float)) and math.isfinite(v)]
+
+
+def compare_docs(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B"),
+                 threshold: float = THRESHOLD) -> Comparison:
     ia, ib = _index(a), _index(b)
     common = [k for k in ia if k in ib]
     if not common:
@@ -47,33 +70,41 @@ def compare_docs(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = 
             hint="compare runs of the same paths, devices, precisions and grid",
         )
     rows = []
+    notes: list[str] = []
     for k in common:
-        metrics: dict[str, tuple[float, float, float]] = {}
-        for m in METRICS:
-            sa, sb = ia[k]["summary"].get(m), ib[k]["summary"].get(m)
-            if sa and sb and sa["mean"] > 0:
-                metrics[m] = (sa["mean"], sb["mean"], sb["mean"] / sa["mean"])
+        metrics: dict[str, Difference] = {}
+        for m in COMPARED:
+            sa, sb = samples(ia[k], m), samples(ib[k], m)
+            if sa and sb and min(sa) > 0:
+                metrics[m] = difference(sa, sb, higher_is_better=METRICS[m][2], threshold=threshold)
         rows.append((k, metrics))
+        sent = [_PROMPTS.get(str(x.get("prompts")), str(x.get("prompts"))) for x in (ia[k], ib[k])]
+        if sent[0] != sent[1]:
+            notes.append(f"{_label(k)}: TTFT not comparable: A sent {sent[0]}, B {sent[1]} (a repeated prompt can "
+                         "skip its prefill)")
     machine_keys = ("os", "os_release", "cpu")
     differs = any(a["machine"].get(x) != b["machine"].get(x) for x in machine_keys)
     return Comparison(rows, sorted(_label(k) for k in ia if k not in ib), sorted(_label(k) for k in ib if k not in ia),
-                      differs)
+                      differs, notes, threshold)
 
 
 def format_comparison(cmp: Comparison, names: tuple[str, str]) -> str:
-    table = [["target", "PxG", "metric", names[0], names[1], "B/A", "verdict"]]
+    table = [["target", "PxG", "metric", "A median", "B median", "B/A", f"{int((1 - ALPHA) * 100)} % interval", "p",
+              "verdict"]]
     for k, metrics in cmp.rows:
-        for m, (va, vb, ratio) in metrics.items():
-            _label_m, unit, higher = METRICS[m]
-            better = ratio > 1.0 if higher else ratio < 1.0
-            verdict = "same" if abs(ratio - 1.0) < 0.02 else ("B better" if better else "B worse")
-            table.append([f"{k[0]}/{k[1]}/{k[2]}/{k[3]}", f"{k[4]}x{k[5]}", f"{m} ({unit})", _num(va),
-                          _num(vb), f"{ratio:.3f}", verdict])
-    lines = [f"A = {names[0]}", f"B = {names[1]}", "ratios are B / A of the means over measured runs", "",
-             text_table(table)]
+        for m, d in metrics.items():
+            unit = METRICS[m][1]
+            table.append([f"{k[0]}/{k[1]}/{k[2]}/{k[3]}", f"{k[4]}x{k[5]}", f"{m} ({unit})",
+                          _num(d.median_a), _num(d.median_b), f"{d.ratio:.3f}", f"{d.low:.3f}-{d.high:.3f}",
+                          f"{d.p_value:.3f}", d.label()])
+    lines = [f"A = {names[0]}", f"B = {names[1]}",
+             f"B/A: ratio of the medians over the measured runs; verdict only when Mann-Whitney p < {ALPHA:g}, the "
+             f"bootstrap interval excludes 1 and the ratio is beyond ±{cmp.threshold * 100:.0f} % (else same, ±: "
+             "how far the interval reaches)", "", text_table(table)]
     for label, only in (("only in A", cmp.only_a), ("only in B", cmp.only_b)):
         if only:
             lines.append(f"{label} (not compared): {', '.join(only)}")
+    lines += [f"note: {n}" for n in cmp.notes]
     if cmp.machine_differs:
         lines.append("note: A and B were measured on different machines or operating systems")
     return "\n".join(lines)
@@ -83,7 +114,51 @@ def _num(v: float) -> str:
     return f"{v:,.1f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
-def compare_files(a: Path, b: Path) -> str:
+def compare_files(a: Path, b: Path, threshold: float = THRESHOLD) -> str:
     da, db = load(a), load(b)
     names = (str(a), str(b))
-    return format_comparison(compare_docs(da, db, names), names)
+    return format_comparison(compare_docs(da, db, names, threshold), names)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The A/A noise of runs of the same code: per metric, the largest median ratio between two of them (as a
+    fraction off 1, on the log scale), and the pairs that a threshold would call different."""
+
+    largest: dict[str, float]  # metric -> largest |ratio - 1| (log-symmetric) over all pairs and cells
+    verdicts: list[str]  # "better"/"worse" verdicts at the given threshold (none expected for A/A)
+    pairs: int
+
+    def suggested(self) -> float:
+        """Twice the largest A/A difference of any metric, rounded up to 5 %."""
+        worst = max(self.largest.values(), default=0.0)
+        return math.ceil(2.0 * worst * 20.0) / 20.0
+
+
+def calibrate(docs: Sequence[dict[str, Any]], names: Sequence[str], threshold: float = THRESHOLD) -> Calibration:
+    if len(docs) < 2:
+        raise AipcError(f"calibration needs at least two bench.json files of the same code, got {len(docs)}")
+    largest: dict[str, float] = {}
+    verdicts: list[str] = []
+    pairs = 0
+    for (na, a), (nb, b) in itertools.combinations(zip(names, docs, strict=True), 2):
+        cmp = compare_docs(a, b, (na, nb), threshold)
+        pairs += 1
+        for k, metrics in cmp.rows:
+            for m, d in metrics.items():
+                off = math.expm1(abs(math.log(d.ratio)))
+                largest[m] = max(largest.get(m, 0.0), off)
+                if d.verdict != "same":
+                    verdicts.append(f"{na} vs {nb}: {_label(k)} {m}: {d.label()}")
+    return Calibration(largest, verdicts, pairs)
+
+
+def calibrate_files(files: Sequence[Path], threshold: float = THRESHOLD) -> str:
+    docs = [load(f) for f in files]
+    cal = calibrate(docs, [str(f) for f in files], threshold)
+    lines = [f"A/A calibration over {len(files)} files ({cal.pairs} pairs), threshold now ±{threshold * 100:.0f} %:"]
+    lines += [f"  {m}: largest median ratio off 1 by {v * 100:.1f} %" for m, v in sorted(cal.largest.items())]
+    lines.append(f"suggested threshold (twice the largest, rounded up to 5 %): ±{cal.suggested() * 100:.0f} %")
+    lines += [f"verdict between runs of the same code (should be none): {v}" for v in cal.verdicts] or \
+        ["no better/worse verdict between these runs at the current threshold"]
+    return "\n".join(lines)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,11 @@ from ..errors import AipcError
 from .stats import Summary, measured, summarize
 
 AGREEMENT_TOLERANCE = 0.05
+# prefill checks (docs/bench.md, "TTFT: every run does its own prefill")
+PREFILL_MIN_RATIO = 1.2  # a real prefill of >= PREFILL_MIN_PROMPT tokens takes longer than 1.2 decode steps
+PREFILL_MIN_PROMPT = 16
+COLLAPSE_FACTOR = 3.0  # later runs' median TTFT below a third of the first measured run's: a cache kicked in
+REPEAT_FACTOR = 2.0  # a repeated prompt's TTFT below half the measured (distinct-prompt) median: a prompt cache
 
 # metric key -> (label, unit, higher is better)
 METRICS: dict[str, tuple[str, str, bool]] = {
@@ -108,12 +114,22 @@ class CellResult:
     agreement: Agreement | None
     outside_ms: Summary | None
     outside_values: tuple[float, ...] = ()
+    prompts: str = "distinct"  # "distinct": a new prompt every run; "same": one prompt repeated (older workers)
+    repeat_ttft_ms: float | None = None  # TTFT of the last measured prompt sent again (not a measured run)
+
+    @property
+    def prefill_check(self) -> str | None:
+        return prefill_suspicion(self.prompt_tokens_actual, self.prompts, [r.ttft_ms for r in self.runs],
+                                 [r.tpot_ms for r in self.runs], self.repeat_ttft_ms)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "prompt_tokens": self.prompt_tokens,
             "gen_tokens": self.gen_tokens,
             "prompt_tokens_actual": self.prompt_tokens_actual,
+            "prompts": self.prompts,
+            "repeat_ttft_ms": self.repeat_ttft_ms,
+            "prefill_check": self.prefill_check,
             "warmup_runs": self.warmup_runs,
             "runs": [{k: getattr(r, k) for k in (*METRICS, "n_tokens")} for r in self.runs],
             "summary": {k: s.to_json() for k, s in self.summary.items()},
@@ -148,7 +164,38 @@ def cell_result(raw_cell: Mapping[str, Any], warmup: int) -> CellResult:
         agreement=agreement,
         outside_ms=summarize(outside) if outside else None,
         outside_values=tuple(outside),
+        prompts=str(raw_cell.get("prompts") or "same"),
+        repeat_ttft_ms=float(rep) * 1000.0 if isinstance(rep := raw_cell.get("repeat_ttft_s"), (int, float)) else None,
     )
+
+
+def prefill_suspicion(prompt_tokens: int, prompts: str, ttft_ms: Sequence[float], tpot_ms: Sequence[float],
+                      repeat_ttft_ms: float | None = None) -> str | None:
+    """Why a cell's TTFT looks like a prompt- or prefix-cache hit rather than a prefill, or None.
+
+    - TTFT about equal to TPOT: the "first token" cost one decode step, so the prompt was not processed;
+    - TTFT collapsing after the first measured run: a cache filled by earlier runs;
+    - a repeated prompt much faster than the measured (distinct) ones: the runtime caches prompts, so measured runs
+      that repeated one prompt would be hits (informational when the measured prompts were distinct).
+    """
+    if not ttft_ms or not tpot_ms:
+        return None
+    med_ttft, med_tpot = statistics.median(ttft_ms), statistics.median(tpot_ms)
+    why = []
+    if prompt_tokens >= PREFILL_MIN_PROMPT and med_tpot > 0 and med_ttft < PREFILL_MIN_RATIO * med_tpot:
+        why.append(f"median TTFT {med_ttft:.3g} ms is within {PREFILL_MIN_RATIO:g}x the median TPOT {med_tpot:.3g} ms "
+                   f"for a {prompt_tokens}-token prompt")
+    if len(ttft_ms) >= 3 and statistics.median(ttft_ms[1:]) * COLLAPSE_FACTOR < ttft_ms[0]:
+        why.append(f"TTFT fell from {ttft_ms[0]:.3g} ms (first measured run) to a median of "
+                   f"{statistics.median(ttft_ms[1:]):.3g} ms")
+    cached = repeat_ttft_ms is not None and repeat_ttft_ms * REPEAT_FACTOR < med_ttft
+    if cached:
+        hit = f"a repeated prompt took {repeat_ttft_ms:.3g} ms to its first token against {med_ttft:.3g} ms"
+        if prompts != "distinct" or why:
+            why.append(hit)
+        else:
+            return f"prompt cache seen, measured runs unaffected (each had its own prompt): {hit}"
+    return "prefix-cache suspicion: " + "; ".join(why) if why else None
 
 
 def _agreement(raw_runs: Sequence[Mapping[str, Any]], runs: Sequence[RunMetrics]) -> Agreement | None:

@@ -10,7 +10,7 @@ from typing import Any
 from ..tables import format_table
 from .metrics import AGREEMENT_TOLERANCE, METRICS
 
-STATS = ("mean", "median", "stdev", "p90")
+STATS = ("mean", "median", "q1", "q3", "stdev", "p90")
 ID_COLUMNS = ("path", "api", "device", "device_used", "precision", "status", "prompt_tokens", "gen_tokens")
 
 
@@ -41,7 +41,7 @@ def summary_csv(doc: dict[str, Any]) -> str:
             for m in METRICS:
                 s = c["summary"].get(m)
                 for st in STATS:
-                    row[f"{m}_{st}"] = _num(s[st]) if s else ""
+                    row[f"{m}_{st}"] = _num(s.get(st)) if s else ""
             a = c.get("agreement")
             if a:
                 row.update(reference=a["reference"], reference_decode_tps=_num(a["reference_decode_tps"]),
@@ -98,6 +98,20 @@ def agreement_lines(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def prefill_lines(doc: dict[str, Any]) -> list[str]:
+    """Per passing target how its runs' prompts were made (the worker's note) and any prefix-cache suspicion."""
+    lines = []
+    for t in doc["targets"]:
+        if t["status"] != "pass":
+            continue
+        name = f"{t['path']}/{t['api']}/{t['device']}"
+        lines.append(f"{name}: {t.get('prefill') or 'not recorded (an older bench repeated one prompt every run)'}")
+        for c in t["cells"]:
+            if c.get("prefill_check"):
+                lines.append(f"{name} {c['prompt_tokens']}x{c['gen_tokens']}: {c['prefill_check']}")
+    return lines
+
+
 def overhead_lines(doc: dict[str, Any]) -> list[str]:
     lines = []
     h = doc.get("harness", {})
@@ -138,7 +152,7 @@ def table_rows(doc: dict[str, Any]) -> list[list[str]]:
 
             dec = s["decode_tps"]
             row += [f"{c['prompt_tokens']}x{c['gen_tokens']}", _fmt(t.get("load_s"), 2), med("ttft_ms", 3),
-                    med("tpot_ms", 3), f"{dec['mean']:.1f}±{dec['stdev']:.1f}", med("e2e_tps", 1),
+                    med("tpot_ms", 3), f"{dec['median']:.1f} ({dec['q1']:.0f}-{dec['q3']:.0f})", med("e2e_tps", 1),
                     _fmt(t["memory"].get("peak_rss_mib"), 0),
                     _fmt(c["agreement"]["ratio"], 3) if c.get("agreement") else "-", t["reason"]]
         rows.append(row)
@@ -162,12 +176,15 @@ def markdown(doc: dict[str, Any], charts: list[str] | None = None, chart_note: s
     grid = ", ".join(f"{p}x{g}" for p, g in s["grid"])
     out.append(f"- method: {s['warmup']} warm-up run(s) excluded, {s['repetitions']} measured runs per cell, grid "
                f"{grid} (prompt x generated tokens), greedy, seed {s['seed']}")
-    out += ["", "Medians unless noted; decode tok/s is mean ± stdev.", ""]
+    out += ["", "Medians of the measured runs; decode tok/s also shows the interquartile range (q1-q3), as the charts "
+            "do for every metric.", ""]
     rows = table_rows(doc)
     out.append("| " + " | ".join(rows[0]) + " |")
     out.append("|" + "---|" * len(rows[0]))
     for r in rows[1:]:
         out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |")
+    out += ["", "## Prefill (how each run's TTFT includes its own prefill)", ""]
+    out += [f"- {line}" for line in prefill_lines(doc)] or ["- no target passed"]
     agree = agreement_lines(doc)
     out += ["", "## Agreement with the runtimes' own benchmarks", ""]
     out += [f"- {line}" for line in agree] or ["- no target with a reference measurement ran"]

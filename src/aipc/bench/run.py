@@ -29,7 +29,16 @@ from ..venvs import VenvSpec, cache_dir, install_log, venv_dir, venvs_root
 from . import charts as charts_mod
 from .machine import machine_info
 from .metrics import cell_result, overhead
-from .report import agreement_lines, markdown, overhead_lines, runs_csv, summary_csv, table_rows, text_table
+from .report import (
+    agreement_lines,
+    markdown,
+    overhead_lines,
+    prefill_lines,
+    runs_csv,
+    summary_csv,
+    table_rows,
+    text_table,
+)
 from .schema import SCHEMA_NAME, SCHEMA_VERSION, validate
 from .stats import summarize
 from .targets import Settings, Target, request
@@ -140,7 +149,8 @@ def measure_spawn(run_worker: RunWorker, python: Path, worker: Path, n: int = SP
 def _empty_target(t: Target, status: str, reason: str, **extra: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "path": t.path, "api": t.api, "device": t.device, "precision": t.precision, "status": status,
-        "reason": reason, "device_used": None, "device_name": None, "driver_version": None, "load_s": None,
+        "reason": reason, "device_used": None, "device_name": None, "driver_version": None, "prefill": None,
+        "load_s": None,
         "versions": {}, "memory": {"peak_rss_mib": None, "device_memory_mib": None, "note": ""}, "golden": None,
         "overhead": None, "cells": [], "seconds": 0.0, "logs": {},
     }
@@ -160,6 +170,7 @@ def target_entry(t: Target, res: dict[str, Any], warmup: int) -> dict[str, Any]:
         t, str(res.get("status")), str(res.get("reason") or ""),
         device_used=res.get("device") or None, device_name=d.get("device_name"),
         driver_version=None if d.get("driver_version") is None else str(d.get("driver_version")),
+        prefill=None if d.get("prefill") is None else str(d.get("prefill")),
         load_s=d.get("load_s") if isinstance(d.get("load_s"), (int, float)) else None,
         versions={str(k): str(v) for k, v in (d.get("versions") or {}).items()},
         memory={"peak_rss_mib": mib(mem.get("peak_rss_bytes")),
@@ -308,7 +319,9 @@ def write_outputs(doc: dict[str, Any], out: Path, want_charts: bool = True) -> t
 
 
 def console_report(doc: dict[str, Any]) -> str:
-    lines = [text_table(table_rows(doc)), "", "agreement (decode tokens/s, same runs):"]
+    lines = [text_table(table_rows(doc)), "", "prefill (each run's TTFT includes its own):"]
+    lines += [f"  {line}" for line in prefill_lines(doc)] or ["  no target passed"]
+    lines += ["agreement (decode tokens/s, same runs):"]
     lines += [f"  {line}" for line in agreement_lines(doc)] or ["  no target with a reference measurement passed"]
     lines += ["harness overhead:"]
     lines += [f"  {line}" for line in overhead_lines(doc)] or ["  not measured (no worker ran)"]

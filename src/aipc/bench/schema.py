@@ -1,6 +1,9 @@
 """The versioned ``bench.json`` schema and its validator (hand-written: aipc depends on nothing for this).
 
-Version history: 1 = first version. A reader refuses other versions with a one-line error.
+Version history: 1 = first version; 2 = each run of a cell has its own prompt: cells record ``prompts``,
+``repeat_ttft_ms`` and ``prefill_check``, targets ``prefill``, summaries ``q1``/``q3``. A version-1 file is read by
+upgrading it in memory (:func:`upgrade`: its runs repeated one prompt, quartiles are computed from its runs); other
+versions are refused with a one-line error.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AipcError
-from .metrics import METRICS
+from .metrics import METRICS, prefill_suspicion
+from .stats import percentile
 
 SCHEMA_NAME = "aipc-bench"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 STATUSES = ("pass", "fail", "skip")
-SUMMARY_KEYS = ("n", "mean", "median", "stdev", "p90", "min", "max")
+SUMMARY_KEYS = ("n", "mean", "median", "stdev", "p90", "min", "max", "q1", "q3")
+RUN_KEYS = ("ttft_ms", "tpot_ms", "decode_tps", "e2e_tps")
 
 
 class SchemaError(AipcError):
@@ -62,9 +68,12 @@ def validate(doc: Any, source: str = "bench document") -> dict[str, Any]:
         raise SchemaError(f"{source}: not an aipc bench document: it has {found}, a bench.json has "
                           f"\"schema\": \"{SCHEMA_NAME}\"", hint="pass bench.json files written by `aipc bench`")
     version = doc.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise SchemaError(f"{source}: schema_version {version!r} is not supported (this aipc reads "
-                          f"{SCHEMA_VERSION})", hint="rerun `aipc bench` with this aipc to get a current file")
+                          f"{', '.join(map(str, READABLE_VERSIONS))})",
+                          hint="rerun `aipc bench` with this aipc to get a current file")
+    if version != SCHEMA_VERSION:
+        doc = upgrade(doc)  # a dict again
     for key in ("created", "aipc_version"):
         _need(doc, key, str, source)
     for key in ("machine", "settings", "model", "harness"):
@@ -72,7 +81,8 @@ def validate(doc: Any, source: str = "bench document") -> dict[str, Any]:
     targets = _need(doc, "targets", list, source)
     for i, t in enumerate(targets):
         _target(t, f"{source}: targets[{i}]")
-    return doc
+    valid: dict[str, Any] = doc
+    return valid
 
 
 def _target(t: Any, where: str) -> None:
@@ -82,7 +92,7 @@ def _target(t: Any, where: str) -> None:
         _need(t, key, str, where)
     if t["status"] not in STATUSES:
         raise SchemaError(f"{where}.status: {t['status']!r} is not one of {', '.join(STATUSES)}")
-    for key in ("device_used", "device_name", "driver_version"):
+    for key in ("device_used", "device_name", "driver_version", "prefill"):
         _need(t, key, str, where, nullable=True)
     _need(t, "load_s", (int, float), where, nullable=True)
     _need(t, "versions", dict, where)
@@ -101,7 +111,15 @@ def _target(t: Any, where: str) -> None:
             raise SchemaError(f"{cw}: expected an object")
         for key in ("prompt_tokens", "gen_tokens", "prompt_tokens_actual", "warmup_runs"):
             _need(c, key, int, cw)
+        _need(c, "prompts", str, cw)
+        _need(c, "repeat_ttft_ms", (int, float), cw, nullable=True)
+        _need(c, "prefill_check", str, cw, nullable=True)
         runs = _need(c, "runs", list, cw)
+        for k, r in enumerate(runs):
+            if not isinstance(r, dict):
+                raise SchemaError(f"{cw}.runs[{k}]: expected an object")
+            for key in RUN_KEYS:
+                _need(r, key, (int, float), f"{cw}.runs[{k}]")
         summary = _need(c, "summary", dict, cw)
         for key in ("ttft_ms", "tpot_ms", "decode_tps", "e2e_tps"):
             if key not in summary:
@@ -117,6 +135,36 @@ def _target(t: Any, where: str) -> None:
             for key in ("aipc_decode_tps", "reference_decode_tps", "ratio"):
                 _need(agreement, key, (int, float), f"{cw}.agreement")
             _need(agreement, "reference", str, f"{cw}.agreement")
+
+
+def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 document as version 2 (a copy; the file is not touched): its runs all repeated one prompt, it
+    had no repeat probe, and the quartiles come from its per-run values. ``upgraded_from`` records the version."""
+    out: dict[str, Any] = json.loads(json.dumps(doc))
+    targets = out.get("targets")
+    for t in targets if isinstance(targets, list) else []:
+        if not isinstance(t, dict):
+            continue
+        t.setdefault("prefill", None)
+        for c in t.get("cells") or []:
+            if not isinstance(c, dict):
+                continue
+            runs = [r for r in c.get("runs") or [] if isinstance(r, dict)]
+            for key, s in (c.get("summary") or {}).items():
+                values = [float(r[key]) for r in runs if isinstance(r.get(key), (int, float))]
+                if isinstance(s, dict) and values:
+                    s.setdefault("q1", percentile(values, 25.0))
+                    s.setdefault("q3", percentile(values, 75.0))
+            c.setdefault("prompts", "same")
+            c.setdefault("repeat_ttft_ms", None)
+            ttft = [float(r["ttft_ms"]) for r in runs if isinstance(r.get("ttft_ms"), (int, float))]
+            tpot = [float(r["tpot_ms"]) for r in runs if isinstance(r.get("tpot_ms"), (int, float))]
+            prompt = c.get("prompt_tokens_actual")
+            c.setdefault("prefill_check", prefill_suspicion(prompt if isinstance(prompt, int) else 0, "same", ttft,
+                                                            tpot))
+    out["schema_version"] = SCHEMA_VERSION
+    out["upgraded_from"] = doc.get("schema_version")
+    return out
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -87,16 +87,22 @@ def memory_note(resettable: bool) -> str:
 
 # --- prompts ----------------------------------------------------------------------------------------------------
 
-def build_prompt(encode: Callable[[str], list], words: list, n_tokens: int, seed: int) -> tuple[str, int]:
+def build_prompt(encode: Callable[[str], list], words: list, n_tokens: int, seed: int,
+                 run: int = 0) -> tuple[str, int]:
     """A deterministic text of the given words whose encoding has n_tokens tokens (or the closest count below it).
 
-    Every word encodes to at least one token, so a text of n_tokens words is long enough; a binary search finds
-    the longest prefix (in words) that does not exceed n_tokens.
+    ``run`` varies the text: each run of a cell gets its own prompt (so no runtime can serve it from a prompt or
+    prefix cache filled by an earlier run), and its first word is the ``run``-th of a seeded shuffle of ``words``, so
+    prompts differ from their first token on. Every word encodes to at least one token, so a text of n_tokens words
+    is long enough; a binary search finds the longest prefix (in words) that does not exceed n_tokens, then one word
+    that adds exactly the missing token is appended where one exists.
     """
     if n_tokens < 1:
         raise ValueError("a prompt needs at least one token")
-    rng = random.Random(seed * 1000003 + n_tokens)
-    seq = [rng.choice(words) for _ in range(n_tokens)]
+    rng = random.Random(seed * 1000003 + n_tokens + 7919 * run)
+    firsts = list(words)
+    random.Random(seed).shuffle(firsts)
+    seq = [firsts[run % len(firsts)]] + [rng.choice(words) for _ in range(n_tokens - 1)]
 
     def count(k: int) -> int:
         return len(encode(" ".join(seq[:k])))
@@ -110,8 +116,39 @@ def build_prompt(encode: Callable[[str], list], words: list, n_tokens: int, seed
             lo = mid
         else:
             hi = mid - 1
-    text = " ".join(seq[:lo])
-    return text, count(lo)
+    text, got = " ".join(seq[:lo]), count(lo)
+    for w in sorted(set(words), key=lambda w: rng.random()):
+        if got >= n_tokens:
+            break
+        n = len(encode(f"{text} {w}"))
+        if n == n_tokens:
+            text, got = f"{text} {w}", n
+    return text, got
+
+
+PROMPTS_NOTE = "a different prompt of the same token count for every run (warm-ups included)"
+
+
+def distinct_prompts(encode: Callable[[str], list], words: list, n_tokens: int, seed: int,
+                     count: int) -> tuple[list, int]:
+    """``count`` different prompts of exactly the same token count (the most common count of the first ``count``
+    variants, the largest on a tie; at most ``n_tokens``), one per run of a cell; the same texts for every runtime.
+
+    A variant that lands on another count is replaced by the next one (up to 200 more tries).
+    """
+    made = [build_prompt(encode, words, n_tokens, seed, r) for r in range(count)]
+    counts = [n for _, n in made]
+    target = max(sorted(set(counts), reverse=True), key=counts.count)
+    chosen = list(dict.fromkeys(text for text, n in made if n == target))
+    r = count
+    while len(chosen) < count and r < count + 200:
+        text, n = build_prompt(encode, words, n_tokens, seed, r)
+        if n == target and text not in chosen:
+            chosen.append(text)
+        r += 1
+    if len(chosen) < count:
+        raise ValueError(f"cannot make {count} different prompts of {target} tokens from the prompt words")
+    return chosen, target
 
 
 # --- timing -----------------------------------------------------------------------------------------------------
@@ -188,9 +225,10 @@ def run_grid(req: dict, encode: Callable[[str], list],
     cells = []
     resettable = None
     for prompt_tokens, gen_tokens in bench["grid"]:
-        text, actual = build_prompt(encode, words, int(prompt_tokens), seed)
+        # every run (warm-ups included) has its own prompt of the same length: each run does its own prefill
+        texts, actual = distinct_prompts(encode, words, int(prompt_tokens), seed, total)
         runs = []
-        for _ in range(total):
+        for text in texts:
             t_start = now()
             ok = reset_peak_rss()
             resettable = ok if resettable is None else resettable and ok
@@ -205,8 +243,11 @@ def run_grid(req: dict, encode: Callable[[str], list],
             }
             run["outside_s"] = max(0.0, (now() - t_start) - rec["end"])
             runs.append(run)
+        # a probe, not a measured run: the last prompt once more; a much shorter TTFT shows a prompt/prefix cache
+        again = generate(texts[-1], int(gen_tokens))["token_times"]
         cells.append({"prompt_tokens": int(prompt_tokens), "gen_tokens": int(gen_tokens),
-                      "prompt_tokens_actual": actual, "runs": runs})
+                      "prompt_tokens_actual": actual, "prompts": "distinct", "runs": runs,
+                      "repeat_ttft_s": again[0] if again else None})
     return cells, bool(resettable)
 
 

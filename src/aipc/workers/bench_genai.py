@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_common import golden_check, main, memory_note, now, peak_rss, run_grid, versions
+from bench_common import PROMPTS_NOTE, golden_check, main, memory_note, now, peak_rss, run_grid, versions
 from devices import dml_wheel_installed
 
 API = "onnxruntime-genai"
@@ -53,7 +53,8 @@ def run(req: dict) -> dict:
     gate = probe(req)
     if gate["status"] != "pass":
         return gate
-    details: dict = {"versions": versions(*PACKAGES)}
+    details: dict = {"versions": versions(*PACKAGES),
+                     "prefill": f"{PROMPTS_NOTE}; a new Generator per run starts from an empty KV cache"}
     t = now()
     cfg = og.Config(req["model"])
     cfg.clear_providers()

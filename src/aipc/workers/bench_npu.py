@@ -21,6 +21,7 @@ os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_common import (
+    PROMPTS_NOTE,
     Clock,
     callback_cost_us,
     generate_inputs,
@@ -74,7 +75,8 @@ def run(req: dict) -> dict:
     if precision not in PRECISIONS:
         return {"status": "fail", "device": device,
                 "reason": f"precision {precision!r} is not supported by the NPU library (int4, int8, fp16)"}
-    details: dict = {"versions": versions(*PACKAGES)}
+    details: dict = {"versions": versions(*PACKAGES),
+                     "prefill": f"{PROMPTS_NOTE}; transformers generate() starts from an empty KV cache per call"}
     t = now()
     tok = AutoTokenizer.from_pretrained(req["model"])
     model = AutoModelForCausalLM.from_pretrained(req["model"], torch_dtype=torch.float32).eval()

@@ -19,6 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_common import (
+    PROMPTS_NOTE,
     Clock,
     callback_cost_us,
     golden_check,
@@ -97,10 +98,11 @@ def run(req: dict) -> dict:
     details: dict = {"versions": versions(*PACKAGES)}
     clock = Clock()
     if api == API_GENAI:
-        check_tokens, encode, generate, load_s, probe_cb, mem = _setup_genai(req, device, clock)
+        check_tokens, encode, generate, load_s, probe_cb, mem, prefill = _setup_genai(req, device, clock)
     else:
-        check_tokens, encode, generate, load_s, probe_cb, mem = _setup_optimum(req, device, clock)
+        check_tokens, encode, generate, load_s, probe_cb, mem, prefill = _setup_optimum(req, device, clock)
     details["load_s"] = load_s
+    details["prefill"] = prefill
     load_peak = peak_rss()
     ok, details["golden"] = golden_check(check_tokens, req)
     if not ok:
@@ -140,8 +142,9 @@ def _setup_genai(req: dict, device: str, clock: Clock):
     import openvino_genai as ov_genai
 
     props = genai_props(req, device)
+    prefill = no_prefix_cache(props, device, ov_genai.SchedulerConfig)
     t = now()
-    pipe = ov_genai.LLMPipeline(req["model"], device, props) if props else ov_genai.LLMPipeline(req["model"], device)
+    pipe = ov_genai.LLMPipeline(req["model"], device, **props)
     load_s = now() - t
     tok = pipe.get_tokenizer()
 
@@ -205,7 +208,24 @@ def _setup_genai(req: dict, device: str, clock: Clock):
     def device_memory():
         return None
 
-    return check_tokens, encode, generate, round(load_s, 6), probe_cb, device_memory
+    return check_tokens, encode, generate, round(load_s, 6), probe_cb, device_memory, prefill
+
+
+def no_prefix_cache(props: dict, device: str, scheduler_config) -> str:
+    """Turn the pipeline's prefix cache off where it has one, in ``props``; returns how each run's prefill is kept.
+
+    On CPU and GPU an LLMPipeline without a scheduler config runs on the continuous-batching (paged attention)
+    backend with openvino.genai's latency-oriented scheduler config, which enables prefix caching: a repeated
+    prompt then skips its prefill. The same config with prefix caching off is passed explicitly. On NPU the
+    pipeline is stateful (static shapes) and has no prefix cache.
+    """
+    if device.upper().startswith("NPU"):
+        return f"{PROMPTS_NOTE}; the NPU pipeline is stateful and has no prefix cache"
+    cfg = scheduler_config()
+    cfg.max_num_batched_tokens = 2**31 - 1  # as the latency-oriented default: no limit on the batch
+    cfg.enable_prefix_caching = False
+    props["scheduler_config"] = cfg
+    return f"{PROMPTS_NOTE}; prefix caching disabled (SchedulerConfig.enable_prefix_caching=False)"
 
 
 def _setup_optimum(req: dict, device: str, clock: Clock):
@@ -255,7 +275,8 @@ def _setup_optimum(req: dict, device: str, clock: Clock):
         except Exception:
             return None
 
-    return check_tokens, encode, generate, round(load_s, 6), probe_cb, device_memory
+    prefill = f"{PROMPTS_NOTE}; generate() starts from an empty KV cache on every call"
+    return check_tokens, encode, generate, round(load_s, 6), probe_cb, device_memory, prefill
 
 
 if __name__ == "__main__":

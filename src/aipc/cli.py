@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, interrupts, settings
+from . import __version__, installer, interrupts, settings
 from .argtypes import input_file
 from .errors import AipcError, ExitCode, os_error_line
 
@@ -118,6 +118,7 @@ def _main(argv: Sequence[str] | None) -> int:
         settings.warn_unknown(options)  # once per run, before any work
         settings.progress_interval()  # a bad AIPC_PROGRESS_INTERVAL is one line now, not in the middle of a step
         settings.resolve(args.command, args, options)  # command line > AIPC_* variable > default
+        installer.use(getattr(args, "installer", None))  # --installer of this run (venvs take it)
         return int(args.func(args))
     except AipcError as exc:
         return _fail(exc.one_line(), exc.exit_code)

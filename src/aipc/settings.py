@@ -297,6 +297,9 @@ PLATFORM = Option("platform", "--platform", "AIPC_PLATFORM", "target platform (d
 WHEELS = Option("wheels", "--wheels", "AIPC_WHEELS", "aipc's wheels folder: where the build puts its wheels and "
                 "verify, smoke and bench take them from (default: ./wheels)", metavar="DIR")
 PINS = Option("pins", "--pins", "AIPC_PINS", "pins file (default: the one shipped with aipc)", metavar="FILE")
+INSTALLER = Option("installer", "--installer", "AIPC_INSTALLER", "what makes aipc's venvs and installs into them: "
+                   "uv (fast; told pip's index, find-links and constraints), pip, or auto: uv when installed, else "
+                   "pip (default auto)", choices=("auto", "uv", "pip"), default="auto")
 MODEL = Option("model", "--model", "AIPC_MODEL", "a local Phi-3 checkpoint folder (or an export for the path) "
                "instead of aipc's tiny model", metavar="DIR")
 

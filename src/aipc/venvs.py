@@ -6,7 +6,9 @@ Rules (docs/upstream.md#paths §2):
 - a venv is "ready" only when its marker file ``aipc-venv.json`` holds the spec's fingerprint; the marker is
   written last (atomically), so an interrupted install is rebuilt from scratch on the next run;
 - a venv is created under its lock (:func:`aipc.locks.hold`): a second run waits, then finds it ready;
-- aipc's own wheels are checked against their folder's ``SHA256SUMS`` before pip sees them.
+- aipc's own wheels are checked against their folder's ``SHA256SUMS`` before pip sees them;
+- uv or pip makes the venv and installs (:mod:`aipc.installer`, ``--installer``), with the same sources and
+  constraints and the same result; the marker records which one, outside the fingerprint.
 
 Venvs live in ``<cache>/venvs/<name>`` where ``<cache>`` is ``$AIPC_CACHE`` or the user cache folder
 (:func:`aipc.settings.cache_dir`).
@@ -26,6 +28,7 @@ from typing import Any, TextIO, TypeVar
 from .errors import AipcError
 from .fsutil import sha256_file
 from .heartbeat import Heartbeat
+from .installer import Installer, select
 from .locks import hold
 from .log import LOG
 from .platforms import Platform, get_platform
@@ -108,15 +111,18 @@ def is_ready(spec: VenvSpec, root: Path | None = None) -> bool:
     return state is not None
 
 
-def _write_marker(spec: VenvSpec, venv: Path) -> None:
+def _write_marker(spec: VenvSpec, venv: Path, inst: Installer | None = None) -> None:
     spec_json = json.loads(json.dumps(asdict(spec), default=str))  # Paths (constraints, wheels) as strings
-    Stamp(venv / MARKER).write(spec.fingerprint(), spec=spec_json)
+    made_by = {"installer": inst.name} if inst else {}  # not in the fingerprint: both install the same
+    Stamp(venv / MARKER).write(spec.fingerprint(), spec=spec_json, **made_by)
 
 
 def ensure_venv(
     spec: VenvSpec, root: Path | None = None, *, log: Path | None = None, echo: Callable[[str], None] | None = None,
+    installer: Installer | None = None,
 ) -> Path:
-    """Create (or reuse) the venv for ``spec``; returns its Python executable."""
+    """Create (or reuse) the venv for ``spec``; returns its Python executable. ``installer``: default this run's
+    (:func:`aipc.installer.select`: ``--installer``/``AIPC_INSTALLER``, uv when found)."""
     venv = venv_dir(spec, root)
     say = echo or LOG
     if is_ready(spec, root):
@@ -124,36 +130,37 @@ def ensure_venv(
     with hold("venv", venv, f"the venv {venv}", cache=venv.parent.parent, echo=say):
         if is_ready(spec, root):  # made by the run we waited for
             return venv_python(venv)
-        return _create(spec, venv, log, say)
+        return _create(spec, venv, log, say, installer or select())
 
 
-def _create(spec: VenvSpec, venv: Path, log: Path | None, say: Callable[[str], None]) -> Path:
+def _create(spec: VenvSpec, venv: Path, log: Path | None, say: Callable[[str], None], inst: Installer) -> Path:
     from .wheelhouse import checked_wheel
 
     for wheel in spec.local_wheels:
         checked_wheel(wheel)
     t0 = time.monotonic()
-    say(f"[aipc] venv {spec.name}: creating {venv}")
+    say(f"[aipc] venv {spec.name}: creating {venv} ({inst.name})")
     if venv.exists():
         shutil.rmtree(venv)
     venv.parent.mkdir(parents=True, exist_ok=True)
     log = log or install_log(venv)
+    py = venv_python(venv)
     with log.open("w", encoding="utf-8") as fh:
         what = f"venv {spec.name}"
-        _run([spec.python, "-m", "venv", str(venv)], fh, spec.name, f"{what}: creating", say)
-        py = str(venv_python(venv))
-        pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+        for argv in inst.create_venv(venv, spec.python, py):
+            _run(argv, fh, spec.name, f"{what}: creating ({inst.name})", say, inst)
         if spec.torch:
-            _run([*pip, f"torch=={spec.torch}"], fh, spec.name, f"{what}: installing torch {spec.torch}", say)
-        cons = ["-c", str(spec.constraints)] if spec.constraints else []
+            _run(inst.install(py, [f"torch=={spec.torch}"]), fh, spec.name,
+                 f"{what}: installing torch {spec.torch}", say, inst)
+        cons = [spec.constraints] if spec.constraints else []
         for step in spec.steps:
-            _run([*pip, *cons, *step], fh, spec.name, f"{what}: installing {install_label(step)}", say)
+            _run(inst.install(py, step, cons), fh, spec.name, f"{what}: installing {install_label(step)}", say, inst)
         if spec.uninstall:
-            _run([py, "-m", "pip", "uninstall", "-y", *spec.uninstall], fh, spec.name,
-                 f"{what}: removing {', '.join(spec.uninstall)}", say)
-    _write_marker(spec, venv)
-    say(f"[aipc] venv {spec.name}: ready in {time.monotonic() - t0:.1f} s (log: {log})")
-    return venv_python(venv)
+            _run(inst.uninstall(py, spec.uninstall), fh, spec.name, f"{what}: removing {', '.join(spec.uninstall)}",
+                 say, inst)
+    _write_marker(spec, venv, inst)
+    say(f"[aipc] venv {spec.name}: ready in {time.monotonic() - t0:.1f} s with {inst.name} (log: {log})")
+    return py
 
 
 def install_label(args: Sequence[str], shown: int = 2) -> str:
@@ -183,17 +190,20 @@ _VALUE_OPTIONS = frozenset({"-c", "--constraint", "-r", "--requirement", "-f", "
                             "--only-binary", "--no-binary", "-e", "--editable", "--config-settings", "-C"})
 
 
-def _run(argv: list[str], log: TextIO, name: str, label: str, echo: Callable[[str], None]) -> None:
+def _run(argv: list[str], log: TextIO, name: str, label: str, echo: Callable[[str], None], inst: Installer) -> None:
     log.write(f"$ {display(argv)}\n")
     log.flush()
     try:  # unbuffered: pip's lines reach the log and the heartbeat as it prints them, not in bursts
-        done = stream(argv, cwd=None, env={"PYTHONUNBUFFERED": "1"}, log=log, heartbeat=Heartbeat(label, echo))
+        done = stream(argv, cwd=None, env={"PYTHONUNBUFFERED": "1", **inst.env()}, log=log,
+                      heartbeat=Heartbeat(label, echo))
     except OSError as exc:
         raise AipcError(f"venv {name}: cannot start {argv[0]} ({exc.strerror or exc})",
-                        hint="check the Python interpreter aipc creates venvs from (--python)") from None
+                        hint="check the Python interpreter aipc creates venvs from (--python) and the installer "
+                             "(--installer)") from None
     if done.returncode != 0:
         raise AipcError(
-            f"venv {name}: `{display(argv[2:])}` failed with exit code {describe_returncode(done.returncode)} "
+            f"venv {name}: `{inst.label(argv)}` failed with exit code {describe_returncode(done.returncode)} "
             f"(log: {log.name})" + (f"; last line: {done.last_line()[:200]}" if done.last_line() else ""),
-            hint="check network access to PyPI and the pins in src/aipc/pins.toml",
+            hint="check network access to PyPI and the pins in src/aipc/pins.toml"
+                 + ("; or try --installer pip (AIPC_INSTALLER=pip)" if inst.name == "uv" else ""),
         )

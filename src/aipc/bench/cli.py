@@ -9,7 +9,7 @@ from typing import Any
 from ..argtypes import check_outputs, comma_list, existing_dir, output_dir, seconds
 from ..errors import AipcError, ExitCode, OutputError, UsageError, writing
 from ..log import LOG
-from ..settings import MODEL, WHEELS, Option, add_options, checked
+from ..settings import INSTALLER, MODEL, WHEELS, Option, add_options, checked
 from .targets import (
     DEVICES,
     MIN_REPETITIONS,
@@ -39,6 +39,7 @@ _count.__name__ = "N"
 # the options of `aipc bench`, each with its AIPC_* variable (aipc.settings drives argparse and the docs)
 OPTIONS: tuple[Option, ...] = (
     MODEL.but(parse=Path, commands=_B),
+    INSTALLER.but(commands=_B),
     Option("paths", "--paths", "AIPC_BENCH_PATHS", f"comma list of {', '.join(PATHS)} (default: all)",
            parse=comma_list(PATHS, "path"), metavar="PATHS", commands=_B),
     Option("devices", "--devices", "AIPC_BENCH_DEVICES",

@@ -26,6 +26,8 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from .. import __version__
+from ..installer import DEFAULT_INDEX as DEFAULT_INDEX
+from ..installer import pip_config_files, pip_settings
 from ..platforms import host_platform_name
 from ..proc import describe_returncode, run
 from ..settings import TRUE as ENV_TRUE
@@ -158,68 +160,7 @@ def collect_cc(environ: dict[str, str] | None = None) -> dict[str, Any]:
 # --- pip: can a venv be made and filled? -----------------------------------------------------------------------------
 
 PIP_PROBE_TIMEOUT = 4.0
-DEFAULT_INDEX = "https://pypi.org/simple"
-_PIP_KEYS = ("index-url", "extra-index-url", "find-links", "no-index", "cert")
-
-
-def pip_config_files(environ: dict[str, str], windows: bool, prefix: str) -> list[Path]:
-    """pip's configuration files in the order pip reads them (later wins): global, user, site; PIP_CONFIG_FILE
-    (pip's "Configuration" documentation)."""
-    files: list[Path] = []
-    home = Path(environ.get("HOME") or environ.get("USERPROFILE") or Path.home())
-    if windows:
-        files.append(Path(environ.get("ProgramData", "C:\\ProgramData")) / "pip" / "pip.ini")
-        appdata = environ.get("APPDATA")
-        if appdata:
-            files.append(Path(appdata) / "pip" / "pip.ini")
-        files.append(home / "pip" / "pip.ini")
-        files.append(Path(prefix) / "pip.ini")
-    else:
-        for xdg in (environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep):
-            if xdg:
-                files.append(Path(xdg) / "pip" / "pip.conf")
-        files.append(Path("/etc/pip.conf"))
-        files.append(home / ".pip" / "pip.conf")
-        files.append(Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf")
-        files.append(Path(prefix) / "pip.conf")
-    if environ.get("PIP_CONFIG_FILE"):
-        files.append(Path(environ["PIP_CONFIG_FILE"]))
-    return files
-
-
-def pip_settings(environ: dict[str, str], files: list[Path]) -> dict[str, Any]:
-    """index-url, extra-index-url, find-links, no-index and cert as pip would see them: the files' [global] then
-    [install] sections, then PIP_* variables (highest)."""
-    import configparser
-
-    found: dict[str, str] = {}
-    read: list[str] = []
-    for path in files:
-        parser = configparser.RawConfigParser()
-        try:
-            if not parser.read(path, encoding="utf-8"):
-                continue
-        except (configparser.Error, OSError, UnicodeDecodeError):
-            continue
-        read.append(str(path))
-        for section in ("global", "install"):
-            if parser.has_section(section):
-                for key in _PIP_KEYS:
-                    if parser.has_option(section, key):
-                        found[key] = parser.get(section, key)
-    for key in _PIP_KEYS:
-        value = environ.get("PIP_" + key.upper().replace("-", "_"))
-        if value is not None:
-            found[key] = value
-    no_index = found.get("no-index", "").strip().lower() in ("1", "true", "yes", "on")
-    return {
-        "files": read,
-        "index_url": found.get("index-url", "").strip() or DEFAULT_INDEX,
-        "extra_index_urls": found.get("extra-index-url", "").split(),
-        "find_links": found.get("find-links", "").split(),
-        "no_index": no_index,
-        "cert": found.get("cert", "").strip() or None,
-    }
+# pip's configuration is read by aipc.installer.pip_settings (one reader, shared with the uv installer)
 
 
 def probe_source(kind: str, url: str, cert: str | None = None, timeout: float = PIP_PROBE_TIMEOUT) -> dict[str, Any]:

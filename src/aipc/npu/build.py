@@ -27,7 +27,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -36,6 +36,7 @@ from packaging.version import InvalidVersion, Version
 from .. import wheelfit, wheelhouse
 from ..errors import AipcError, UsageError
 from ..fsutil import claim_output_dir, sha256_text
+from ..installer import UvInstaller, select
 from ..locks import build_workdir
 from ..log import LOG
 from ..pins import Pins, load_pins
@@ -314,8 +315,7 @@ class NpuBuild:
                  action=lambda: self._unpack()),
             Step("npu-build-venv", "build venv: scikit-build-core, cmake, ninja"
                  + ("" if self.openvino_dir else f", openvino=={self.openvino_version}"),
-                 [self._cmd([self._interpreter(), "-m", "venv", self.build_venv], venvs_root),
-                  self._cmd([self.venv_python(), "-m", "pip", "install", *spec.steps[0]], venvs_root)],
+                 self._venv_commands(spec, venvs_root),
                  inputs={"spec": spec.fingerprint()}, outputs=[venv_interpreter(self.build_venv, self.platform)],
                  action=lambda: self._venv(say)),
             Step("npu-wheel", "compile the native backend (own CMakeLists) and build the py3-none wheel",
@@ -350,6 +350,18 @@ class NpuBuild:
                                 hint=f"delete {venv} and rerun aipc build-npu")
             package = found[-1]
         return package.parent, package / "libs"
+
+    def _venv_commands(self, spec: VenvSpec, cwd: Path) -> list[Command]:
+        """What ensure_venv runs for the build venv, with this run's installer (uv or pip, --installer)."""
+        inst = select()
+        if self.is_foreign and isinstance(inst, UvInstaller):
+            inst = replace(inst, uv="uv")  # the target's uv, not this host's path
+        python = self._interpreter()
+        seeds = (f"<the ensurepip wheels of {python}>",)  # found when the step runs (aipc.installer)
+        env = {k: v for k, v in inst.env().items() if v is not None}
+        argvs = [*inst.create_venv(self._pure(self.build_venv), python, self.venv_python(), seeds),
+                 inst.install(self.venv_python(), spec.steps[0])]
+        return [self._cmd(argv, cwd, env or None) for argv in argvs]
 
     def _given_file(self) -> Path:
         """``--sdist``: the file itself, or the pinned file name in the given directory."""

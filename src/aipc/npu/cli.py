@@ -10,7 +10,7 @@ from typing import Any
 
 from ..argtypes import existing_dir, output_dir
 from ..errors import ExitCode
-from ..settings import PLATFORM, WHEELS, Option, add_options
+from ..settings import INSTALLER, PLATFORM, WHEELS, Option, add_options
 
 _C = ("build-npu",)
 
@@ -35,6 +35,7 @@ OPTIONS: tuple[Option, ...] = (
            "interpreter of the build venv (default: this one; openvino 2024.4.0 needs CPython 3.8-3.12)",
            metavar="EXE", commands=_C),
     WHEELS.but(parse=output_dir, commands=_C),
+    INSTALLER.but(commands=_C),
     Option("build_dir", "--build-dir", "AIPC_NPU_BUILD_DIR",
            "build directory: sdist, sources, build venv, CMake cache (default: <aipc cache>/npu-build)",
            parse=output_dir, metavar="DIR", commands=_C),

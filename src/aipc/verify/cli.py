@@ -16,7 +16,7 @@ from ..fsutil import claim_output_dir, output_dir
 from ..log import LOG
 from ..runtimes import paths as runtime_paths
 from ..runtimes.devices import DEVICES
-from ..settings import MODEL, WHEELS, Option, add_options
+from ..settings import INSTALLER, MODEL, WHEELS, Option, add_options
 
 PATHS = runtime_paths()
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
@@ -31,6 +31,7 @@ OPTIONS: tuple[Option, ...] = (
            "(default int4); openvino-npu: int4", commands=("export",)),
     Option("device", "--device", None, "genai execution target: cpu|dml", default="cpu", commands=("export",)),
     MODEL.but(parse=Path, commands=_RUNS),
+    INSTALLER.but(commands=("tiny-model", "export", *_RUNS)),
     Option("paths", "--paths", "AIPC_VERIFY_PATHS", f"comma-separated subset of: {','.join(PATHS)} (default: all)",
            parse=comma_list(PATHS, "path"), metavar="PATHS", commands=("verify",)),
     Option("build_npu", "--build-npu", "AIPC_BUILD_NPU",

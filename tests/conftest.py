@@ -78,15 +78,27 @@ def assert_one_line_error(rc: int, stderr: str, *needles: str, code: int | None 
 
 
 def fake_worker(tmp_path: Path, body: str, name: str = "w.py") -> Path:
-    """A worker script following the protocol; ``body`` runs with ``req`` loaded and ``done(dict)`` to write."""
+    """A worker script following the protocol; ``body`` runs with ``req`` loaded and ``done(dict)`` to write.
+
+    It speaks the batch form too (``{"requests": [...]}``, :func:`aipc.runtimes.worker.run_batch`): ``body`` runs
+    once per request and ``done`` rewrites ``{"results": [...], "seconds": S}``, each result with its own seconds.
+    """
     script = tmp_path / name
     script.write_text(textwrap.dedent("""
         import argparse, json, os, sys, time
         ap = argparse.ArgumentParser(); ap.add_argument("--request"); ap.add_argument("--result")
         a = ap.parse_args()
-        req = json.load(open(a.request))
+        payload = json.load(open(a.request))
+        batch = isinstance(payload, dict) and isinstance(payload.get("requests"), list)
+        t0, t_req, results = time.perf_counter(), [0.0], []
         def done(res):
+            if batch:
+                res.setdefault("seconds", round(time.perf_counter() - t_req[0], 4))
+                results.append(res)
+                res = {"results": results, "seconds": round(time.perf_counter() - t0, 4)}
             with open(a.result, "w") as fh:
                 json.dump(res, fh)
-    """) + textwrap.dedent(body), encoding="utf-8")
+        for req in (payload["requests"] if batch else [payload]):
+            t_req[0] = time.perf_counter()
+    """) + textwrap.indent(textwrap.dedent(body), "    "), encoding="utf-8")
     return script

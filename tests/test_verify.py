@@ -223,23 +223,51 @@ def test_progress_plain_and_live() -> None:
     out = io.StringIO()
     p = Progress(out, live=False)
     p.begin(rows)
-    for r in rows:
-        p.start(r, "smoke")
+    for r in reversed(rows):  # rows finish in any order: [n/N] is the row's place in the plan
+        with p.task(f"smoke {r.path}") as echo:
+            echo("[aipc] loading")
         p.done(r)
     p.end()
     lines = out.getvalue().splitlines()
     assert lines[0] == "[aipc] verify: 3 checks"
-    assert lines[2].startswith("[aipc] [2/3] FAIL openvino LLMPipeline int4")
+    assert "[aipc]   smoke openvino ..." in lines and "[aipc]   [smoke openvino] loading" in lines
+    assert any(ln.startswith("[aipc] [2/3] FAIL openvino LLMPipeline int4") for ln in lines)
+    assert any(ln.startswith("[aipc] [3/3] SKIP openvino-npu") for ln in lines)
     assert "\r" not in out.getvalue()
 
     live = io.StringIO()
     p = Progress(live, live=True, interval=0.01)
     p.begin(rows)
-    p.start(rows[0], "export genai fp32")
-    time.sleep(0.1)
+    with p.task("export genai fp32") as echo, p.task("venv path-openvino"):
+        echo("converting")
+        time.sleep(0.1)
+        assert p.status().startswith("[aipc] 0/3 checks done; running: export genai fp32 0 s (converting), venv")
     p.done(rows[0])
     p.end()
-    assert "\r\x1b[2K[aipc] [1/3] genai onnxruntime-genai fp32: export genai fp32" in live.getvalue()
+    assert "\r\x1b[2K[aipc] 0/3 checks done; running: export genai fp32" in live.getvalue()
+    assert "[aipc] [1/3] PASS genai" in live.getvalue() and "[aipc]   [export" not in live.getvalue()
+
+
+def test_progress_lines_from_many_threads_never_mix() -> None:
+    import threading
+
+    out = io.StringIO()
+    p = Progress(out, live=False)
+    p.begin(rows_fixture())
+
+    def talk(n: int) -> None:
+        with p.task(f"t{n}") as echo:
+            for i in range(200):
+                echo(f"line {n}.{i}")
+
+    threads = [threading.Thread(target=talk, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = out.getvalue().splitlines()
+    assert sum(1 for ln in lines if ln.startswith("[aipc]   [t")) == 800
+    assert all(ln.startswith("[aipc]") for ln in lines)
 
 
 # ------------------------------------------------------------------------------------------ device choice --
@@ -517,10 +545,13 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_cache: Pa
     def run_fake_worker(python: Path, script: Path, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         return smoke.run_worker(python, worker, req, timeout)  # every runtime's worker is the fake one
 
+    def run_fake_batch(python: Path, script: Path, reqs: list[dict[str, Any]], timeout: float) -> smoke.Batch:
+        return smoke.run_batch(python, worker, reqs, timeout)
+
     monkeypatch.setattr(run, "SERVICES", Services(
         ensure_tiny_model=lambda cache, echo=None, wheels=None: model,
         ensure_venv=lambda spec, root, echo=None: Path(sys.executable),
-        run_worker=run_fake_worker, ensure_export=fake_export))
+        run_worker=run_fake_worker, run_batch=run_fake_batch, ensure_export=fake_export))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -813,3 +844,190 @@ def test_rows_skipped_by_their_device_choice_install_no_venv(fake_env: Path, mon
     rows = run.Verifier(run.Options(paths=["genai"]), services=services, probe=HostProbe(gpu_facts=gpu_facts)).run()
     assert [r.status for r in rows] == ["pass", "pass"] and installed == ["path-genai"] and len(probes) == 1
     assert rows[0].details["device_choice"].startswith("CPU (DirectML not available: no DirectML build")
+
+
+# ------------------------------------------------------------------ the task graph: concurrency and honesty --
+def test_report_keeps_plan_order_whatever_finishes_first(fake_env: Path) -> None:
+    """The genai smoke finishes last, the npu one first: rows are still in plan order, in the table and the JSON."""
+    delays = {"genai": 0.4, "openvino": 0.2, "npu": 0.0}
+    finished: list[str] = []
+
+    def batch(python: Path, script: Path, reqs: list[dict[str, Any]], timeout: float) -> smoke.Batch:
+        name = next(k for k in delays if k in script.name)
+        time.sleep(delays[name])
+        finished.append(name)
+        return run.SERVICES.run_batch(python, script, reqs, timeout)
+
+    rows = run.Verifier(run.Options(paths=["genai", "openvino", "npu"], workers=3),
+                        services=replace(run.SERVICES, run_batch=batch),
+                        runtimes=with_npu_spec(VenvSpec("npu-fake", ()))).run()
+    assert finished == ["npu", "openvino", "genai"]
+    assert [(r.path, r.precision) for r in rows] == [
+        (c.path, c.precision) for c in run.plan_cases(["genai", "openvino", "npu"])]
+    assert [r.api for r in rows[2:5]] == ["optimum", "genai", "genai"]  # the fake echoes the API key it was sent
+    assert [r.status for r in rows] == ["pass"] * 6
+
+
+def test_smokes_run_at_once_within_the_workers_bound(fake_env: Path) -> None:
+    import threading
+
+    lock = threading.Lock()
+    state = {"now": 0, "most": 0}
+    calls: list[int] = []
+
+    def batch(python: Path, script: Path, reqs: list[dict[str, Any]], timeout: float) -> smoke.Batch:
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+            calls.append(len(reqs))
+        time.sleep(0.3)
+        with lock:
+            state["now"] -= 1
+        return run.SERVICES.run_batch(python, script, reqs, timeout)
+
+    services = replace(run.SERVICES, run_batch=batch)
+    paths = ["genai", "openvino", "npu"]
+    for workers, most in ((1, 1), (3, 3)):
+        state["most"] = 0
+        calls.clear()
+        v = run.Verifier(run.Options(paths=paths, workers=workers), services=services,
+                         runtimes=with_npu_spec(VenvSpec("npu-fake", ())))
+        assert [r.status for r in v.run()] == ["pass"] * 6
+        assert state["most"] == most and v.dag.max_heavy <= workers
+        assert sorted(calls) == [1, 2, 3]  # one worker per venv for all its rows (npu 1, genai 2, openvino 3)
+
+
+def test_a_failed_venv_fails_its_rows_only_and_a_failed_model_fails_every_row(fake_env: Path) -> None:
+    from aipc.errors import AipcError
+
+    def ensure_venv(spec: VenvSpec, root: Path, echo: Any = None) -> Path:
+        if spec.name == "path-openvino":
+            raise AipcError("pip install failed: no network", hint="check PyPI")
+        return Path(sys.executable)
+
+    rows = run.Verifier(run.Options(paths=["genai", "openvino"]),
+                        services=replace(run.SERVICES, ensure_venv=ensure_venv)).run()
+    assert [r.status for r in rows] == ["pass", "pass", "fail", "fail", "fail"]
+    assert rows[2].reason == "venv install failed: pip install failed: no network; fix: check PyPI"
+
+    def no_model(cache: Path, echo: Any = None, wheels: Any = None) -> Path:
+        raise AipcError("generator failed")
+
+    rows = run.Verifier(run.Options(paths=["genai", "openvino", "openvino-npu"]),
+                        services=replace(run.SERVICES, ensure_tiny_model=no_model)).run()
+    assert [r.status for r in rows] == ["fail"] * 5 + ["skip"]  # the NPU row is decided without a model
+    assert all(r.reason == "tiny model could not be made: generator failed" for r in rows[:5])
+
+
+def test_one_failed_export_fails_its_rows_and_the_runtime_still_smokes_the_others(fake_env: Path) -> None:
+    from aipc.errors import AipcError
+
+    made: list[tuple[str, str]] = []
+
+    def ensure_export(kind: str, model: Path, precision: str, **kw: Any) -> Path:
+        made.append((kind, precision))
+        if precision == "fp32":
+            raise AipcError("converter crashed")
+        out = fake_env / "exports" / f"{kind}-{precision}"
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+
+    rows = run.Verifier(run.Options(paths=["openvino"]), services=replace(run.SERVICES, ensure_export=ensure_export)
+                        ).run()
+    assert [(r.api, r.precision, r.status) for r in rows] == [
+        ("optimum", "int4", "pass"), ("genai", "int4", "pass"), ("LLMPipeline", "fp32", "fail")]
+    assert rows[2].reason == "export failed: converter crashed"
+    assert sorted(made) == [("openvino", "fp32"), ("openvino", "int4")]  # int4 made once for both APIs
+
+
+def test_verify_json_reports_wall_against_the_critical_path_of_own_clocks(
+        fake_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["verify", "--paths", "genai,openvino", "--workers", "2", "--json", "v.json", "--junit", "v.xml"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    data = json.loads((fake_env / "v.json").read_text())
+    tasks = data["tasks"]
+    assert data["workers"] == 2
+    assert {"model", "venv:genai", "venv:openvino", "devices:openvino", "export:genai:fp32:cpu",
+            "export:openvino:int4:cpu", "smoke:genai", "smoke:openvino"} <= set(tasks)
+    assert tasks["smoke:openvino"]["deps"][0] == "devices:openvino"
+    # a smoke counts by its worker's own clock (inside the process), not aipc's timing around it
+    smoke_own = tasks["smoke:openvino"]["own_seconds"]
+    assert smoke_own is not None and 0 < smoke_own <= tasks["smoke:openvino"]["seconds"]
+    rows = [r for r in data["results"] if r["path"] == "openvino"]
+    assert sum(r["seconds"] for r in rows) <= smoke_own
+    assert all(r["details"]["batch"]["rows"] == 3 for r in rows)
+    chain = data["critical_path"]
+    assert chain[-1].startswith("smoke:") and data["critical_path_seconds"] > 0
+    assert data["tasks_seconds"] >= data["critical_path_seconds"]
+    assert data["wall_over_critical_path"] == pytest.approx(data["seconds"] / data["critical_path_seconds"],
+                                                              rel=0.01)
+    assert data["overhead_seconds"] == pytest.approx(data["seconds"] - data["critical_path_seconds"], abs=0.01)
+    assert "x the critical path" in out.splitlines()[-1] and "2 workers" in out.splitlines()[-1]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_workers_must_be_a_positive_whole_number(value: str, tmp_path: Path) -> None:
+    from conftest import assert_one_line_error, run_aipc
+
+    proc = run_aipc("verify", "--workers", value, cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, "--workers", code=2)
+    if value == "0":
+        proc = run_aipc("verify", cwd=tmp_path, env={"AIPC_VERIFY_WORKERS": value})
+        assert_one_line_error(proc.returncode, proc.stderr, "AIPC_VERIFY_WORKERS", code=2)
+    if value in ("0", "-1"):  # the same rule for callers of the library
+        with pytest.raises(UsageError, match="--workers"):
+            run.Verifier(run.Options(workers=int(value)))
+
+
+# ----------------------------------------------------------------------------------- the batch protocol --
+def test_batch_protocol_one_process_for_many_requests(tmp_path: Path) -> None:
+    """The real protocol module (workers/protocol.py) in batch form: one process, results in request order, each
+    with its own seconds; the process's own clock covers them; the single-request form is unchanged."""
+    w = tmp_path / "proto_worker.py"
+    w.write_text("import os, sys, time\n"
+                 f"sys.path.insert(0, {str(WORKERS)!r})\n"
+                 "from protocol import serve\n"
+                 "def run(req):\n"
+                 "    time.sleep(0.05)\n"
+                 "    if req['model'] == 'bad':\n"
+                 "        raise ValueError('cannot load bad')\n"
+                 "    return {'status': 'pass', 'tokens': [1, 2], 'details': {'pid': os.getpid()}}\n"
+                 "sys.exit(serve('proto', run))\n", encoding="utf-8")
+    reqs = [dict(REQ, model=m) for m in ("a", "bad", "c")]
+    batch = smoke.run_batch(Path(sys.executable), w, reqs, timeout=30)
+    assert [r["status"] for r in batch.results] == ["pass", "fail", "pass"]
+    assert batch.results[1]["reason"] == "ValueError: cannot load bad"
+    assert batch.processes == 1 and len({r["details"]["pid"] for r in batch.results if r["status"] == "pass"}) == 1
+    assert all(r["seconds"] >= 0.05 for r in batch.results)
+    assert sum(r["seconds"] for r in batch.results) <= batch.seconds <= batch.wall
+    single = smoke.run_worker(Path(sys.executable), w, REQ, timeout=30)
+    assert single["status"] == "pass" and single["seconds"] >= 0.05
+
+
+def test_batch_a_crash_costs_one_row_and_the_rest_run_in_a_new_process(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, """
+        if req["model"] == "crash":
+            print("Segmentation fault in the driver", file=sys.stderr, flush=True)
+            os._exit(139)
+        if req["model"] == "hang":
+            time.sleep(60)
+        done({"status": "pass", "tokens": [1], "details": {"pid": os.getpid()}})
+    """)
+    reqs = [dict(REQ, model=m) for m in ("a", "crash", "b", "hang", "c")]
+    t0 = time.monotonic()
+    batch = smoke.run_batch(Path(sys.executable), w, reqs, timeout=1.0)
+    assert time.monotonic() - t0 < 20
+    assert [r["status"] for r in batch.results] == ["pass", "fail", "pass", "fail", "pass"]
+    assert "exited with code 139" in batch.results[1]["reason"] and "Segmentation fault" in batch.results[1]["reason"]
+    assert "timed out after 3 s" in batch.results[3]["reason"]  # 1 s per request, 3 left in that process
+    assert batch.processes == 3
+    pids = [r["details"]["pid"] for r in batch.results if r["status"] == "pass"]
+    assert len(set(pids)) == 3
+
+
+def test_batch_worker_that_cannot_start_fails_every_row(tmp_path: Path) -> None:
+    w = fake_worker(tmp_path, "done({'status': 'pass'})\n")
+    batch = smoke.run_batch(tmp_path / "no-python", w, [REQ, REQ], timeout=5)
+    assert [r["status"] for r in batch.results] == ["fail", "fail"]
+    assert all("cannot start worker" in r["reason"] for r in batch.results) and batch.processes == 1

@@ -51,6 +51,17 @@ def seconds(text: str) -> float:
     return _seconds(text, allow_zero=False)
 
 
+def count(text: str) -> int:
+    """A number of things at once (workers, jobs): a whole number >= 1 (``0``, ``-1``, ``2.5`` are refused)."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise _bad(f"{text!r} is not a whole number; fix: pass e.g. 2") from None
+    if value < 1:
+        raise _bad(f"{value} is not a positive number; fix: pass 1 or more, e.g. 2")
+    return value
+
+
 def delay(text: str) -> float:
     """A delay or backoff: finite and >= 0 (0: no wait)."""
     return _seconds(text, allow_zero=True)

@@ -6,6 +6,7 @@ themselves are each runtime's (``genai.choose_genai_device``, ``openvino.choose_
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,13 +73,19 @@ class HostProbe:
         self.phase = phase or (lambda text: None)
         self._gpus: tuple[list[GpuAdapter], str] | None = None
         self._openvino: list[str] | str | None = None
+        self._lock = threading.RLock()  # verify asks from several threads: each fact is still asked once
 
     def gpus(self) -> tuple[list[GpuAdapter], str]:
-        if self._gpus is None:  # PowerShell on Windows
-            self._gpus = self.gpu_facts(host_platform_name())
-        return self._gpus
+        with self._lock:
+            if self._gpus is None:  # PowerShell on Windows
+                self._gpus = self.gpu_facts(host_platform_name())
+            return self._gpus
 
     def openvino_devices(self, python: Path | None) -> list[str] | str | None:
+        with self._lock:
+            return self._openvino_devices(python)
+
+    def _openvino_devices(self, python: Path | None) -> list[str] | str | None:
         if self._openvino is None:
             if python is None:
                 return None

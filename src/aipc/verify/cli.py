@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import check_outputs, comma_list, existing_dir, output_file, seconds
+from ..argtypes import check_outputs, comma_list, count, existing_dir, output_file, seconds
 from ..argtypes import output_dir as output_dir_arg
 from ..errors import ExitCode, UsageError, writing
 from ..fsutil import claim_output_dir, output_dir
@@ -43,6 +43,9 @@ OPTIONS: tuple[Option, ...] = (
            "run only this precision (default: fp32 golden check + int4 recipe)", choices=PRECISIONS, commands=_RUNS),
     Option("timeout", "--timeout", "AIPC_SMOKE_TIMEOUT", "seconds per smoke run (default 300)", parse=seconds,
            default=300.0, metavar="S", commands=_RUNS),
+    Option("workers", "--workers", "AIPC_VERIFY_WORKERS",
+           "CPU-heavy tasks run at once: venv installs, the tiny model, exports, smoke workers (default: the number "
+           "of CPUs; --jobs is the build's compile jobs)", parse=count, metavar="N", commands=_RUNS),
     WHEELS.but(parse=existing_dir, env_parse=Path, commands=_RUNS),
     Option("json_out", "--json", None, "write the JSON report here (verify: default verify.json)", parse=output_file,
            metavar="FILE", commands=_RUNS),
@@ -122,20 +125,21 @@ def _verify(args: argparse.Namespace, paths: list[str], *, json_out: Path | None
     from ..wheelhouse import refuse_tampered, wheels_dir
     from .progress import Progress
     from .report import exit_code, format_table, write_json, write_junit
-    from .run import Options, Verifier, run_meta
+    from .run import Options, Verifier, run_meta, summary_line
 
     # before any work: the reports can be written and are not the model (verify's defaults are checked here too)
     check_outputs({"--json": json_out, "--junit": junit}, {"--model": args.model})
     refuse_tampered(wheels_dir(args.wheels))
     opts = Options(paths=paths, model=args.model, device=args.device, precision=args.precision,
-                   timeout=args.timeout, wheels=args.wheels,
+                   timeout=args.timeout, wheels=args.wheels, workers=args.workers,
                    prepare=getattr(args, "prepare", {}) if getattr(args, "build_npu", False) else {})
     started, t0 = time.time(), time.monotonic()
     verifier = Verifier(opts, Progress(sys.stderr))
     rows = verifier.run()
     wall = time.monotonic() - t0
     print(format_table(rows))
-    meta = run_meta(opts, verifier.model, started, wall, rows, verifier.setup_seconds)
+    timing = verifier.timing(wall) if hasattr(verifier, "timing") else None
+    meta = run_meta(opts, verifier.model, started, wall, rows, verifier.setup_seconds, timing)
     if json_out is not None:  # the table is printed: a report that cannot be written is one line after it
         with writing(json_out, "the JSON report"):
             write_json(json_out, rows, meta)
@@ -143,8 +147,7 @@ def _verify(args: argparse.Namespace, paths: list[str], *, json_out: Path | None
         with writing(junit, "the JUnit report"):
             write_junit(junit, rows, wall)
     written = [str(p) for p in (json_out, junit) if p is not None]
-    print(f"wall {wall:.1f} s, smokes {meta['smoke_seconds']:.1f} s" + (f"; wrote {', '.join(written)}" if written
-                                                                          else ""))
+    print(summary_line(wall, meta) + (f"; wrote {', '.join(written)}" if written else ""))
     return exit_code(rows)
 
 

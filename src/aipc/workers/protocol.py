@@ -7,6 +7,11 @@
 exception ``run`` raises becomes a ``fail`` whose reason is the exception's first line (the traceback goes to
 stderr and to ``details.traceback``). The caller (``aipc.runtimes.worker.run_worker``) turns a crash, a timeout or a
 missing RES.json into a ``fail`` of its own.
+
+A batch (one process loads the runtime once for several rows): REQ.json is ``{"requests": [req, ...]}`` and
+RES.json is ``{"results": [res, ...], "seconds": S}``, rewritten atomically after each request (so the caller keeps
+the results of the requests done before a crash or a timeout). Each result's ``seconds`` is that request's own
+time in the process; ``S`` is the process's own time since ``serve`` began (``aipc.runtimes.worker.run_batch``).
 """
 
 from __future__ import annotations
@@ -69,20 +74,39 @@ def failure(exc: BaseException, res: dict) -> dict:
     return res
 
 
+def _one(api: str, run: Callable[[dict], dict], req: object, t0: float) -> dict:
+    res = base_result(api)
+    try:
+        if not isinstance(req, dict):
+            raise TypeError(f"the request is a {type(req).__name__}, not a JSON object")
+        res["precision"] = str(req.get("precision") or "")
+        res.update(run(req))
+    except Exception as exc:  # every catchable failure becomes a result
+        failure(exc, res)
+    res["seconds"] = round(time.perf_counter() - t0, 4)
+    return res
+
+
 def serve(api: str, run: Callable[[dict], dict], argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=f"aipc worker ({api})")
     ap.add_argument("--request", required=True)
     ap.add_argument("--result", required=True)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    res = base_result(api)
     try:
         with open(args.request, encoding="utf-8") as fh:
-            req = json.load(fh)
-        res["precision"] = str(req.get("precision") or "")
-        res.update(run(req))
-    except Exception as exc:  # every catchable failure becomes a result
-        failure(exc, res)
-    res["seconds"] = round(time.perf_counter() - t0, 4)
-    write_result(args.result, res)
+            payload = json.load(fh)
+    except Exception as exc:
+        res = failure(exc, base_result(api))
+        res["seconds"] = round(time.perf_counter() - t0, 4)
+        write_result(args.result, res)
+        return 0
+    if isinstance(payload, dict) and isinstance(payload.get("requests"), list):  # a batch
+        results: list[dict] = []
+        write_result(args.result, {"results": results, "seconds": 0.0})
+        for req in payload["requests"]:
+            results.append(_one(api, run, req, time.perf_counter()))
+            write_result(args.result, {"results": results, "seconds": round(time.perf_counter() - t0, 4)})
+        return 0
+    write_result(args.result, _one(api, run, payload, t0))
     return 0

@@ -68,8 +68,10 @@ def test_verify_rows_record_their_venv_and_export_logs(tmp_path: Path, fake_conv
     cache = tmp_path / "cache"
     model = write_model(tmp_path / "m", 64)
     worker = tmp_path / "w.py"
-    worker.write_text("import json, sys\nreq = json.load(open(sys.argv[2]))\n"
-                      "json.dump({'status': 'pass', 'device': 'CPU', 'tokens': []}, open(sys.argv[4], 'w'))\n")
+    worker.write_text("import json, sys\nreq = json.load(open(sys.argv[2]))\n"  # one request, or a batch of them
+                      "res = {'status': 'pass', 'device': 'CPU', 'tokens': []}\n"
+                      "json.dump({'results': [res] * len(req['requests'])} if 'requests' in req else res, "
+                      "open(sys.argv[4], 'w'))\n")
     made: list[VenvSpec] = []
 
     def fake_venv(spec: VenvSpec, root: Path, echo: Any = None) -> Path:
@@ -80,7 +82,8 @@ def test_verify_rows_record_their_venv_and_export_logs(tmp_path: Path, fake_conv
         return Path(sys.executable)
 
     services = Services(ensure_venv=fake_venv, ensure_export=export.ensure_export,
-                        run_worker=lambda py, script, req, timeout: run.SERVICES.run_worker(py, worker, req, timeout))
+                        run_worker=lambda py, script, req, timeout: run.SERVICES.run_worker(py, worker, req, timeout),
+                        run_batch=lambda py, script, reqs, timeout: run.SERVICES.run_batch(py, worker, reqs, timeout))
     opts = Options(paths=["genai"], model=model, precision="fp32", cache=cache, wheels=tmp_path / "wheels")
     rows = Verifier(opts, services=services).run()
     assert [r.status for r in rows] == ["pass"], [r.reason for r in rows]
@@ -141,10 +144,13 @@ def test_an_npu_recipe_run_on_the_cpu_is_labelled(tmp_path: Path) -> None:
         (npu_export / name).write_text("x")
     stamps.Stamp(npu_export / export.STAMP).write("0" * 64, kind="openvino-npu", precision="int4", device="cpu")
     worker = tmp_path / "w.py"
-    worker.write_text("import json, sys\nreq = json.load(open(sys.argv[2]))\n"
-                      "json.dump({'status': 'pass', 'device': 'CPU', 'tokens': []}, open(sys.argv[4], 'w'))\n")
+    worker.write_text("import json, sys\nreq = json.load(open(sys.argv[2]))\n"  # one request, or a batch of them
+                      "res = {'status': 'pass', 'device': 'CPU', 'tokens': []}\n"
+                      "json.dump({'results': [res] * len(req['requests'])} if 'requests' in req else res, "
+                      "open(sys.argv[4], 'w'))\n")
     services = Services(ensure_venv=lambda spec, root, echo=None: Path(sys.executable),
-                        run_worker=lambda py, script, req, timeout: run.SERVICES.run_worker(py, worker, req, timeout))
+                        run_worker=lambda py, script, req, timeout: run.SERVICES.run_worker(py, worker, req, timeout),
+                        run_batch=lambda py, script, reqs, timeout: run.SERVICES.run_batch(py, worker, reqs, timeout))
     opts = Options(paths=["openvino"], model=npu_export, precision="int4", cache=tmp_path / "c",
                    wheels=tmp_path / "wheels")
     rows = Verifier(opts, services=services, probe=CpuOnly()).run()

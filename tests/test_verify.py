@@ -849,14 +849,21 @@ def test_rows_skipped_by_their_device_choice_install_no_venv(fake_env: Path, mon
 # ------------------------------------------------------------------ the task graph: concurrency and honesty --
 def test_report_keeps_plan_order_whatever_finishes_first(fake_env: Path) -> None:
     """The genai smoke finishes last, the npu one first: rows are still in plan order, in the table and the JSON."""
-    delays = {"genai": 0.4, "openvino": 0.2, "npu": 0.0}
+    import threading
+
+    after = {"genai": "openvino", "openvino": "npu", "npu": ""}  # each smoke ends after that one
+    ended = {name: threading.Event() for name in after}
     finished: list[str] = []
 
     def batch(python: Path, script: Path, reqs: list[dict[str, Any]], timeout: float) -> smoke.Batch:
-        name = next(k for k in delays if k in script.name)
-        time.sleep(delays[name])
-        finished.append(name)
-        return run.SERVICES.run_batch(python, script, reqs, timeout)
+        name = next(k for k in after if k in script.name)
+        if after[name]:
+            assert ended[after[name]].wait(30)
+        try:
+            return run.SERVICES.run_batch(python, script, reqs, timeout)
+        finally:
+            finished.append(name)
+            ended[name].set()
 
     rows = run.Verifier(run.Options(paths=["genai", "openvino", "npu"], workers=3),
                         services=replace(run.SERVICES, run_batch=batch),
@@ -874,26 +881,31 @@ def test_smokes_run_at_once_within_the_workers_bound(fake_env: Path) -> None:
     lock = threading.Lock()
     state = {"now": 0, "most": 0}
     calls: list[int] = []
+    meet: list[threading.Barrier | None] = [None]
 
     def batch(python: Path, script: Path, reqs: list[dict[str, Any]], timeout: float) -> smoke.Batch:
         with lock:
             state["now"] += 1
             state["most"] = max(state["most"], state["now"])
             calls.append(len(reqs))
-        time.sleep(0.3)
+        if meet[0] is not None:
+            meet[0].wait()  # every smoke inside at once, or BrokenBarrierError after its timeout
+        else:
+            time.sleep(0.2)
         with lock:
             state["now"] -= 1
         return run.SERVICES.run_batch(python, script, reqs, timeout)
 
     services = replace(run.SERVICES, run_batch=batch)
     paths = ["genai", "openvino", "npu"]
-    for workers, most in ((1, 1), (3, 3)):
+    for workers, barrier in ((1, None), (3, threading.Barrier(3, timeout=30))):
         state["most"] = 0
         calls.clear()
+        meet[0] = barrier
         v = run.Verifier(run.Options(paths=paths, workers=workers), services=services,
                          runtimes=with_npu_spec(VenvSpec("npu-fake", ())))
         assert [r.status for r in v.run()] == ["pass"] * 6
-        assert state["most"] == most and v.dag.max_heavy <= workers
+        assert state["most"] == workers and v.dag.max_heavy <= workers
         assert sorted(calls) == [1, 2, 3]  # one worker per venv for all its rows (npu 1, genai 2, openvino 3)
 
 

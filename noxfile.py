@@ -61,6 +61,13 @@ def pins(session: nox.Session) -> None:
 
 
 @nox.session
+def update_pins(session: nox.Session) -> None:
+    """Maintainers: propose the newest stable onnxruntime-genai release and its ORT from upstream's tags and files
+    (`aipc pins update`; `-- --write` writes, `-- --check` exits 3 when there is something to write)."""
+    _aipc(session, "pins", "update")
+
+
+@nox.session
 def plan(session: nox.Session) -> None:
     """Print every command of the build (fetch ... wheels) with its cwd and environment, running nothing."""
     _aipc(session, "plan")

@@ -65,11 +65,13 @@ def test_the_model_drives_argparse_for_every_command() -> None:
     for o in cli.all_options():
         for command in o.commands:
             declared.setdefault(command, set()).update((o.cli, *o.aliases))
+    nested = {f"{name} {inner}": q for name, p in sub.choices.items() for a in p._actions
+              if isinstance(a, argparse._SubParsersAction) for inner, q in a.choices.items()}
     for command, flags in declared.items():
-        p = sub.choices[command]
+        p = nested[command] if " " in command else sub.choices[command]
         have = {s for a in p._actions for s in a.option_strings if s not in ("-h", "--help")}
         assert flags <= have, f"{command}: {sorted(flags - have)} declared but not on the command line"
-    for command, p in sub.choices.items():  # and nothing on a command line escapes the model
+    for command, p in {**sub.choices, **nested}.items():  # and nothing on a command line escapes the model
         have = {s for a in p._actions for s in a.option_strings if s not in ("-h", "--help")}
         assert have <= declared.get(command, set()), f"{command}: {sorted(have - declared.get(command, set()))}"
 

@@ -161,15 +161,39 @@ def session_drift(workflow_text: str, sessions: set[str], where: str = "workflow
 
 
 def _aipc_command(call: ast.Call) -> str | None:
-    """The ``aipc`` subcommand of ``_aipc(session, "CMD", ...)`` or ``session.run(..., "aipc", "CMD", ...)``."""
+    """The ``aipc`` subcommand of ``_aipc(session, "CMD", ...)`` or ``session.run(..., "aipc", "CMD", ...)``; a
+    nested one (``_aipc(session, "pins", "update")``) as ``"pins update"``."""
     consts = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
+    start = None
     if isinstance(call.func, ast.Name) and call.func.id == "_aipc" and len(consts) > 1 and consts[1]:
-        return str(consts[1])
-    if "aipc" in consts and consts.index("aipc") + 1 < len(consts):
-        nxt = consts[consts.index("aipc") + 1]
-        if isinstance(nxt, str):
-            return nxt
-    return None
+        start = 1
+    elif "aipc" in consts and consts.index("aipc") + 1 < len(consts):
+        start = consts.index("aipc") + 1
+    if start is None or not isinstance(consts[start], str):
+        return None
+    words = [str(consts[start])]
+    parser = _subcommands().get(words[0])
+    for nxt in consts[start + 1:]:
+        if parser is None or not isinstance(nxt, str) or nxt not in parser:
+            break
+        words.append(nxt)
+        parser = None  # one level of nesting is all aipc has
+    return " ".join(words)
+
+
+def _subcommands() -> dict[str, set[str]]:
+    """aipc command -> the names of its own subcommands (``pins`` -> ``{"update"}``)."""
+    import argparse
+
+    from aipc.cli import build_parser
+
+    top = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    out: dict[str, set[str]] = {}
+    for name, parser in top.choices.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                out[name] = set(action.choices)
+    return out
 
 
 def _posargs_test(test: ast.expr) -> bool | None:
@@ -235,7 +259,7 @@ def posargs_problems(workflow_text: str, commands: dict[str, str], where: str = 
                 err = io.StringIO()
                 try:
                     with contextlib.redirect_stderr(err):
-                        parser.parse_args([commands[name], *args])
+                        parser.parse_args([*commands[name].split(), *args])
                 except SystemExit:
                     last = err.getvalue().strip().splitlines()[-1:] or ["?"]
                     problems.append(f"{where}:{call.line}: aipc {commands[name]} {' '.join(args)}: {last[0]}")
@@ -415,6 +439,8 @@ def test_session_command_is_the_one_that_gets_the_posargs() -> None:
         "    _aipc(session, 'verify')\n"
     )
     assert noxfile_aipc_commands(src) == {"a": "stage", "b": "pins", "c": "verify"}
+    nested = "import nox\n@nox.session\ndef u(session):\n    _aipc(session, 'pins', 'update')\n"
+    assert noxfile_aipc_commands(nested) == {"u": "pins update"}
 
 
 def test_argument_checker_catches_drift() -> None:

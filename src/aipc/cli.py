@@ -57,6 +57,22 @@ OPTIONS: tuple[settings.Option, ...] = (
     settings.Option("json", "--json", None, "print JSON", kind="switch", commands=("pins",)),
     settings.Option("check", "--check", None, "exit 1 when the pinned genai/ORT pair is incompatible",
                     kind="switch", commands=("pins",)),
+    # aipc pins update (maintainers): distinct dests, so `aipc pins --pins X update` cannot be undone by defaults
+    settings.PINS.but(name="update_pins", commands=("pins update",), parse=input_file),
+    settings.Option("update_genai_repo", "--genai-repo", None, "list and read onnxruntime-genai's tags from this git "
+                    "URL or local repository (default: [onnxruntime_genai] repo of the pins)", metavar="URL",
+                    commands=("pins update",)),
+    settings.Option("update_ort_repo", "--ort-repo", None, "list and read ONNX Runtime's tags from this git URL or "
+                    "local repository (default: [onnxruntime] repo of the pins)", metavar="URL",
+                    commands=("pins update",)),
+    settings.Option("update_releases", "--releases", None, "look DirectML releases up in this JSON file "
+                    "({\"pypi\": {\"onnxruntime-directml\": [versions]}, \"nuget\": {...}}) instead of pypi.org "
+                    "and nuget.org", parse=input_file, metavar="FILE", commands=("pins update",)),
+    settings.Option("update_check", "--check", None, "exit 3 when newer upstream releases can be pinned (when "
+                    "--write would change a file), 0 when the pins are current", kind="switch",
+                    commands=("pins update",)),
+    settings.Option("update_write", "--write", None, "write the proposed pins and the files that follow from them "
+                    "(without it: show the diff only)", kind="switch", commands=("pins update",)),
 )
 
 
@@ -72,6 +88,11 @@ def _register_pins(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("pins", help="print the pinned versions and the genai <-> ORT compatibility table")
     settings.add_options(p, OPTIONS, "pins")
     p.set_defaults(func=_cmd_pins)
+    pins_sub = p.add_subparsers(dest="pins_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    u = pins_sub.add_parser("update", help="maintainers: propose (--write: write) the newest stable genai release "
+                            "and the ORT it builds DirectML against, read from upstream's tags and files")
+    settings.add_options(u, OPTIONS, "pins update")
+    u.set_defaults(func=_cmd_pins_update)
     o = sub.add_parser("options", help="print every option of every command with its AIPC_* variable (Markdown: "
                        "docs/options.md is this output)")
     o.set_defaults(func=_cmd_options)
@@ -97,6 +118,15 @@ def _cmd_pins(args: argparse.Namespace) -> int:
     if args.check:
         check_compat(pins)
     return ExitCode.OK
+
+
+def _cmd_pins_update(args: argparse.Namespace) -> int:
+    from .wheelbuild.pinupdate import run_update
+
+    settings.resolve("pins update", args, OPTIONS)
+    return run_update(args.update_pins or args.pins, genai_repo=args.update_genai_repo,
+                      ort_repo=args.update_ort_repo, releases_file=args.update_releases, check=args.update_check,
+                      write=args.update_write)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ class ExitCode(enum.IntEnum):
     OK = 0  # everything asked for was done (skips included)
     FAILED = 1  # a step, check, row or target failed; or an integrity check refused a file
     USAGE = 2  # bad input: an option, a file or folder given, a pins file; nothing was started or lost
+    UPDATES = 3  # aipc pins update --check: newer upstream releases can be pinned (--write would change files)
     INTERRUPTED = 130  # SIGINT (Ctrl-C); child processes and temporary folders were removed
     TERMINATED = 143  # SIGTERM; the same clean-up
 
@@ -32,6 +33,8 @@ EXIT_CODE_TABLE: tuple[tuple[ExitCode, str], ...] = (
     (ExitCode.FAILED, "a step, check, row or target failed (verify/smoke/bench/doctor/build/pins --check), or a "
                       "file failed an integrity check"),
     (ExitCode.USAGE, "bad input: an option, path, pins or facts file, or an output that cannot be written"),
+    (ExitCode.UPDATES, "`pins update --check`: newer upstream releases can be pinned (`pins update --write` "
+                       "would change files)"),
     (ExitCode.INTERRUPTED, "interrupted by SIGINT (Ctrl-C)"),
     (ExitCode.TERMINATED, "terminated by SIGTERM"),
 )

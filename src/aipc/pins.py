@@ -44,6 +44,7 @@ class CompatRow:
     genai: str
     ort_min: str
     row: str
+    source: str = ""  # where a row written by `aipc pins update` was read (upstream file and tag)
 
     def matches_genai(self, genai_version: str) -> bool:
         return _version(genai_version, "genai version") in SpecifierSet(self.genai, prereleases=True)
@@ -136,7 +137,8 @@ def _load_pins(path: Path | None) -> Pins:
     compat_rows = []
     for i, raw in enumerate(data.get("compat", [])):
         where = f"compat[{i}]"
-        row = CompatRow(_str(raw, "genai", where), _str(raw, "ort_min", where), _str(raw, "row", where))
+        row = CompatRow(_str(raw, "genai", where), _str(raw, "ort_min", where), _str(raw, "row", where),
+                        str(raw.get("source", "")))
         try:
             SpecifierSet(row.genai)
         except InvalidSpecifier as exc:

@@ -258,6 +258,11 @@ def test_clumsy_command_lines(tmp_path: Path) -> None:
     clash.write_text("x\n", encoding="utf-8")
     proc = index(wheels, tmp_path / "site", "--include", str(clash))
     assert_one_line_error(proc.returncode, proc.stderr, "already has a file named SHA256SUMS", code=2)
+    a_file = tmp_path / "site.txt"
+    a_file.write_text("mine\n", encoding="utf-8")
+    proc = index(wheels, a_file)
+    assert_one_line_error(proc.returncode, proc.stderr, "not a folder", code=2)
+    assert a_file.read_text(encoding="utf-8") == "mine\n"
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / SUMS).write_text("", encoding="utf-8")

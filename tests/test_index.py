@@ -222,6 +222,17 @@ def test_a_wheel_whose_metadata_names_another_project_is_refused(tmp_path: Path)
     assert not (tmp_path / "site").exists()
 
 
+def test_a_wheel_with_an_invalid_requires_python_is_refused(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    odd = scratch / wheel_file(ORT, ORT_VERSION)
+    pure_wheel(odd, ORT, ORT_VERSION, {}, {}, metadata="Requires-Python: >=3.10,<\n")
+    add_wheels(tmp_path / "wheels", [odd], {})
+    proc = index(tmp_path / "wheels", tmp_path / "site")
+    assert_one_line_error(proc.returncode, proc.stderr, odd.name, "invalid METADATA", code=1)
+    assert not (tmp_path / "site").exists()
+
+
 @pytest.mark.parametrize("where", ["wheels", "parent", "cwd"])
 def test_out_may_not_be_the_wheels_folder_or_hold_it(tmp_path: Path, where: str) -> None:
     wheels = make_wheels(tmp_path, decoy=False)
@@ -265,7 +276,6 @@ def test_clumsy_command_lines(tmp_path: Path) -> None:
     assert a_file.read_text(encoding="utf-8") == "mine\n"
     empty = tmp_path / "empty"
     empty.mkdir()
-    (empty / SUMS).write_text("", encoding="utf-8")
     proc = index(empty, tmp_path / "site")
     assert_one_line_error(proc.returncode, proc.stderr, "holds no wheel", code=2)
     assert not (tmp_path / "site").exists()

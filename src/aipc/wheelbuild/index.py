@@ -126,13 +126,13 @@ def check_inputs(wheels: Path, include: Sequence[Path]) -> dict[str, str]:
     if not wheels.is_dir():
         what = "is not a folder" if wheels.exists() else "does not exist"
         raise UsageError(f"wheels folder {wheels} {what}", hint="pass the folder aipc built the wheels into (./wheels)")
+    if not any(wheels.glob("*.whl")):
+        raise UsageError(f"{wheels} holds no wheel (*.whl)", hint="build the wheels first (nox -s build)")
     sums = read_sums(wheels)
     if sums is None:
         raise UsageError(f"{wheels} has no {SUMS}: aipc indexes only wheels it can check against their hashes",
                          hint="pass a wheels folder aipc wrote (aipc build, aipc build-npu, or the CI's merged "
                               "artifacts), which holds SHA256SUMS and manifest.json")
-    if not any(wheels.glob("*.whl")):
-        raise UsageError(f"{wheels} holds no wheel (*.whl)", hint="build the wheels first (nox -s build)")
     reserved = {SUMS, MANIFEST, *(p.name for p in wheels.glob("*.whl")), *(f"{p.name}.metadata"
                                                                          for p in wheels.glob("*.whl"))}
     seen: set[str] = set()

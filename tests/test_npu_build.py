@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.metadata import Metadata
 
 from aipc.npu import isa
 from aipc.npu.build import NpuBuild, make_config, run_build
@@ -139,6 +140,44 @@ def test_wheel_is_portable_py3_none_without_a_second_openvino(built: Built) -> N
     assert "intel_npu_acceleration_library/backend/bindings.py" in names
     assert "intel_npu_acceleration_library/modelling.py" in names
     assert not any(n.endswith(("setup.py", "CMakeLists.txt", ".cpp", ".h")) for n in names)
+
+
+def test_wheel_carries_the_license_of_every_bundled_library(built: Built) -> None:
+    """PEP 639: .dist-info/licenses/ holds the library's own LICENSE and the openvino distribution's license files
+    (copied from the build venv's openvino-2024.4.0.dist-info), each listed as License-File in METADATA."""
+    info = "intel_npu_acceleration_library-1.4.0.dist-info/"
+    with zipfile.ZipFile(built.wheel) as zf:
+        names = set(zf.namelist())
+        meta = Metadata.from_email(zf.read(info + "METADATA").decode(), validate=True)
+        bundled = sorted(n.rsplit("/", 1)[1] for n in names
+                         if n.startswith("intel_npu_acceleration_library/lib/") and n.count("/") == 2)
+        onetbb = zf.read(info + "licenses/openvino/onetbb_third-party-programs.txt").decode("utf-8", "replace")
+    assert meta.metadata_version == "2.4"
+    assert set(meta.license_files or []) >= {"LICENSE", "openvino/LICENSE", "openvino/runtime-third-party-programs.txt",
+                                             "openvino/onednn_third-party-programs.txt",
+                                             "openvino/onetbb_third-party-programs.txt"}
+    for lic in meta.license_files or []:
+        assert info + "licenses/" + lic in names
+    assert not any("/lib/licenses/" in n for n in names)  # one copy, in the dist-info
+    assert "Portable Hardware Locality (hwloc)" in onetbb  # hwloc's BSD-3 notice travels with libhwloc
+    entry = next(e for e in read_manifest(built.cfg.wheels)["wheels"] if e["file"] == built.wheel.name)
+    covers = entry["fit"]["bundled"]
+    assert sorted(covers) == bundled and "libhwloc.so.15" in bundled and "libtbb.so.12" in bundled
+    for name, dests in covers.items():  # every bundled file has at least one license file, present in the wheel
+        assert dests and all(info + "licenses/" + d in names for d in dests), name
+
+
+def test_manylinux_verdict_is_recorded(built: Built) -> None:
+    """auditwheel's verdict: the NPU plugin needs libze_loader.so.1 (the Level Zero loader of the NPU driver), which
+    no manylinux policy allows, so the wheel keeps linux_x86_64 and the manifest says why."""
+    fit = next(e for e in read_manifest(built.cfg.wheels)["wheels"] if e["file"] == built.wheel.name)["fit"]
+    audit = fit["auditwheel"]
+    assert audit["tool"].startswith("auditwheel 6.")
+    if audit["overall_tag"].startswith("manylinux"):
+        assert fit["platform_tag"].endswith(audit["overall_tag"]) and audit["overall_tag"] in built.wheel.name
+    else:
+        assert built.wheel.name.endswith("-py3-none-linux_x86_64.whl")
+        assert "libze_loader.so.1" in audit["external_libs"] and "libze_loader.so.1" in fit["tag_reason"]
 
 
 def test_wheel_is_in_wheels_with_checksum_and_provenance(built: Built) -> None:

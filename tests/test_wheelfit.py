@@ -263,6 +263,9 @@ def test_every_bundled_library_gets_the_license_files_of_its_package(tmp_path: P
     assert meta.metadata_version == "2.4"
     assert sorted(meta.license_files or []) == sorted({f.dest for f in files})
     assert wheel_text(fitted.wheel, ".dist-info/METADATA").endswith("The description\n\nkept as it is.\n")
+    # reproducible: the same wheel and licenses give the same bytes from another folder (the wheel's own timestamps)
+    again = wheelfit.fit_wheel(wheel, tmp_path / "elsewhere" / "work", licenses=files, linux=False)
+    assert again.wheel.read_bytes() == fitted.wheel.read_bytes()
     with zipfile.ZipFile(fitted.wheel) as zf:
         info = "intel_npu_acceleration_library-1.4.0.dist-info/licenses/"
         assert zf.read(info + "openvino/onetbb_third-party-programs.txt").decode() == \

@@ -54,6 +54,13 @@ def doctor(session: nox.Session) -> None:
     session.run(sys.executable, "-m", "aipc", "doctor", *session.posargs, env=env, external=True)
 
 
+@nox.session(venv_backend="none")
+def cache(session: nox.Session) -> None:
+    """aipc's cache: each part's size and path (default), or remove it: ``nox -s cache -- --clean [--dry-run]``."""
+    env = {"PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    session.run(sys.executable, "-m", "aipc", "cache", *session.posargs, env=env, external=True)
+
+
 @nox.session
 def pins(session: nox.Session) -> None:
     """Print the pinned upstream versions and the genai <-> ORT compatibility table."""

@@ -4,6 +4,7 @@ model; verify.json and bench.json rows point at their logs."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ def test_export_logs_are_named_by_what_they_hold_and_kept_per_model(tmp_path: Pa
     assert sorted(p.name for p in (cache / "logs").iterdir()) == sorted([log_a.name, log_b.name])
     log_a.unlink()
     assert export.export_log(a) is None  # a log cleaned away is not reported
+    # the export registered this process as a user of the cache (aipc cache --clean leaves it alone)
+    assert (cache / "locks" / "users" / f"pid-{os.getpid()}.lock").is_file()
 
 
 def test_verify_rows_record_their_venv_and_export_logs(tmp_path: Path, fake_converter: None,

@@ -12,7 +12,8 @@ from typing import Any
 
 from . import __version__, installer, interrupts, settings
 from .argtypes import input_file
-from .errors import AipcError, ExitCode, os_error_line
+from .errors import AipcError, ExitCode, UsageError, os_error_line
+from .log import LOG
 
 # Each module defines ``register(subparsers)``; every subcommand sets ``func(args) -> int`` as its default. Its
 # ``OPTIONS`` (aipc.settings.Option) are the options of its commands, each with its AIPC_* variable.
@@ -73,6 +74,16 @@ OPTIONS: tuple[settings.Option, ...] = (
                     commands=("pins update",)),
     settings.Option("update_write", "--write", None, "write the proposed pins and the files that follow from them "
                     "(without it: show the diff only)", kind="switch", commands=("pins update",)),
+    settings.Option("info", "--info", None, "print each part of aipc's cache (venvs, models, exports, the NPU build, "
+                    "logs), the test cache and the project's .nox with size and path, and the total (the default)",
+                    kind="switch", commands=("cache",)),
+    settings.Option("clean", "--clean", None, "remove what aipc made in its cache (it is made again on the next run); "
+                    "refused, nothing removed, while a lock is held or another aipc run uses the cache; no prompt",
+                    kind="switch", commands=("cache",)),
+    settings.Option("dry_run", "--dry-run", None, "with --clean: list what would be removed, remove nothing",
+                    kind="switch", commands=("cache",)),
+    settings.Option("test_cache", "--test-cache", None, "with --clean: clean the test suite's cache "
+                    "(AIPC_TEST_CACHE) instead of aipc's", kind="switch", commands=("cache",)),
 )
 
 
@@ -93,6 +104,9 @@ def _register_pins(sub: argparse._SubParsersAction[Any]) -> None:
                             "and the ORT it builds DirectML against, read from upstream's tags and files")
     settings.add_options(u, OPTIONS, "pins update")
     u.set_defaults(func=_cmd_pins_update)
+    c = sub.add_parser("cache", help="aipc's cache: what it holds (--info) and removing it (--clean)")
+    settings.add_options(c, OPTIONS, "cache")
+    c.set_defaults(func=_cmd_cache)
     o = sub.add_parser("options", help="print every option of every command with its AIPC_* variable (Markdown: "
                        "docs/options.md is this output)")
     o.set_defaults(func=_cmd_options)
@@ -107,6 +121,22 @@ def options_markdown() -> str:
 
 def _cmd_options(args: argparse.Namespace) -> int:
     print(options_markdown(), end="")
+    return ExitCode.OK
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from . import cache
+
+    if (args.dry_run or args.test_cache) and not args.clean:
+        raise UsageError(f"{'--dry-run' if args.dry_run else '--test-cache'} goes with --clean",
+                         hint="run aipc cache --clean --dry-run [--test-cache], or aipc cache --info")
+    if args.clean:
+        root = (settings.test_cache_dir() if args.test_cache else settings.cache_dir()).resolve()
+        n, size = cache.clean(root, dry_run=args.dry_run, echo=LOG)
+        verb = "would remove" if args.dry_run else "removed"
+        print(f"aipc cache: {verb} {n} item(s), {cache.human(size)}, from {root}")
+    if args.info or not args.clean:
+        print(cache.info())
     return ExitCode.OK
 
 

@@ -83,6 +83,9 @@ def hold(kind: str, target: Path, what: str, *, cache: Path | None = None, timeo
         lock.acquire(timeout=0)
     except Timeout:
         held_by = _owner(path)
+        if wait <= 0:  # do not wait (aipc cache --clean): say who holds it
+            raise AipcError(f"{what} is in use by {held_by} (lock {path}); nothing was removed",
+                            hint="let that run finish (or stop it), then run again") from None
         say(f"[aipc] waiting for {what} held by {held_by} (up to {wait:g} s; lock {path})")
         try:
             lock.acquire(timeout=wait)
@@ -95,6 +98,55 @@ def hold(kind: str, target: Path, what: str, *, cache: Path | None = None, timeo
         yield
     finally:
         lock.release()
+
+
+# --- users of a cache (aipc cache --clean refuses to remove a cache another process is using) -------------------
+
+CLEAN = "clean"  # the lock kind of a cache being cleaned
+_users: dict[str, FileLock] = {}
+
+
+def _users_dir(cache: Path) -> Path:
+    return cache / "locks" / "users"
+
+
+def use_cache(cache: Path | None = None) -> None:
+    """Register this process as a user of ``cache`` until it exits (once per process and cache): a lock file of its
+    own in ``<cache>/locks/users/``, held for the process's life (the OS releases it at exit, even on a crash).
+    Registering takes the cache's ``clean`` lock for a moment, so a run started while ``aipc cache --clean`` works
+    waits for it to finish."""
+    root = Path(os.path.abspath(cache or cache_dir()))
+    key = os.path.normcase(str(root))
+    with _guard:
+        if key in _users:
+            return
+    with hold(CLEAN, root, f"the cache {root} (being cleaned)", cache=root):
+        users = _users_dir(root)
+        users.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(users / f"pid-{os.getpid()}.lock", thread_local=False)
+        lock.acquire(timeout=0)  # this process's own file: never held by another live process
+        with _guard:
+            _users[key] = lock
+
+
+def cache_users(cache: Path) -> list[str]:
+    """The other processes using ``cache`` now (``pid N``); stale entries (their process gone) are removed."""
+    found = []
+    key = os.path.normcase(str(Path(os.path.abspath(cache))))
+    mine = _users.get(key)
+    for path in sorted(_users_dir(cache).glob("pid-*.lock")) if _users_dir(cache).is_dir() else []:
+        if mine is not None and os.path.abspath(mine.lock_file) == os.path.abspath(path):
+            continue  # this process (e.g. a test that made a venv, then cleans)
+        probe = FileLock(path, thread_local=False)
+        try:
+            probe.acquire(timeout=0)
+        except Timeout:
+            found.append(path.stem.replace("pid-", "pid "))
+            continue
+        probe.release()
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return found
 
 
 def has_state_dir(folder: Path) -> bool:

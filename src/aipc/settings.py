@@ -240,9 +240,21 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     text = env("AIPC_CACHE", environ)
     if text:
         return Path(os.path.expanduser(text))
+    return default_cache_dir()
+
+
+def default_cache_dir() -> Path:
+    """The user cache folder aipc uses when ``AIPC_CACHE`` is not set."""
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("aipc", appauthor=False, opinion=False))
+
+
+def test_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The test suite's cache (its slow tests' venvs, tiny model, downloads): ``$AIPC_TEST_CACHE``, else
+    ``<cache>/test-cache`` (tests/conftest.py uses the same rule)."""
+    text = env("AIPC_TEST_CACHE", environ)
+    return Path(os.path.expanduser(text)) if text else cache_dir(environ) / "test-cache"
 
 
 def mark_cache(folder: Path) -> None:

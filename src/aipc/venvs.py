@@ -29,7 +29,7 @@ from .errors import AipcError
 from .fsutil import sha256_file
 from .heartbeat import Heartbeat
 from .installer import Installer, select
-from .locks import hold
+from .locks import hold, use_cache
 from .log import LOG
 from .platforms import Platform, get_platform
 from .proc import describe_returncode, display, stream
@@ -125,6 +125,7 @@ def ensure_venv(
     (:func:`aipc.installer.select`: ``--installer``/``AIPC_INSTALLER``, uv when found)."""
     venv = venv_dir(spec, root)
     say = echo or LOG
+    use_cache(venv.parent.parent)  # aipc cache --clean leaves a cache in use alone
     if is_ready(spec, root):
         return venv_python(venv)
     with hold("venv", venv, f"the venv {venv}", cache=venv.parent.parent, echo=say):

@@ -19,7 +19,7 @@ from typing import Any
 from .. import stamps
 from ..errors import AipcError, StepFailed, UsageError
 from ..fsutil import claim_output_dir, output_dir
-from ..locks import hold
+from ..locks import hold, use_cache
 from ..runner import Step, run_once
 from ..venvs import VenvSpec, cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
@@ -79,6 +79,7 @@ def ensure_export(
         claim_output_dir(out, KIND, force=force, inputs=[model])
     model = check_model(Path(model).resolve())
     cache = (cache or cache_dir()).resolve()
+    use_cache(cache)  # aipc cache --clean leaves a cache in use alone
     spec = spec or by_name(RECIPES[kind].runtime).venv_spec(wheels_dir(), cache)
     config = read_config(model)
     probe = plan_export(kind, Path("MODEL"), Path("OUT"), precision, device, Path("PY"), config, Path("WORK"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import stamps
 from ..errors import AipcError, StepFailed
 from ..fsutil import MARKER, output_dir, sha256_file, sha256_text
-from ..locks import hold
+from ..locks import hold, use_cache
 from ..runner import Command, Step, run_once
 from ..venvs import cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
@@ -67,6 +67,7 @@ def ensure_tiny_model(cache: Path | None = None, *, echo: Callable[[str], None] 
     It is made in the genai venv of ``wheels`` (default :func:`aipc.wheelhouse.wheels_dir`): pass the folder the
     caller's own genai venv uses, so both share one spec and one venv."""
     cache = (cache or cache_dir()).resolve()
+    use_cache(cache)  # aipc cache --clean leaves a cache in use alone
     dest = tiny_model_dir(cache)
     if is_intact(dest):
         return dest

@@ -9,6 +9,7 @@ then stops with one line. Locks are re-entrant within one process (the same lock
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import math
@@ -126,7 +127,20 @@ def use_cache(cache: Path | None = None) -> None:
         lock = FileLock(users / f"pid-{os.getpid()}.lock", thread_local=False)
         lock.acquire(timeout=0)  # this process's own file: never held by another live process
         with _guard:
+            if not _users:
+                atexit.register(_leave_caches)
             _users[key] = lock
+
+
+def _leave_caches() -> None:
+    """At exit: release and remove this process's user files (a crash leaves them; they are stale then, and
+    :func:`cache_users` removes them)."""
+    with _guard:
+        for lock in _users.values():
+            with contextlib.suppress(OSError):
+                lock.release(force=True)
+                Path(lock.lock_file).unlink()
+        _users.clear()
 
 
 def cache_users(cache: Path) -> list[str]:

@@ -174,6 +174,7 @@ def test_a_new_annotated_genai_release_is_proposed_checked_written_then_current(
     assert '+"Microsoft.AI.DirectML.ort" = "1.15.6"' in out
     assert "+requests==2.34.0" in out  # constraints/genai-build.txt follows genai's requirements-dev.txt
     assert "not updated: constraints/ort-build.txt" in out
+    assert "not updated: README.md, first section: the pip install command" in out  # tests/test_index.py checks it
 
     check = up.update("--check")
     assert check.returncode == ExitCode.UPDATES == 3, check.stdout + check.stderr

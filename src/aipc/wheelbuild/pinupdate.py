@@ -652,6 +652,8 @@ def plan_update(pins_path: Path | None, *, genai_repo: str | None = None, ort_re
             "it by `aipc build-ort` before anything is installed; re-resolve it by hand when that refuses",
             "docs/upstream.md#build §5: add the facts of the new pair (genai's tested onnxruntime-directml, "
             "test/python/directml/ort/requirements.txt) by hand",
+            "README.md, first section: the pip install command names the genai and ORT versions of the release "
+            "that publishes them; set the new ones when that release is tagged (tests/test_index.py checks them)",
         ]
     return report
 

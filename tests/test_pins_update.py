@@ -139,8 +139,14 @@ def up(tmp_path: Path) -> Upstreams:
     return Upstreams(tmp_path)
 
 
-def test_current_pins_are_current(up: Upstreams) -> None:
-    res = up.update("--check")
+@pytest.fixture(scope="module")
+def still(tmp_path_factory: pytest.TempPathFactory) -> Upstreams:
+    """Upstreams no test changes (read-only cases share one)."""
+    return Upstreams(tmp_path_factory.mktemp("still"))
+
+
+def test_current_pins_are_current(still: Upstreams) -> None:
+    res = still.update("--check")
     assert res.returncode == ExitCode.OK, res.stdout + res.stderr
     assert "pins are current" in res.stdout
     assert "newest usable: onnxruntime-genai v0.15.2 (lightweight tag" in res.stdout
@@ -245,7 +251,7 @@ def test_a_moved_tag_is_reported_never_taken(up: Upstreams) -> None:
     moved = commit_genai(up.genai, dml_ort="1.24.4", version="0.15.2", requests="2.99.0")
     git(up.genai, "tag", "-f", "v0.15.2", moved)
     before = up.pins.read_text(encoding="utf-8")
-    for flags in ((), ("--check",), ("--write",)):
+    for flags in (("--check",), ("--write",)):
         res = up.update(*flags)
         line = assert_one_line_error(res.returncode, res.stderr, "moved tag", "v0.15.2", moved,
                                      code=ExitCode.FAILED)
@@ -263,11 +269,12 @@ def test_a_moved_annotated_ort_tag_is_reported(up: Upstreams) -> None:
 
 @pytest.mark.parametrize("case", ["missing-repo", "not-a-repo", "missing-releases", "bad-releases", "both-modes",
                                   "repo-is-file"])
-def test_bad_input_is_one_line(up: Upstreams, case: str) -> None:
+def test_bad_input_is_one_line(still: Upstreams, case: str) -> None:
+    up = still
     bad = up.root / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
     plain = up.root / "plain"
-    plain.mkdir()
+    plain.mkdir(exist_ok=True)
     args, code, needle = {
         "missing-repo": (("--genai-repo", str(up.root / "nope")), 2, "--genai-repo"),
         "repo-is-file": (("--ort-repo", str(bad)), 2, "is not a folder"),
@@ -416,3 +423,34 @@ def test_the_real_v0152_tree_gives_the_shipped_pins() -> None:
     constraints = pinupdate.pinned_requirements((DEFAULT_PINS.with_name("constraints") / "genai-build.txt")
                                                 .read_text(encoding="utf-8"))
     assert reqs and all(constraints[name] == version for name, version in reqs.items())
+
+
+def test_a_tag_whose_sources_are_another_version_is_refused(up: Upstreams) -> None:
+    # upstream's v0.12.2 tag names a main commit, not the release branch: VERSION_INFO tells
+    commit_genai(up.genai, dml_ort="1.24.4", version="0.17.0-dev")
+    git(up.genai, "tag", "v0.16.2")
+    res = up.update("--check")
+    assert res.returncode == ExitCode.OK, res.stdout + res.stderr
+    assert "refused: onnxruntime-genai v0.16.2: VERSION_INFO at v0.16.2 says '0.17.0-dev', not 0.16.2" in res.stdout
+
+
+def test_scripts_and_workflows_hard_code_nothing_pins_update_changes() -> None:
+    """What `aipc pins update` rewrites (tags, commits and versions of the source pair, the [nuget] versions) is read
+    from pins.toml by the bootstrap scripts and the workflows when they run: none of them may repeat a value in code
+    (comments aside), or an update would leave it behind."""
+    import re
+
+    from conftest import ROOT
+
+    pins = load_pins(DEFAULT_PINS)
+    values = {v for src in (pins.onnxruntime, pins.onnxruntime_genai) for v in (src.tag, src.commit, src.version)}
+    values |= set(pins.nuget.values())
+    files = [*sorted((ROOT / "scripts").glob("bootstrap-*")), *sorted((ROOT / ".github" / "workflows").glob("*.yml"))]
+    assert len(files) >= 3
+    found = []
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+            found += [f"{path.name}:{number}: {value}" for value in values
+                      if re.search(rf"(?<![\w.]){re.escape(value)}(?![\w.])", code)]
+    assert not found, found

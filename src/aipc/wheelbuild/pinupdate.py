@@ -46,7 +46,7 @@ from .fetch import GitRunner, run_git
 NETWORK_PREFIXES = ("http://", "https://", "ssh://", "git://", "git@", "file://")
 _PLAIN_RELEASE = re.compile(r"v?\d+\.\d+\.\d+")
 # where genai names what its DirectML build downloads; the ORT tree names its own DirectML redistributable
-GENAI_FILES = ("cmake/ortlib.cmake", "packages.config", "build.py", "requirements-dev.txt")
+GENAI_FILES = ("cmake/ortlib.cmake", "packages.config", "build.py", "requirements-dev.txt", "VERSION_INFO")
 ORT_FILES = ("packages.config",)
 ORT_DML_PACKAGE = "Microsoft.ML.OnnxRuntime.DirectML"
 PYPI_DML_PROJECT = "onnxruntime-directml"
@@ -147,7 +147,11 @@ def read_at_tag(repo: str, tag: str, paths: Iterable[str], git: GitRunner = run_
         if not result.ok:
             raise AipcError(f"cannot fetch tag {tag} of {repo} ({result.last_line()})",
                             hint="check the URL and the network, or pass a local clone")
-        commit = git(["rev-parse", f"{ref}^{{commit}}"], work).stdout.strip()
+        resolved = git(["rev-parse", f"{ref}^{{commit}}"], work)
+        if not resolved.ok:
+            raise AipcError(f"tag {tag} of {repo} names no commit ({resolved.last_line()})",
+                            hint="check the tag upstream")
+        commit = resolved.stdout.strip()
         files: dict[str, str | None] = {}
         for path in paths:
             listed = git(["ls-tree", "--name-only", ref, "--", path], work)
@@ -389,7 +393,8 @@ class Report:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (tag, reason)
     proposal: Proposal | None = None
     changes: dict[Path, tuple[str, str]] = field(default_factory=dict)  # path -> (old text, new text)
-    notes: list[str] = field(default_factory=list)  # done: what was kept and why
+    notes: list[str] = field(default_factory=list)  # what the proposal changes, with the source
+    kept: list[str] = field(default_factory=list)  # what already agrees with upstream, and why
     not_updated: list[str] = field(default_factory=list)  # what the maintainer must do by hand, with why
 
 
@@ -426,6 +431,16 @@ def evaluate(candidate: Candidate, pins: Pins, genai_repo: str, ort_repo: str, o
     if got.commit != tag.commit:
         raise PinsError(f"tag {tag.name} moved while it was read ({tag.commit[:12]} listed, {got.commit[:12]} "
                         "fetched)", hint="rerun")
+    version_info = got.files["VERSION_INFO"]
+    if version_info is not None:
+        stated = version_info.strip()
+        try:
+            same = Version(stated) == candidate.version
+        except InvalidVersion:
+            same = False
+        if not same:
+            raise PinsError(f"VERSION_INFO at {tag.name} says {stated[:40]!r}, not {candidate.version}: the tag does "
+                            "not name that release's sources")
     ortlib = got.files["cmake/ortlib.cmake"]
     where = f"cmake/ortlib.cmake at {tag.name}"
     if ortlib is None:
@@ -566,10 +581,10 @@ def new_pins_text(report: Report, p: Proposal) -> str:
                                       "names this package; check it by hand")
     row_for_it = next((r for r in pins.compat if r.matches_genai(p.genai_version)), None)
     if row_for_it is not None and Version(row_for_it.ort_min) == Version(p.ort_version):
-        report.notes.append(f"[[compat]] genai {row_for_it.genai} (ORT >= {row_for_it.ort_min}) already covers "
-                            f"{p.genai.name}")
+        report.kept.append(f"[[compat]] genai {row_for_it.genai} (ORT >= {row_for_it.ort_min}) already covers "
+                           f"{p.genai.name}")
     else:
-        text = insert_compat(text, pins, compat_block(p, report.genai_repo), p.genai_version)
+        text = insert_compat(text, pins, compat_block(p, pins.onnxruntime_genai.repo), p.genai_version)
         report.notes.append(f"[[compat]] added: genai =={p.genai_version} needs ORT >= {p.ort_version} "
                             f"({p.ort_source})")
     return text
@@ -687,6 +702,7 @@ def format_report(report: Report) -> str:
                      f"ONNX Runtime v{p.ort_version} ({p.ort.kind}, {p.ort.commit}); ORT read from {p.ort_source}; "
                      f"DirectML release: {', '.join(p.dml_releases)}")
     lines += [f"update: {note}" for note in report.notes]
+    lines += [f"kept: {item}" for item in report.kept]
     lines += [f"not updated: {item}" for item in report.not_updated]
     for path, (old, new) in report.changes.items():
         lines.append(diff(path, old, new).rstrip("\n"))

@@ -166,3 +166,27 @@ def test_counters_parse_pip_uv_ninja_and_cmake() -> None:
 def test_a_bad_progress_interval_is_one_line() -> None:
     proc = run_aipc("pins", env={"AIPC_PROGRESS_INTERVAL": "0"})
     assert_one_line_error(proc.returncode, proc.stderr, "AIPC_PROGRESS_INTERVAL='0'", code=2, alone=True)
+
+
+def test_a_long_bench_target_reports_while_its_worker_measures(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from aipc.bench import run as bench_run
+    from aipc.bench.targets import Settings, check_settings, targets
+    from test_bench import fake_result, fake_services
+
+    monkeypatch.setenv("AIPC_PROGRESS_INTERVAL", str(INTERVAL))
+
+    def slow_worker(python: Path, worker: Path, req: dict[str, object], timeout: float, **_: object) -> object:
+        if req.get("noop") or req.get("probe"):
+            return {"status": "pass"}
+        time.sleep(1.0)
+        return fake_result(req)  # type: ignore[arg-type]
+
+    s = check_settings(Settings(tiny=False))
+    opts = bench_run.BenchOptions(settings=s, targets=targets(("genai",), ("cpu",), s), model=tmp_path,
+                                  cache=tmp_path, services=fake_services(tmp_path, slow_worker))
+    echo = Recorder()
+    entry, = bench_run.run_bench(opts, echo=echo)["targets"]
+    assert entry["status"] == "pass"
+    beats = echo.beats()
+    assert len(beats) >= 2 and all(ln.startswith(f"[aipc]   ... bench {opts.targets[0].key}: ") for _, ln in beats)

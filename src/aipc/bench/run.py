@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from .. import __version__
 from ..errors import AipcError
 from ..fsutil import atomic_write_json, atomic_write_text, claim_output_dir, use_output_dir
+from ..heartbeat import Heartbeat
 from ..log import LOG
 from ..runtimes import RUNTIMES, by_name
 from ..runtimes.base import Case, Choice, ExportRecipe, Runtime, RuntimeSkipped
@@ -233,7 +234,8 @@ def run_target(t: Target, model: ModelInfo, opts: BenchOptions, shared: Shared, 
         folder = model_for(t, model, wanted, exported, venv, opts, shared, echo)
         req = {**base, "model": str(folder)}
         echo(f"[aipc] bench {t.key}: {len(s.grid)} cell(s) x ({s.warmup} warm-up + {s.repetitions} runs)")
-        res = run_worker(venv.python, t.worker, req, s.timeout)
+        with Heartbeat(f"bench {t.key}", echo):  # a target measures for minutes: say so while it does
+            res = run_worker(venv.python, t.worker, req, s.timeout)
     except RuntimeSkipped as exc:
         return _empty_target(t, "skip", exc.one_line(), seconds=time.monotonic() - t0)
     except AipcError as exc:

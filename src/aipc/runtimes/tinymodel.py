@@ -100,7 +100,7 @@ def make_tiny_into(python: Path, out: Path, *, hidden: int = HIDDEN, layers: int
     # the generator runs with the workers' environment; an empty PYTHONPATH keeps aipc's out of the venv
     env = {**WORKER_ENV, "PYTHONPATH": ""}
     out.parent.mkdir(parents=True, exist_ok=True)
-    step = Step("tiny-model", f"make aipc's tiny Phi-3 in {out}",
+    step = Step("tiny-model", f"make aipc's tiny Phi-3 ({hidden} hidden, {layers} layers)",
                 [Command.make(argv, out.parent, env, timeout=TIMEOUT)])
     logs = (cache or cache_dir()) / "logs"
     try:

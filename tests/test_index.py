@@ -304,3 +304,28 @@ def test_the_readme_opens_with_the_one_command_at_the_pinned_version() -> None:
     assert f"{ORT}>={ORT_VERSION}" in first and f"{ORT}=={ORT_VERSION}" in first
     pythons = sorted(PINS.wheel_pythons, key=lambda v: tuple(int(p) for p in v.split(".")))
     assert f"Python {pythons[0]} to {pythons[-1]}" in first  # the Pythons the release builds wheels for
+
+
+def test_an_interrupted_run_leaves_the_old_site_whole_and_no_temporary_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_cache: Path) -> None:
+    from aipc.wheelbuild import index as index_mod
+
+    wheels = make_wheels(tmp_path)
+    site = tmp_path / "site"
+    index_mod.build_index(wheels, site, echo=lambda _line: None)
+    snapshot = tree_snapshot(site)
+    real = index_mod._read_wheel
+    calls = []
+
+    def interrupted(path: Path, digest: str) -> object:
+        calls.append(path.name)
+        if len(calls) == 2:  # half way: one wheel and its metadata already copied into the new site
+            raise KeyboardInterrupt
+        return real(path, digest)
+
+    monkeypatch.setattr(index_mod, "_read_wheel", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        index_mod.build_index(wheels, site, echo=lambda _line: None)
+    assert len(calls) == 2
+    assert tree_snapshot(site) == snapshot
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != isolated_cache.name) == ["scratch", "site", "wheels"]

@@ -87,8 +87,13 @@ def commit_genai(repo: Path, *, dml_ort: str, version: str, dml: str = "1.15.2",
     return git(repo, "rev-parse", "HEAD")
 
 
-def commit_ort(repo: Path, version: str, dml_redist: str = "1.15.4") -> str:
+def commit_ort(repo: Path, version: str, dml_redist: str = "1.15.4", extra_requirement: str = "") -> str:
     (repo / "VERSION_NUMBER").write_text(version + "\n", encoding="utf-8")
+    for system in ("windows", "linux"):  # ORT's Python build requirements, as its CI installs them
+        folder = repo / "tools" / "ci_build" / "github" / system / "python"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "requirements.txt").write_text(f"numpy\nwheel\nprotobuf==4.25.1\nsympy\n{extra_requirement}\n",
+                                                 encoding="utf-8")
     cfg = packages_config(**{"Microsoft.AI.DirectML": dml_redist, "GoogleTestAdapter": "0.18.0"})
     (repo / "packages.config").write_text(cfg, encoding="utf-8")
     git(repo, "add", "-A")
@@ -115,7 +120,8 @@ class Upstreams:
         self.set_releases(pypi=["1.23.0", "1.24.4"], nuget=["1.24.4"])
         self.folder = root / "aipc"
         (self.folder / "constraints").mkdir(parents=True)
-        shutil.copy(DEFAULT_PINS.with_name("constraints") / "genai-build.txt", self.folder / "constraints")
+        for name in ("genai-build.txt", "ort-build.txt"):
+            shutil.copy(DEFAULT_PINS.with_name("constraints") / name, self.folder / "constraints")
         text = DEFAULT_PINS.read_text(encoding="utf-8")
         for old, new in ((PINNED_GENAI, self.genai_v0152), (PINNED_ORT, self.ort_v1244),
                          ("https://github.com/microsoft/onnxruntime-genai.git", str(self.genai)),
@@ -162,7 +168,7 @@ def test_a_new_annotated_genai_release_is_proposed_checked_written_then_current(
     tag_object = git(up.genai, "rev-parse", "v0.16.0")
     assert tag_object != new_genai  # an annotated tag: the pins must record the commit, not the tag object
     git(up.genai, "tag", "v0.17.0-rc1")  # newer, but a pre-release
-    new_ort = commit_ort(up.ort, "1.25.1", dml_redist="1.15.6")
+    new_ort = commit_ort(up.ort, "1.25.1", dml_redist="1.15.6", extra_requirement="cmake-format>=0.6")
     git(up.ort, "tag", "v1.25.1")  # lightweight
     up.set_releases(pypi=["1.24.4"], nuget=["1.24.4", "1.25.1"])
     before = up.pins.read_text(encoding="utf-8")
@@ -179,7 +185,10 @@ def test_a_new_annotated_genai_release_is_proposed_checked_written_then_current(
     assert '+"Microsoft.AI.DirectML" = "1.15.5"' in out and '+"Microsoft.Direct3D.DXC" = "1.8.2505.1"' in out
     assert '+"Microsoft.AI.DirectML.ort" = "1.15.6"' in out
     assert "+requests==2.34.0" in out  # constraints/genai-build.txt follows genai's requirements-dev.txt
-    assert "not updated: constraints/ort-build.txt" in out
+    # ORT's build requirements at the new tag name a package constraints/ort-build.txt does not pin: listed, not
+    # guessed (pip resolves it per platform)
+    assert "not updated: constraints/ort-build.txt (windows): cmake-format (cmake-format>=0.6) is not pinned" in out
+    assert "not updated: constraints/ort-build.txt (linux): cmake-format" in out
     assert "not updated: README.md, first section: the pip install command" in out  # tests/test_index.py checks it
 
     check = up.update("--check")
@@ -237,6 +246,8 @@ def test_an_ort_requirement_without_tag_or_directml_release_is_refused_with_the_
     res = up.update("--check")
     assert res.returncode == ExitCode.UPDATES, res.stdout + res.stderr
     assert "newest usable: onnxruntime-genai v0.16.0" in res.stdout
+    assert "kept: constraints/ort-build.txt pins every name of tools/ci_build/github/windows/python/" \
+           "requirements.txt at ORT v1.24.5 (windows" in res.stdout
     assert "onnxruntime-directml 1.24.5 (pypi)" in res.stdout
 
 

@@ -40,20 +40,23 @@ from packaging.version import InvalidVersion, Version
 from ..errors import AipcError, ExitCode, PinsError, UsageError, os_reason, writing
 from ..fsutil import atomic_write_text
 from ..pins import Pins, check_compat, load_pins
+from ..platforms import PLATFORM_NAMES, get_platform
 from . import cmakescan
 from .fetch import GitRunner, run_git
+from .ort import unpinned_requirements
 
 NETWORK_PREFIXES = ("http://", "https://", "ssh://", "git://", "git@", "file://")
 _PLAIN_RELEASE = re.compile(r"v?\d+\.\d+\.\d+")
 # where genai names what its DirectML build downloads; the ORT tree names its own DirectML redistributable
 GENAI_FILES = ("cmake/ortlib.cmake", "packages.config", "build.py", "requirements-dev.txt", "VERSION_INFO")
-ORT_FILES = ("packages.config",)
+ORT_FILES = ("packages.config",)  # + each platform's ORT build requirements file (Platform.ort_build_requirements)
 ORT_DML_PACKAGE = "Microsoft.ML.OnnxRuntime.DirectML"
 PYPI_DML_PROJECT = "onnxruntime-directml"
 # [nuget] key -> (which tree, the package id that tree names): the ORT build's own DirectML redistributable is the
 # same NuGet package genai downloads, at ORT's version of it
 NUGET_FROM_ORT = {"Microsoft.AI.DirectML.ort": "Microsoft.AI.DirectML"}
 DERIVED_CONSTRAINTS = "constraints/genai-build.txt"
+ORT_CONSTRAINTS = "constraints/ort-build.txt"
 
 Echo = Callable[[str], None]
 
@@ -382,6 +385,7 @@ class Proposal:
     has_no_telemetry: bool | None
     requirements: dict[str, str]  # genai's requirements-dev.txt == pins
     dml_releases: list[str]
+    ort_requirements: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # platform -> (path, text)
 
 
 @dataclass
@@ -458,7 +462,8 @@ def evaluate(candidate: Candidate, pins: Pins, genai_repo: str, ort_repo: str, o
     if problem:
         raise PinsError(f"its DirectML build uses ONNX Runtime {ort_version} ({ort_source}); {problem}")
     ort_tag = ort_tags[ort_tag_name]
-    ort_files = read_at_tag(ort_repo, ort_tag_name, ORT_FILES, git)
+    req_paths = {name: get_platform(name).ort_build_requirements for name in PLATFORM_NAMES}
+    ort_files = read_at_tag(ort_repo, ort_tag_name, (*ORT_FILES, *req_paths.values()), git)
     if ort_files.commit != ort_tag.commit:
         raise PinsError(f"ORT tag {ort_tag_name} moved while it was read", hint="rerun")
     named = {package: (version, where) for package, version in facts.nuget.items()}
@@ -478,6 +483,7 @@ def evaluate(candidate: Candidate, pins: Pins, genai_repo: str, ort_repo: str, o
         genai=tag, genai_version=str(candidate.version), ort=ort_tag, ort_version=ort_version, ort_source=ort_source,
         nuget=nuget, has_no_telemetry=None if build_py is None else "--no_telemetry" in build_py,
         requirements=pinned_requirements(requirements) if requirements is not None else {}, dml_releases=found,
+        ort_requirements={name: (path, ort_files.files[path]) for name, path in req_paths.items()},
     )
 
 
@@ -632,6 +638,33 @@ def new_constraints_text(report: Report, p: Proposal) -> tuple[Path, str, str] |
     return path, old, "".join(lines)
 
 
+def check_ort_constraints(report: Report, p: Proposal) -> None:
+    """Does ``constraints/ort-build.txt`` (next to the pins file) pin every name ORT's build requirements list at the
+    new ORT tag, for each platform and wheel Python? aipc cannot choose those versions (pip resolves them per
+    platform), so a gap is listed for the maintainer; ``aipc build-ort`` refuses the same gap before installing."""
+    path = report.pins.path.parent / ORT_CONSTRAINTS
+    if not path.is_file():
+        report.not_updated.append(f"{ORT_CONSTRAINTS}: not next to the pins file ({path}): ORT v{p.ort_version}'s "
+                                  "build requirements were not checked")
+        return
+    constraints = path.read_text(encoding="utf-8")
+    for name, (req_path, text) in p.ort_requirements.items():
+        where = f"{req_path} at ORT v{p.ort_version}"
+        if text is None:
+            report.not_updated.append(f"{ORT_CONSTRAINTS}: ORT v{p.ort_version} has no {req_path} ({name}): the "
+                                      "ORT build step needs the new upstream file aipc reads there")
+            continue
+        try:
+            problems = unpinned_requirements(text, constraints, get_platform(name), report.pins.wheel_pythons, where)
+        except AipcError as exc:
+            problems = [exc.one_line()]
+        if problems:
+            report.not_updated += [f"{ORT_CONSTRAINTS} ({name}): {problem}; pin it by hand" for problem in problems]
+        else:
+            report.kept.append(f"{ORT_CONSTRAINTS} pins every name of {where} ({name}, Python "
+                               f"{', '.join(report.pins.wheel_pythons)})")
+
+
 def plan_update(pins_path: Path | None, *, genai_repo: str | None = None, ort_repo: str | None = None,
                 releases: Releases | None = None, git: GitRunner = run_git, echo: Echo = lambda s: None) -> Report:
     """Everything ``aipc pins update`` decides, without writing: see the module docstring."""
@@ -662,9 +695,8 @@ def plan_update(pins_path: Path | None, *, genai_repo: str | None = None, ort_re
     if derived is not None and derived[1] != derived[2]:
         report.changes[derived[0]] = (derived[1], derived[2])
     if (p.genai.name, p.ort.name) != (pins.onnxruntime_genai.tag, pins.onnxruntime.tag):
+        check_ort_constraints(report, p)
         report.not_updated += [
-            f"constraints/ort-build.txt: ORT's own Python build requirements at v{p.ort_version} are checked against "
-            "it by `aipc build-ort` before anything is installed; re-resolve it by hand when that refuses",
             "docs/upstream.md#build §5: add the facts of the new pair (genai's tested onnxruntime-directml, "
             "test/python/directml/ort/requirements.txt) by hand",
             "README.md, first section: the pip install command names the genai and ORT versions of the release "

@@ -3,6 +3,7 @@ nothing while another run holds a lock or uses the cache."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -140,3 +141,30 @@ def test_clean_removes_nothing_while_another_run_holds_a_lock_or_uses_the_cache(
     proc = run_aipc("cache", "--clean", env=env(root), cwd=tmp_path)  # the run is over: a stale entry is no user
     assert proc.returncode == 0, proc.stderr
     assert not made["venv"].exists()
+
+
+def test_concurrent_tasks_of_one_run_register_it_once(tmp_path: Path) -> None:
+    """verify's tasks run on threads; each may be the first to use the cache (a bug made the second one fail)."""
+    import threading
+
+    from aipc import locks
+
+    root = tmp_path / "cache"
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def use() -> None:
+        try:
+            start.wait()
+            locks.use_cache(root)
+        except BaseException as exc:  # collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=use) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [p.name for p in (root / "locks" / "users").iterdir()] == [f"pid-{os.getpid()}.lock"]
+    assert locks.cache_users(root) == []  # this process is not "another run"

@@ -105,6 +105,7 @@ def hold(kind: str, target: Path, what: str, *, cache: Path | None = None, timeo
 
 CLEAN = "clean"  # the lock kind of a cache being cleaned
 _users: dict[str, FileLock] = {}
+_registering = threading.Lock()
 
 
 def _users_dir(cache: Path) -> Path:
@@ -118,18 +119,22 @@ def use_cache(cache: Path | None = None) -> None:
     waits for it to finish."""
     root = Path(os.path.abspath(cache or cache_dir()))
     key = os.path.normcase(str(root))
-    with _guard:
-        if key in _users:
-            return
-    with hold(CLEAN, root, f"the cache {root} (being cleaned)", cache=root):
-        users = _users_dir(root)
-        users.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(users / f"pid-{os.getpid()}.lock", thread_local=False)
-        lock.acquire(timeout=0)  # this process's own file: never held by another live process
+    with _registering:  # one thread registers; the others (verify's concurrent tasks) find it done
         with _guard:
-            if not _users:
-                atexit.register(_leave_caches)
-            _users[key] = lock
+            if key in _users:
+                return
+        with hold(CLEAN, root, f"the cache {root} (being cleaned)", cache=root):
+            users = _users_dir(root)
+            users.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(users / f"pid-{os.getpid()}.lock", thread_local=False)
+            try:
+                lock.acquire(timeout=0)  # this process's own file: never held by another live process
+            except Timeout:  # best effort: registering must never stop the run itself
+                return
+            with _guard:
+                if not _users:
+                    atexit.register(_leave_caches)
+                _users[key] = lock
 
 
 def _leave_caches() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,23 @@ def test_an_interrupt_stops_new_starts_and_does_not_hang() -> None:
     release.set()
     time.sleep(0.1)
     assert started == ["hang"]  # the freed slot started nothing
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "wait4"), reason="CPU of children: POSIX wait4")
+def test_each_task_gets_the_cpu_of_its_own_commands(tmp_path: Path) -> None:
+    """Two tasks at once, one burning CPU in a child, one sleeping in a child: each is charged its own."""
+    import io
+    import sys
+
+    from aipc.proc import stream
+
+    def run(code: str) -> None:
+        stream([sys.executable, "-c", code], cwd=tmp_path, env=None, log=io.StringIO())
+
+    dag = Dag(workers=2)
+    dag.add("burn", lambda: run("import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass"))
+    dag.add("sleep", lambda: run("import time; time.sleep(0.4)"))
+    dag.run()
+    burn, sleep = dag.tasks["burn"].cpu_seconds, dag.tasks["sleep"].cpu_seconds
+    assert burn is not None and sleep is not None
+    assert burn >= 0.4 and sleep < 0.3, (burn, sleep)

@@ -11,7 +11,8 @@ wait on is what uses the CPU. Rules:
 - a running task may add tasks (e.g. once a device is known, the exports it needs); adding a key that exists
   returns the existing task, so a shared input (one venv, one export) runs once;
 - each task's duration is measured around it; ``own`` may replace it by a clock measured elsewhere (a worker's own,
-  inside its process). :meth:`Dag.critical_path` is the longest chain of dependent tasks by those durations;
+  inside its process). :meth:`Dag.critical_path` is the longest chain of dependent tasks by those durations. The
+  CPU seconds of the commands a task ran (its subprocesses, POSIX) are recorded too: what bounds a run on few cores;
 - threads are daemons: an interrupt (Ctrl-C, raised in the main thread while it waits) stops new starts, gives the
   running tasks a moment to unwind (their process trees are killed by :mod:`aipc.interrupts`) and never hangs the
   exit.
@@ -25,6 +26,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .proc import thread_cpu_seconds
 
 PENDING, RUNNING, DONE, FAILED, BLOCKED = "pending", "running", "done", "failed", "blocked"
 # seconds an interrupted run waits for its running tasks to unwind (their processes are already being killed)
@@ -51,6 +54,7 @@ class Task:
     started: float = 0.0  # monotonic seconds since the run began
     seconds: float = 0.0  # measured around fn
     own_seconds: float | None = None
+    cpu_seconds: float | None = None  # CPU of the commands it ran (aipc.proc.thread_cpu_seconds; None: unmeasured)
     order: int = 0
 
     @property
@@ -157,7 +161,7 @@ class Dag:
             threading.Thread(target=self._run_task, args=(task,), name=f"dag:{task.key}", daemon=True).start()
 
     def _run_task(self, task: Task) -> None:
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), thread_cpu_seconds()
         result: Any = None
         error: BaseException | None = None
         try:
@@ -165,6 +169,7 @@ class Dag:
         except BaseException as exc:  # the task's failure is its dependents' reason, whatever it is
             error = exc
         seconds = time.monotonic() - t0
+        cpu = thread_cpu_seconds() - c0 if hasattr(os, "wait4") else None
         own = None
         if error is None and task.own is not None:
             try:
@@ -174,6 +179,7 @@ class Dag:
         with self._cond:
             task.seconds = seconds
             task.own_seconds = own
+            task.cpu_seconds = cpu
             task.result, task.error = result, error
             task.state = DONE if error is None else FAILED
             if task.heavy:

@@ -133,6 +133,7 @@ class Streamed:
     seconds: float
     tail: tuple[str, ...]
     timed_out: bool
+    cpu_seconds: float | None = None  # user + system CPU of the command and its waited-for descendants (POSIX)
 
     def last_line(self) -> str:
         return self.tail[-1] if self.tail else ""
@@ -179,7 +180,7 @@ def stream(
                 last = [*last, line.rstrip()][-tail:]
                 if heartbeat is not None:
                     heartbeat.feed(line)
-        rc = proc.wait()
+        rc, cpu = _reap(proc)
     except BaseException:
         kill_tree(proc)
         proc.wait()
@@ -191,7 +192,32 @@ def stream(
             watchdog.cancel()
         if proc.stdout is not None:
             proc.stdout.close()
-    return Streamed(rc, time.monotonic() - t0, tuple(last), expired.is_set())
+    return Streamed(rc, time.monotonic() - t0, tuple(last), expired.is_set(), cpu)
+
+
+_cpu = threading.local()
+
+
+def thread_cpu_seconds() -> float:
+    """CPU seconds (user + system) used by the commands :func:`stream` ran from this thread so far, their waited-for
+    descendants included (POSIX ``wait4``; 0 where it is not measured). A caller takes the difference around its
+    work: verify's tasks each run on a thread of their own (:mod:`aipc.dag`)."""
+    return float(getattr(_cpu, "seconds", 0.0))
+
+
+def _reap(proc: subprocess.Popen[Any]) -> tuple[int, float | None]:
+    """Wait for ``proc``; with ``os.wait4`` (POSIX) also its CPU seconds, added to :func:`thread_cpu_seconds`."""
+    wait4 = getattr(os, "wait4", None)
+    if wait4 is None:
+        return proc.wait(), None
+    try:
+        _pid, status, usage = wait4(proc.pid, 0)
+    except ChildProcessError:  # reaped elsewhere: the exit code is Popen's to tell
+        return proc.wait(), None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    cpu = usage.ru_utime + usage.ru_stime
+    _cpu.seconds = thread_cpu_seconds() + cpu
+    return proc.returncode, cpu
 
 
 def new_group_kwargs(platform: str = sys.platform) -> dict[str, Any]:

@@ -11,6 +11,7 @@ timeout.
 
 from __future__ import annotations
 
+import os
 import platform as _platform
 import sys
 import threading
@@ -479,9 +480,11 @@ class Verifier:
         """verify's wall time against its tasks: their sum and the critical path (the longest chain of dependent
         tasks), each smoke counted by its worker's own clock, every other task by its duration."""
         critical, chain = self.dag.critical_path()
-        tasks = {t.key: {"seconds": round(t.seconds, 3), "own_seconds": t.own_seconds, "state": t.state,
+        tasks = {t.key: {"seconds": round(t.seconds, 3), "own_seconds": t.own_seconds,
+                         "cpu_seconds": None if t.cpu_seconds is None else round(t.cpu_seconds, 3), "state": t.state,
                          "started": round(t.started, 3), "deps": list(t.deps)}
                  for t in self.dag.tasks.values()}
+        cpu = [t.cpu_seconds for t in self.dag.tasks.values() if t.cpu_seconds is not None]
         return {
             "workers": self.dag.workers,
             "tasks": tasks,
@@ -489,6 +492,10 @@ class Verifier:
             "critical_path_seconds": round(critical, 3),
             "critical_path": chain,
             "wall_over_critical_path": round(wall / critical, 3) if critical > 0 else None,
+            # CPU seconds of every command the tasks ran (venv installs, converters, workers): on N cores a run
+            # cannot take less than cpu_seconds / N
+            "cpu_seconds": round(sum(cpu), 3) if cpu else None,
+            "cpus": os.cpu_count(),
         }
 
 def add_log(row: Row, what: str, path: Path | None) -> None:
@@ -531,4 +538,6 @@ def summary_line(wall: float, meta: Mapping[str, Any]) -> str:
         text += (f" = {meta.get('wall_over_critical_path') or 0:.2f} x the critical path "
                  f"{meta['critical_path_seconds']:.1f} s (tasks {meta.get('tasks_seconds', 0.0):.1f} s summed, "
                  f"{meta.get('workers', '?')} workers)")
+    if meta.get("cpu_seconds"):
+        text += f", CPU {meta['cpu_seconds']:.1f} s on {meta.get('cpus') or '?'} CPUs"
     return text + f", smokes {float(meta.get('smoke_seconds') or 0.0):.1f} s"

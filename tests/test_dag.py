@@ -161,3 +161,16 @@ def test_each_task_gets_the_cpu_of_its_own_commands(tmp_path: Path) -> None:
     burn, sleep = dag.tasks["burn"].cpu_seconds, dag.tasks["sleep"].cpu_seconds
     assert burn is not None and sleep is not None
     assert burn >= 0.4 and sleep < 0.3, (burn, sleep)
+
+
+def test_the_longest_chain_of_work_starts_first() -> None:
+    """One slot, two ready tasks: the one heading the longer chain (by estimates) goes first though added last."""
+    dag = Dag(workers=1)
+    order: list[str] = []
+    dag.add("short", lambda: order.append("short"), estimate=5)
+    dag.add("long", lambda: order.append("long"), estimate=2)
+    dag.add("after-long", lambda: order.append("after-long"), ["long"], estimate=10)  # long's chain: 12
+    dag.add("light", lambda: order.append("light"), heavy=False, estimate=0)
+    dag.run()
+    assert order.index("long") < order.index("short")
+    assert order.index("after-long") > order.index("long")

@@ -50,6 +50,7 @@ def test_pip_configuration_becomes_uv_flags(tmp_path: Path) -> None:
     assert argv[:3] == ["/bin/uv", "pip", "install"] and argv[-1] == "torch==2.13.0"
     assert "--no-config" in argv and _flag_values(argv, "--python") == ["/v/bin/python"]
     assert _flag_values(argv, "--index-strategy") == ["unsafe-best-match"]  # pip's choice: best of all sources
+    assert "--compile-bytecode" in argv  # pip writes .pyc files at install: so does uv (imports stay fast)
     assert _flag_values(argv, "--index-url") == ["https://mirror.example/simple"]
     assert _flag_values(argv, "--extra-index-url") == ["file:///x/simple", "file:///y/simple"]
     assert _flag_values(argv, "--find-links") == ["/env-wheels", "/more"]  # PIP_* beats the files, as in pip

@@ -4,7 +4,9 @@ Each task mostly waits on a subprocess (a ``pip install``, a converter, a worker
 wait on is what uses the CPU. Rules:
 
 - a task starts when every dependency has finished; ``heavy`` tasks (CPU-bound subprocesses) are bounded by
-  ``workers`` running at once, light ones (a quick probe, a cache check) are not;
+  ``workers`` running at once, light ones (a quick probe, an install that mostly waits on I/O) are not. Among the
+  ready heavy tasks the one heading the longest chain of work still to do starts first (``estimate``: a task's
+  expected seconds; the chain counts the dependents known so far), then the first added;
 - a task that raises fails with that exception; every task depending on it (directly or not) is never started:
   it is *blocked* with the root failure, and its ``on_blocked`` callback gets that exception (so a caller turns it
   into its own reason). Nothing waits forever on a failed input;
@@ -46,6 +48,7 @@ class Task:
     deps: tuple[str, ...] = ()
     heavy: bool = True
     own: Callable[[Any], float | None] | None = None  # the task's own clock, from its result (None: measured)
+    estimate: float = 1.0  # expected seconds, for the order in which ready heavy tasks start
     on_blocked: Callable[[BaseException], None] | None = None
     state: str = PENDING
     result: Any = None
@@ -84,7 +87,7 @@ class Dag:
 
     # ----------------------------------------------------------------------------------------------------------
     def add(self, key: str, fn: Callable[[], Any], deps: Iterable[str] = (), *, heavy: bool = True,
-            own: Callable[[Any], float | None] | None = None,
+            own: Callable[[Any], float | None] | None = None, estimate: float = 1.0,
             on_blocked: Callable[[BaseException], None] | None = None) -> Task:
         """Add a task (before or while running); an existing ``key`` returns that task unchanged."""
         with self._cond:
@@ -94,7 +97,7 @@ class Dag:
             missing = [d for d in deps if d not in self.tasks]
             if missing:
                 raise KeyError(f"task {key!r} depends on unknown task(s): {', '.join(missing)}")
-            task = Task(key, fn, deps, heavy, own, on_blocked, order=len(self.tasks))
+            task = Task(key, fn, deps, heavy, own, estimate, on_blocked, order=len(self.tasks))
             self.tasks[key] = task
             self._cond.notify_all()
             return task
@@ -145,8 +148,26 @@ class Dag:
                     except Exception as exc:  # a callback's bug must not stop the run
                         task.error = exc
 
+    def _chains(self) -> dict[str, float]:
+        """Per task: its estimate plus the longest chain of estimates among the tasks that depend on it."""
+        dependents: dict[str, list[str]] = {k: [] for k in self.tasks}
+        for task in self.tasks.values():
+            for dep in task.deps:
+                dependents[dep].append(task.key)
+        chain: dict[str, float] = {}
+
+        def longest(key: str) -> float:
+            if key not in chain:
+                chain[key] = self.tasks[key].estimate + max((longest(d) for d in dependents[key]), default=0.0)
+            return chain[key]
+
+        for key in self.tasks:
+            longest(key)
+        return chain
+
     def _start_ready(self) -> None:
-        for task in sorted(self.tasks.values(), key=lambda t: t.order):
+        chain = self._chains()
+        for task in sorted(self.tasks.values(), key=lambda t: (-chain[t.key], t.order)):
             if self._stopping:
                 return
             if task.state != PENDING or not all(self.tasks[d].state == DONE for d in task.deps):

@@ -48,6 +48,9 @@ DEFAULT_MESSAGES = [{"role": "system", "content": "You are a helpful AI assistan
 # what verify does with each runtime (venvs, workers, exports, the tiny model); tests replace it
 SERVICES = Services()
 Echo = Callable[[str], None]
+# the order ready tasks start in: rough seconds per kind of task on 2 quiet cores (issue 15's cold figures: NPU
+# build 77 s, exports 10-20 s each, tiny model 7 s, smokes a few s plus a little per row); only the order matters
+ESTIMATES = {"prepare": 60.0, "venv": 10.0, "model": 10.0, "devices": 1.0, "export": 15.0, "smoke": 5.0, "row": 2.0}
 # a runtime that cannot be had here may be made so (verify --build-npu: {"npu": build aipc's wheel}); returns why
 # that failed, or ""
 Prepare = Callable[[Path, Echo], str]
@@ -251,11 +254,12 @@ class Verifier:
                 if genai_group is not None:
                     groups.setdefault("genai", genai_group)
                     deps.append(self._add_venv(genai_group, for_model=True).key)
-            dag.add("model", self._make_tiny_model, deps)
+            dag.add("model", self._make_tiny_model, deps, estimate=ESTIMATES["model"])
         for g in groups.values():
             if g.pending():
                 venv = self._add_venv(g)
                 dag.add(f"devices:{g.rt.name}", partial(self._devices, g), [venv.key], heavy=False,
+                        estimate=ESTIMATES["devices"],
                         on_blocked=partial(self._blocked, g))
         dag.run()
         for task in dag.tasks.values():  # a bug in a task is aipc's, not a row's: shown as such
@@ -284,7 +288,8 @@ class Verifier:
                 self._finish_all(g.items, "skip", exc.message)
                 return
             skipped = exc.message
-            self.dag.add(f"prepare:{g.rt.name}", lambda: self._prepare(g, prepare, skipped))
+            self.dag.add(f"prepare:{g.rt.name}", lambda: self._prepare(g, prepare, skipped),
+                         estimate=ESTIMATES["prepare"])
             return
         except AipcError as exc:
             self._finish_all(g.items, "fail", f"venv spec: {exc.one_line()}")
@@ -317,7 +322,8 @@ class Verifier:
 
     def _add_venv(self, g: Group, *, for_model: bool = False) -> Task:
         deps = [f"prepare:{g.rt.name}"] if f"prepare:{g.rt.name}" in self.dag.tasks else []
-        task = self.dag.add(f"venv:{g.rt.name}", lambda: self._venv(g), deps)
+        # an install mostly waits on downloads and disk (uv: 1 CPU-s of 7 s measured), so it is not bounded
+        task = self.dag.add(f"venv:{g.rt.name}", lambda: self._venv(g), deps, heavy=False, estimate=ESTIMATES["venv"])
         if for_model:
             self._model_needs_venv = g.rt.name
         return task
@@ -363,6 +369,7 @@ class Verifier:
                 deps.append(key)
         if g.pending():
             self.dag.add(f"smoke:{g.rt.name}", lambda: self._smoke(g), deps, own=lambda seconds: seconds,
+                         estimate=ESTIMATES["smoke"] + ESTIMATES["row"] * len(g.pending()),
                          on_blocked=partial(self._blocked, g))
 
     def _export_task(self, g: Group, item: Item) -> str:
@@ -384,7 +391,8 @@ class Verifier:
         item.export_key = key
         spec = g.spec
         deps = [f"venv:{g.rt.name}"] + (["model"] if "model" in self.dag.tasks else [])
-        self.dag.add(key, lambda: self._export(key, recipe.kind, item.case.precision, device, spec), deps)
+        self.dag.add(key, lambda: self._export(key, recipe.kind, item.case.precision, device, spec), deps,
+                     estimate=ESTIMATES["export"])
         return key
 
     def _export(self, key: str, kind: str, precision: str, device: str, spec: VenvSpec) -> None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from . import locks
 from .errors import AipcError
 from .fsutil import MARKER, dir_problems, read_marker
+from .heartbeat import Heartbeat
 from .settings import CACHEDIR_TAG, cache_dir, default_cache_dir, test_cache_dir
 from .tables import format_table
 from .venvs import MARKER as VENV_MARKER
@@ -283,7 +284,8 @@ def clean(root: Path | None = None, *, dry_run: bool = False, echo: Echo = print
         for entry in todo:
             for path in (entry.path, *entry.extra):
                 if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)
+                    with Heartbeat(f"removing {path}", echo):
+                        shutil.rmtree(path)
                 else:
                     path.unlink(missing_ok=True)
             echo(f"[aipc] removed {entry.path} ({human(entry.size)})")

@@ -141,8 +141,9 @@ def _create(spec: VenvSpec, venv: Path, log: Path | None, say: Callable[[str], N
         checked_wheel(wheel)
     t0 = time.monotonic()
     say(f"[aipc] venv {spec.name}: creating {venv} ({inst.name})")
-    if venv.exists():
-        shutil.rmtree(venv)
+    if venv.exists():  # an old venv of thousands of files: minutes on a busy disk, so it reports too
+        with Heartbeat(f"venv {spec.name}: removing the old venv", say):
+            shutil.rmtree(venv)
     venv.parent.mkdir(parents=True, exist_ok=True)
     log = log or install_log(venv)
     py = venv_python(venv)

@@ -623,3 +623,15 @@ def test_workers_follow_the_protocol_without_their_runtime(worker: str) -> None:
                                             "api": "x"}, 60.0)
     assert res["status"] in ("fail", "skip")  # the dev venv has no onnxruntime_genai / openvino / NPU library
     assert res["reason"]
+
+
+def test_charts_show_the_tables_statistic_and_say_where_and_when() -> None:
+    """Bars are the medians the table shows, error bars the interquartile range; the caption names machine and date."""
+    from aipc.bench.charts import bar, caption
+
+    s = summarize([1.0, 2.0, 3.0, 4.0, 10.0])
+    assert bar(s.to_json()) == (3.0, 1.0, 1.0)  # median 3, q1 2, q3 4 (a mean ± stdev bar would be 4 ± 3.5)
+    assert bar(None) == (0.0, 0.0, 0.0)
+    doc = {"created": "2026-11-29T19:40:15Z", "aipc_version": "0.1.0",
+           "machine": {"os": "Linux", "os_release": "6.18", "cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2}}
+    assert caption(doc) == "2026-11-29T19:40:15Z - Linux 6.18, Intel(R) Xeon(R) Processor (2 logical), aipc 0.1.0"

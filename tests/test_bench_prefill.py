@@ -186,3 +186,35 @@ def test_a_version_1_file_is_read_as_repeated_prompts() -> None:
     assert cell["prompts"] == "same" and cell["prefill_check"].startswith("prefix-cache suspicion")
     assert cell["summary"]["ttft_ms"]["q1"] == pytest.approx(11.2)
     assert upgrade(old)["targets"][0]["prefill"] is None
+
+
+# --- the real LLMPipeline on the tiny model (the openvino venv and export shared with verify's tests) -------------
+
+@pytest.mark.slow
+def test_real_llmpipeline_ttft_is_a_prefill_and_a_repeat_is_not_a_cache_hit(tmp_path: Path) -> None:
+    """With its default scheduler config, LLMPipeline on CPU served a repeated 256-token prompt from its prefix
+    cache (1.1 ms to the first token against 3.5 ms for a new prompt, measured here): the repeat probe must now take
+    as long as the distinct prompts, and nothing about the cell may look like a cache hit."""
+    from aipc.runtimes.openvino import BENCH_API_PIPELINE
+    from conftest import shared_cache
+
+    s = check_settings_grid(((256, 8),))
+    ts = [t for t in targets(("openvino",), ("cpu",), s) if t.api == BENCH_API_PIPELINE]
+    opts = bench_run.BenchOptions(settings=s, targets=ts, cache=shared_cache(), wheels=tmp_path / "no-wheels")
+    doc = bench_run.run_bench(opts, echo=lambda line: None)
+    t = doc["targets"][0]
+    assert t["status"] == "pass", t["reason"]
+    assert "prefix caching disabled" in t["prefill"]
+    c = t["cells"][0]
+    assert c["prompts"] == "distinct" and c["prompt_tokens_actual"] > 200
+    ttft, tpot = c["summary"]["ttft_ms"]["median"], c["summary"]["tpot_ms"]["median"]
+    print(f"LLMPipeline 256x8: TTFT {ttft:.3f} ms, TPOT {tpot:.3f} ms, repeated prompt {c['repeat_ttft_ms']:.3f} ms")
+    assert c["prefill_check"] is None, c["prefill_check"]
+    assert c["repeat_ttft_ms"] * 2 > ttft  # the same prompt again is not served from a cache
+    assert ttft > 2 * tpot  # 256 prompt tokens cost more than two decode steps
+
+
+def check_settings_grid(grid: tuple[tuple[int, int], ...]) -> Settings:
+    from aipc.bench.targets import check_settings
+
+    return check_settings(Settings(grid=grid))

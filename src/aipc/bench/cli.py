@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from ..argtypes import check_outputs, comma_list, existing_dir, output_dir, seco
 from ..errors import AipcError, ExitCode, OutputError, UsageError, writing
 from ..log import LOG
 from ..settings import INSTALLER, MODEL, WHEELS, Option, add_options, checked
+from .compare import THRESHOLD
 from .targets import (
     DEVICES,
     MIN_REPETITIONS,
@@ -35,6 +37,20 @@ def _count(text: str) -> int:
 
 
 _count.__name__ = "N"
+
+
+def _percent(text: str) -> float:
+    """A threshold in percent (finite, >= 0), returned as a fraction: 25 -> 0.25."""
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage; fix: pass e.g. 25") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage >= 0; fix: pass e.g. 25")
+    return value / 100.0
+
+
+_percent.__name__ = "PCT"
 
 # the options of `aipc bench`, each with its AIPC_* variable (aipc.settings drives argparse and the docs)
 OPTIONS: tuple[Option, ...] = (
@@ -66,6 +82,10 @@ OPTIONS: tuple[Option, ...] = (
     WHEELS.but(parse=existing_dir, env_parse=Path, commands=_B),
     Option("no_charts", "--no-charts", None, "do not draw PNG charts", kind="switch", commands=_B),
     Option("json", "--json", None, "print bench.json instead of the table", kind="switch", commands=_B),
+    Option("threshold", "--threshold", "AIPC_BENCH_THRESHOLD",
+           f"compare: the smallest difference called better/worse, in percent (default {THRESHOLD * 100:.0f}, "
+           "calibrated from A/A runs: docs/bench.md)", parse=_percent, default=THRESHOLD, metavar="PCT",
+           commands=_B),
 )
 
 
@@ -74,17 +94,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
         "bench", help="measure TTFT, TPOT, tokens/s and memory per path and device (bench.json, CSV, PNG, Markdown)",
         description="Benchmark each path (own venv, own subprocess) on the tiny Phi-3 or --model DIR. "
-        "`aipc bench compare A.json B.json` prints ratios between two runs.",
+        "`aipc bench compare A.json B.json` compares two runs on their per-run samples (a verdict only when "
+        "significant and beyond --threshold); `aipc bench calibrate F1.json F2.json ...` measures the noise "
+        "between runs of the same code and suggests a threshold.",
     )
-    p.add_argument("action", nargs="?", choices=["run", "compare"], default="run",
-                   help="run (default) or compare two bench.json files")
-    p.add_argument("files", nargs="*", type=Path, help="for compare: A.json B.json")
+    p.add_argument("action", nargs="?", choices=["run", "compare", "calibrate"], default="run",
+                   help="run (default), compare two bench.json files, or calibrate the threshold on runs of the "
+                   "same code")
+    p.add_argument("files", nargs="*", type=Path, help="compare: A.json B.json; calibrate: two or more bench.json")
     add_options(p, OPTIONS, "bench")
     p.set_defaults(func=_cmd_bench)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.action == "compare":
+    if args.action in ("compare", "calibrate"):
         return _cmd_compare(args)
     if args.files:
         raise UsageError(f"unexpected arguments {[str(f) for f in args.files]}",
@@ -131,13 +154,18 @@ def _print_results(doc: dict[str, Any], as_json: bool, note: str | None, files: 
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_files
+    from .compare import calibrate_files, compare_files
 
-    if len(args.files) != 2:
+    calibrate = args.action == "calibrate"
+    if calibrate and len(args.files) < 2:
+        raise UsageError(f"calibrate needs two or more bench.json files of the same code, got {len(args.files)}",
+                         hint="aipc bench calibrate run1/bench.json run2/bench.json ...")
+    if not calibrate and len(args.files) != 2:
         raise UsageError(f"compare needs exactly two bench.json files, got {len(args.files)}",
                          hint="aipc bench compare A.json B.json")
     try:
-        text = compare_files(args.files[0], args.files[1])
+        text = calibrate_files(args.files, args.threshold) if calibrate else \
+            compare_files(args.files[0], args.files[1], args.threshold)
     except AipcError as exc:  # a missing, unreadable or malformed file given: bad input
         raise UsageError(exc.message, hint=exc.hint) from None
     print(text)

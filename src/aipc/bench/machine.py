@@ -89,6 +89,15 @@ def _power() -> str | None:
     return None
 
 
+def load_average() -> float | None:
+    """The 1-minute load average (runnable processes), None where the OS has none (Windows): other work competing
+    for the cores, the main source of the noise between two runs of the same code (docs/bench.md)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def machine_info() -> dict[str, Any]:
     cpu = _windows_cpu() if sys.platform.startswith("win") else _linux_cpu()
     return {
@@ -101,4 +110,5 @@ def machine_info() -> dict[str, Any]:
         "memory_gib": _memory_gib(),
         "power": _power(),
         "python": platform.python_version(),
+        "load_avg": load_average(),  # at the start of the run; harness.load_avg_end at its end
     }

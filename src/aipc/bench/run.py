@@ -28,7 +28,7 @@ from ..runtimes.model import load_golden
 from ..runtimes.services import Services
 from ..venvs import VenvSpec, cache_dir, install_log, venv_dir, venvs_root
 from . import charts as charts_mod
-from .machine import machine_info
+from .machine import load_average, machine_info
 from .metrics import cell_result, overhead
 from .report import (
     agreement_lines,
@@ -255,6 +255,7 @@ def target_logs(venv: Venv, export: Path | None, cache: Path | None) -> dict[str
 def run_bench(opts: BenchOptions, echo: Echo | None = None) -> dict[str, Any]:
     say = echo or LOG  # progress lines on stderr (stdout carries the results)
     t0 = time.monotonic()
+    machine = machine_info()  # at the start: its load average is the load the runs begin under
     shared = Shared()
     entries: list[dict[str, Any]] = []
     model = resolve_model(opts, say)
@@ -270,13 +271,14 @@ def run_bench(opts: BenchOptions, echo: Echo | None = None) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "aipc_version": __version__,
-        "machine": machine_info(),
+        "machine": machine,
         "settings": opts.settings.to_json(),
         "model": {"path": str(model.path), "kind": model.kind, "golden": bool(model.golden)},
         "harness": {
             "spawn_ms": {venv_names[p]: summarize([x * 1000.0 for x in v]).to_json()
                          for p, v in shared.spawn.items()},
             "wall_s": round(wall, 3),
+            "load_avg_end": load_average(),
             "worker_s": round(sum(e.get("seconds", 0.0) for e in entries), 3),
         },
         "targets": entries,

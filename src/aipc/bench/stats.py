@@ -9,6 +9,7 @@ Conventions (fixed, documented in docs/bench.md, "Method" and "Compare two runs"
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import random
@@ -139,19 +140,24 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     return u, min(1.0, math.erfc(z / math.sqrt(2.0)))
 
 
+@functools.lru_cache(maxsize=4096)
+def _resampled_medians(values: tuple[float, ...], resamples: int, seed: int) -> tuple[float, ...]:
+    """Medians of ``resamples`` resamples (with replacement) of ``values``: deterministic for a seed, so a sample
+    compared several times (``aipc bench calibrate``) is resampled once."""
+    rng = random.Random(seed)
+    n = len(values)
+    return tuple(statistics.median(rng.choices(values, k=n)) for _ in range(resamples))
+
+
 def bootstrap_ratio(a: Sequence[float], b: Sequence[float], confidence: float = 1.0 - ALPHA,
                     resamples: int = BOOTSTRAP, seed: int = SEED) -> tuple[float, float]:
     """Percentile bootstrap interval of ``median(b) / median(a)``: both samples resampled with replacement,
-    independently, with a fixed seed (deterministic)."""
+    independently (each with its own fixed seed: deterministic)."""
     if not a or not b:
         raise AipcError("a bootstrap interval needs at least one value on each side")
-    rng = random.Random(seed)
-    ratios = []
-    for _ in range(resamples):
-        ma = statistics.median(rng.choices(a, k=len(a)))
-        mb = statistics.median(rng.choices(b, k=len(b)))
-        if ma > 0:
-            ratios.append(mb / ma)
+    ma = _resampled_medians(tuple(float(x) for x in a), resamples, seed)
+    mb = _resampled_medians(tuple(float(x) for x in b), resamples, seed + 1)
+    ratios = [y / x for x, y in zip(ma, mb, strict=True) if x > 0]
     if not ratios:
         raise AipcError("the median of A is zero: a ratio to it is undefined")
     tail = (1.0 - confidence) / 2.0 * 100.0
@@ -176,6 +182,14 @@ class Difference:
         """The interval's farthest bound from 1, in percent: B is within ± this of A (at the interval's confidence)."""
         return max(abs(self.low - 1.0), abs(self.high - 1.0)) * 100.0
 
+    @property
+    def significant(self) -> bool:
+        return self.p_value < ALPHA and (self.low > 1.0 or self.high < 1.0) and not self.note
+
+    def at(self, threshold: float, higher_is_better: bool) -> Difference:
+        """This difference judged at another threshold."""
+        return dataclasses.replace(self, verdict=_verdict(self.ratio, self.significant, threshold, higher_is_better))
+
     def label(self) -> str:
         if self.verdict == "same":
             return f"same (±{self.spread_pct:.0f} %)" + (f"; {self.note}" if self.note else "")
@@ -199,8 +213,11 @@ def difference(a: Sequence[float], b: Sequence[float], *, higher_is_better: bool
         return Difference(ma, mb, ratio, low, high, p, "same", f"too few runs ({len(a)} and {len(b)}; a verdict needs "
                                                          f"{min_runs} on each side)")
     significant = p < alpha and (low > 1.0 or high < 1.0)
-    beyond = abs(math.log(ratio)) > math.log1p(threshold)
-    if not (significant and beyond):
-        return Difference(ma, mb, ratio, low, high, p, "same")
+    return Difference(ma, mb, ratio, low, high, p, _verdict(ratio, significant, threshold, higher_is_better))
+
+
+def _verdict(ratio: float, significant: bool, threshold: float, higher_is_better: bool) -> str:
+    if not significant or abs(math.log(ratio)) <= math.log1p(threshold):
+        return "same"
     better = ratio > 1.0 if higher_is_better else ratio < 1.0
-    return Difference(ma, mb, ratio, low, high, p, "better" if better else "worse")
+    return "better" if better else "worse"

@@ -418,12 +418,14 @@ def test_charts_skipped_with_a_note_without_matplotlib(monkeypatch: pytest.Monke
 def test_compare_ratios(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     a = make_doc(monkeypatch, tmp_path, gap=0.002, devices=("cpu",))
     b = make_doc(monkeypatch, tmp_path, gap=0.001, devices=("cpu",))
-    cmp = compare_docs(a, b)
+    cmp = compare_docs(a, b, threshold=0.25)
     row = dict(cmp.rows)[("openvino", API_OV_GENAI, "cpu", "fp32", 16, 16)]
     assert row["tpot_ms"].ratio == pytest.approx(0.5)
     assert row["decode_tps"].ratio == pytest.approx(2.0)
     assert row["ttft_ms"].ratio == pytest.approx(1.0)
     assert (row["tpot_ms"].verdict, row["decode_tps"].verdict, row["ttft_ms"].verdict) == ("better", "better", "same")
+    # at the default threshold (calibrated on this noisy machine) twice as fast is still within A/A noise
+    assert dict(compare_docs(a, b).rows)[("openvino", API_OV_GENAI, "cpu", "fp32", 16, 16)]["tpot_ms"].verdict == "same"
     assert cmp.only_a == [] and cmp.only_b == []
 
 
@@ -435,7 +437,7 @@ def test_compare_cli_and_mismatches(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     pa, pb = tmp_path / "a.json", tmp_path / "b.json"
     pa.write_text(json.dumps(a), encoding="utf-8")
     pb.write_text(json.dumps(b), encoding="utf-8")
-    assert main(["bench", "compare", str(pa), str(pb)]) == 0
+    assert main(["bench", "compare", str(pa), str(pb), "--threshold", "25"]) == 0
     out = capsys.readouterr().out
     assert "decode_tps (tok/s)" in out and "2.000" in out and "B better (+100 %)" in out
     assert "only in A (not compared): genai/onnxruntime-genai/cpu/fp32 16x16" in out

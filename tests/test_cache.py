@@ -134,6 +134,9 @@ def test_clean_removes_nothing_while_another_run_holds_a_lock_or_uses_the_cache(
         needle = "is in use by pid" if how == "lock" else f"the cache {root} is in use by pid {holder.pid}"
         assert_one_line_error(proc.returncode, proc.stderr, needle, "nothing was removed", code=1)
         assert made["venv"].is_dir() and made["export"].is_dir() and made["model"].is_dir()
+        if how == "user":  # a dry run says so up front
+            dry = run_aipc("cache", "--clean", "--dry-run", env=env(root), cwd=tmp_path)
+            assert dry.returncode == 0 and f"in use by pid {holder.pid} now" in dry.stderr, dry.stderr
     finally:
         holder.kill()
         holder.wait()

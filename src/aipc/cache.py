@@ -97,7 +97,7 @@ def tree_size(path: Path) -> int:
 def human(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
+        if size < 1000 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
@@ -279,6 +279,9 @@ def clean(root: Path | None = None, *, dry_run: bool = False, echo: Echo = print
     if dry_run:
         for entry in todo:
             echo(f"[aipc] would remove {entry.path} ({human(entry.size)})")
+        users = locks.cache_users(root, prune=False)
+        if users:
+            echo(f"[aipc] the cache is in use by {', '.join(users)} now: --clean would remove nothing until it ends")
         return len(todo), sum(e.size for e in todo)
     with _locked(root, todo):
         for entry in todo:

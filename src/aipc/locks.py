@@ -148,8 +148,9 @@ def _leave_caches() -> None:
         _users.clear()
 
 
-def cache_users(cache: Path) -> list[str]:
-    """The other processes using ``cache`` now (``pid N``); stale entries (their process gone) are removed."""
+def cache_users(cache: Path, *, prune: bool = True) -> list[str]:
+    """The other processes using ``cache`` now (``pid N``); stale entries (their process gone) are removed unless
+    ``prune`` is False."""
     found = []
     key = os.path.normcase(str(Path(os.path.abspath(cache))))
     mine = _users.get(key)
@@ -163,8 +164,9 @@ def cache_users(cache: Path) -> list[str]:
             found.append(path.stem.replace("pid-", "pid "))
             continue
         probe.release()
-        with contextlib.suppress(OSError):
-            path.unlink()
+        if prune:
+            with contextlib.suppress(OSError):
+                path.unlink()
     return found
 
 

@@ -152,7 +152,7 @@ def test_offline_build_refuses_a_missing_dependency_before_anything_compiles(tmp
 
 def test_plan_shows_build_venv_jobs_defines_and_dependency_folders(tmp_path: Path) -> None:
     up = make_upstreams(tmp_path)
-    env = {**up.env(), "AIPC_CMAKE_DEFINES": "CMAKE_CXX_FLAGS=-g -O1|MY_LIST=a;b"}
+    env = {**up.env(), "AIPC_CMAKE_DEFINES": "CMAKE_CXX_FLAGS=-g -O1|MY_LIST=a;b", "AIPC_INSTALLER": "pip"}
     proc = aipc("plan", "--json", "--workdir", str(tmp_path / "w"), "--source", str(tmp_path / "upstreams"),
                 "--deps-dir", str(tmp_path / "deps"), "--offline", "--jobs", "3", "--cmake-define", "FOO=1",
                 "--cmake-define", "BAR:BOOL=OFF", env=env)

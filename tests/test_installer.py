@@ -120,6 +120,30 @@ def test_cli_installer_flag_and_variable_reach_the_plan(tmp_path: Path) -> None:
     assert_one_line_error(bad.returncode, bad.stderr, "--installer", "conda")
 
 
+def test_build_plan_with_uv_on_this_host_and_for_another_platform(tmp_path: Path) -> None:
+    env = {"AIPC_CACHE": str(tmp_path / "cache"), "AIPC_INSTALLER": "uv"}
+    if not HAS_UV:
+        bad = run_aipc("plan", "--json", "--workdir", str(tmp_path / "w"), env=env)
+        assert_one_line_error(bad.returncode, bad.stderr, "uv is not installed", "--installer pip")
+        return
+    host = "windows" if sys.platform == "win32" else "linux"
+    proc = run_aipc("plan", "--json", "--platform", host, "--workdir", str(tmp_path / "w"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    venv = [e for e in json.loads(proc.stdout) if e["name"].startswith("build-venv[")]
+    make, seed, tools = (e["argv"] for e in venv[:3])
+    assert make[1:3] == ["venv", "--no-config"] and "--allow-existing" in make
+    assert seed[1:3] == ["pip", "install"] and seed[-1].startswith("<the ensurepip wheels of")
+    assert tools[1:3] == ["pip", "install"] and "unsafe-best-match" in tools and tools[-1].startswith("ninja==")
+    assert tools[tools.index("--python") + 1] == str(tmp_path / "w" / "venv" / "bin" / "python")
+    # a plan for another platform: the target's uv, none of this host's pip configuration
+    other = "linux" if host == "windows" else "windows"
+    proc = run_aipc("plan", "--json", "--platform", other, "--workdir", "C:\\b", env=env)
+    assert proc.returncode == 0, proc.stderr
+    venv = [e for e in json.loads(proc.stdout) if e["name"].startswith("build-venv[")]
+    assert {e["argv"][0] for e in venv} == {"uv"}
+    assert not any("--find-links" in e["argv"] or "--extra-index-url" in e["argv"] for e in venv)
+
+
 @needs_uv
 def test_uv_venv_is_seeded_like_python_m_venv(tmp_path: Path) -> None:
     """The uv backend's venv holds the interpreter's bundled ensurepip wheels, as ``python -m venv`` makes it."""

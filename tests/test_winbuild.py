@@ -48,6 +48,12 @@ onnx_weekly; python_version >= "3.14"
 """
 
 
+@pytest.fixture(autouse=True)
+def _pip_installer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These plans are checked with pip as the installer (tests/test_installer.py checks uv's)."""
+    monkeypatch.setenv("AIPC_INSTALLER", "pip")
+
+
 def settings(*args: str, cwd: Path | None = None) -> bs.BuildSettings:
     parser = argparse.ArgumentParser()
     bs.add_arguments(parser)

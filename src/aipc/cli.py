@@ -167,7 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     # the console script and python -m aipc installed the handler already; an in-process call has it for the call
     with interrupts.installed():
-        return _main(argv)
+        try:
+            return _main(argv)
+        finally:
+            installer.use(None)  # this run's --installer ends with it (in-process callers run main again)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -226,7 +226,8 @@ class UvInstaller(Installer):
         """``uv venv``, then the interpreter's bundled ``ensurepip`` wheels (``seeds``; None: asked from
         ``python``); an interpreter without them gets uv's own ``--seed`` (pip from the index)."""
         wheels = list(ensurepip_wheels(python) if seeds is None else seeds)
-        create = [self.uv, "venv", "--no-config", "--quiet", "--python", python, str(venv)]
+        # --allow-existing: an existing venv is kept and updated, as ``python -m venv`` does (the build venv)
+        create = [self.uv, "venv", "--no-config", "--quiet", "--allow-existing", "--python", python, str(venv)]
         if not wheels:
             return [[*create[:-1], "--seed", str(venv)]]
         return [create, [self.uv, "pip", "install", "--no-config", "--python", str(venv_python), "--no-deps",

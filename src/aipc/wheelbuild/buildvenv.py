@@ -8,18 +8,21 @@ The builds run with the venv's executables first on ``PATH``: ORT's ``build.bat`
 found there, genai's ``build.py`` runs with the venv's interpreter (:func:`python`), and both builds find ``cmake``
 and ``ninja`` there.
 
-Every ``pip install`` takes ``--find-links DIR`` when given (``--no-index`` too with ``--offline``: the wheelhouse
-is then the only source). Without ``--find-links``, pip installs as it is configured, also with ``--offline``
-(``--offline`` means no *source* is fetched; an air-gapped machine points pip at a wheelhouse, here or in pip's
-own configuration).
+The venv is made and filled by this run's installer (``--installer``: uv or pip, :mod:`aipc.installer`, the same
+sources and results). Every install takes ``--find-links DIR`` when given (``--no-index`` too with ``--offline``:
+the wheelhouse is then the only source). Without ``--find-links``, pip installs as it is configured (uv is told
+pip's configuration), also with ``--offline`` (``--offline`` means no *source* is fetched; an air-gapped machine
+points pip at a wheelhouse, here or in pip's own configuration).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path, PurePath
 
+from ..installer import Installer, PipSources, UvInstaller, select
 from ..pins import Pins
 from ..venvs import venv_python
 from .settings import BuildSettings
@@ -54,10 +57,26 @@ def pip_index_args(settings: BuildSettings) -> list[str]:
     return [*(["--no-index"] if settings.offline else []), "--find-links", str(settings.find_links)]
 
 
+def installer(settings: BuildSettings) -> Installer:
+    """This run's installer (``--installer``, :mod:`aipc.installer`). A plan for another platform spells uv as
+    ``uv`` and carries no pip configuration of this host (the target's is read when the build runs there)."""
+    inst = select()
+    if not settings.is_host and isinstance(inst, UvInstaller):
+        inst = replace(inst, uv="uv", sources=PipSources())
+    return inst
+
+
+def install_env(settings: BuildSettings) -> dict[str, str]:
+    """What the installer adds to the environment of its commands (uv: pip's certificate and timeout). A planned
+    command's environment only adds variables, so here uv's own ``UV_*`` settings are not removed (its
+    ``--no-config`` still holds)."""
+    return {k: v for k, v in installer(settings).env().items() if v is not None}
+
+
 def pip_install(settings: BuildSettings) -> list[str]:
-    """``<venv python> -m pip install`` with the index options of the settings."""
-    return [str(python(settings)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-            *pip_index_args(settings)]
+    """``<venv python> -m pip install`` (or ``uv pip install --python <venv python>``) with the index options of the
+    settings."""
+    return installer(settings).install(python(settings), pip_index_args(settings))
 
 
 def tool(settings: BuildSettings, name: str) -> PurePath:
@@ -74,8 +93,11 @@ def genai_requirements_argv(settings: BuildSettings) -> list[str]:
     return [*pip_install(settings), "-c", str(GENAI_CONSTRAINTS), "-r", str(genai_requirements_file(settings))]
 
 
-def create_argv(settings: BuildSettings) -> list[str]:
-    return [settings.python, "-m", "venv", str(venv_dir(settings))]
+def create_argvs(settings: BuildSettings, live: bool = False) -> list[list[str]]:
+    """The commands that make the build venv (``python -m venv``, or ``uv venv`` and the interpreter's ensurepip
+    wheels: found when ``live``, named in a plan)."""
+    seeds = None if live else (f"<the ensurepip wheels of {settings.python}>",)
+    return installer(settings).create_venv(venv_dir(settings), settings.python, python(settings), seeds)
 
 
 def tool_requirements(pins: Pins) -> list[str]:

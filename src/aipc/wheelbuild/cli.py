@@ -12,7 +12,7 @@ from ..argtypes import check_outputs, output_dir
 from ..errors import ExitCode, UsageError
 from ..platforms import host_platform_name
 from ..runner import format_plan, plan_json
-from ..settings import Option, add_options
+from ..settings import INSTALLER, Option, add_options
 from . import deps, genai, stage, upstream
 from . import settings as settings_mod
 from .pipeline import STEP_NAMES, Pipeline
@@ -32,7 +32,9 @@ _INDEX = (Option("out", "--out", None, "the site folder to write: new, empty, or
                   "as a whole)", parse=output_dir, metavar="SITE", commands=("index",), required=True),
           Option("include", "--include", None, "also publish this file in SITE/files/ (the release's SBOM, "
                  "attestation bundle...)", parse=Path, kind="list", metavar="FILE", commands=("index",)))
-OPTIONS = (*settings_mod.OPTIONS, *stage.OPTIONS, *upstream.OPTIONS, *_FLAGS, *_INDEX)
+# what makes the build venv (the step that runs first in these commands): aipc.installer
+_INSTALL = (INSTALLER.but(commands=("plan", "build-venv", "build-ort", "build-genai", "build")),)
+OPTIONS = (*settings_mod.OPTIONS, *stage.OPTIONS, *upstream.OPTIONS, *_FLAGS, *_INSTALL, *_INDEX)
 
 _STEPS: dict[str, tuple[str, list[str] | None]] = {
     "fetch": ("clone ONNX Runtime and onnxruntime-genai at the pinned tags and verify the commits", ["fetch"]),
@@ -149,12 +151,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                        description="Print the commands of fetch, build-ort (or ort-release with --ort-release), "
                                    "stage, build-genai and wheels with their working directory and environment. Runs "
                                    "nothing; works for any --platform.")
-    add_options(p, _FLAGS, "plan")
+    add_options(p, (*_FLAGS, *_INSTALL), "plan")
     settings_mod.add_arguments(p, "plan")
     p.set_defaults(func=_cmd_plan)
     for name, (help_text, names) in _STEPS.items():
         q = sub.add_parser(name, help=help_text, description=help_text)
-        add_options(q, _FLAGS, name)
+        add_options(q, (*_FLAGS, *_INSTALL), name)
         settings_mod.add_arguments(q, name)
         q.set_defaults(func=_cmd_run, step_names=names)
     d = sub.add_parser(

@@ -187,15 +187,16 @@ class Pipeline:
         """The build venv (:mod:`aipc.wheelbuild.buildvenv`): pinned CMake and Ninja, then ORT's own Python build
         requirements under ``constraints/ort-build.txt``, before ORT's build script runs."""
         s = self.s
-        commands = [Command.make(buildvenv.create_argv(s), s.workdir),
-                    Command.make(buildvenv.tools_argv(s, self.pins), s.workdir)]
+        env = buildvenv.install_env(s)
+        commands = [*(Command.make(argv, s.workdir, env) for argv in buildvenv.create_argvs(s, live)),
+                    Command.make(buildvenv.tools_argv(s, self.pins), s.workdir, env)]
         inputs: dict[str, Any] = {"constraints": sha256_file(ort.CONSTRAINTS)}
         # genai's build.py imports what its requirements-dev.txt lists (requests, at start-up); installed before
         # ORT's requirements, so ORT's build (which uses the venv's `wheel`) gets constraints/ort-build.txt's pins
-        commands.append(Command.make(buildvenv.genai_requirements_argv(s), s.workdir))
+        commands.append(Command.make(buildvenv.genai_requirements_argv(s), s.workdir, env))
         ort_reqs = not self.uses_release  # ORT's own requirements only when ORT is built here
         if ort_reqs:
-            commands.append(Command.make(ort.requirements_argv(s, buildvenv.pip_install(s)), s.workdir))
+            commands.append(Command.make(ort.requirements_argv(s, buildvenv.pip_install(s)), s.workdir, env))
         inputs["genai_constraints"] = sha256_file(buildvenv.GENAI_CONSTRAINTS)
         if live:
             self._require(Path(buildvenv.genai_requirements_file(s)), "onnxruntime-genai requirements-dev.txt",

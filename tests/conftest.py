@@ -27,9 +27,9 @@ def shared_cache() -> Path:
     It lives outside the checkout (CI clones afresh each run); everything in it is keyed by a fingerprint of its
     inputs, so reuse is safe. ``AIPC_TEST_CACHE`` overrides it (point it at an empty directory for a cold run).
     """
-    from aipc.venvs import cache_dir
+    from aipc.settings import test_cache_dir  # the one rule (aipc cache --info shows it)
 
-    return Path(os.environ.get("AIPC_TEST_CACHE", cache_dir() / "test-cache"))
+    return test_cache_dir()
 
 
 def write_pins(tmp_path: Path, **replace: str) -> Path:

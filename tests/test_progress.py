@@ -63,8 +63,8 @@ def test_a_long_step_reports_at_least_every_interval_with_its_counts(tmp_path: P
     assert len(beats) >= 4, echo.lines
     times = [t0, *(t for t, _ in beats)]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert max(gaps) < INTERVAL * 4, gaps  # never silent for long (generous for a busy 2-core machine)
-    assert t1 - beats[-1][0] < INTERVAL * 4  # and not silent at the end either
+    assert max(gaps) < INTERVAL * 6, gaps  # never silent for long (generous for a busy 2-core machine)
+    assert t1 - beats[-1][0] < INTERVAL * 6  # and not silent at the end either
     assert all(re.match(r"\[aipc\]   \.\.\. fake install: \d+ s", ln) for _, ln in beats), beats
     # the counts follow the child's output: pip's packages first, ninja's steps once they come
     assert "8 packages collected, 4 downloaded" in beats[-1][1]

@@ -247,18 +247,24 @@ def _locked(root: Path, entries: list[Entry]) -> Iterator[None]:
     """Every lock of ``entries`` and the cache's clean lock, taken without waiting; no other process may be a user
     of the cache. Raises :class:`AipcError` (nothing removed) otherwise."""
     with contextlib.ExitStack() as stack:
-        stack.enter_context(locks.hold(locks.CLEAN, root, f"the cache {root}", cache=root, timeout=0))
-        users = locks.cache_users(root)
-        if users:
-            raise AipcError(f"the cache {root} is in use by {', '.join(users)} (a verify, bench, export or build "
-                            "is running); nothing was removed",
-                            hint="let it finish (or stop it), then run aipc cache --clean again")
-        for entry in entries:
-            if entry.lock is not None:
-                kind, target = entry.lock
-                where = None if kind == "workdir" else root  # build_workdir locks in the default cache
-                stack.enter_context(locks.hold(kind, target, f"{entry.path}", cache=where, timeout=0))
+        try:
+            _take_locks(stack, root, entries)
+        except AipcError as exc:
+            raise AipcError(f"{exc.message}; nothing was removed", hint=exc.hint) from None
         yield
+
+
+def _take_locks(stack: contextlib.ExitStack[bool | None], root: Path, entries: list[Entry]) -> None:
+    stack.enter_context(locks.hold(locks.CLEAN, root, f"the cache {root}", cache=root, timeout=0))
+    users = locks.cache_users(root)
+    if users:
+        raise AipcError(f"the cache {root} is in use by {', '.join(users)} (a verify, bench, export or build is "
+                        "running)", hint="let it finish (or stop it), then run aipc cache --clean again")
+    for entry in entries:
+        if entry.lock is not None:
+            kind, target = entry.lock
+            where = None if kind == "workdir" else root  # build_workdir locks in the default cache
+            stack.enter_context(locks.hold(kind, target, f"{entry.path}", cache=where, timeout=0))
 
 
 def clean(root: Path | None = None, *, dry_run: bool = False, echo: Echo = print) -> tuple[int, int]:

@@ -85,7 +85,7 @@ def hold(kind: str, target: Path, what: str, *, cache: Path | None = None, timeo
     except Timeout:
         held_by = _owner(path)
         if wait <= 0:  # do not wait (aipc cache --clean): say who holds it
-            raise AipcError(f"{what} is in use by {held_by} (lock {path}); nothing was removed",
+            raise AipcError(f"{what} is in use by {held_by} (lock {path})",
                             hint="let that run finish (or stop it), then run again") from None
         say(f"[aipc] waiting for {what} held by {held_by} (up to {wait:g} s; lock {path})")
         try:

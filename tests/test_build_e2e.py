@@ -56,12 +56,19 @@ def test_full_pipeline_then_install_both_wheels_in_a_fresh_venv_and_import(tmp_p
     proc = aipc("build", *build_args(tmp_path), env=pins_env(up), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     wheels = tmp_path / "wheels"
-    ort_whl = "onnxruntime-1.24.4-py3-none-linux_x86_64.whl"
-    genai_whl = "onnxruntime_genai-0.15.2-py3-none-linux_x86_64.whl"
-    assert wheel_files(wheels) == sorted(["SHA256SUMS", "aipc-folder.json", "manifest.json", ort_whl, genai_whl])
-    assert verify_sums(wheels) == []
     manifest = read_manifest(wheels)
     by_part = {e["component"]: e for e in manifest["wheels"]}
+    ort_whl, genai_whl = by_part["onnxruntime"]["file"], by_part["onnxruntime_genai"]["file"]
+    assert wheel_files(wheels) == sorted(["SHA256SUMS", "aipc-folder.json", "manifest.json", ort_whl, genai_whl])
+    assert verify_sums(wheels) == []
+    # both were built tagged linux_x86_64; their fixture libraries need only glibc, so each got the manylinux tag
+    # auditwheel reports (aipc.wheelfit), and the linux_x86_64 copies are not in wheels/
+    for built, entry in (("onnxruntime-1.24.4-py3-none-linux_x86_64.whl", by_part["onnxruntime"]),
+                         ("onnxruntime_genai-0.15.2-py3-none-linux_x86_64.whl", by_part["onnxruntime_genai"])):
+        fit = entry["fit"]
+        assert fit["from"] == built and fit["auditwheel"]["overall_tag"].startswith("manylinux_"), fit
+        assert entry["file"] == built.replace("linux_x86_64", fit["platform_tag"])
+        assert fit["platform_tag"].endswith(fit["auditwheel"]["overall_tag"])
     assert by_part["onnxruntime"]["name"] == "onnxruntime" and by_part["onnxruntime"]["version"] == "1.24.4"
     assert by_part["onnxruntime"]["source"]["onnxruntime"]["commit"] == up.ort.commit
     assert by_part["onnxruntime_genai"]["source"]["onnxruntime_genai"]["commit"] == up.genai.commit
@@ -131,7 +138,9 @@ def test_genai_without_no_telemetry_flag_builds(tmp_path: Path) -> None:
     assert "--no_telemetry" not in genai_entry["argv"]
     proc = aipc("build", *build_args(tmp_path), env=pins_env(up), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "onnxruntime_genai-0.15.2-py3-none-linux_x86_64.whl" in wheel_files(tmp_path / "wheels")
+    genai = next(e for e in read_manifest(tmp_path / "wheels")["wheels"] if e["component"] == "onnxruntime_genai")
+    assert genai["fit"]["from"] == "onnxruntime_genai-0.15.2-py3-none-linux_x86_64.whl"
+    assert genai["file"] in wheel_files(tmp_path / "wheels")
 
 
 # --- resume after an interrupted build ----------------------------------------------------------------------------

@@ -391,9 +391,13 @@ def test_release_route_end_to_end_with_fixture_genai(tmp_path: Path, fake_lib: P
         assert f"[aipc] {step}: " in proc.stderr
     assert "build-ort" not in proc.stderr and not (tmp_path / "w" / "ort").exists()
     out = tmp_path / "wheels"
-    assert sorted(p.name for p in out.glob("*.whl")) == sorted(
-        [wheel.name, f"onnxruntime_genai-0.15.2-{LINUX_TAG}.whl"])
     by_part = {e["component"]: e for e in json.loads((out / "manifest.json").read_text())["wheels"]}
+    # the genai wheel aipc built gets the manylinux tag auditwheel reports; the ORT release is copied byte for byte
+    genai_fit = by_part["onnxruntime_genai"]["fit"]
+    assert genai_fit["from"] == f"onnxruntime_genai-0.15.2-{LINUX_TAG}.whl"
+    assert by_part["onnxruntime_genai"]["file"].startswith("onnxruntime_genai-0.15.2-py3-none-manylinux")
+    assert "fit" not in by_part["onnxruntime"]
+    assert sorted(p.name for p in out.glob("*.whl")) == sorted([wheel.name, by_part["onnxruntime_genai"]["file"]])
     assert by_part["onnxruntime"]["sha256"] == sha256_file(wheel)
     assert by_part["onnxruntime_genai"]["requires_onnxruntime"] == f"onnxruntime>={VERSION}"
     recorded = by_part["onnxruntime"]["source"]["onnxruntime_release"]

@@ -327,7 +327,8 @@ class NpuBuild:
                                 f"{self._pure(self.wheels)}", [],
                  inputs={"wheel": sha256_text(json.dumps(wheel_inputs, sort_keys=True)), "wheels": str(self.wheels),
                          "fit": wheelfit.FIT},
-                 outputs=[self.collected_wheel(wheel_out)], action=lambda: self._collect(wheel_out, say)),
+                 outputs=[self.collected_wheel(wheel_out)], action=lambda: self._collect(wheel_out, say),
+                 find_outputs=lambda: [self.collected_wheel(wheel_out)]),
         ]
         return steps
 

@@ -455,6 +455,7 @@ class Pipeline:
         record_path = Path(release.release_dir(s)) / release.RECORD
         inputs: dict[str, Any] = {}
         outputs: list[Path] = []
+        collected: list[Path] = []  # the wheels as named in wheels/ once collected (a manylinux tag may rename one)
         commands = [Command.make(self.wheels_argv(), s.workdir)]
         spec = s.ort_release or ""
         if spec != "pypi" and not spec.endswith(".whl"):
@@ -474,8 +475,7 @@ class Pipeline:
             ort_wheel = Path(record["file"]) if record.get("kind") == "wheel" else \
                 release.downloaded_ort_wheel(s, str(record.get("version")))
             # the ORT wheel in wheels/ is an output too (None: not downloaded yet, so the step runs anyway)
-            outputs.append(wheels_dir / wheelhouse.collected_name(wheels_dir, ort_wheel) if ort_wheel is not None
-                           else wheels_dir / ort.NO_WHEEL)
+            outputs.append(wheels_dir / ort_wheel.name if ort_wheel is not None else wheels_dir / ort.NO_WHEEL)
 
         def action() -> None:
             src = json.loads(sources.read_text(encoding="utf-8"))
@@ -484,12 +484,15 @@ class Pipeline:
             ort_wheel = release.ort_wheel_for(s, self.pins, record, self.echo)
             genai_wheel = genai.find_genai_wheel(s, self.genai_version())
             entries = wheelset.collect_wheels(wheels_dir, ort_wheel, genai_wheel, pins=self.pins, sources=src,
-                                             platform=s.platform, config=s.config, build=self.build_record())
+                                             platform=s.platform, config=s.config, build=self.build_record(),
+                                             ort_is_release=True)
+            collected[:] = [wheels_dir / e["file"] for e in entries]
             for e in entries:
                 self.echo(f"[aipc]   {wheels_dir / e['file']}  sha256 {e['sha256'][:16]}...")
 
         return Step("wheels", "copy the release's ORT wheel and the genai wheel into wheels/ with SHA256SUMS and "
-                    "manifest.json", commands, inputs=inputs, outputs=outputs, action=action)
+                    "manifest.json", commands, inputs=inputs, outputs=outputs, action=action,
+                    find_outputs=lambda: [*collected, wheels_dir / wheelhouse.SUMS, wheels_dir / wheelhouse.MANIFEST])
 
     def wheels_step(self, live: bool = False) -> Step:
         s = self.s
@@ -499,6 +502,7 @@ class Pipeline:
         sources = self.state / SOURCES_JSON
         inputs: dict[str, Any] = {}
         outputs: list[Path] = []
+        collected: list[Path] = []  # the wheels as named in wheels/ once collected (a manylinux tag may rename one)
         if live:
             self._require(sources, "source record", "fetch")
             ort_wheel = ort.discover_ort(s, self.source_versions()[0]).wheel
@@ -515,11 +519,14 @@ class Pipeline:
             genai_wheel = genai.find_genai_wheel(s, self.genai_version())
             entries = wheelset.collect_wheels(wheels_dir, ort_wheel, genai_wheel, pins=self.pins, sources=src,
                                              platform=s.platform, config=s.config, build=self.build_record())
+            collected[:] = [wheels_dir / e["file"] for e in entries]
             for e in entries:
                 self.echo(f"[aipc]   {wheels_dir / e['file']}  sha256 {e['sha256'][:16]}...")
 
-        return Step("wheels", "copy the ORT and genai wheels into wheels/ with SHA256SUMS and manifest.json",
-                    [Command.make(self.wheels_argv(), s.workdir)], inputs=inputs, outputs=outputs, action=action)
+        return Step("wheels", "copy the ORT and genai wheels into wheels/ (a linux_x86_64 wheel tagged manylinux when "
+                    "auditwheel says it qualifies) with SHA256SUMS and manifest.json",
+                    [Command.make(self.wheels_argv(), s.workdir)], inputs=inputs, outputs=outputs, action=action,
+                    find_outputs=lambda: [*collected, wheels_dir / wheelhouse.SUMS, wheels_dir / wheelhouse.MANIFEST])
 
     def steps_for(self, name: str, live: bool = False, with_msvc: bool = True) -> list[Step]:
         """The steps of ``name``; the compiling step that comes first gets the msvc-env step before it (Windows +

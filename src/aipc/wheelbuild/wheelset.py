@@ -129,14 +129,19 @@ def provenance(pins: Pins, sources: dict[str, Any], platform: Platform, config: 
 
 
 def collect_wheels(wheels: Path, ort_wheel: Path, genai_wheel: Path, *, pins: Pins, sources: dict[str, Any],
-                   platform: Platform, config: str, build: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                   platform: Platform, config: str, build: dict[str, Any] | None = None,
+                   ort_is_release: bool = False) -> list[dict[str, Any]]:
     """Check, then copy both wheels into ``wheels`` (each atomically) and rewrite its index. ``build`` (how the
-    genai wheel was made: generator, jobs, defines, dependencies) goes into the genai entry."""
+    genai wheel was made: generator, jobs, defines, dependencies) goes into the genai entry. The wheels aipc built
+    are made fit to publish (:func:`_add_fitted`); an ORT release (``ort_is_release``) is copied byte for byte, so
+    its sha256 stays the one its publisher lists."""
     requirement = check_requirement(genai_wheel, ort_wheel, platform)
     check_tags(genai_wheel, platform, (build or {}).get("python_version"))
     native = require_clean(genai_wheel)  # no build machine's path in its RUNPATHs (one line otherwise)
     base = provenance(pins, sources, platform, config)
-    entries = _add_fitted(wheels, ort_wheel, platform, {**base, "component": "onnxruntime"})
+    ort_entry = {**base, "component": "onnxruntime"}
+    entries = add_wheels(wheels, [ort_wheel], ort_entry) if ort_is_release else \
+        _add_fitted(wheels, ort_wheel, platform, ort_entry)
     extra: dict[str, Any] = {"native": native.to_json()}
     if build is not None:
         extra["build"] = build

@@ -465,3 +465,15 @@ def test_scripts_and_workflows_hard_code_nothing_pins_update_changes() -> None:
             found += [f"{path.name}:{number}: {value}" for value in values
                       if re.search(rf"(?<![\w.]){re.escape(value)}(?![\w.])", code)]
     assert not found, found
+
+
+def test_an_ort_tag_whose_version_number_differs_is_refused(up: Upstreams) -> None:
+    commit_genai(up.genai, dml_ort="1.25.0", version="0.16.0")
+    git(up.genai, "tag", "v0.16.0")
+    commit_ort(up.ort, "1.26.0")
+    git(up.ort, "tag", "v1.25.0")  # names a commit whose VERSION_NUMBER says 1.26.0
+    up.set_releases(pypi=["1.24.4", "1.25.0"], nuget=[])
+    res = up.update("--check")
+    assert res.returncode == ExitCode.OK, res.stdout + res.stderr
+    assert "refused: onnxruntime-genai v0.16.0: ORT tag v1.25.0 holds VERSION_NUMBER '1.26.0', not 1.25.0" \
+        in res.stdout

@@ -49,7 +49,8 @@ NETWORK_PREFIXES = ("http://", "https://", "ssh://", "git://", "git@", "file://"
 _PLAIN_RELEASE = re.compile(r"v?\d+\.\d+\.\d+")
 # where genai names what its DirectML build downloads; the ORT tree names its own DirectML redistributable
 GENAI_FILES = ("cmake/ortlib.cmake", "packages.config", "build.py", "requirements-dev.txt", "VERSION_INFO")
-ORT_FILES = ("packages.config",)  # + each platform's ORT build requirements file (Platform.ort_build_requirements)
+# + each platform's ORT build requirements file (Platform.ort_build_requirements)
+ORT_FILES = ("packages.config", "VERSION_NUMBER")
 ORT_DML_PACKAGE = "Microsoft.ML.OnnxRuntime.DirectML"
 PYPI_DML_PROJECT = "onnxruntime-directml"
 # [nuget] key -> (which tree, the package id that tree names): the ORT build's own DirectML redistributable is the
@@ -466,6 +467,9 @@ def evaluate(candidate: Candidate, pins: Pins, genai_repo: str, ort_repo: str, o
     ort_files = read_at_tag(ort_repo, ort_tag_name, (*ORT_FILES, *req_paths.values()), git)
     if ort_files.commit != ort_tag.commit:
         raise PinsError(f"ORT tag {ort_tag_name} moved while it was read", hint="rerun")
+    version_number = (ort_files.files["VERSION_NUMBER"] or "").strip()
+    if version_number and version_number != ort_version:
+        raise PinsError(f"ORT tag {ort_tag_name} holds VERSION_NUMBER {version_number[:40]!r}, not {ort_version}")
     named = {package: (version, where) for package, version in facts.nuget.items()}
     named.setdefault(ORT_DML_PACKAGE, (ort_version, ort_source))
     if got.files["packages.config"] is not None:

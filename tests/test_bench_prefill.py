@@ -121,12 +121,17 @@ def test_ttft_equal_to_tpot_is_a_prefix_cache_suspicion() -> None:
     c = cell_result(raw_cell([0.81, 0.0112, 0.0113, 0.0111, 0.0112, 0.0112], 0.0111, prompts=None), warmup=1)
     assert c.prompts == "same"  # a worker that does not say is taken to repeat one prompt
     assert c.prefill_check is not None and c.prefill_check.startswith("prefix-cache suspicion")
-    assert "within 1.2x the median TPOT" in c.prefill_check
+    assert "within 1.2x the fastest TPOT" in c.prefill_check
 
 
-def test_ttft_collapsing_after_the_first_measured_run_is_a_suspicion() -> None:
-    c = cell_result(raw_cell([0.9, 0.37, 0.03, 0.03, 0.03, 0.03], 0.011), warmup=1)
-    assert c.prefill_check is not None and "fell from 370 ms" in c.prefill_check
+def test_a_loaded_machine_is_not_a_cache_hit() -> None:
+    """Other work on the cores: one preempted run (here the first measured one) and TPOT inflated in most runs must not
+    read as a cache effect; the fastest runs still show the prefill."""
+    c = cell_result(raw_cell([0.8, 0.9, 0.36, 0.35, 0.37, 0.36], 0.011, repeat=0.5), warmup=1)
+    assert c.prefill_check is None
+    ttft = [0.0074, 0.0071, 0.0069, 0.0072, 0.0070]
+    tpot = [0.0103, 0.0101, 0.0012, 0.0104, 0.0100]
+    assert prefill_suspicion(32, "distinct", [t * 1000 for t in ttft], [t * 1000 for t in tpot]) is None
 
 
 def test_a_repeated_prompt_served_from_a_cache() -> None:
@@ -134,7 +139,7 @@ def test_a_repeated_prompt_served_from_a_cache() -> None:
     a note when each run had its own (the measured TTFT is then a real prefill)."""
     same = cell_result(raw_cell([0.8, 0.36, 0.35, 0.37, 0.36, 0.36], 0.011, prompts="same", repeat=0.019), warmup=1)
     assert same.prefill_check is not None and same.prefill_check.startswith("prefix-cache suspicion")
-    assert "repeated prompt took 19 ms" in same.prefill_check
+    assert "repeated prompt took 19 ms to its first token, every new one 350 ms or more" in same.prefill_check
     distinct = cell_result(raw_cell([0.8, 0.36, 0.35, 0.37, 0.36, 0.36], 0.011, repeat=0.019), warmup=1)
     assert distinct.prefill_check is not None and distinct.prefill_check.startswith("prompt cache seen")
 
@@ -210,7 +215,7 @@ def test_real_llmpipeline_ttft_is_a_prefill_and_a_repeat_is_not_a_cache_hit(tmp_
     ttft, tpot = c["summary"]["ttft_ms"]["median"], c["summary"]["tpot_ms"]["median"]
     print(f"LLMPipeline 256x8: TTFT {ttft:.3f} ms, TPOT {tpot:.3f} ms, repeated prompt {c['repeat_ttft_ms']:.3f} ms")
     assert c["prefill_check"] is None, c["prefill_check"]
-    assert c["repeat_ttft_ms"] * 2 > ttft  # the same prompt again is not served from a cache
+    assert c["repeat_ttft_ms"] * 2 > c["summary"]["ttft_ms"]["min"]  # the same prompt again is not a cache hit
     assert ttft > 2 * tpot  # 256 prompt tokens cost more than two decode steps
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +26,7 @@ AGREEMENT_TOLERANCE = 0.05
 # prefill checks (docs/bench.md, "TTFT: every run does its own prefill")
 PREFILL_MIN_RATIO = 1.2  # a real prefill of >= PREFILL_MIN_PROMPT tokens takes longer than 1.2 decode steps
 PREFILL_MIN_PROMPT = 16
-COLLAPSE_FACTOR = 3.0  # later runs' median TTFT below a third of the first measured run's: a cache kicked in
-REPEAT_FACTOR = 2.0  # a repeated prompt's TTFT below half the measured (distinct-prompt) median: a prompt cache
+REPEAT_FACTOR = 2.0  # a repeated prompt's TTFT below half the fastest measured (distinct-prompt) one: a prompt cache
 
 # metric key -> (label, unit, higher is better)
 METRICS: dict[str, tuple[str, str, bool]] = {
@@ -173,28 +171,25 @@ def prefill_suspicion(prompt_tokens: int, prompts: str, ttft_ms: Sequence[float]
                       repeat_ttft_ms: float | None = None) -> str | None:
     """Why a cell's TTFT looks like a prompt- or prefix-cache hit rather than a prefill, or None.
 
-    - TTFT about equal to TPOT: the "first token" cost one decode step, so the prompt was not processed;
-    - TTFT collapsing after the first measured run: a cache filled by earlier runs;
-    - a repeated prompt much faster than the measured (distinct) ones: the runtime caches prompts, so measured runs
-      that repeated one prompt would be hits (informational when the measured prompts were distinct).
+    Both rules use each metric's fastest run, the one least disturbed by other work on the machine (on a loaded
+    machine a single preempted run or an inflated median TPOT would otherwise look like a cache effect):
+    - TTFT about equal to TPOT: the first token cost one decode step, so the prompt was not processed;
+    - a repeated prompt (the worker's repeat probe) much faster than every measured prompt: the runtime caches
+      prompts, so measured runs that repeated one prompt were hits (only a note when each run had its own prompt).
     """
     if not ttft_ms or not tpot_ms:
         return None
-    med_ttft, med_tpot = statistics.median(ttft_ms), statistics.median(tpot_ms)
+    best_ttft, best_tpot = min(ttft_ms), min(tpot_ms)
     why = []
-    if prompt_tokens >= PREFILL_MIN_PROMPT and med_tpot > 0 and med_ttft < PREFILL_MIN_RATIO * med_tpot:
-        why.append(f"median TTFT {med_ttft:.3g} ms is within {PREFILL_MIN_RATIO:g}x the median TPOT {med_tpot:.3g} ms "
-                   f"for a {prompt_tokens}-token prompt")
-    if len(ttft_ms) >= 3 and statistics.median(ttft_ms[1:]) * COLLAPSE_FACTOR < ttft_ms[0]:
-        why.append(f"TTFT fell from {ttft_ms[0]:.3g} ms (first measured run) to a median of "
-                   f"{statistics.median(ttft_ms[1:]):.3g} ms")
-    cached = repeat_ttft_ms is not None and repeat_ttft_ms * REPEAT_FACTOR < med_ttft
-    if cached:
-        hit = f"a repeated prompt took {repeat_ttft_ms:.3g} ms to its first token against {med_ttft:.3g} ms"
-        if prompts != "distinct" or why:
-            why.append(hit)
-        else:
+    if prompt_tokens >= PREFILL_MIN_PROMPT and best_tpot > 0 and best_ttft < PREFILL_MIN_RATIO * best_tpot:
+        why.append(f"the fastest TTFT {best_ttft:.3g} ms is within {PREFILL_MIN_RATIO:g}x the fastest TPOT "
+                   f"{best_tpot:.3g} ms for a {prompt_tokens}-token prompt")
+    if repeat_ttft_ms is not None and repeat_ttft_ms * REPEAT_FACTOR < best_ttft:
+        hit = (f"a repeated prompt took {repeat_ttft_ms:.3g} ms to its first token, every new one "
+               f"{best_ttft:.3g} ms or more")
+        if prompts == "distinct" and not why:
             return f"prompt cache seen, measured runs unaffected (each had its own prompt): {hit}"
+        why.append(hit)
     return "prefix-cache suspicion: " + "; ".join(why) if why else None
 
 

@@ -279,7 +279,7 @@ def test_a_moved_annotated_ort_tag_is_reported(up: Upstreams) -> None:
 
 
 @pytest.mark.parametrize("case", ["missing-repo", "not-a-repo", "missing-releases", "bad-releases", "both-modes",
-                                  "repo-is-file"])
+                                  "repo-is-file", "empty-repo"])
 def test_bad_input_is_one_line(still: Upstreams, case: str) -> None:
     up = still
     bad = up.root / "bad.json"
@@ -293,6 +293,7 @@ def test_bad_input_is_one_line(still: Upstreams, case: str) -> None:
         "missing-releases": (("--releases", str(up.root / "nope.json")), 2, "nope.json"),
         "bad-releases": (("--releases", str(bad)), 2, "is not JSON"),
         "both-modes": (("--check", "--write"), 2, "--check and --write"),
+        "empty-repo": (("--ort-repo", ""), 2, "--ort-repo is empty"),
     }[case]
     res = up.update(*args)
     assert_one_line_error(res.returncode, res.stderr, needle, code=code)
@@ -477,3 +478,10 @@ def test_an_ort_tag_whose_version_number_differs_is_refused(up: Upstreams) -> No
     assert res.returncode == ExitCode.OK, res.stdout + res.stderr
     assert "refused: onnxruntime-genai v0.16.0: ORT tag v1.25.0 holds VERSION_NUMBER '1.26.0', not 1.25.0" \
         in res.stdout
+
+
+def test_pins_options_before_update_are_refused_not_dropped(still: Upstreams) -> None:
+    for flag, needle in (("--check", "aipc pins update --check"), ("--json", "has no --json")):
+        res = run_aipc("pins", flag, "update", "--pins", str(still.pins), "--releases", str(still.releases),
+                       clean_env=True, cwd=still.root)
+        assert_one_line_error(res.returncode, res.stderr, needle, code=ExitCode.USAGE, alone=True)

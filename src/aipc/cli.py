@@ -154,6 +154,11 @@ def _cmd_pins_update(args: argparse.Namespace) -> int:
     from .wheelbuild.pinupdate import run_update
 
     settings.resolve("pins update", args, OPTIONS)
+    if args.check:  # `aipc pins --check update` would otherwise run without --check
+        raise UsageError("--check before `update` belongs to `aipc pins`, not to `aipc pins update`",
+                         hint="write it after update: aipc pins update --check")
+    if args.json:
+        raise UsageError("`aipc pins update` has no --json (its report is text and a diff)", hint="leave --json out")
     return run_update(args.update_pins or args.pins, genai_repo=args.update_genai_repo,
                       ort_repo=args.update_ort_repo, releases_file=args.update_releases, check=args.update_check,
                       write=args.update_write)

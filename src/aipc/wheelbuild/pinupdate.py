@@ -82,6 +82,8 @@ def is_url(repo: str) -> bool:
 
 def check_repo(repo: str, option: str) -> str:
     """A URL as it is, a local repository as an absolute path; a missing local path is bad input."""
+    if not repo.strip():
+        raise UsageError(f"{option} is empty", hint=f"pass a local git repository or a git URL, or leave {option} out")
     if is_url(repo):
         return repo
     path = Path(repo).expanduser()
@@ -673,8 +675,8 @@ def plan_update(pins_path: Path | None, *, genai_repo: str | None = None, ort_re
                 releases: Releases | None = None, git: GitRunner = run_git, echo: Echo = lambda s: None) -> Report:
     """Everything ``aipc pins update`` decides, without writing: see the module docstring."""
     pins = load_pins(pins_path)
-    genai_url = check_repo(genai_repo, "--genai-repo") if genai_repo else pins.onnxruntime_genai.repo
-    ort_url = check_repo(ort_repo, "--ort-repo") if ort_repo else pins.onnxruntime.repo
+    genai_url = check_repo(genai_repo, "--genai-repo") if genai_repo is not None else pins.onnxruntime_genai.repo
+    ort_url = check_repo(ort_repo, "--ort-repo") if ort_repo is not None else pins.onnxruntime.repo
     report = Report(pins, genai_url, ort_url)
     releases = releases or OnlineReleases()
     genai_tags = list_tags(genai_url, "onnxruntime-genai", git)

@@ -163,7 +163,7 @@ def test_current_pins_are_current(still: Upstreams) -> None:
 
 def test_a_new_annotated_genai_release_is_proposed_checked_written_then_current(up: Upstreams) -> None:
     new_genai = commit_genai(up.genai, dml_ort="1.25.1", version="0.16.0", dml="1.15.5", dxc="1.8.2505.1",
-                             requests="2.34.0")
+                             requests="2.34.0", telemetry=False)
     git(up.genai, "tag", "-a", "v0.16.0", "-m", "Release 0.16.0")
     tag_object = git(up.genai, "rev-parse", "v0.16.0")
     assert tag_object != new_genai  # an annotated tag: the pins must record the commit, not the tag object
@@ -185,6 +185,9 @@ def test_a_new_annotated_genai_release_is_proposed_checked_written_then_current(
     assert '+"Microsoft.AI.DirectML" = "1.15.5"' in out and '+"Microsoft.Direct3D.DXC" = "1.8.2505.1"' in out
     assert '+"Microsoft.AI.DirectML.ort" = "1.15.6"' in out
     assert "+requests==2.34.0" in out  # constraints/genai-build.txt follows genai's requirements-dev.txt
+    assert "update: [onnxruntime_genai] has_no_telemetry -> false (build.py at v0.16.0 has no --no_telemetry)" in out
+    assert f"update: [onnxruntime_genai] v0.15.2 ({up.genai_v0152[:12]}) -> v0.16.0 (annotated tag, {new_genai})" \
+        in out
     # ORT's build requirements at the new tag name a package constraints/ort-build.txt does not pin: listed, not
     # guessed (pip resolves it per platform)
     assert "not updated: constraints/ort-build.txt (windows): cmake-format (cmake-format>=0.6) is not pinned" in out
@@ -202,6 +205,7 @@ def test_a_new_annotated_genai_release_is_proposed_checked_written_then_current(
     assert (pins.onnxruntime_genai.tag, pins.onnxruntime_genai.commit, pins.onnxruntime_genai.version) == \
         ("v0.16.0", new_genai, "0.16.0")
     assert (pins.onnxruntime.tag, pins.onnxruntime.commit, pins.onnxruntime.version) == ("v1.25.1", new_ort, "1.25.1")
+    assert pins.genai_has_no_telemetry is False
     assert pins.nuget["Microsoft.ML.OnnxRuntime.DirectML"] == "1.25.1"
     assert pins.nuget["Microsoft.Direct3D.D3D12"] == "1.614.1"  # unchanged upstream, unchanged here
     row = compat_row_for(pins, "0.16.0")  # the new row wins over the older "main (0.16.0-dev)" row

@@ -581,8 +581,11 @@ def new_pins_text(report: Report, p: Proposal) -> str:
         text = set_value(text, table, "commit", _toml_string(tag.commit))
         text = set_comment_above(text, table, "commit", f"{tag.name}: {tag.kind}, commit {_short(tag.commit)} "
                                  "(resolved by `aipc pins update`)")
+        report.notes.append(f"[{table}] {pin.tag} ({_short(pin.commit)}) -> {tag.name} ({tag.kind}, {tag.commit})")
     if p.has_no_telemetry is not None and p.has_no_telemetry != pins.genai_has_no_telemetry:
         text = set_value(text, "onnxruntime_genai", "has_no_telemetry", "true" if p.has_no_telemetry else "false")
+        report.notes.append(f"[onnxruntime_genai] has_no_telemetry -> {str(p.has_no_telemetry).lower()} (build.py "
+                            f"at {p.genai.name} {'has' if p.has_no_telemetry else 'has no'} --no_telemetry)")
     for key, (version, source) in p.nuget.items():
         if pins.nuget.get(key) != version:
             text = set_value(text, "nuget", key, _toml_string(version))

@@ -114,6 +114,7 @@ class CellResult:
     outside_values: tuple[float, ...] = ()
     prompts: str = "distinct"  # "distinct": a new prompt every run; "same": one prompt repeated (older workers)
     repeat_ttft_ms: float | None = None  # TTFT of the last measured prompt sent again (not a measured run)
+    prompts_sha256: str | None = None  # digest of the cell's prompt texts: equal across runtimes with one tokenizer
 
     @property
     def prefill_check(self) -> str | None:
@@ -126,6 +127,7 @@ class CellResult:
             "gen_tokens": self.gen_tokens,
             "prompt_tokens_actual": self.prompt_tokens_actual,
             "prompts": self.prompts,
+            "prompts_sha256": self.prompts_sha256,
             "repeat_ttft_ms": self.repeat_ttft_ms,
             "prefill_check": self.prefill_check,
             "warmup_runs": self.warmup_runs,
@@ -163,6 +165,7 @@ def cell_result(raw_cell: Mapping[str, Any], warmup: int) -> CellResult:
         outside_ms=summarize(outside) if outside else None,
         outside_values=tuple(outside),
         prompts=str(raw_cell.get("prompts") or "same"),
+        prompts_sha256=str(raw_cell["prompts_sha256"]) if raw_cell.get("prompts_sha256") else None,
         repeat_ttft_ms=float(rep) * 1000.0 if isinstance(rep := raw_cell.get("repeat_ttft_s"), (int, float)) else None,
     )
 

@@ -8,6 +8,7 @@ process memory, and the runtime's own figures for the same run (the reference). 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import random
 import sys
@@ -117,7 +118,9 @@ def build_prompt(encode: Callable[[str], list], words: list, n_tokens: int, seed
         else:
             hi = mid - 1
     text, got = " ".join(seq[:lo]), count(lo)
-    for w in sorted(set(words), key=lambda w: rng.random()):
+    fillers = list(dict.fromkeys(words))  # in the given order: a set's order changes with each process's hash seed
+    rng.shuffle(fillers)
+    for w in fillers:
         if got >= n_tokens:
             break
         n = len(encode(f"{text} {w}"))
@@ -245,8 +248,9 @@ def run_grid(req: dict, encode: Callable[[str], list],
             runs.append(run)
         # a probe, not a measured run: the last prompt once more; a much shorter TTFT shows a prompt/prefix cache
         again = generate(texts[-1], int(gen_tokens))["token_times"]
+        digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]  # the same texts on every runtime
         cells.append({"prompt_tokens": int(prompt_tokens), "gen_tokens": int(gen_tokens),
-                      "prompt_tokens_actual": actual, "prompts": "distinct", "runs": runs,
+                      "prompt_tokens_actual": actual, "prompts": "distinct", "prompts_sha256": digest, "runs": runs,
                       "repeat_ttft_s": again[0] if again else None})
     return cells, bool(resettable)
 

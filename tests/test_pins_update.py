@@ -352,8 +352,16 @@ def test_online_releases_answer_from_pypi_and_nuget_json_and_fail_in_one_line() 
         "https://api.nuget.org/v3-flatcontainer/microsoft.ml.onnxruntime.directml/index.json": {
             "versions": ["1.24.4", "1.25.0-dev"]},
     }
-    online = pinupdate.OnlineReleases(get_json=answers.__getitem__)
+    asked: list[str] = []
+
+    def get(url: str) -> object:
+        asked.append(url)
+        return answers[url]
+
+    online = pinupdate.OnlineReleases(get_json=get)
     assert {str(v) for v in online.versions("pypi", "onnxruntime-directml") or ()} == {"1.24.4"}
+    online.versions("pypi", "onnxruntime-directml")
+    assert len(asked) == 1  # once per run, however many candidates ask
     assert {str(v) for v in online.versions("nuget", "Microsoft.ML.OnnxRuntime.DirectML") or ()} == \
         {"1.24.4", "1.25.0.dev0"}
 

@@ -310,11 +310,19 @@ def _get_json(url: str) -> Any:
 
 @dataclass
 class OnlineReleases:
-    """pypi.org's JSON API and nuget.org's flat container index; a package neither knows has no versions."""
+    """pypi.org's JSON API and nuget.org's flat container index; a package neither knows has no versions. Each
+    package is asked once per run."""
 
     get_json: Fetch = _get_json
+    seen: dict[tuple[str, str], set[Version] | None] = field(default_factory=dict)
 
     def versions(self, registry: str, package: str) -> set[Version] | None:
+        key = (registry, package)
+        if key not in self.seen:
+            self.seen[key] = self._ask(registry, package)
+        return self.seen[key]
+
+    def _ask(self, registry: str, package: str) -> set[Version] | None:
         if registry == "pypi":
             url = f"https://pypi.org/pypi/{normalize(package)}/json"
         elif registry == "nuget":

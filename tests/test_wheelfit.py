@@ -330,3 +330,42 @@ def test_without_auditwheel_the_tag_stays_and_the_record_says_why(tmp_path: Path
     fitted = wheelfit.fit_wheel(wheel, tmp_path / "work")
     assert fitted.wheel == wheel
     assert "auditwheel: not installed, so the tag was not checked" in fitted.record["tag_reason"]
+
+
+def test_the_windows_wheel_maps_openvinos_dll_names_too(tmp_path: Path) -> None:
+    win = get_platform("windows")
+    site = tmp_path / "site"
+    dlls = ("openvino.dll", "openvino_intel_cpu_plugin.dll", "openvino_intel_npu_plugin.dll",
+            "openvino_ir_frontend.dll", "tbb12.dll", "tbbmalloc.dll", "tbbbind_2_5.dll", "plugins.xml")
+    (site / "openvino" / "libs").mkdir(parents=True)
+    for name in dlls:
+        (site / "openvino" / "libs" / name).write_bytes(b"MZ fixture")
+    info = site / "openvino-2024.4.0.dist-info"
+    info.mkdir()
+    for name, text in OV_LICENSES.items():
+        (info / name).write_text(text, encoding="utf-8")
+    lib = lib_dir(win)
+    members = {m: b"fixture" for m in required_members(win)}
+    members.update({f"{lib}/{n}": b"MZ fixture" for n in dlls})
+    wheel = make_wheel(tmp_path / "out", "intel_npu_acceleration_library", "py3-none-win_amd64", members,
+                       version="1.4.0")
+    files, covers = licenses.collect(wheel, win, dist_info=licenses.openvino_dist_info(site, "2024.4.0"),
+                                     libs_dir=site / "openvino" / "libs", own_license=own_license(tmp_path))
+    assert covers[win.npu_native_lib] == ["LICENSE"]  # the DLL aipc compiles
+    assert covers["openvino.dll"][-1] == "openvino/runtime-third-party-programs.txt"  # OpenVINO's own, not aipc's
+    assert covers["tbb12.dll"][-1] == "openvino/onetbb_third-party-programs.txt"
+    assert "openvino/onednn_third-party-programs.txt" in covers["openvino_intel_cpu_plugin.dll"]
+    fitted = wheelfit.fit_wheel(wheel, tmp_path / "work", licenses=files)
+    assert fitted.wheel.name == wheel.name and "auditwheel" not in fitted.record  # win_amd64: tag untouched
+    assert record_problems(fitted.wheel) == []
+
+
+def test_a_fit_record_applies_only_to_the_bytes_it_was_made_from(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    built = make_wheel(tmp_path / "build", "x", "py3-none-linux_x86_64", {"x/a.py": b"1"})
+    renamed = make_wheel(tmp_path / "other", "x", "py3-none-manylinux_2_5_x86_64", {"x/a.py": b"1"})
+    add_wheels(wheels, [renamed], {"fit": {"from": built.name, "from_sha256": hashlib.sha256(
+        built.read_bytes()).hexdigest()}})
+    assert collected_name(wheels, built) == renamed.name
+    rebuilt = make_wheel(tmp_path / "build", "x", "py3-none-linux_x86_64", {"x/a.py": b"2"})  # same name, new bytes
+    assert collected_name(wheels, rebuilt) == built.name

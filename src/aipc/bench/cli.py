@@ -1,4 +1,5 @@
-"""Subcommands of this area (registered by aipc.cli): ``aipc bench [options]`` and ``aipc bench compare A B``."""
+"""Subcommands of this area (registered by aipc.cli): ``aipc bench [options]``, ``aipc bench compare A B`` and
+``aipc bench calibrate F1 F2 ...``."""
 
 from __future__ import annotations
 

@@ -369,3 +369,18 @@ def test_a_fit_record_applies_only_to_the_bytes_it_was_made_from(tmp_path: Path)
     assert collected_name(wheels, built) == renamed.name
     rebuilt = make_wheel(tmp_path / "build", "x", "py3-none-linux_x86_64", {"x/a.py": b"2"})  # same name, new bytes
     assert collected_name(wheels, rebuilt) == built.name
+
+
+@pytest.mark.parametrize(("platform", "name", "found"), [
+    ("linux", "intel_npu_acceleration_library-1.4.0-py3-none-linux_x86_64.whl", True),
+    ("linux", "intel_npu_acceleration_library-1.4.0-py3-none-manylinux_2_34_x86_64.whl", True),
+    ("linux", "intel_npu_acceleration_library-1.4.0-py3-none-manylinux_2_34_aarch64.whl", False),
+    ("linux", "intel_npu_acceleration_library-1.4.0-py3-none-win_amd64.whl", False),
+    ("windows", "intel_npu_acceleration_library-1.4.0-py3-none-win_amd64.whl", True),
+    ("windows", "intel_npu_acceleration_library-1.4.0-py3-none-manylinux_2_34_x86_64.whl", False),
+])
+def test_doctor_finds_the_npu_wheel_under_either_linux_tag(platform: str, name: str, found: bool) -> None:
+    from aipc.doctor.checks import own_npu_wheel
+
+    facts = {"host": {"platform": platform}, "runtime": {"aipc_wheels": {"files": [name]}}}
+    assert (own_npu_wheel(facts) == name) is found

@@ -28,6 +28,7 @@ from ..platforms.windows import (
     is_dx12_adapter,
     is_hardware_adapter,
 )
+from ..wheelfit import tag_fits
 from .facts import Facts, get
 
 STATUSES = ("pass", "warn", "fail", "skip")
@@ -259,15 +260,10 @@ def own_npu_wheel(facts: Facts) -> str | None:
             continue
         if dist != NPU_DIST:
             continue
-        if all(t.interpreter == "py3" and t.abi == "none" and _platform_fits(t.platform, plat.name,
-                                                                              plat.wheel_platform_tag_prefix)
+        if all(t.interpreter == "py3" and t.abi == "none" and tag_fits(t.platform, plat.wheel_platform_tag_prefix)
                for t in tags):
             return name
     return None
-
-
-def _platform_fits(tag: str, platform: str, prefix: str) -> bool:
-    return tag.endswith(prefix) or (platform == "linux" and re.fullmatch(r"manylinux\w*_x86_64", tag) is not None)
 
 
 @check("system", "Python for the NPU library", goals=("npu", "build-npu"))

@@ -80,25 +80,45 @@ def assert_one_line_error(rc: int, stderr: str, *needles: str, code: int | None 
 def fake_worker(tmp_path: Path, body: str, name: str = "w.py") -> Path:
     """A worker script following the protocol; ``body`` runs with ``req`` loaded and ``done(dict)`` to write.
 
-    It speaks the batch form too (``{"requests": [...]}``, :func:`aipc.runtimes.worker.run_batch`): ``body`` runs
-    once per request and ``done`` rewrites ``{"results": [...], "seconds": S}``, each result with its own seconds.
+    It speaks every form of the protocol (``aipc/workers/protocol.py``): one request; a batch (``{"requests": [...]}``,
+    :func:`aipc.runtimes.worker.run_batch`: ``body`` runs once per request and ``done`` rewrites ``{"results": [...],
+    "seconds": S}``, each result with its own seconds, then adds ``"done": true``); and ``--serve DIR``
+    (:class:`aipc.runtimes.worker.WorkerSession`: request-N.json files answered in turn until ``{"action": "exit"}``).
     """
     script = tmp_path / name
     script.write_text(textwrap.dedent("""
         import argparse, json, os, sys, time
-        ap = argparse.ArgumentParser(); ap.add_argument("--request"); ap.add_argument("--result")
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--request"); ap.add_argument("--result"); ap.add_argument("--serve")
         a = ap.parse_args()
-        payload = json.load(open(a.request))
-        batch = isinstance(payload, dict) and isinstance(payload.get("requests"), list)
-        t0, t_req, results = time.perf_counter(), [0.0], []
-        def done(res):
-            if batch:
-                res.setdefault("seconds", round(time.perf_counter() - t_req[0], 4))
-                results.append(res)
-                res = {"results": results, "seconds": round(time.perf_counter() - t0, 4)}
-            with open(a.result, "w") as fh:
-                json.dump(res, fh)
-        for req in (payload["requests"] if batch else [payload]):
-            t_req[0] = time.perf_counter()
-    """) + textwrap.indent(textwrap.dedent(body), "    "), encoding="utf-8")
+        def jobs():
+            if not a.serve:
+                yield json.load(open(a.request)), a.result
+                return
+            n = 0
+            while True:
+                n += 1
+                path = os.path.join(a.serve, f"request-{n}.json")
+                while not os.path.exists(path):
+                    time.sleep(0.01)
+                payload = json.load(open(path))
+                if payload == {"action": "exit"}:
+                    return
+                yield payload, os.path.join(a.serve, f"result-{n}.json")
+        for payload, a.result in jobs():
+            batch = isinstance(payload, dict) and isinstance(payload.get("requests"), list)
+            t0, t_req, results = time.perf_counter(), [0.0], []
+            def done(res, final=False):
+                if batch:
+                    if not final:
+                        res.setdefault("seconds", round(time.perf_counter() - t_req[0], 4))
+                        results.append(res)
+                    res = {"results": results, "seconds": round(time.perf_counter() - t0, 4), "done": final}
+                with open(a.result + ".tmp", "w") as fh:
+                    json.dump(res, fh)
+                os.replace(a.result + ".tmp", a.result)
+            for req in (payload["requests"] if batch else [payload]):
+                t_req[0] = time.perf_counter()
+    """) + textwrap.indent(textwrap.dedent(body), "        ") + "\n    if batch:\n        done(None, final=True)\n",
+        encoding="utf-8")
     return script

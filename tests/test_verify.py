@@ -552,7 +552,8 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_cache: Pa
     monkeypatch.setattr(run, "SERVICES", Services(
         ensure_tiny_model=lambda cache, echo=None, wheels=None: model,
         ensure_venv=lambda spec, root, echo=None: Path(sys.executable),
-        run_worker=run_fake_worker, run_batch=run_fake_batch, ensure_export=fake_export))
+        run_worker=run_fake_worker, run_batch=run_fake_batch, ensure_export=fake_export,
+        start_session=lambda python, script: smoke.WorkerSession(python, worker)))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -867,7 +868,7 @@ def test_report_keeps_plan_order_whatever_finishes_first(fake_env: Path) -> None
             ended[name].set()
 
     rows = run.Verifier(run.Options(paths=["genai", "openvino", "npu"], workers=3),
-                        services=replace(run.SERVICES, run_batch=batch),
+                        services=replace(run.SERVICES, run_batch=batch, start_session=lambda *a: None),
                         runtimes=with_npu_spec(VenvSpec("npu-fake", ()))).run()
     assert finished == ["npu", "openvino", "genai"]
     assert [(r.path, r.precision) for r in rows] == [
@@ -897,7 +898,7 @@ def test_smokes_run_at_once_within_the_workers_bound(fake_env: Path) -> None:
             state["now"] -= 1
         return run.SERVICES.run_batch(python, script, reqs, timeout)
 
-    services = replace(run.SERVICES, run_batch=batch)
+    services = replace(run.SERVICES, run_batch=batch, start_session=lambda *a: None)  # every smoke a batch
     paths = ["genai", "openvino", "npu"]
     for workers, barrier in ((1, None), (3, threading.Barrier(3, timeout=30))):
         state["most"] = 0
@@ -1047,3 +1048,59 @@ def test_batch_worker_that_cannot_start_fails_every_row(tmp_path: Path) -> None:
     batch = smoke.run_batch(tmp_path / "no-python", w, [REQ, REQ], timeout=5)
     assert [r["status"] for r in batch.results] == ["fail", "fail"]
     assert all("cannot start worker" in r["reason"] for r in batch.results) and batch.processes == 1
+
+
+# --------------------------------------------------------------------------- the session (one kept process) --
+def proto_worker(tmp_path: Path) -> Path:
+    """A worker on the real protocol module: pid and a sleep per request, a crash on model 'crash'."""
+    w = tmp_path / "proto_session_worker.py"
+    w.write_text("import os, sys, time\n"
+                 f"sys.path.insert(0, {str(WORKERS)!r})\n"
+                 "from protocol import serve\n"
+                 "def run(req):\n"
+                 "    if req['model'] == 'crash':\n"
+                 "        os._exit(7)\n"
+                 "    time.sleep(0.02)\n"
+                 "    return {'status': 'pass', 'tokens': [1], 'details': {'pid': os.getpid()}}\n"
+                 "sys.exit(serve('proto', run))\n", encoding="utf-8")
+    return w
+
+
+def test_session_answers_the_probe_and_the_batch_in_one_process(tmp_path: Path) -> None:
+    w = proto_worker(tmp_path)
+    with smoke.WorkerSession(Path(sys.executable), w) as session:
+        probe = session.run(dict(REQ, model="probe"), timeout=30)
+        batch = session.batch([dict(REQ, model=m) for m in ("a", "b")], timeout=30)
+    assert probe["status"] == "pass" and probe["details"]["session"] is True
+    assert [r["status"] for r in batch.results] == ["pass", "pass"] and batch.processes == 1
+    assert {probe["details"]["pid"]} == {r["details"]["pid"] for r in batch.results}
+    assert session.requests == 3 and not session.alive
+    if hasattr(os, "wait4"):
+        assert session.cpu_seconds > 0
+
+
+def test_session_crash_costs_one_request_and_a_worker_without_serve_costs_nothing(tmp_path: Path) -> None:
+    w = proto_worker(tmp_path)
+    with smoke.WorkerSession(Path(sys.executable), w) as session:
+        assert session.run(dict(REQ, model="probe"), timeout=30)["status"] == "pass"
+        batch = session.batch([dict(REQ, model=m) for m in ("a", "crash", "b")], timeout=30)
+    assert [r["status"] for r in batch.results] == ["pass", "fail", "pass"]
+    assert "exited with code 7" in batch.results[1]["reason"] and batch.processes == 2
+    assert batch.results[2]["details"]["pid"] != batch.results[0]["details"]["pid"]
+    # a worker that does not know --serve (exits at once): everything still runs, in one-shot processes
+    old = tmp_path / "old_worker.py"
+    old.write_text("import json, os, sys\nif '--serve' in sys.argv:\n    sys.exit('unknown option --serve')\n"
+                   "req = json.load(open(sys.argv[2]))\nres = {'status': 'pass', 'tokens': [1]}\n"
+                   "json.dump({'results': [res] * len(req['requests']), 'done': True} if 'requests' in req else res, "
+                   "open(sys.argv[4], 'w'))\n", encoding="utf-8")
+    with smoke.WorkerSession(Path(sys.executable), old) as session:
+        assert session.run(REQ, timeout=30)["status"] == "pass"
+        batch = session.batch([REQ, REQ], timeout=30)
+    assert [r["status"] for r in batch.results] == ["pass", "pass"] and session.requests == 0
+
+
+def test_verify_keeps_the_probe_process_for_the_openvino_smokes(fake_env: Path) -> None:
+    rows = run.Verifier(run.Options(paths=["genai", "openvino"])).run()
+    assert [r.status for r in rows] == ["pass"] * 5
+    assert [bool(r.details["worker"].get("session")) for r in rows] == [False, False, True, True, True]
+    assert all(r.details["batch"]["processes"] == 1 for r in rows)

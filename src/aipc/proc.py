@@ -143,6 +143,7 @@ def stream(
     argv: Sequence[str | os.PathLike[str]], *, cwd: str | os.PathLike[str] | None,
     env: Mapping[str, str | None] | None,
     log: TextIO, timeout: float | None = None, tail: int = TAIL_LINES, heartbeat: Heartbeat | None = None,
+    started: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> Streamed:
     """Run ``argv`` with stdout and stderr written to ``log`` line by line (flushed per line, so the log follows the
     command as it prints); see the module docstring. ``env`` is applied to this process's environment (a None value
@@ -151,12 +152,15 @@ def stream(
     Raises ``OSError`` (``FileNotFoundError``: program or ``cwd`` missing) when the command cannot start; whatever
     interrupts the wait (``KeyboardInterrupt``/:class:`aipc.interrupts.Interrupted` included) propagates after the
     process tree was killed. ``heartbeat`` is fed every line and runs (its timer) while the command does.
+    ``started`` is given the process once it runs (a caller on another thread may need to stop it: :func:`kill_tree`).
     """
     proc = subprocess.Popen(
         [os.fspath(a) for a in argv], cwd=cwd, env=_environment(env), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace", **new_group_kwargs(),
     )
     interrupts.track(proc)  # Windows: how an interrupt finds this process tree
+    if started is not None:
+        started(proc)
     t0 = time.monotonic()
     expired = threading.Event()
     watchdog = None
@@ -203,6 +207,12 @@ def thread_cpu_seconds() -> float:
     descendants included (POSIX ``wait4``; 0 where it is not measured). A caller takes the difference around its
     work: verify's tasks each run on a thread of their own (:mod:`aipc.dag`)."""
     return float(getattr(_cpu, "seconds", 0.0))
+
+
+def charge_thread_cpu(seconds: float) -> None:
+    """Add CPU seconds measured elsewhere (a process another thread waited for on this thread's behalf) to
+    :func:`thread_cpu_seconds`."""
+    _cpu.seconds = thread_cpu_seconds() + seconds
 
 
 def _reap(proc: subprocess.Popen[Any]) -> tuple[int, float | None]:

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
+import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..proc import describe_returncode, stream
+from ..proc import Streamed, describe_returncode, kill_tree, stream
 
 STATUSES = ("pass", "fail", "skip")
 # environment every worker gets: never reach a model hub, never read the user's site-packages
@@ -211,3 +215,154 @@ def run_batch(
                 reason = _died(proc, timeout * len(todo))
             results.append(fail_result(req, reason, exit_code=proc.returncode, stderr_tail=proc.tail))
     return Batch(results, round(own, 4), round(wall, 4), processes)
+
+
+class WorkerSession:
+    """One worker process kept for several requests in turn (``<worker>.py --serve DIR``, the protocol's session
+    form): verify asks OpenVINO's devices and then runs that venv's smokes in the same process, so the runtime is
+    imported once. Whatever goes wrong with the process (it cannot start, does not speak ``--serve``, dies, hangs)
+    costs at most the request it was on: :meth:`run` then answers with a one-shot :func:`run_worker`, :meth:`batch`
+    runs the requests left with :func:`run_batch`. Use it as a context manager (or call :meth:`close`): the process
+    is told to exit, and killed (with its process tree) if it does not.
+    """
+
+    POLL = 0.01  # seconds between looks for a result file
+
+    def __init__(self, python: Path, worker: Path, *, env: Mapping[str, str] | None = None) -> None:
+        self.python, self.worker, self.env = python, worker, env
+        self._tmp = Path(tempfile.mkdtemp(prefix="aipc-session-"))
+        self._io = self._tmp / "io"
+        self._io.mkdir()
+        (self._tmp / "cwd").mkdir()
+        self._n = 0
+        self._proc: subprocess.Popen[str] | None = None
+        self._ended = threading.Event()
+        self._streamed: Streamed | None = None
+        self._problem = ""
+        self.requests = 0  # answered by this process (the rest went to one-shot workers)
+        worker_env: dict[str, str | None] = {"PYTHONPATH": None}
+        worker_env.update(WORKER_ENV)
+        worker_env.update(env or {})
+        argv = [str(python), str(worker), "--serve", str(self._io)]
+        self._thread = threading.Thread(target=self._run, args=(argv, worker_env), daemon=True,
+                                        name=f"aipc-session:{worker.name}")
+        self._thread.start()
+
+    def _run(self, argv: list[str], env: dict[str, str | None]) -> None:
+        try:
+            with (self._tmp / "stderr.txt").open("w", encoding="utf-8", errors="replace") as err:
+                self._streamed = stream(argv, cwd=self._tmp / "cwd", env=env, log=err, started=self._started)
+        except OSError as exc:
+            self._problem = f"cannot start worker {self.worker.name} with {self.python}: {exc.strerror or exc}"
+        finally:
+            self._ended.set()
+
+    def _started(self, proc: subprocess.Popen[str]) -> None:
+        self._proc = proc
+
+    @property
+    def alive(self) -> bool:
+        return not self._ended.is_set()
+
+    def _ask(self, payload: Any, timeout: float) -> tuple[Any, str]:
+        """Send ``payload``; its result document (None: none) and, when the process did not finish it, why."""
+        if not self.alive:
+            return None, self._problem or "the worker process has ended"
+        self._n += 1
+        req = self._io / f"request-{self._n}.json"
+        tmp = req.with_name(req.name + ".tmp")
+        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        os.replace(tmp, req)
+        res = self._io / f"result-{self._n}.json"
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = not self.alive
+            doc = _read_json(res)
+            if isinstance(doc, Mapping) and ("results" not in doc or doc.get("done")):
+                return doc, ""
+            if ended:
+                done = self._streamed
+                last = done.last_line()[:300] if done else ""
+                code = describe_returncode(done.returncode) if done else "none"
+                return doc, self._problem or (f"worker exited with code {code} without a result"
+                                              + (f": {last}" if last else ""))
+            if time.monotonic() > deadline:
+                self.kill()
+                self._ended.wait(10)
+                return doc, f"timed out after {timeout:g} s (worker killed)"
+            time.sleep(self.POLL)
+
+    def run(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """One request, as :func:`run_worker` answers it (``details.session``: answered by the kept process)."""
+        doc, problem = self._ask(request, timeout)
+        if isinstance(doc, Mapping) and not problem:
+            self.requests += 1
+            res = normalize_result(doc, request)
+            res["details"]["session"] = True
+            return res
+        if problem.startswith("timed out"):
+            return fail_result(request, problem)
+        return run_worker(self.python, self.worker, request, timeout, env=self.env)
+
+    def batch(self, requests: Sequence[dict[str, Any]], timeout: float) -> Batch:
+        """Several requests, as :func:`run_batch` answers them; those the process did not finish go to
+        :func:`run_batch` (a new process), except the one it died or hung in, which fails with the reason."""
+        t0, answered = time.monotonic(), self.requests
+        doc, problem = self._ask({"requests": list(requests)}, timeout * max(1, len(requests)))
+        raw: Mapping[str, Any] = doc if isinstance(doc, Mapping) else {}
+        listed = raw.get("results")
+        got = [r for r in (listed if isinstance(listed, list) else []) if isinstance(r, Mapping)]
+        own = 0.0
+        with contextlib.suppress(TypeError, ValueError):
+            own = float(raw.get("seconds") or 0.0)
+        results = [normalize_result(r, q) for r, q in zip(got, requests, strict=False)]
+        self.requests += len(results)
+        for res in results:
+            res["details"]["session"] = True
+        wall = time.monotonic() - t0
+        if len(results) == len(requests):
+            return Batch(results, round(own, 4), round(wall, 4), 1)
+        # it hung, or died after answering before (so it speaks the protocol): the request it was on fails with the
+        # reason; a process that never answered (cannot start, no --serve) costs nothing: all go to a new process
+        if results or problem.startswith("timed out") or (problem.startswith("worker exited") and answered):
+            results.append(fail_result(requests[len(results)], problem))
+        rest = run_batch(self.python, self.worker, requests[len(results):], timeout, env=self.env)
+        return Batch(results + rest.results, round(own + rest.seconds, 4), round(wall + rest.wall, 4),
+                     1 + rest.processes)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the kept process (once it has ended; POSIX), to charge to the task that used it."""
+        done = self._streamed
+        return float(done.cpu_seconds or 0.0) if done is not None and not self.alive else 0.0
+
+    def kill(self) -> None:
+        if self._proc is not None and self.alive:
+            kill_tree(self._proc)
+
+    def close(self) -> None:
+        """Tell the process to exit (killed after a few seconds if it does not); remove its folder."""
+        if self.alive and self._proc is not None:
+            self._n += 1
+            req = self._io / f"request-{self._n}.json"
+            tmp = req.with_name(req.name + ".tmp")
+            tmp.write_text(json.dumps({"action": "exit"}), encoding="utf-8")
+            os.replace(tmp, req)
+            if not self._ended.wait(5):
+                self.kill()
+                self._ended.wait(10)
+        self._thread.join(timeout=5)
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> WorkerSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -26,6 +26,7 @@ from .. import __version__
 from ..dag import DONE, FAILED, Dag, Task, default_workers
 from ..errors import AipcError, UsageError
 from ..platforms import host_platform_name
+from ..proc import charge_thread_cpu
 from ..runtimes import RUNTIMES, check_path, for_path
 from ..runtimes import genai as genai_runtime
 from ..runtimes import paths as runtime_paths
@@ -36,6 +37,7 @@ from ..runtimes.model import load_golden, model_problems
 from ..runtimes.services import Services
 from ..runtimes.tinymodel import MAX_NEW_TOKENS, tiny_model_dir
 from ..runtimes.tinymodel import is_intact as tiny_is_intact
+from ..runtimes.worker import WorkerSession
 from ..venvs import VenvSpec, cache_dir, install_log, venv_dir, venvs_root
 from ..wheelhouse import wheels_dir
 from .progress import Progress
@@ -155,8 +157,10 @@ class Verifier:
         self.progress = progress or Progress(stream=None)
         self.runtimes = tuple(runtimes)
         self.services = services or SERVICES
-        self.probe: Probe = probe or HostProbe(run_worker=self.services.run_worker, timeout=min(opts.timeout, 120.0),
+        self.probe: Probe = probe or HostProbe(run_worker=self._run_worker, timeout=min(opts.timeout, 120.0),
                                                phase=self.progress.phase)
+        # per (python, worker): the worker process kept from the device probe for that venv's smokes
+        self._sessions: dict[tuple[str, str], WorkerSession] = {}
         self.model: Path | None = None  # the model verified (set by run)
         self.setup_seconds: dict[str, float] = {}  # tiny model, venvs, exports, builds: shown in verify.json
         if opts.workers is not None and opts.workers < 1:
@@ -227,8 +231,17 @@ class Verifier:
         try:
             self._run(cases, rows)
         finally:
+            for key in list(self._sessions):
+                self._sessions.pop(key).close()
             self.progress.end()
         return rows
+
+    def _run_worker(self, python: Path, worker: Path, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """One request (the device probe): in the venv's kept worker process when there is one."""
+        session = self._sessions.get((str(python), str(worker)))
+        if session is not None:
+            return session.run(request, timeout)
+        return self.services.run_worker(python, worker, request, timeout)
 
     def _run(self, cases: list[Case], rows: list[Row]) -> None:
         groups: dict[str, Group] = {}
@@ -348,6 +361,11 @@ class Verifier:
         its smoke task."""
         if g.python is None or g.spec is None:
             return
+        if any(i.choice is None for i in g.pending()):  # the venv answers: keep its worker for the smokes
+            session = self.services.start_session(g.python, g.rt.smoke_worker)
+            if session is not None:
+                with self._lock:
+                    self._sessions[(str(g.python), str(g.rt.smoke_worker))] = session
         with self.progress.task(f"devices {g.rt.name}"):
             for item in g.pending():
                 if item.choice is not None:
@@ -437,8 +455,15 @@ class Verifier:
             requests.append(request)
         if not todo:
             return 0.0
+        with self._lock:
+            session = self._sessions.pop((str(g.python), str(g.rt.smoke_worker)), None)
         with self.progress.task(f"smoke {g.rt.name} ({len(todo)} rows)"):
-            batch = self.services.run_batch(g.python, g.rt.smoke_worker, requests, self.opts.timeout)
+            if session is not None:
+                with session:
+                    batch = session.batch(requests, self.opts.timeout)
+                charge_thread_cpu(session.cpu_seconds)  # its process ran on the session's thread
+            else:
+                batch = self.services.run_batch(g.python, g.rt.smoke_worker, requests, self.opts.timeout)
         for (item, model), res in zip(todo, batch.results, strict=True):
             row = item.row
             row.api = res["api"] or row.api

@@ -10,8 +10,13 @@ missing RES.json into a ``fail`` of its own.
 
 A batch (one process loads the runtime once for several rows): REQ.json is ``{"requests": [req, ...]}`` and
 RES.json is ``{"results": [res, ...], "seconds": S}``, rewritten atomically after each request (so the caller keeps
-the results of the requests done before a crash or a timeout). Each result's ``seconds`` is that request's own
-time in the process; ``S`` is the process's own time since ``serve`` began (``aipc.runtimes.worker.run_batch``).
+the results of the requests done before a crash or a timeout; the last write adds ``"done": true``). Each
+result's ``seconds`` is that request's own time in the process; ``S`` is the process's own time for the batch
+(``aipc.runtimes.worker.run_batch``).
+
+A session (``aipc.runtimes.worker.WorkerSession``): ``python <worker>.py --serve DIR`` answers ``DIR/request-1.json``,
+``request-2.json``... into ``result-N.json`` in turn, in one process, until ``{"action": "exit"}``: verify asks
+OpenVINO's devices and then runs the smokes in the same process, so the runtime is imported once.
 """
 
 from __future__ import annotations
@@ -87,26 +92,64 @@ def _one(api: str, run: Callable[[dict], dict], req: object, t0: float) -> dict:
     return res
 
 
-def serve(api: str, run: Callable[[dict], dict], argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=f"aipc worker ({api})")
-    ap.add_argument("--request", required=True)
-    ap.add_argument("--result", required=True)
-    args = ap.parse_args(argv)
+# a worker in --serve mode waits this long for its next request, then exits (its caller is gone)
+IDLE_SECONDS = 900.0
+
+
+def answer(api: str, run: Callable[[dict], dict], request_path: str, result_path: str) -> None:
+    """Answer one request file (one request or a batch) into ``result_path``; a finished batch says ``done``."""
     t0 = time.perf_counter()
     try:
-        with open(args.request, encoding="utf-8") as fh:
+        with open(request_path, encoding="utf-8") as fh:
             payload = json.load(fh)
     except Exception as exc:
         res = failure(exc, base_result(api))
         res["seconds"] = round(time.perf_counter() - t0, 4)
-        write_result(args.result, res)
-        return 0
+        write_result(result_path, res)
+        return
     if isinstance(payload, dict) and isinstance(payload.get("requests"), list):  # a batch
         results: list[dict] = []
-        write_result(args.result, {"results": results, "seconds": 0.0})
+        write_result(result_path, {"results": results, "seconds": 0.0})
         for req in payload["requests"]:
             results.append(_one(api, run, req, time.perf_counter()))
-            write_result(args.result, {"results": results, "seconds": round(time.perf_counter() - t0, 4)})
-        return 0
-    write_result(args.result, _one(api, run, payload, t0))
+            write_result(result_path, {"results": results, "seconds": round(time.perf_counter() - t0, 4)})
+        write_result(result_path, {"results": results, "seconds": round(time.perf_counter() - t0, 4),
+                                   "done": True})
+        return
+    write_result(result_path, _one(api, run, payload, t0))
+
+
+def serve_dir(api: str, run: Callable[[dict], dict], folder: str, idle: float = IDLE_SECONDS) -> int:
+    """``--serve DIR``: answer ``DIR/request-1.json``, ``request-2.json``... in turn (each written atomically by the
+    caller) into ``result-N.json``, in this one process, until a request ``{"action": "exit"}`` or ``idle`` seconds
+    without one."""
+    n = 0
+    while True:
+        n += 1
+        path = os.path.join(folder, f"request-{n}.json")
+        waited = time.monotonic()
+        while not os.path.exists(path):
+            if time.monotonic() - waited > idle:
+                return 0
+            time.sleep(0.01)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                if json.load(fh) == {"action": "exit"}:
+                    return 0
+        except ValueError:
+            pass  # answered as a failure below
+        answer(api, run, path, os.path.join(folder, f"result-{n}.json"))
+
+
+def serve(api: str, run: Callable[[dict], dict], argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=f"aipc worker ({api})")
+    ap.add_argument("--request")
+    ap.add_argument("--result")
+    ap.add_argument("--serve", metavar="DIR", help="answer request-N.json files in DIR until told to exit")
+    args = ap.parse_args(argv)
+    if args.serve:
+        return serve_dir(api, run, args.serve)
+    if not args.request or not args.result:
+        ap.error("--request and --result are required (or --serve DIR)")
+    answer(api, run, args.request, args.result)
     return 0

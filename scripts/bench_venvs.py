@@ -80,7 +80,7 @@ def main() -> int:
                 warm[name] = make_all(name, runtimes, args.wheels, base / f"{name}-warm-up")
             timed[name] = make_all(name, runtimes, args.wheels, base / f"{name}-timed")
         print(f"\nload average {os.getloadavg()[0]:.1f}; seconds to create each venv in an empty aipc cache, "
-              "package caches warm" + (" (warm-up pass in brackets)" if warm else ""))
+              + ("package caches warm (warm-up pass in brackets)" if warm else "package caches as they were"))
         head = "".join(f"{n:>22}" for n in installers)
         print(f"{'runtime':10}{head}" + ("   pip/uv" if len(installers) == 2 else ""))
         same_all = True

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from ..argtypes import check_outputs, comma_list, existing_dir, output_dir, seco
 from ..errors import AipcError, ExitCode, OutputError, UsageError, writing
 from ..log import LOG
 from ..settings import INSTALLER, MODEL, WHEELS, Option, add_options, checked
-from .compare import THRESHOLD
+from .compare import THRESHOLDS, parse_thresholds, show_thresholds
 from .targets import (
     DEVICES,
     MIN_REPETITIONS,
@@ -40,18 +39,15 @@ def _count(text: str) -> int:
 _count.__name__ = "N"
 
 
-def _percent(text: str) -> float:
-    """A threshold in percent (finite, >= 0), returned as a fraction: 25 -> 0.25."""
+def _thresholds(text: str) -> dict[str, float]:
+    """``--threshold``: one percentage for all metrics and/or METRIC=PCT overrides (aipc.bench.compare)."""
     try:
-        value = float(text.strip().rstrip("%"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage; fix: pass e.g. 25") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage >= 0; fix: pass e.g. 25")
-    return value / 100.0
+        return parse_thresholds(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}; fix: {exc.hint}") from None
 
 
-_percent.__name__ = "PCT"
+_thresholds.__name__ = "PCT"
 
 # the options of `aipc bench`, each with its AIPC_* variable (aipc.settings drives argparse and the docs)
 OPTIONS: tuple[Option, ...] = (
@@ -84,9 +80,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("no_charts", "--no-charts", None, "do not draw PNG charts", kind="switch", commands=_B),
     Option("json", "--json", None, "print bench.json instead of the table", kind="switch", commands=_B),
     Option("threshold", "--threshold", "AIPC_BENCH_THRESHOLD",
-           f"compare: the smallest difference called better/worse, in percent (default {THRESHOLD * 100:.0f}, "
-           "calibrated from A/A runs: docs/bench.md)", parse=_percent, default=THRESHOLD, metavar="PCT",
-           commands=_B),
+           "compare: the smallest difference called better/worse, in percent: one number for every metric (e.g. 25) "
+           "and/or METRIC=PCT overrides (e.g. ttft_ms=30,peak_rss_mib=5); default per metric, calibrated from A/A "
+           f"runs (docs/bench.md): {show_thresholds(THRESHOLDS)}", parse=_thresholds, default=dict(THRESHOLDS),
+           metavar="PCT", commands=_B),
 )
 
 
@@ -97,7 +94,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Benchmark each path (own venv, own subprocess) on the tiny Phi-3 or --model DIR. "
         "`aipc bench compare A.json B.json` compares two runs on their per-run samples (a verdict only when "
         "significant and beyond --threshold); `aipc bench calibrate F1.json F2.json ...` measures the noise "
-        "between runs of the same code and suggests a threshold.",
+        "between runs of the same code and suggests a threshold per metric.",
     )
     p.add_argument("action", nargs="?", choices=["run", "compare", "calibrate"], default="run",
                    help="run (default), compare two bench.json files, or calibrate the threshold on runs of the "

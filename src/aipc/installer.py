@@ -188,6 +188,9 @@ class Installer:
     """Makes venvs and installs into them: commands (argv lists) for the caller to run, with :meth:`env`."""
 
     name: str = "pip"
+    # modules compiled to .pyc at install (pip's default, passed to uv); False only where no module is imported
+    # before a test compares what was installed (tests/test_installer.py)
+    compile_bytecode: bool = True
 
     def create_venv(self, venv: PurePath, python: str, venv_python: PurePath,
                     seeds: Sequence[str] | None = None) -> list[list[str]]:
@@ -199,7 +202,9 @@ class Installer:
                 ) -> list[str]:
         """``pip install ARGS`` into the venv of ``venv_python``, under ``constraints`` (``-c`` files)."""
         cons = [a for c in constraints for a in ("-c", str(c))]
-        return [str(venv_python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *cons, *args]
+        no_compile = [] if self.compile_bytecode else ["--no-compile"]
+        return [str(venv_python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *no_compile,
+                *cons, *args]
 
     def uninstall(self, venv_python: PurePath, names: Sequence[str]) -> list[str]:
         return [str(venv_python), "-m", "pip", "uninstall", "-y", *names]
@@ -239,7 +244,8 @@ class UvInstaller(Installer):
         # --compile-bytecode: pip writes the .pyc files at install; without them every import of torch or
         # transformers compiles from source again where bytecode is not written (PYTHONDONTWRITEBYTECODE, a
         # read-only venv): 20 CPU-s instead of 10 for the OpenVINO smoke's imports, measured
-        return [self.uv, "pip", "install", "--no-config", "--python", str(venv_python), "--compile-bytecode",
+        compile_pyc = ["--compile-bytecode"] if self.compile_bytecode else []
+        return [self.uv, "pip", "install", "--no-config", "--python", str(venv_python), *compile_pyc,
                 "--index-strategy", "unsafe-best-match", *self.sources.uv_args(), *cons, *args]
 
     def uninstall(self, venv_python: PurePath, names: Sequence[str]) -> list[str]:

@@ -71,6 +71,16 @@ def test_no_pip_configuration_adds_nothing_and_devnull_reads_no_file(tmp_path: P
     assert sources == PipSources() and sources.uv_args() == []
 
 
+def test_a_new_venv_has_no_site_pip_config_of_aipcs_interpreter(tmp_path: Path) -> None:
+    site = tmp_path / "prefix"
+    site.mkdir()
+    (site / "pip.conf").write_text("[global]\nfind-links = /site-wheels\n", encoding="utf-8")
+    env = {"HOME": str(tmp_path), "XDG_CONFIG_DIRS": str(tmp_path / "none"),
+           "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    assert "/site-wheels" in PipSources.read(env, windows=False, prefix=str(site)).find_links
+    assert "/site-wheels" not in PipSources.read(env, windows=False).find_links  # the new venv's pip reads none
+
+
 def test_uv_environment_drops_uv_settings_keeps_cache_and_carries_cert(tmp_path: Path) -> None:
     sources = PipSources(cert="/etc/ca.pem", timeout="180")
     overlay = sources.uv_env({"UV_INDEX_URL": "https://elsewhere/simple", "UV_RESOLUTION": "lowest",

@@ -64,9 +64,10 @@ _chosen: str | None = None
 # --- pip's configuration ----------------------------------------------------------------------------------------
 
 
-def pip_config_files(environ: Mapping[str, str], windows: bool, prefix: str) -> list[Path]:
-    """pip's configuration files in the order pip reads them (later wins): global, user, site; PIP_CONFIG_FILE
-    (pip's "Configuration" documentation). ``PIP_CONFIG_FILE=os.devnull`` means no file at all, as in pip."""
+def pip_config_files(environ: Mapping[str, str], windows: bool, prefix: str | None) -> list[Path]:
+    """pip's configuration files in the order pip reads them (later wins): global, user, site (``prefix``'s; None:
+    none, as for a new venv); PIP_CONFIG_FILE (pip's "Configuration" documentation). ``PIP_CONFIG_FILE=os.devnull``
+    means no file at all, as in pip."""
     if environ.get("PIP_CONFIG_FILE") == os.devnull:
         return []
     files: list[Path] = []
@@ -77,7 +78,8 @@ def pip_config_files(environ: Mapping[str, str], windows: bool, prefix: str) -> 
         if appdata:
             files.append(Path(appdata) / "pip" / "pip.ini")
         files.append(home / "pip" / "pip.ini")
-        files.append(Path(prefix) / "pip.ini")
+        if prefix:
+            files.append(Path(prefix) / "pip.ini")
     else:
         for xdg in (environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep):
             if xdg:
@@ -85,7 +87,8 @@ def pip_config_files(environ: Mapping[str, str], windows: bool, prefix: str) -> 
         files.append(Path("/etc/pip.conf"))
         files.append(home / ".pip" / "pip.conf")
         files.append(Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf")
-        files.append(Path(prefix) / "pip.conf")
+        if prefix:
+            files.append(Path(prefix) / "pip.conf")
     if environ.get("PIP_CONFIG_FILE"):
         files.append(Path(environ["PIP_CONFIG_FILE"]))
     return files
@@ -144,10 +147,11 @@ class PipSources:
     @classmethod
     def read(cls, environ: Mapping[str, str] | None = None, windows: bool | None = None,
              prefix: str | None = None) -> PipSources:
-        """pip's effective configuration here (``environ`` default: this process's)."""
+        """pip's configuration as the pip of a new venv sees it (``environ`` default: this process's): the site
+        file is the venv's own (``prefix``; None: a new venv has none), not aipc's interpreter's."""
         env = os.environ if environ is None else environ
         win = sys.platform.startswith("win") if windows is None else windows
-        s = pip_settings(env, pip_config_files(env, win, prefix or sys.prefix))
+        s = pip_settings(env, pip_config_files(env, win, prefix))
         return cls(index_url=s["index_url"] if s["index_url_set"] else None,
                    extra_index_urls=tuple(s["extra_index_urls"]), find_links=tuple(s["find_links"]),
                    no_index=s["no_index"], constraints=tuple(s["constraints"]), cert=s["cert"], timeout=s["timeout"],

@@ -50,9 +50,10 @@ def test_pip_configuration_becomes_uv_flags(tmp_path: Path) -> None:
     argv = uv.install(Path("/v/bin/python"), ["torch==2.13.0"], [Path("/aipc/genai.txt")])
     assert argv[:3] == ["/bin/uv", "pip", "install"] and argv[-1] == "torch==2.13.0"
     assert "--no-config" in argv and _flag_values(argv, "--python") == ["/v/bin/python"]
-    assert "--compile-bytecode" in argv  # pip compiles at install; so does uv here
+    # uv compiles nothing at install (aipc's venv processes write the .pyc of what they import); on request it does
+    assert "--compile-bytecode" not in argv
+    assert "--compile-bytecode" in replace(uv, compile_bytecode=True).install(Path("/v/bin/python"), ["x"])
     assert _flag_values(argv, "--index-strategy") == ["unsafe-best-match"]  # pip's choice: best of all sources
-    assert "--compile-bytecode" in argv  # pip writes .pyc files at install: so does uv (imports stay fast)
     assert _flag_values(argv, "--index-url") == ["https://mirror.example/simple"]
     assert _flag_values(argv, "--extra-index-url") == ["file:///x/simple", "file:///y/simple"]
     assert _flag_values(argv, "--find-links") == ["/env-wheels", "/more"]  # PIP_* beats the files, as in pip

@@ -131,10 +131,13 @@ def test_worker_missing_interpreter_is_a_fail(tmp_path: Path) -> None:
     assert res["status"] == "fail" and "cannot start worker" in res["reason"]
 
 
-def test_worker_gets_offline_environment(tmp_path: Path) -> None:
-    w = fake_worker(tmp_path, 'done({"status": "pass", "details": {"env": os.environ.get("HF_HUB_OFFLINE")}})\n')
+def test_worker_gets_offline_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # a user's (or CI image's) setting: not for aipc's venvs
+    w = fake_worker(tmp_path, 'done({"status": "pass", "details": {"env": os.environ.get("HF_HUB_OFFLINE"), '
+                              '"bytecode": sys.dont_write_bytecode}})\n')
     res = smoke.run_worker(Path(sys.executable), w, REQ, timeout=30)
     assert res["details"]["env"] == "1"
+    assert res["details"]["bytecode"] is False  # .pyc files are written into the venv once, not compiled each run
 
 
 # ------------------------------------------------------------------------------------------ golden checks --

@@ -19,9 +19,11 @@ Both install the same thing from the same sources (docs/development.md#installer
 - ``python -m venv`` seeds a venv with the pip (and, before Python 3.12, setuptools) wheels bundled in the
   interpreter's ``ensurepip``; ``uv venv`` seeds nothing. The uv backend installs those same bundled wheels (no
   index involved), so ``pip``/``pkg_resources`` are in both kinds of venv.
-- pip compiles every installed module to ``.pyc`` at install time; uv does not unless asked
-  (``--compile-bytecode``, passed): where Python does not write bytecode on import (``PYTHONDONTWRITEBYTECODE``, a
-  read-only venv) each smoke would otherwise compile torch and transformers from source again.
+- pip compiles every installed module to ``.pyc`` at install time (about 80 CPU-s per runtime venv, measured); uv,
+  by default here, does not (``compile_bytecode=True`` passes ``--compile-bytecode``, about 50 CPU-s per venv): the
+  modules a worker or converter imports are compiled on first use, and aipc runs those with
+  ``PYTHONDONTWRITEBYTECODE`` cleared (:data:`aipc.runtimes.worker.BYTECODE_ENV`), so their ``.pyc`` files are
+  written into aipc's venvs once, even where the user's environment says not to write bytecode.
 
 uv keeps its package cache in its default place (``~/.cache/uv`` on Linux, ``%LOCALAPPDATA%\\uv\\cache`` on Windows;
 ``UV_CACHE_DIR`` moves it), beside pip's own cache; aipc's cache (``AIPC_CACHE``) holds the venvs.
@@ -192,8 +194,8 @@ class Installer:
     """Makes venvs and installs into them: commands (argv lists) for the caller to run, with :meth:`env`."""
 
     name: str = "pip"
-    # modules compiled to .pyc at install (pip's default, passed to uv); False only where no module is imported
-    # before a test compares what was installed (tests/test_installer.py)
+    # modules compiled to .pyc at install (pip's default; uv's is off, see UvInstaller); False also where no module
+    # is imported before a test compares what was installed (tests/test_installer.py)
     compile_bytecode: bool = True
 
     def create_venv(self, venv: PurePath, python: str, venv_python: PurePath,
@@ -229,6 +231,10 @@ class UvInstaller(Installer):
     name: str = "uv"
     uv: str = "uv"
     sources: PipSources = field(default_factory=PipSources)
+    # not at install (about 50 CPU-s per runtime venv, most of it for modules nothing imports): aipc's venv
+    # processes write the .pyc files of what they import on first use (aipc.runtimes.worker.BYTECODE_ENV);
+    # True gives uv --compile-bytecode, as pip does by default
+    compile_bytecode: bool = False
 
     def create_venv(self, venv: PurePath, python: str, venv_python: PurePath,
                     seeds: Sequence[str] | None = None) -> list[list[str]]:
@@ -245,9 +251,6 @@ class UvInstaller(Installer):
     def install(self, venv_python: PurePath, args: Sequence[str], constraints: Sequence[PurePath | str] = ()
                 ) -> list[str]:
         cons = [a for c in constraints for a in ("-c", str(c))]
-        # --compile-bytecode: pip writes the .pyc files at install; without them every import of torch or
-        # transformers compiles from source again where bytecode is not written (PYTHONDONTWRITEBYTECODE, a
-        # read-only venv): 20 CPU-s instead of 10 for the OpenVINO smoke's imports, measured
         compile_pyc = ["--compile-bytecode"] if self.compile_bytecode else []
         return [self.uv, "pip", "install", "--no-config", "--python", str(venv_python), *compile_pyc,
                 "--index-strategy", "unsafe-best-match", *self.sources.uv_args(), *cons, *args]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from ..wheelhouse import wheels_dir
 from . import by_name, export_recipes
 from .base import ExportPlan, ExportRecipe
 from .model import check_model, model_fingerprint, read_config
+from .worker import BYTECODE_ENV
 
 RECIPES: dict[str, ExportRecipe] = {r.kind: r for r in export_recipes()}
 KINDS = tuple(RECIPES)
@@ -111,6 +113,7 @@ def _export(kind: str, model: Path, precision: str, device: str, dest: Path, fin
     try:
         with output_dir(dest, KIND, force=force, inputs=inputs, recognise=lambda d: (d / STAMP).is_file()) as tmp:
             plan = plan_export(kind, model, tmp, precision, device, python, config, work)
+            plan = replace(plan, command=replace(plan.command, env={**plan.command.env, **BYTECODE_ENV}))
             step = Step(log_name(kind, precision, device, fingerprint), export_label(kind, precision, device, model),
                         [plan.command])
             log = cache / "logs" / f"{step.name}.log"

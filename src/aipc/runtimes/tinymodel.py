@@ -21,7 +21,7 @@ from ..venvs import cache_dir, ensure_venv, venvs_root
 from ..wheelhouse import wheels_dir
 from . import genai
 from .base import CONSTRAINTS_DIR, WORKERS_DIR
-from .worker import WORKER_ENV
+from .worker import BYTECODE_ENV, WORKER_ENV
 
 MAKE_TINY = WORKERS_DIR / "make_tiny.py"
 STAMP = "aipc-tiny.json"
@@ -98,7 +98,7 @@ def make_tiny_into(python: Path, out: Path, *, hidden: int = HIDDEN, layers: int
     argv = [str(python), str(MAKE_TINY), "--out", str(out), "--hidden", str(hidden), "--layers", str(layers),
             "--max-new-tokens", str(max_new_tokens)]
     # the generator runs with the workers' environment; an empty PYTHONPATH keeps aipc's out of the venv
-    env = {**WORKER_ENV, "PYTHONPATH": ""}
+    env = {**WORKER_ENV, **BYTECODE_ENV, "PYTHONPATH": ""}
     out.parent.mkdir(parents=True, exist_ok=True)
     step = Step("tiny-model", f"make aipc's tiny Phi-3 ({hidden} hidden, {layers} layers)",
                 [Command.make(argv, out.parent, env, timeout=TIMEOUT)])

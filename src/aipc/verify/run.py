@@ -92,7 +92,7 @@ class Options:
     cache: Path | None = None
     max_new_tokens: int = MAX_NEW_TOKENS
     prepare: Mapping[str, Prepare] = field(default_factory=dict)  # by runtime name, tried when it is skipped
-    workers: int | None = None  # CPU-heavy tasks at once (venvs, model, exports, smokes); None: every CPU
+    workers: int | None = None  # CPU-heavy tasks at once (NPU build, tiny model, exports, smokes); None: every CPU
 
 
 @dataclass
@@ -212,16 +212,6 @@ class Verifier:
             raise RowsFailed("fail", f"tiny model {model} has no golden.json")
         self.model = model
         self.ctx = Context(model, self._request(golden))
-
-    def prepare_model(self) -> Context:
-        """The model context, made now (the tiny model is made if needed): for callers outside :meth:`run`."""
-        if self.opts.model is not None:
-            return self.user_model()
-        try:
-            self._make_tiny_model()
-        except RowsFailed as exc:
-            return Context(None, {}, problem=exc.reason)
-        return self.ctx
 
     # ----------------------------------------------------------------------------------------------- run --
     def run(self) -> list[Row]:

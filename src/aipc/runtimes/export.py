@@ -113,9 +113,9 @@ def _export(kind: str, model: Path, precision: str, device: str, dest: Path, fin
     try:
         with output_dir(dest, KIND, force=force, inputs=inputs, recognise=lambda d: (d / STAMP).is_file()) as tmp:
             plan = plan_export(kind, model, tmp, precision, device, python, config, work)
-            plan = replace(plan, command=replace(plan.command, env={**plan.command.env, **BYTECODE_ENV}))
+            command = replace(plan.command, env={**plan.command.env, **BYTECODE_ENV})  # not in the fingerprint
             step = Step(log_name(kind, precision, device, fingerprint), export_label(kind, precision, device, model),
-                        [plan.command])
+                        [command])
             log = cache / "logs" / f"{step.name}.log"
             try:
                 run_once(step, cache / "logs", echo or (lambda s: None))
@@ -133,7 +133,7 @@ def _export(kind: str, model: Path, precision: str, device: str, dest: Path, fin
                     hint="for OpenVINO, openvino-tokenizers must be installed in the venv",
                 )
             stamps.Stamp(tmp / STAMP).write(fingerprint, kind=kind, precision=precision, device=device,
-                                            model=str(model), notes=plan.notes, command=plan.command.to_json(),
+                                            model=str(model), notes=plan.notes, command=command.to_json(),
                                             log=str(log))
     finally:
         shutil.rmtree(work, ignore_errors=True)

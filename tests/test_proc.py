@@ -316,3 +316,17 @@ def test_pins_show_the_compatibility_row_readably() -> None:
     assert "compatible (row: genai >=" in pair and "needs ORT >= " in pair and "|" not in pair
     compat = [ln for ln in text.splitlines() if ln.startswith("  genai ")]
     assert compat and len({ln.index("needs ORT") for ln in compat}) == 1  # one aligned table
+
+
+def test_nothing_new_starts_once_an_interrupt_arrived(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread still working while Ctrl-C unwinds the run (verify's tasks) cannot start a process the interrupt's
+    kill of the tree would miss: stream refuses with an OSError its callers already report."""
+    import signal
+
+    from aipc import interrupts
+
+    monkeypatch.setitem(interrupts._state, "signum", signal.SIGINT)
+    assert interrupts.stopping()
+    with pytest.raises(InterruptedError, match="is not started"):
+        stream([sys.executable, "-c", "open('x', 'w')"], cwd=tmp_path, env=None, log=io.StringIO())
+    assert not (tmp_path / "x").exists()

@@ -93,6 +93,12 @@ def installed() -> Iterator[None]:
             _signalled.clear()
 
 
+def stopping() -> bool:
+    """True once an interrupt arrived: nothing new should start (a thread still working must not start a process
+    after the tree was stopped)."""
+    return "signum" in _state
+
+
 def track(proc: subprocess.Popen[Any]) -> subprocess.Popen[Any]:
     """Remember a child started in a group of its own (:func:`aipc.proc.new_group_kwargs`): on Windows it is
     how an interrupt finds the child's process tree (POSIX finds every descendant by itself)."""

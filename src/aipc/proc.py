@@ -149,11 +149,14 @@ def stream(
     command as it prints); see the module docstring. ``env`` is applied to this process's environment (a None value
     removes a variable).
 
-    Raises ``OSError`` (``FileNotFoundError``: program or ``cwd`` missing) when the command cannot start; whatever
+    Raises ``OSError`` (``FileNotFoundError``: program or ``cwd`` missing; ``InterruptedError``: an interrupt
+    arrived, nothing new starts) when the command cannot start; whatever
     interrupts the wait (``KeyboardInterrupt``/:class:`aipc.interrupts.Interrupted` included) propagates after the
     process tree was killed. ``heartbeat`` is fed every line and runs (its timer) while the command does.
     ``started`` is given the process once it runs (a caller on another thread may need to stop it: :func:`kill_tree`).
     """
+    if interrupts.stopping():  # e.g. a task thread falling back to a new worker while Ctrl-C unwinds the run
+        raise InterruptedError(f"interrupted: {os.fspath(argv[0])} is not started")
     proc = subprocess.Popen(
         [os.fspath(a) for a in argv], cwd=cwd, env=_environment(env), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace", **new_group_kwargs(),

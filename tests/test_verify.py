@@ -980,8 +980,11 @@ def test_verify_json_reports_wall_against_the_critical_path_of_own_clocks(
     chain = data["critical_path"]
     assert chain[-1].startswith("smoke:") and data["critical_path_seconds"] > 0
     assert data["tasks_seconds"] >= data["critical_path_seconds"]
-    assert data["wall_over_critical_path"] == pytest.approx(data["seconds"] / data["critical_path_seconds"],
-                                                              rel=0.01)
+    # the ratio is of the unrounded times; the file's times are rounded to 3 decimals, which on a fast run (a
+    # critical path of ~0.01 s with fakes) moves their quotient by a few %: check within what that rounding allows
+    wall, crit, half = data["seconds"], data["critical_path_seconds"], 0.0005
+    low, high = (wall - half) / (crit + half) - half, (wall + half) / max(crit - half, 1e-9) + half
+    assert low <= data["wall_over_critical_path"] <= high, (wall, crit, data["wall_over_critical_path"])
     assert data["overhead_seconds"] == pytest.approx(data["seconds"] - data["critical_path_seconds"], abs=0.01)
     assert "x the critical path" in out.splitlines()[-1] and "2 workers" in out.splitlines()[-1]
 

@@ -222,3 +222,34 @@ def test_uv_and_pip_install_the_same_torch(tmp_path: Path) -> None:
         with zipfile.ZipFile(local[0]) as zf:
             record = zf.read(f"torch-{torch}+cpu.dist-info/RECORD").decode()
         assert f"torch/version.py,{seen['uv']['record']}," in record
+
+
+def test_find_uv_is_safe_from_concurrent_verify_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify's tasks (threads) each pick the installer at once; uv.find_uv_bin reads sysconfig, whose first use is
+    not thread-safe on Python 3.11 (a real cold verify died with "can only concatenate str (not 'NoneType')"). aipc
+    looks for uv in one thread at a time."""
+    import threading
+    import time
+    import types
+
+    active, peak = [0], [0]
+    guard = threading.Lock()
+
+    def find_uv_bin() -> str:
+        with guard:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with guard:
+            active[0] -= 1
+        return sys.executable
+
+    monkeypatch.setitem(sys.modules, "uv", types.SimpleNamespace(find_uv_bin=find_uv_bin))
+    found: list[str | None] = []
+    threads = [threading.Thread(target=lambda: found.append(installer.find_uv())) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert found == [sys.executable] * 6
+    assert peak[0] == 1

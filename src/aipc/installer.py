@@ -35,6 +35,8 @@ import configparser
 import os
 import shutil
 import sys
+import sysconfig
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -275,17 +277,24 @@ def ensurepip_wheels(python: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in out.stdout.splitlines() if line.strip().endswith(".whl"))
 
 
+# verify's tasks are threads that each select an installer: one looks for uv at a time, since uv.find_uv_bin reads
+# sysconfig, whose first use is not thread-safe before Python 3.12 (a cold verify died with a TypeError from it)
+_FIND_UV_LOCK = threading.Lock()
+
+
 def find_uv() -> str | None:
     """The uv executable: the ``uv`` package's (a dependency of aipc), else ``uv`` on ``PATH``; None when neither."""
-    try:
-        import uv
+    with _FIND_UV_LOCK:
+        sysconfig.get_config_vars()  # fill sysconfig's cache while no other thread of ours reads it
+        try:
+            import uv
 
-        found = str(uv.find_uv_bin())
-        if Path(found).is_file():
-            return found
-    except (ImportError, FileNotFoundError, OSError):
-        pass
-    return shutil.which("uv")
+            found = str(uv.find_uv_bin())
+            if Path(found).is_file():
+                return found
+        except (ImportError, FileNotFoundError, OSError):
+            pass
+        return shutil.which("uv")
 
 
 def use(choice: str | None) -> None:
